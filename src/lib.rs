@@ -1,0 +1,8 @@
+//! Solobase: one binary that speaks the Supabase wire protocol — Auth (`/auth/v1`), REST
+//! (`/rest/v1`, PostgREST's grammar) and Realtime (`/realtime/v1`) — over embedded SQLite.
+//!
+//! The tree follows the request pipeline; see ARCHITECTURE.md for the map.
+
+pub mod migrate;
+pub mod rest;
+pub mod schema;

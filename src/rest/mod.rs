@@ -1,0 +1,3 @@
+//! REST: `/rest/v1`, the PostgREST dialect.
+
+pub mod request;

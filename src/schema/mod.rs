@@ -1,0 +1,264 @@
+//! SchemaCache: what the project's migrations declared — tables, views, columns with their
+//! Postgres types, keys, foreign keys, policies, enums, SQL functions and the realtime publication.
+//! Built by `migrate`, persisted beside the data, read by `rest`, `auth` and `realtime`.
+//! It knows nothing of SQL text for a particular store; names here are Postgres names.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// A schema-qualified name such as `public.todos` or `auth.users`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct QualifiedName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl QualifiedName {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        Self { schema: schema.into(), name: name.into() }
+    }
+
+    pub fn public(name: impl Into<String>) -> Self {
+        Self::new("public", name)
+    }
+}
+
+impl std::fmt::Display for QualifiedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SchemaCache {
+    /// Tables and views, by qualified name.
+    pub tables: BTreeMap<QualifiedName, Table>,
+    /// `create type … as enum`: the labels in declaration order.
+    pub enums: BTreeMap<QualifiedName, Vec<String>>,
+    /// `create function`, callable through `/rest/v1/rpc/{name}`.
+    pub functions: BTreeMap<QualifiedName, Function>,
+    /// Tables added to the `supabase_realtime` publication.
+    pub realtime_tables: BTreeSet<QualifiedName>,
+    /// Triggers declared with `create trigger`, by the table they fire on.
+    pub triggers: Vec<Trigger>,
+}
+
+impl SchemaCache {
+    pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
+        self.tables.get(name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Table {
+    pub name: QualifiedName,
+    pub kind: TableKind,
+    pub columns: Vec<Column>,
+    /// Primary-key column names, empty when the table has none.
+    pub primary_key: Vec<String>,
+    pub unique_constraints: Vec<UniqueConstraint>,
+    pub foreign_keys: Vec<ForeignKey>,
+    pub checks: Vec<CheckConstraint>,
+    pub rls_enabled: bool,
+    pub policies: Vec<Policy>,
+    pub comment: Option<String>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|column| column.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TableKind {
+    Table,
+    /// A view; `definition` is the Postgres `select` text it was created with.
+    View { definition: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub pg_type: PgType,
+    pub nullable: bool,
+    /// The Postgres default expression as written (e.g. `gen_random_uuid()`, `now()`, `'{}'::jsonb`).
+    pub default: Option<String>,
+    /// `serial`, `bigserial` or `generated … as identity`.
+    pub identity: bool,
+    pub comment: Option<String>,
+}
+
+impl Column {
+    /// Whether an insert may leave this column out (it has a default, is an identity or is nullable).
+    pub fn optional_on_insert(&self) -> bool {
+        self.default.is_some() || self.identity || self.nullable
+    }
+}
+
+/// The Postgres types app schemas use. Values are validated and rendered according to these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PgType {
+    Uuid,
+    Text,
+    Varchar(Option<u32>),
+    Char(Option<u32>),
+    SmallInt,
+    Integer,
+    BigInt,
+    Boolean,
+    Numeric,
+    Real,
+    Double,
+    Date,
+    Time,
+    Timestamp,
+    Timestamptz,
+    Interval,
+    Json,
+    Jsonb,
+    Bytea,
+    Array(Box<PgType>),
+    Enum(QualifiedName),
+}
+
+impl PgType {
+    /// The type's name as Postgres prints it (`format_type`), e.g. `timestamp with time zone`.
+    pub fn pg_name(&self) -> String {
+        match self {
+            PgType::Uuid => "uuid".into(),
+            PgType::Text => "text".into(),
+            PgType::Varchar(_) => "character varying".into(),
+            PgType::Char(_) => "character".into(),
+            PgType::SmallInt => "smallint".into(),
+            PgType::Integer => "integer".into(),
+            PgType::BigInt => "bigint".into(),
+            PgType::Boolean => "boolean".into(),
+            PgType::Numeric => "numeric".into(),
+            PgType::Real => "real".into(),
+            PgType::Double => "double precision".into(),
+            PgType::Date => "date".into(),
+            PgType::Time => "time without time zone".into(),
+            PgType::Timestamp => "timestamp without time zone".into(),
+            PgType::Timestamptz => "timestamp with time zone".into(),
+            PgType::Interval => "interval".into(),
+            PgType::Json => "json".into(),
+            PgType::Jsonb => "jsonb".into(),
+            PgType::Bytea => "bytea".into(),
+            PgType::Array(element) => format!("{}[]", element.pg_name()),
+            PgType::Enum(name) => name.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UniqueConstraint {
+    pub name: String,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForeignKey {
+    /// Constraint name; Postgres's default is `{table}_{column}_fkey`.
+    pub name: String,
+    pub columns: Vec<String>,
+    pub referenced_table: QualifiedName,
+    pub referenced_columns: Vec<String>,
+    pub on_delete: ReferentialAction,
+    pub on_update: ReferentialAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReferentialAction {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckConstraint {
+    /// Constraint name; Postgres's default is `{table}_{column}_check`.
+    pub name: String,
+    /// The Postgres expression as written.
+    pub expression: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Policy {
+    pub name: String,
+    pub permissive: bool,
+    pub command: PolicyCommand,
+    /// Roles the policy applies to; `public` (every role) when the migration names none.
+    pub roles: Vec<String>,
+    /// The Postgres `using (…)` expression as written.
+    pub using: Option<String>,
+    /// The Postgres `with check (…)` expression as written.
+    pub with_check: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PolicyCommand {
+    All,
+    Select,
+    Insert,
+    Update,
+    Delete,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Function {
+    pub name: QualifiedName,
+    pub arguments: Vec<FunctionArgument>,
+    pub returns: FunctionReturn,
+    pub language: FunctionLanguage,
+    pub volatility: Volatility,
+    pub security_definer: bool,
+    /// The body as written in the migration (between the dollar quotes).
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionArgument {
+    pub name: String,
+    pub pg_type: PgType,
+    /// The default expression as written, when the argument may be omitted.
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum FunctionReturn {
+    Void,
+    Scalar(PgType),
+    /// `returns setof some_table` or `returns some_table` (`set` tells which).
+    Rows { table: QualifiedName, set: bool },
+    /// `returns table (…)`.
+    Table(Vec<(String, PgType)>),
+    Trigger,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FunctionLanguage {
+    Sql,
+    Plpgsql,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Volatility {
+    Immutable,
+    Stable,
+    Volatile,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Trigger {
+    pub name: String,
+    pub table: QualifiedName,
+    /// e.g. `after insert`; the events as written.
+    pub timing: String,
+    pub events: Vec<String>,
+    pub for_each_row: bool,
+    pub function: QualifiedName,
+}
