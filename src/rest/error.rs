@@ -1,0 +1,137 @@
+//! RestError: PostgREST's error body `{code, message, details, hint}` and its HTTP status.
+//! Every stage of the REST pipeline returns this; the SQLSTATE → status table lives here.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    pub details: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl RestError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self { status, code: code.into(), message: message.into(), details: None, hint: None }
+    }
+
+    /// A PostgreSQL error, its status chosen as PostgREST's `mapSQLtoHTTP` does.
+    /// `anon` matters only for 42501 (401 for anon, 403 otherwise).
+    pub fn sql(sqlstate: &str, message: impl Into<String>, anon: bool) -> Self {
+        Self::new(status_for_sqlstate(sqlstate, anon), sqlstate, message)
+    }
+
+    pub fn details(mut self, details: impl Into<String>) -> Self {
+        self.details = Some(details.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// PGRST100: the query string does not parse.
+    pub fn parse(what: &str, input: &str, details: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "PGRST100",
+            format!("\"failed to parse {what} ({input})\" (line 1, column 1)"),
+        )
+        .details(details)
+    }
+
+    /// An unexpected internal failure; the cause is logged, never sent.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "XX000", "internal error")
+    }
+}
+
+/// SQLSTATE → HTTP status, after PostgREST's `mapSQLtoHTTP`.
+fn status_for_sqlstate(sqlstate: &str, anon: bool) -> StatusCode {
+    let class = sqlstate.get(..2).unwrap_or("");
+    match sqlstate {
+        "42501" if anon => StatusCode::UNAUTHORIZED, // insufficient_privilege, no user
+        "42501" => StatusCode::FORBIDDEN,
+        "23505" | "23503" => StatusCode::CONFLICT, // unique_violation, foreign_key_violation
+        "42P01" | "42883" => StatusCode::NOT_FOUND, // undefined_table, undefined_function
+        "42P17" => StatusCode::INTERNAL_SERVER_ERROR, // infinite recursion in a policy
+        "25006" => StatusCode::METHOD_NOT_ALLOWED, // read_only_sql_transaction
+        "21000" => StatusCode::INTERNAL_SERVER_ERROR, // cardinality_violation
+        "22023" => StatusCode::UNAUTHORIZED,       // role does not exist
+        "53400" => StatusCode::INTERNAL_SERVER_ERROR,
+        "57P01" => StatusCode::SERVICE_UNAVAILABLE,
+        _ if sqlstate.starts_with("PT") => sqlstate[2..]
+            .parse::<u16>()
+            .ok()
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        _ => match class {
+            "08" | "53" => StatusCode::SERVICE_UNAVAILABLE,
+            "09" | "25" | "2D" | "38" | "39" | "3B" | "40" | "54" | "55" | "57" | "58" | "F0"
+            | "HV" | "P0" | "XX" => {
+                if sqlstate == "P0001" {
+                    StatusCode::BAD_REQUEST // raise exception
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            }
+            "28" | "0L" | "0P" => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        },
+    }
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "code": self.code,
+            "message": self.message,
+            "details": self.details,
+            "hint": self.hint,
+        });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&format!("PostgREST; error={}", self.code)) {
+            headers.insert("proxy-status", value);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            let description = self.message.replace('"', "'");
+            if let Ok(value) = HeaderValue::from_str(&format!(
+                "Bearer error=\"invalid_token\", error_description=\"{description}\""
+            )) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_map_to_postgrest_statuses() {
+        for (sqlstate, anon, status) in [
+            ("42501", true, 401),
+            ("42501", false, 403),
+            ("23505", false, 409),
+            ("23503", false, 409),
+            ("23502", false, 400),
+            ("23514", false, 400),
+            ("22P02", false, 400),
+            ("42703", false, 400),
+            ("P0001", false, 400),
+            ("PT402", false, 402),
+            ("XX000", false, 500),
+        ] {
+            assert_eq!(status_for_sqlstate(sqlstate, anon).as_u16(), status, "{sqlstate}");
+        }
+    }
+}
