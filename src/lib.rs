@@ -6,3 +6,4 @@
 pub mod migrate;
 pub mod rest;
 pub mod schema;
+pub mod store;

@@ -16,7 +16,13 @@ pub struct RestError {
 
 impl RestError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, code: code.into(), message: message.into(), details: None, hint: None }
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+            details: None,
+            hint: None,
+        }
     }
 
     /// A PostgreSQL error, its status chosen as PostgREST's `mapSQLtoHTTP` does.
@@ -131,7 +137,11 @@ mod tests {
             ("PT402", false, 402),
             ("XX000", false, 500),
         ] {
-            assert_eq!(status_for_sqlstate(sqlstate, anon).as_u16(), status, "{sqlstate}");
+            assert_eq!(
+                status_for_sqlstate(sqlstate, anon).as_u16(),
+                status,
+                "{sqlstate}"
+            );
         }
     }
 }

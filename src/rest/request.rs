@@ -63,7 +63,11 @@ pub enum SelectItem {
     /// `*`
     Star,
     /// `[alias:]column[->json path][::cast]`
-    Field { alias: Option<String>, field: Field, cast: Option<String> },
+    Field {
+        alias: Option<String>,
+        field: Field,
+        cast: Option<String>,
+    },
     /// `[alias:][...]relation[!hint…](select)`
     Embed {
         alias: Option<String>,
@@ -104,8 +108,14 @@ pub enum JsonKey {
 #[derive(Debug, Clone, PartialEq)]
 pub enum LogicTree {
     Filter(Filter),
-    And { negated: bool, children: Vec<LogicTree> },
-    Or { negated: bool, children: Vec<LogicTree> },
+    And {
+        negated: bool,
+        children: Vec<LogicTree>,
+    },
+    Or {
+        negated: bool,
+        children: Vec<LogicTree>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,15 +131,26 @@ pub enum Operation {
     /// (`*` in like patterns already turned into `%`).
     Compare { operator: Operator, value: String },
     /// `like(any)`, `ilike(all)`, …: a pattern list.
-    Quantified { operator: Operator, quantifier: Quantifier, values: Vec<String> },
+    Quantified {
+        operator: Operator,
+        quantifier: Quantifier,
+        values: Vec<String>,
+    },
     /// `in.(a,b,"c,d")`, duplicates kept in order of appearance.
     In(Vec<String>),
     /// `is.null|true|false|unknown|not_null`
     Is(IsValue),
     /// `cs cd ov` with the raw operand (`{a,b}`, `["a"]`, `{"k":1}`, `[1,2)`).
-    Contain { operator: ContainOperator, value: String },
+    Contain {
+        operator: ContainOperator,
+        value: String,
+    },
     /// `fts plfts phfts wfts`, optionally with a language: `fts(english).cat`.
-    TextSearch { kind: TextSearchKind, language: Option<String>, query: String },
+    TextSearch {
+        kind: TextSearchKind,
+        language: Option<String>,
+        query: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,10 @@ pub struct QualifiedName {
 
 impl QualifiedName {
     pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { schema: schema.into(), name: name.into() }
+        Self {
+            schema: schema.into(),
+            name: name.into(),
+        }
     }
 
     pub fn public(name: impl Into<String>) -> Self {
@@ -75,7 +78,9 @@ impl Table {
 pub enum TableKind {
     Table,
     /// A view; `definition` is the Postgres `select` text it was created with.
-    View { definition: String },
+    View {
+        definition: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -233,7 +238,10 @@ pub enum FunctionReturn {
     Void,
     Scalar(PgType),
     /// `returns setof some_table` or `returns some_table` (`set` tells which).
-    Rows { table: QualifiedName, set: bool },
+    Rows {
+        table: QualifiedName,
+        set: bool,
+    },
     /// `returns table (…)`.
     Table(Vec<(String, PgType)>),
     Trigger,

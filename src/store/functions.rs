@@ -1,0 +1,192 @@
+//! SQL functions that stand in for Postgres built-ins on SQLite: `gen_random_uuid()`,
+//! `uuid_generate_v4()`, `pg_now()` (transaction-stable `now()`), the `auth.*()` helpers that
+//! read the caller's claims (`auth_uid()`, `auth_role()`, `auth_email()`, `auth_jwt()`), and
+//! `regexp` for Postgres's `~`. Each connection gets its own `Session`.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::Connection;
+use rusqlite::functions::FunctionFlags;
+use serde_json::Value;
+
+/// What the SQL functions of one connection know about the job running on it.
+#[derive(Debug, Default)]
+pub struct Session {
+    state: Mutex<SessionState>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct SessionState {
+    /// The caller's JWT claims; `None` outside a request (migrations, seed).
+    claims: Option<Arc<Value>>,
+    /// `now()` for the current job, fixed for its whole transaction.
+    now: Option<String>,
+}
+
+impl Session {
+    /// Starts a job: sets who calls and freezes `now()`.
+    pub fn begin(&self, claims: Option<Arc<Value>>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.claims = claims;
+        state.now = Some(timestamp_now());
+    }
+
+    /// Ends a job: forgets the caller so nothing leaks to the next job on this connection.
+    pub fn end(&self) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = SessionState::default();
+    }
+
+    fn snapshot(&self) -> SessionState {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn claim(&self, name: &str) -> Option<String> {
+        let state = self.snapshot();
+        match state.claims.as_deref()?.get(name)? {
+            Value::String(text) => Some(text.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+}
+
+/// The current time as Postgres renders a `timestamptz` in UTC (trailing fraction zeros dropped).
+pub fn timestamp_now() -> String {
+    format_timestamptz(jiff::Timestamp::now())
+}
+
+/// Renders an instant as Postgres's JSON output for `timestamptz` with TimeZone=UTC:
+/// `2024-01-01T12:00:00.123456+00:00`, microsecond precision, trailing zeros dropped.
+/// This text sorts chronologically, which lets SQLite compare timestamps as text.
+pub fn format_timestamptz(instant: jiff::Timestamp) -> String {
+    let micros = instant.as_microsecond();
+    let instant = jiff::Timestamp::from_microsecond(micros).unwrap_or(instant);
+    let text = instant.strftime("%Y-%m-%dT%H:%M:%S%.6f").to_string();
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}+00:00")
+}
+
+/// Registers the stand-in functions on a connection, bound to its session.
+pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Result<()> {
+    let volatile = FunctionFlags::SQLITE_UTF8;
+    let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+
+    for name in ["gen_random_uuid", "uuid_generate_v4"] {
+        connection
+            .create_scalar_function(name, 0, volatile, |_| Ok(uuid::Uuid::new_v4().to_string()))?;
+    }
+
+    let now_session = session.clone();
+    connection.create_scalar_function("pg_now", 0, volatile, move |_| {
+        Ok(now_session.snapshot().now.unwrap_or_else(timestamp_now))
+    })?;
+
+    for (name, claim) in [
+        ("auth_uid", "sub"),
+        ("auth_role", "role"),
+        ("auth_email", "email"),
+    ] {
+        let claim_session = session.clone();
+        connection
+            .create_scalar_function(name, 0, volatile, move |_| Ok(claim_session.claim(claim)))?;
+    }
+
+    let jwt_session = session;
+    connection.create_scalar_function("auth_jwt", 0, volatile, move |_| {
+        Ok(jwt_session
+            .snapshot()
+            .claims
+            .map(|claims| claims.to_string()))
+    })?;
+
+    connection.create_scalar_function("regexp", 2, pure, |context| {
+        let pattern = context.get_or_create_aux(0, |value| {
+            regex::Regex::new(value.as_str()?)
+                .map_err(|error| rusqlite::Error::UserFunctionError(Box::new(error)))
+        })?;
+        let Some(text) = context.get::<Option<String>>(1)? else {
+            return Ok(None);
+        };
+        Ok(Some(pattern.is_match(&text)))
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn connection() -> (Connection, Arc<Session>) {
+        let connection = Connection::open_in_memory().unwrap();
+        let session = Arc::new(Session::default());
+        register(&connection, session.clone()).unwrap();
+        (connection, session)
+    }
+
+    fn text(connection: &Connection, sql: &str) -> Option<String> {
+        connection.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+
+    #[test]
+    fn auth_functions_read_the_current_callers_claims_and_forget_them() {
+        let (connection, session) = connection();
+        assert_eq!(text(&connection, "select auth_uid()"), None);
+        session.begin(Some(Arc::new(
+            json!({"sub": "u-1", "role": "authenticated"}),
+        )));
+        assert_eq!(
+            text(&connection, "select auth_uid()").as_deref(),
+            Some("u-1")
+        );
+        assert_eq!(
+            text(&connection, "select auth_role()").as_deref(),
+            Some("authenticated")
+        );
+        assert_eq!(
+            text(&connection, "select auth_jwt() ->> 'role'").as_deref(),
+            Some("authenticated")
+        );
+        session.end();
+        assert_eq!(text(&connection, "select auth_uid()"), None);
+    }
+
+    #[test]
+    fn now_is_stable_within_a_job() {
+        let (connection, session) = connection();
+        session.begin(None);
+        let first = text(&connection, "select pg_now()");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(first, text(&connection, "select pg_now()"));
+    }
+
+    #[test]
+    fn timestamps_render_like_postgres_and_drop_trailing_zeros() {
+        let at = |text: &str| format_timestamptz(text.parse().unwrap());
+        assert_eq!(at("2024-01-01T12:00:00Z"), "2024-01-01T12:00:00+00:00");
+        assert_eq!(
+            at("2024-01-01T12:00:00.1234567Z"),
+            "2024-01-01T12:00:00.123456+00:00"
+        );
+        assert_eq!(
+            at("2024-01-01T14:00:00.5+02:00"),
+            "2024-01-01T12:00:00.5+00:00"
+        );
+    }
+
+    #[test]
+    fn uuids_are_distinct_and_regexp_matches() {
+        let (connection, _) = connection();
+        assert_ne!(
+            text(&connection, "select gen_random_uuid()"),
+            text(&connection, "select gen_random_uuid()")
+        );
+        let matched: bool = connection
+            .query_row("select 'abc' regexp '^a.c$'", [], |row| row.get(0))
+            .unwrap();
+        assert!(matched);
+    }
+}

@@ -1,0 +1,11 @@
+//! Store: the embedded SQLite database. One writer connection on its own thread serializes
+//! every write; a pool of WAL readers serves reads in parallel. Each job runs with a `Session`
+//! (the caller's claims and the transaction's `now()`) that the SQL functions read, so
+//! `auth.uid()` inside a default, check or policy sees the caller of that job and no other.
+
+pub mod functions;
+pub mod naming;
+mod pool;
+
+pub use functions::Session;
+pub use pool::{Claims, Store, StoreError};

@@ -1,0 +1,248 @@
+//! The connection pool: one writer thread owning the only read-write connection, and a set of
+//! read-only WAL connections handed out to blocking tasks.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags};
+use serde_json::Value;
+use tokio::sync::{Semaphore, oneshot};
+
+use super::functions::{self, Session};
+
+/// Claims of the caller a job runs for (`None` for the server's own work).
+pub type Claims = Option<Arc<Value>>;
+
+type WriteJob = Box<dyn FnOnce(&mut Connection, &Session) + Send>;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<PooledConnection>>,
+    readers_available: Semaphore,
+}
+
+struct PooledConnection {
+    connection: Connection,
+    session: Arc<Session>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the database is closed")]
+    Closed,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file with `readers` read-only connections.
+    pub fn open(path: &Path, readers: usize) -> Result<Self, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let writer = open_connection(path, false).map_err(open_error)?;
+        let reader_connections = (0..readers.max(1))
+            .map(|_| open_connection(path, true))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(open_error)?;
+
+        let (sender, receiver) = mpsc::channel::<WriteJob>();
+        let writer_thread = std::thread::Builder::new()
+            .name("solobase-writer".into())
+            .spawn(move || {
+                let PooledConnection {
+                    mut connection,
+                    session,
+                } = writer;
+                for job in receiver {
+                    job(&mut connection, &session);
+                }
+                // Dropping the connection here checkpoints and closes the database cleanly.
+            })
+            .expect("spawning the writer thread");
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(Some(sender)),
+                writer_thread: Mutex::new(Some(writer_thread)),
+                readers_available: Semaphore::new(reader_connections.len()),
+                readers: Mutex::new(reader_connections),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `job` on the writer connection for `claims`. Writes are serialized in arrival order.
+    pub async fn write<T, F>(&self, claims: Claims, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> T + Send + 'static,
+    {
+        let (reply, response) = oneshot::channel();
+        let boxed: WriteJob = Box::new(move |connection, session| {
+            session.begin(claims);
+            let result = job(connection);
+            session.end();
+            let _ = reply.send(result);
+        });
+        {
+            let writer = self
+                .inner
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let sender = writer.as_ref().ok_or(StoreError::Closed)?;
+            sender.send(boxed).map_err(|_| StoreError::Closed)?;
+        }
+        response.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `job` on a read-only connection for `claims`; reads run in parallel.
+    pub async fn read<T, F>(&self, claims: Claims, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> T + Send + 'static,
+    {
+        let _permit = self
+            .inner
+            .readers_available
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let pooled = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .ok_or(StoreError::Closed)?;
+        let (pooled, result) = tokio::task::spawn_blocking(move || {
+            pooled.session.begin(claims);
+            let result = job(&pooled.connection);
+            pooled.session.end();
+            (pooled, result)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?;
+        self.inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(pooled);
+        Ok(result)
+    }
+
+    /// Finishes queued writes, then closes every connection. Later calls fail with `Closed`.
+    pub fn close(&self) {
+        self.inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = self
+            .inner
+            .writer_thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = thread.join();
+        }
+        self.inner.readers_available.close();
+        self.inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// Opens one connection with the pragmas every connection needs and the stand-in functions.
+fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<PooledConnection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    if !read_only {
+        // WAL lets readers run beside the writer; FULL sync so an acknowledged commit survives
+        // a power loss, not only a crash.
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+    }
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    connection.set_prepared_statement_cache_capacity(256);
+    let session = Arc::new(Session::default());
+    functions::register(&connection, session.clone())?;
+    Ok(PooledConnection {
+        connection,
+        session,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn writes_are_visible_to_readers_and_jobs_see_their_own_caller() {
+        let dir = tempdir();
+        let store = Store::open(&dir.join("db.sqlite"), 2).unwrap();
+        store
+            .write(None, |connection| {
+                connection.execute_batch("create table t (owner text)")
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let claims = Some(Arc::new(json!({"sub": "ana"})));
+        store
+            .write(claims, |connection| {
+                connection.execute("insert into t values (auth_uid())", [])
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let owner: String = store
+            .read(None, |connection| {
+                connection.query_row("select owner from t", [], |row| row.get(0))
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(owner, "ana");
+        store.close();
+        assert!(matches!(
+            store.read(None, |_| ()).await,
+            Err(StoreError::Closed)
+        ));
+    }
+
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("solobase-store-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
