@@ -1,0 +1,6 @@
+//! Auth: who is calling. Verifies the `apikey` and `Authorization: Bearer` tokens (HS256 with the
+//! project's secret, or the opaque `sb_publishable_`/`sb_secret_` keys) into a `Caller`.
+
+pub mod caller;
+
+pub use caller::{Caller, Role};
