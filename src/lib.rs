@@ -4,6 +4,7 @@
 //! The tree follows the request pipeline; see ARCHITECTURE.md for the map.
 
 pub mod auth;
+pub mod config;
 pub mod migrate;
 pub mod rest;
 pub mod schema;

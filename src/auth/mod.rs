@@ -2,5 +2,7 @@
 //! project's secret, or the opaque `sb_publishable_`/`sb_secret_` keys) into a `Caller`.
 
 pub mod caller;
+pub mod keys;
 
 pub use caller::{Caller, Role};
+pub use keys::{KeyError, Keys};

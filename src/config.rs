@@ -1,0 +1,258 @@
+//! Config: the Supabase project folder — `supabase/config.toml` (the keys Solobase honours;
+//! unknown keys are ignored, as the Supabase CLI's own newer keys must be), the migrations and
+//! seed paths, and where the data lives (`supabase/.solobase/`).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Supabase's well-known local-development JWT secret; the default anon and service_role keys
+/// that every local Supabase app has in its `.env` are signed with it.
+pub const DEFAULT_JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
+/// The anon and service_role keys of every local Supabase project (signed with the secret above).
+pub const DEFAULT_ANON_KEY: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0";
+pub const DEFAULT_SERVICE_ROLE_KEY: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9sZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU";
+/// The opaque keys `supabase start` prints; mapped to anon and service_role.
+pub const DEFAULT_PUBLISHABLE_KEY: &str = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH";
+pub const DEFAULT_SECRET_KEY: &str = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz";
+pub const DEFAULT_PORT: u16 = 54321;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub project_id: Option<String>,
+    pub api: ApiConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ApiConfig {
+    pub port: u16,
+    /// The most rows a read returns, whatever its `limit`.
+    pub max_rows: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            port: DEFAULT_PORT,
+            max_rows: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub site_url: String,
+    /// Access-token lifetime in seconds.
+    pub jwt_expiry: u64,
+    /// HS256 secret; `env(NAME)` reads it from the environment.
+    pub jwt_secret: String,
+    pub enable_signup: bool,
+    pub enable_anonymous_sign_ins: bool,
+    pub minimum_password_length: usize,
+    pub enable_refresh_token_rotation: bool,
+    /// Seconds during which a just-rotated refresh token may be used again.
+    pub refresh_token_reuse_interval: u64,
+    pub email: EmailAuthConfig,
+    pub rate_limit: RateLimitConfig,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            site_url: "http://127.0.0.1:3000".into(),
+            jwt_expiry: 3600,
+            jwt_secret: DEFAULT_JWT_SECRET.into(),
+            enable_signup: true,
+            enable_anonymous_sign_ins: false,
+            minimum_password_length: 6,
+            enable_refresh_token_rotation: true,
+            refresh_token_reuse_interval: 10,
+            email: EmailAuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct EmailAuthConfig {
+    pub enable_signup: bool,
+    pub enable_confirmations: bool,
+}
+
+impl Default for EmailAuthConfig {
+    fn default() -> Self {
+        Self {
+            enable_signup: true,
+            enable_confirmations: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitConfig {
+    /// Sign-in and sign-up requests per 5 minutes per IP address.
+    pub sign_in_sign_ups: u32,
+    /// Anonymous sign-ins per hour per IP address.
+    pub anonymous_users: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            sign_in_sign_ups: 30,
+            anonymous_users: 30,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: {name} is not set in the environment (referenced as env({name}))")]
+    MissingEnv { path: PathBuf, name: String },
+}
+
+/// A Supabase project folder: the directory holding `supabase/`.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub workdir: PathBuf,
+    pub config: Config,
+}
+
+impl Project {
+    /// Reads `WORKDIR/supabase/config.toml` when present; defaults otherwise.
+    pub fn load(workdir: &Path) -> Result<Self, ConfigError> {
+        let project = Self {
+            workdir: workdir.to_owned(),
+            config: Config::default(),
+        };
+        let path = project.supabase_dir().join("config.toml");
+        let config = match std::fs::read_to_string(&path) {
+            Ok(text) => parse(&text, &path)?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        Ok(Self { config, ..project })
+    }
+
+    pub fn supabase_dir(&self) -> PathBuf {
+        self.workdir.join("supabase")
+    }
+
+    pub fn migrations_dir(&self) -> PathBuf {
+        self.supabase_dir().join("migrations")
+    }
+
+    pub fn seed_path(&self) -> PathBuf {
+        self.supabase_dir().join("seed.sql")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.supabase_dir().join(".solobase")
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir().join("data.sqlite")
+    }
+}
+
+/// Parses config.toml text, resolving `env(NAME)` strings.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let mut value: toml::Value = toml::from_str(text).map_err(|error| ConfigError::Invalid {
+        path: path.to_owned(),
+        message: error.to_string(),
+    })?;
+    resolve_env(&mut value, path)?;
+    value
+        .try_into()
+        .map_err(|error: toml::de::Error| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: error.to_string(),
+        })
+}
+
+/// Replaces every `"env(NAME)"` string with the variable's value, as the Supabase CLI does.
+fn resolve_env(value: &mut toml::Value, path: &Path) -> Result<(), ConfigError> {
+    match value {
+        toml::Value::String(text) => {
+            if let Some(name) = text
+                .strip_prefix("env(")
+                .and_then(|rest| rest.strip_suffix(')'))
+            {
+                *text = std::env::var(name).map_err(|_| ConfigError::MissingEnv {
+                    path: path.to_owned(),
+                    name: name.into(),
+                })?;
+            }
+        }
+        toml::Value::Array(items) => {
+            for item in items {
+                resolve_env(item, path)?;
+            }
+        }
+        toml::Value::Table(table) => {
+            for (_, item) in table.iter_mut() {
+                resolve_env(item, path)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config, ConfigError> {
+        parse(text, Path::new("supabase/config.toml"))
+    }
+
+    #[test]
+    fn known_keys_are_read_and_unknown_ones_ignored() {
+        let config = check(
+            "project_id = \"demo\"\n[api]\nport = 6000\nenabled = true\n\
+             [auth]\njwt_expiry = 60\nenable_signup = false\nenable_anonymous_sign_ins = true\n\
+             [auth.email]\nenable_confirmations = true\n[studio]\nport = 54323\n",
+        )
+        .unwrap();
+        assert_eq!(config.api.port, 6000);
+        assert_eq!(config.auth.jwt_expiry, 60);
+        assert!(!config.auth.enable_signup);
+        assert!(config.auth.enable_anonymous_sign_ins);
+        assert!(config.auth.email.enable_confirmations);
+        assert_eq!(config.auth.jwt_secret, DEFAULT_JWT_SECRET);
+    }
+
+    #[test]
+    fn malformed_files_and_wrong_types_are_clear_errors() {
+        let error = check("[api\nport = 1").unwrap_err().to_string();
+        assert!(
+            error.starts_with("supabase/config.toml is not valid"),
+            "{error}"
+        );
+        let error = check("[api]\nport = \"many\"").unwrap_err().to_string();
+        assert!(error.contains("port"), "{error}");
+    }
+
+    #[test]
+    fn env_references_are_resolved_or_reported() {
+        let error =
+            check("[auth]\njwt_secret = \"env(SOLOBASE_TEST_UNSET_VARIABLE)\"").unwrap_err();
+        assert!(error.to_string().contains("SOLOBASE_TEST_UNSET_VARIABLE"));
+        let config = check("[auth]\njwt_secret = \"env(PATH)\"").unwrap();
+        assert_eq!(config.auth.jwt_secret, std::env::var("PATH").unwrap());
+    }
+}
