@@ -3,9 +3,12 @@
 //!
 //! The tree follows the request pipeline; see ARCHITECTURE.md for the map.
 
+pub mod app;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod migrate;
 pub mod rest;
 pub mod schema;
+pub mod server;
 pub mod store;

@@ -1,0 +1,101 @@
+//! Server: the HTTP router (`/auth/v1`, `/rest/v1`), CORS as browser clients need it, and
+//! `serve`, which runs until shutdown is signalled and lets in-flight requests finish.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Method};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+
+use crate::app::App;
+
+/// Headers browsers must be allowed to read (protocol.md §1.5): counts, ranges, auth versions.
+const EXPOSED_HEADERS: [&str; 14] = [
+    "content-encoding",
+    "content-location",
+    "content-range",
+    "content-type",
+    "date",
+    "location",
+    "server",
+    "transfer-encoding",
+    "range-unit",
+    "preference-applied",
+    "content-profile",
+    "x-total-count",
+    "link",
+    "x-supabase-api-version",
+];
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/auth/v1/health", get(health))
+        .layer(cors())
+        .with_state(app)
+}
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+            Method::HEAD,
+        ])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
+        .max_age(Duration::from_secs(86_400))
+}
+
+/// `GET /auth/v1/health`: answers once the server is ready.
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "name": "GoTrue",
+        "description": "Solobase's GoTrue-compatible auth API",
+    }))
+}
+
+/// Serves `app` on `listener` until `shutdown` completes; in-flight requests are finished.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router(app);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
