@@ -12,3 +12,4 @@ pub mod rest;
 pub mod schema;
 pub mod server;
 pub mod store;
+pub mod typegen;
