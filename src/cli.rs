@@ -1,6 +1,11 @@
-//! CLI: `solobase start` and friends, parsed with clap.
+//! CLI: `solobase start` and the daily-loop commands (`init`, `status`, `migration new|list`,
+//! `db reset`, `gen types typescript`), parsed with clap.
 
-use std::path::PathBuf;
+mod init;
+mod migration;
+mod status;
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -31,12 +36,51 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// Print the API URL and keys of the project, as `solobase start` prints them.
+    Status {
+        /// The folder that holds `supabase/` (default: the current directory).
+        #[arg(long, default_value = ".")]
+        workdir: PathBuf,
+    },
+    /// Write a starter `supabase/` folder (config.toml, migrations/, seed.sql).
+    Init {
+        /// The folder to create `supabase/` in (default: the current directory).
+        #[arg(long, default_value = ".")]
+        workdir: PathBuf,
+    },
+    /// Create and list migrations in `supabase/migrations/`.
+    #[command(subcommand)]
+    Migration(migration::MigrationCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Start { workdir, port } => start(workdir, port),
+        Command::Status { workdir } => status::status(&workdir),
+        Command::Init { workdir } => init::init(&workdir),
+        Command::Migration(command) => migration::run(command),
     }
+}
+
+/// Loads the project in `workdir`, which must hold a `supabase/` folder.
+fn existing_project(workdir: &Path) -> anyhow::Result<Project> {
+    let supabase = workdir.join("supabase");
+    if !supabase.is_dir() {
+        anyhow::bail!(
+            "no supabase/ folder in {}: run `solobase init` there to create one, \
+             or pass --workdir with the folder that holds it",
+            display_dir(workdir)
+        );
+    }
+    Ok(Project::load(workdir)?)
+}
+
+/// A folder as the user would recognise it (`.` as the current directory's path).
+fn display_dir(dir: &Path) -> String {
+    std::path::absolute(dir)
+        .unwrap_or_else(|_| dir.to_owned())
+        .display()
+        .to_string()
 }
 
 fn start(workdir: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
@@ -54,7 +98,8 @@ fn start(workdir: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
             .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
         let address = listener.local_addr()?;
         let app = App::new(project, store.clone(), schema);
-        print_status(&app, &format!("http://{address}"));
+        println!("Solobase started.\n");
+        status::print_endpoints(app.keys(), &format!("http://{address}"), app.store().path());
         crate::server::serve(listener, app, crate::server::shutdown_signal()).await?;
         store.close();
         Ok(())
@@ -64,18 +109,4 @@ fn start(workdir: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
 /// One read connection per core, at least two.
 fn reader_count() -> usize {
     std::thread::available_parallelism().map_or(2, |cores| cores.get().max(2))
-}
-
-/// Prints what `supabase status` prints: where the API is and its keys.
-fn print_status(app: &App, api_url: &str) {
-    let keys = app.keys();
-    println!("Solobase started.\n");
-    println!("         API URL: {api_url}");
-    println!("        Database: {}", app.store().path().display());
-    println!("        anon key: {}", keys.anon_key);
-    println!("service_role key: {}", keys.service_role_key);
-    if let (Some(publishable), Some(secret)) = (keys.publishable_key(), keys.secret_key()) {
-        println!(" Publishable key: {publishable}");
-        println!("      Secret key: {secret}");
-    }
 }
