@@ -1,0 +1,196 @@
+//! The daily-loop commands end to end: the built `solobase` binary run on temporary project
+//! folders, checking output, files and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn solobase(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_solobase"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running solobase")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A fresh, empty folder in the system temp directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "solobase-cli-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn arg(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn init_then_migration_new_then_list_then_status_work_on_a_new_project() {
+    let dir = TempDir::new("loop");
+    let init = solobase(&["init", "--workdir", dir.arg()]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let supabase = dir.path().join("supabase");
+    assert!(supabase.join("config.toml").is_file());
+    assert!(supabase.join("migrations").is_dir());
+    assert!(supabase.join("seed.sql").is_file());
+    let config = std::fs::read_to_string(supabase.join("config.toml")).unwrap();
+    assert!(config.contains("[api]\nenabled = true\n"));
+    assert!(config.contains("port = 54321"));
+
+    let empty = solobase(&["migration", "list", "--workdir", dir.arg()]);
+    assert!(empty.status.success(), "{}", stderr(&empty));
+    assert!(stdout(&empty).contains("No migrations yet"));
+
+    let created = solobase(&["migration", "new", "create_todos", "--workdir", dir.arg()]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let files: Vec<String> = std::fs::read_dir(supabase.join("migrations"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let file = &files[0];
+    let (version, name) = file.split_once('_').unwrap();
+    assert_eq!(version.len(), 14);
+    assert!(version.chars().all(|c| c.is_ascii_digit()));
+    assert!(version.starts_with("20"));
+    assert_eq!(name, "create_todos.sql");
+    assert!(
+        stdout(&created).contains(file.as_str()),
+        "{}",
+        stdout(&created)
+    );
+
+    let listed = solobase(&["migration", "list", "--workdir", dir.arg()]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let table = stdout(&listed);
+    assert!(table.contains("Local"), "{table}");
+    assert!(table.contains("Applied"), "{table}");
+    let row = table.lines().find(|line| line.contains(version)).unwrap();
+    assert!(row.contains("create_todos"), "{row}");
+    assert_eq!(row.matches(version).count(), 1, "not applied yet: {row}");
+
+    let status = solobase(&["status", "--workdir", dir.arg()]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    let text = stdout(&status);
+    assert!(text.contains("API URL: http://127.0.0.1:54321"), "{text}");
+    assert!(text.contains("anon key: eyJ"), "{text}");
+    assert!(text.contains("service_role key: eyJ"), "{text}");
+    assert!(text.contains("Publishable key: sb_publishable_"), "{text}");
+}
+
+#[test]
+fn init_refuses_to_overwrite_an_existing_project() {
+    let dir = TempDir::new("init-twice");
+    assert!(solobase(&["init", "--workdir", dir.arg()]).status.success());
+    let config = dir.path().join("supabase/config.toml");
+    std::fs::write(&config, "project_id = \"mine\"\n").unwrap();
+    let again = solobase(&["init", "--workdir", dir.arg()]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        "project_id = \"mine\"\n"
+    );
+}
+
+#[test]
+fn commands_in_a_folder_without_supabase_say_to_run_init() {
+    let dir = TempDir::new("missing");
+    for args in [
+        vec!["status"],
+        vec!["migration", "list"],
+        vec!["migration", "new", "x"],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--workdir", dir.arg()]);
+        let output = solobase(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("no supabase/ folder"),
+            "{args:?}: {message}"
+        );
+        assert!(message.contains("solobase init"), "{args:?}: {message}");
+    }
+}
+
+#[test]
+fn a_wrong_flag_fails_with_usage_and_a_suggestion() {
+    let output = solobase(&["status", "--wrokdir", "."]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("unexpected argument '--wrokdir'"),
+        "{message}"
+    );
+    assert!(message.contains("--workdir"), "{message}");
+    assert!(message.contains("Usage:"), "{message}");
+}
+
+#[test]
+fn an_invalid_migration_name_is_refused() {
+    let dir = TempDir::new("bad-name");
+    assert!(solobase(&["init", "--workdir", dir.arg()]).status.success());
+    let output = solobase(&["migration", "new", "../escape", "--workdir", dir.arg()]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("invalid migration name"));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("supabase/migrations"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn every_command_has_help_text() {
+    for args in [
+        vec!["--help"],
+        vec!["init", "--help"],
+        vec!["status", "--help"],
+        vec!["migration", "--help"],
+        vec!["migration", "new", "--help"],
+        vec!["migration", "list", "--help"],
+    ] {
+        let output = solobase(&args);
+        assert!(output.status.success(), "{args:?}");
+        let help = stdout(&output);
+        assert!(help.contains("Usage:"), "{args:?}: {help}");
+    }
+    let top = stdout(&solobase(&["--help"]));
+    for command in ["start", "init", "status", "migration"] {
+        assert!(top.contains(command), "{top}");
+    }
+}
