@@ -1,2 +1,13 @@
-//! Migrate: translates the project's Postgres-dialect migrations into the SchemaCache and
-//! the store's DDL.
+//! Migrate: translates the project's Postgres-dialect migrations into the `SchemaCache` and
+//! SQLite DDL, applies pending files in order (each in one transaction) and the seed once.
+
+mod apply;
+pub mod expression;
+pub mod statements;
+mod translate;
+pub mod values;
+
+pub use apply::{
+    Applied, Migration, MigrationError, apply_pending, build_schema, discover, load_schema,
+};
+pub use translate::affinity;

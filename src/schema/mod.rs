@@ -36,10 +36,13 @@ impl std::fmt::Display for QualifiedName {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SchemaCache {
     /// Tables and views, by qualified name.
+    #[serde(with = "qualified_map")]
     pub tables: BTreeMap<QualifiedName, Table>,
     /// `create type … as enum`: the labels in declaration order.
+    #[serde(with = "qualified_map")]
     pub enums: BTreeMap<QualifiedName, Vec<String>>,
     /// `create function`, callable through `/rest/v1/rpc/{name}`.
+    #[serde(with = "qualified_map")]
     pub functions: BTreeMap<QualifiedName, Function>,
     /// Tables added to the `supabase_realtime` publication.
     pub realtime_tables: BTreeSet<QualifiedName>,
@@ -223,6 +226,10 @@ pub struct Function {
     pub security_definer: bool,
     /// The body as written in the migration (between the dollar quotes).
     pub body: String,
+    /// The body translated for SQLite: for `language sql`, its statements with the arguments
+    /// as named parameters (`:name`); for trigger functions, the trigger's statements.
+    #[serde(default)]
+    pub sqlite_body: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -269,4 +276,28 @@ pub struct Trigger {
     pub events: Vec<String>,
     pub for_each_row: bool,
     pub function: QualifiedName,
+}
+
+/// Maps keyed by `QualifiedName` are stored as `[key, value]` pairs: JSON keys must be strings.
+mod qualified_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::QualifiedName;
+
+    pub fn serialize<S: Serializer, V: Serialize>(
+        map: &BTreeMap<QualifiedName, V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<QualifiedName, V>, D::Error> {
+        Ok(Vec::<(QualifiedName, V)>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
+    }
 }

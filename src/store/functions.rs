@@ -102,6 +102,36 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
             .map(|claims| claims.to_string()))
     })?;
 
+    // pgcrypto's crypt(password, gen_salt('bf')), as Supabase seeds use it: a bcrypt hash.
+    connection.create_scalar_function("gen_salt", -1, volatile, |_| Ok("bf"))?;
+    connection.create_scalar_function("crypt", 2, volatile, |context| {
+        let password: String = context.get(0)?;
+        let salt: String = context.get(1)?;
+        if salt.starts_with("$2") {
+            // crypt(password, stored_hash) = stored_hash checks a password, as in Postgres.
+            let matches = bcrypt::verify(&password, &salt).unwrap_or(false);
+            return Ok(if matches { salt } else { String::new() });
+        }
+        bcrypt::hash(password, bcrypt::DEFAULT_COST)
+            .map(|hash| hash.replacen("$2b$", "$2a$", 1))
+            .map_err(|error| rusqlite::Error::UserFunctionError(Box::new(error)))
+    })?;
+
+    connection.create_scalar_function("pg_json_contains", 2, pure, |context| {
+        let parse = |index: usize| -> rusqlite::Result<Option<Value>> {
+            let text: Option<String> = context.get(index)?;
+            text.map(|text| {
+                serde_json::from_str(&text)
+                    .map_err(|error| rusqlite::Error::UserFunctionError(Box::new(error)))
+            })
+            .transpose()
+        };
+        match (parse(0)?, parse(1)?) {
+            (Some(container), Some(contained)) => Ok(Some(json_contains(&container, &contained))),
+            _ => Ok(None),
+        }
+    })?;
+
     connection.create_scalar_function("regexp", 2, pure, |context| {
         let pattern = context.get_or_create_aux(0, |value| {
             regex::Regex::new(value.as_str()?)
@@ -113,6 +143,24 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         Ok(Some(pattern.is_match(&text)))
     })?;
     Ok(())
+}
+
+/// Postgres's jsonb `@>`: objects contain sub-objects, arrays contain each element.
+pub fn json_contains(container: &Value, contained: &Value) -> bool {
+    match (container, contained) {
+        (Value::Object(outer), Value::Object(inner)) => inner.iter().all(|(key, value)| {
+            outer
+                .get(key)
+                .is_some_and(|candidate| json_contains(candidate, value))
+        }),
+        (Value::Array(outer), Value::Array(inner)) => inner.iter().all(|value| {
+            outer
+                .iter()
+                .any(|candidate| json_contains(candidate, value))
+        }),
+        (Value::Array(outer), scalar) => outer.iter().any(|candidate| candidate == scalar),
+        (left, right) => left == right,
+    }
 }
 
 #[cfg(test)]
@@ -175,6 +223,18 @@ mod tests {
             at("2024-01-01T14:00:00.5+02:00"),
             "2024-01-01T12:00:00.5+00:00"
         );
+    }
+
+    #[test]
+    fn json_containment_follows_postgres() {
+        use serde_json::json;
+        assert!(json_contains(
+            &json!({"a": 1, "b": {"c": 2}}),
+            &json!({"b": {"c": 2}})
+        ));
+        assert!(!json_contains(&json!({"a": 1}), &json!({"a": 2})));
+        assert!(json_contains(&json!(["x", "y", "z"]), &json!(["z", "x"])));
+        assert!(!json_contains(&json!(["x"]), &json!(["x", "q"])));
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn function(name: &str, arguments: Vec<FunctionArgument>, returns: FunctionRetur
         volatility: Volatility::Stable,
         security_definer: false,
         body: "select 1".into(),
+        sqlite_body: None,
     }
 }
 

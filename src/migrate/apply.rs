@@ -1,0 +1,289 @@
+//! Apply: finds `supabase/migrations/*.sql`, applies those not yet recorded — each file in one
+//! transaction together with the updated SchemaCache and its record — then the seed, once.
+//! A failure names the file, line and statement, and leaves nothing of that file applied.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use super::statements;
+use super::translate::{self, Refusal};
+use crate::schema::SchemaCache;
+
+const BOOTSTRAP: &str = include_str!("bootstrap.sql");
+
+#[derive(Debug, Clone)]
+pub struct Migration {
+    /// The leading digits of the file name (`20240101120000`).
+    pub version: String,
+    /// The rest of the file name without `.sql`.
+    pub name: String,
+    pub path: PathBuf,
+    pub sql: String,
+}
+
+/// What `apply_pending` did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// File names applied now, in order.
+    pub migrations: Vec<String>,
+    pub seeded: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {reason}\n  statement: {statement}{}", hint.as_ref().map(|hint| format!("\n  hint: {hint}")).unwrap_or_default())]
+    Statement {
+        file: String,
+        line: usize,
+        statement: String,
+        reason: String,
+        hint: Option<String>,
+    },
+    #[error("{file}: {reason}")]
+    File { file: String, reason: String },
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+}
+
+/// The migration files in `dir`, sorted by file name; none when the folder is missing.
+pub fn discover(dir: &Path) -> Result<Vec<Migration>, MigrationError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(MigrationError::Read {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut migrations = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|source| MigrationError::Read {
+                path: dir.to_owned(),
+                source,
+            })?
+            .path();
+        if path.extension().and_then(|extension| extension.to_str()) != Some("sql") {
+            continue;
+        }
+        let stem = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let (version, name) = match stem.split_once('_') {
+            Some((version, name)) => (version.to_owned(), name.to_owned()),
+            None => (stem.clone(), String::new()),
+        };
+        let sql = std::fs::read_to_string(&path).map_err(|source| MigrationError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        migrations.push(Migration {
+            version,
+            name,
+            path,
+            sql,
+        });
+    }
+    migrations.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
+    Ok(migrations)
+}
+
+/// Applies what is pending, then the seed if one is given and none ran before.
+pub fn apply_pending(
+    connection: &mut Connection,
+    migrations: &[Migration],
+    seed: Option<&Path>,
+) -> Result<Applied, MigrationError> {
+    let mut cache = bootstrap(connection)?;
+    let mut applied = Applied::default();
+    for migration in migrations {
+        let recorded: Option<String> = connection
+            .query_row(
+                "SELECT version FROM _solobase_migrations WHERE version = ?1",
+                [&migration.version],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if recorded.is_some() {
+            continue;
+        }
+        let file = display_path(&migration.path);
+        run_file(
+            connection,
+            &mut cache,
+            &file,
+            &migration.sql,
+            |transaction, cache| {
+                transaction.execute(
+                "INSERT INTO _solobase_migrations (version, name, applied_at) VALUES (?1, ?2, pg_now())",
+                [&migration.version, &migration.name],
+            )?;
+                save_schema(transaction, cache)
+            },
+        )?;
+        applied.migrations.push(file);
+    }
+    if let Some(seed) = seed {
+        let seeded: Option<String> = connection
+            .query_row(
+                "SELECT value FROM _solobase_state WHERE key = 'seeded'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if seeded.is_none() {
+            let sql = match std::fs::read_to_string(seed) {
+                Ok(sql) => Some(sql),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+                Err(source) => {
+                    return Err(MigrationError::Read {
+                        path: seed.to_owned(),
+                        source,
+                    });
+                }
+            };
+            let file = display_path(seed);
+            run_file(
+                connection,
+                &mut cache,
+                &file,
+                sql.as_deref().unwrap_or(""),
+                |transaction, cache| {
+                    transaction.execute(
+                        "INSERT INTO _solobase_state (key, value) VALUES ('seeded', pg_now())",
+                        [],
+                    )?;
+                    save_schema(transaction, cache)
+                },
+            )?;
+            applied.seeded = sql.is_some();
+        }
+    }
+    Ok(applied)
+}
+
+/// The SchemaCache as the last applied migration left it.
+pub fn load_schema(connection: &Connection) -> Result<SchemaCache, MigrationError> {
+    let json: Option<String> = connection
+        .query_row("SELECT schema FROM _solobase_schema", [], |row| row.get(0))
+        .optional()?;
+    match json {
+        Some(json) => serde_json::from_str(&json).map_err(|error| MigrationError::File {
+            file: "_solobase_schema".into(),
+            reason: error.to_string(),
+        }),
+        None => Ok(SchemaCache::default()),
+    }
+}
+
+/// The SchemaCache the migrations describe, built on a scratch in-memory database.
+pub fn build_schema(migrations: &[Migration]) -> Result<SchemaCache, MigrationError> {
+    let mut connection = Connection::open_in_memory()?;
+    crate::store::functions::register(&connection, Default::default())?;
+    apply_pending(&mut connection, migrations, None)?;
+    load_schema(&connection)
+}
+
+fn display_path(path: &Path) -> String {
+    let parts: Vec<_> = path.components().rev().take(3).collect();
+    let short: PathBuf = parts.into_iter().rev().collect();
+    short.display().to_string()
+}
+
+/// Creates the internal tables and Supabase's `auth` schema on a new database.
+fn bootstrap(connection: &mut Connection) -> Result<SchemaCache, MigrationError> {
+    let exists: Option<String> = connection
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_solobase_schema'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if exists.is_some() {
+        return load_schema(connection);
+    }
+    let mut cache = SchemaCache::default();
+    run_file(
+        connection,
+        &mut cache,
+        "bootstrap.sql",
+        BOOTSTRAP,
+        |transaction, cache| {
+            transaction.execute_batch(
+            "CREATE TABLE _solobase_migrations (version TEXT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL);
+             CREATE TABLE _solobase_state (key TEXT PRIMARY KEY, value TEXT);
+             CREATE TABLE _solobase_schema (schema TEXT NOT NULL);
+             INSERT INTO _solobase_schema VALUES ('{}');",
+        )?;
+            save_schema(transaction, cache)
+        },
+    )?;
+    Ok(cache)
+}
+
+fn save_schema(connection: &Connection, cache: &SchemaCache) -> rusqlite::Result<()> {
+    let json = serde_json::to_string(cache).expect("the schema cache serializes");
+    connection.execute("UPDATE _solobase_schema SET schema = ?1", [json])?;
+    Ok(())
+}
+
+/// Runs one file's statements in one transaction with `finish`; all or nothing.
+fn run_file(
+    connection: &mut Connection,
+    cache: &mut SchemaCache,
+    file: &str,
+    sql: &str,
+    finish: impl FnOnce(&Connection, &SchemaCache) -> rusqlite::Result<()>,
+) -> Result<(), MigrationError> {
+    // Foreign keys are checked once at the end, as SQLite's table-rebuild procedure requires.
+    connection.execute_batch("PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON;")?;
+    let result = (|| {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut working = cache.clone();
+        for statement in statements::split(sql) {
+            translate::apply(&transaction, &mut working, &statement.text).map_err(
+                |Refusal { reason, hint }| MigrationError::Statement {
+                    file: file.to_owned(),
+                    line: statement.line,
+                    statement: statement.text.clone(),
+                    reason,
+                    hint,
+                },
+            )?;
+        }
+        let violation: Option<(String, String)> = transaction
+            .query_row(
+                "SELECT \"table\", parent FROM pragma_foreign_key_check",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        if let Some((table, parent)) = violation {
+            return Err(MigrationError::File {
+                file: file.to_owned(),
+                reason: format!(
+                    "a row of \"{table}\" references a missing row of \"{parent}\" (foreign key violation)"
+                ),
+            });
+        }
+        finish(&transaction, &working)?;
+        transaction.commit()?;
+        *cache = working;
+        Ok(())
+    })();
+    connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA legacy_alter_table = OFF;")?;
+    result
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,432 @@
+//! Expression: rewrites Postgres expressions and queries (sqlparser AST) into SQLite SQL text —
+//! `auth.uid()` → `auth_uid()`, `now()` → `pg_now()`, casts, `~` → `regexp`, `ilike`, `= any(…)`,
+//! `schema.table` → the SQLite table name. Shared by the migration translator and the
+//! row-level-security engine; anything it cannot express is an error naming the construct.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Ident, ObjectName, ObjectNamePart, Statement, Value, ValueWithSpan, VisitMut, VisitorMut,
+};
+
+use crate::schema::QualifiedName;
+use crate::store::naming;
+
+/// Why an expression cannot run on SQLite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported(pub String);
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Translates one expression in place; `parameters` are SQL-function argument names to turn
+/// into SQLite named parameters (`:name`).
+pub fn translate_expr(expr: &mut Expr, parameters: &[String]) -> Result<String, Unsupported> {
+    let mut rewriter = Rewriter { parameters };
+    match expr.visit(&mut rewriter) {
+        ControlFlow::Break(error) => Err(error),
+        ControlFlow::Continue(()) => Ok(expr.to_string()),
+    }
+}
+
+/// Translates a whole statement or query (relations renamed, expressions rewritten).
+pub fn translate_node<N: VisitMut + std::fmt::Display>(
+    node: &mut N,
+    parameters: &[String],
+) -> Result<String, Unsupported> {
+    let mut rewriter = Rewriter { parameters };
+    match node.visit(&mut rewriter) {
+        ControlFlow::Break(error) => Err(error),
+        ControlFlow::Continue(()) => Ok(node.to_string()),
+    }
+}
+
+/// Parses and translates a standalone Postgres expression given as text.
+pub fn translate_expr_text(text: &str) -> Result<String, Unsupported> {
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let mut expr = sqlparser::parser::Parser::new(&dialect)
+        .try_with_sql(text)
+        .and_then(|mut parser| parser.parse_expr())
+        .map_err(|error| Unsupported(format!("cannot parse expression `{text}`: {error}")))?;
+    translate_expr(&mut expr, &[])
+}
+
+/// A Postgres object name as a schema-qualified name (`public` when unqualified).
+pub fn qualified_name(name: &ObjectName) -> QualifiedName {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) => ident.value.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    match parts.as_slice() {
+        [schema, name] => QualifiedName::new(schema.as_str(), name.as_str()),
+        [.., schema, name] => QualifiedName::new(schema.as_str(), name.as_str()),
+        [name] => QualifiedName::public(name.as_str()),
+        [] => QualifiedName::public(""),
+    }
+}
+
+/// An expression node that prints `sql` verbatim.
+pub fn raw(sql: String) -> Expr {
+    Expr::Identifier(Ident::new(sql))
+}
+
+struct Rewriter<'a> {
+    parameters: &'a [String],
+}
+
+impl VisitorMut for Rewriter<'_> {
+    type Break = Unsupported;
+
+    fn post_visit_relation(&mut self, relation: &mut ObjectName) -> ControlFlow<Self::Break> {
+        let name = qualified_name(relation);
+        *relation = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote(
+            '"',
+            naming::table_name(&name),
+        ))]);
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_statement(&mut self, statement: &mut Statement) -> ControlFlow<Self::Break> {
+        match statement {
+            Statement::Query(_)
+            | Statement::Insert(_)
+            | Statement::Update(_)
+            | Statement::Delete(_) => ControlFlow::Continue(()),
+            other => ControlFlow::Break(Unsupported(format!(
+                "`{}` is not supported inside a function or trigger body",
+                first_words(&other.to_string())
+            ))),
+        }
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        match rewrite(expr, self.parameters) {
+            Ok(Some(replacement)) => *expr = replacement,
+            Ok(None) => {}
+            Err(error) => return ControlFlow::Break(error),
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn first_words(sql: &str) -> String {
+    sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// The SQLite replacement for one (already child-translated) expression, if it needs one.
+fn rewrite(expr: &Expr, parameters: &[String]) -> Result<Option<Expr>, Unsupported> {
+    Ok(Some(match expr {
+        Expr::Function(function) => {
+            let name = function_name(&function.name);
+            let args = function_args(&function.args)?;
+            raw(translate_call(&name, &args)?)
+        }
+        Expr::Cast {
+            kind,
+            expr: inner,
+            data_type,
+            ..
+        } => {
+            if matches!(kind, CastKind::TryCast | CastKind::SafeCast) {
+                return Err(Unsupported("try_cast is not supported".into()));
+            }
+            raw(translate_cast(inner, data_type)?)
+        }
+        Expr::BinaryOp { left, op, right } => match op {
+            BinaryOperator::PGRegexMatch => raw(format!("regexp({right}, {left})")),
+            BinaryOperator::PGRegexIMatch => raw(format!("regexp('(?i)' || {right}, {left})")),
+            BinaryOperator::PGRegexNotMatch => raw(format!("NOT regexp({right}, {left})")),
+            BinaryOperator::PGRegexNotIMatch => {
+                raw(format!("NOT regexp('(?i)' || {right}, {left})"))
+            }
+            BinaryOperator::AtArrow => raw(format!("pg_json_contains({left}, {right})")),
+            BinaryOperator::ArrowAt => raw(format!("pg_json_contains({right}, {left})")),
+            BinaryOperator::PGOverlap => raw(format!(
+                "EXISTS (SELECT 1 FROM json_each({left}) AS l JOIN json_each({right}) AS r ON l.value = r.value)"
+            )),
+            BinaryOperator::Arrow | BinaryOperator::LongArrow => return Ok(None),
+            BinaryOperator::HashArrow
+            | BinaryOperator::HashLongArrow
+            | BinaryOperator::Question => {
+                return Err(Unsupported(format!("the operator {op} is not supported")));
+            }
+            _ => return Ok(None),
+        },
+        Expr::ILike {
+            negated,
+            expr: inner,
+            pattern,
+            escape_char,
+            any,
+        } => {
+            if *any {
+                return Err(Unsupported("ilike any is not supported".into()));
+            }
+            let not = if *negated { "NOT " } else { "" };
+            let escape = escape_char
+                .as_ref()
+                .map(|c| format!(" ESCAPE {c}"))
+                .unwrap_or_default();
+            raw(format!("{inner} {not}LIKE {pattern}{escape}"))
+        }
+        Expr::AnyOp {
+            left,
+            compare_op: BinaryOperator::Eq,
+            right,
+            ..
+        } => raw(format!("{left} IN (SELECT value FROM json_each({right}))")),
+        Expr::AnyOp { .. } | Expr::AllOp { .. } => {
+            return Err(Unsupported(
+                "only `= any(array)` is supported among any/all".into(),
+            ));
+        }
+        Expr::Array(array) => {
+            let elements: Vec<String> = array.elem.iter().map(ToString::to_string).collect();
+            raw(format!("json_array({})", elements.join(", ")))
+        }
+        Expr::Value(ValueWithSpan {
+            value: Value::Placeholder(placeholder),
+            ..
+        }) => {
+            let index: usize = placeholder
+                .trim_start_matches('$')
+                .parse()
+                .map_err(|_| Unsupported(format!("unknown placeholder {placeholder}")))?;
+            let name = parameters
+                .get(index.wrapping_sub(1))
+                .ok_or_else(|| Unsupported(format!("{placeholder} names no argument")))?;
+            raw(format!(":{name}"))
+        }
+        Expr::Identifier(ident)
+            if ident.quote_style.is_none() && parameters.contains(&ident.value) =>
+        {
+            raw(format!(":{}", ident.value))
+        }
+        Expr::Identifier(ident) if ident.quote_style.is_none() && is_now_keyword(&ident.value) => {
+            raw("pg_now()".into())
+        }
+        Expr::CompoundIdentifier(parts) if parts.len() == 3 => raw(format!(
+            "{}.{}",
+            Ident::with_quote('"', &parts[1].value),
+            Ident::with_quote('"', &parts[2].value)
+        )),
+        Expr::Interval(_)
+        | Expr::Extract { .. }
+        | Expr::AtTimeZone { .. }
+        | Expr::Collate { .. } => {
+            return Err(Unsupported(format!("`{expr}` is not supported on SQLite")));
+        }
+        Expr::TypedString(typed) => raw(translate_cast(
+            &Expr::Value(typed.value.clone()),
+            &typed.data_type,
+        )?),
+        _ => return Ok(None),
+    }))
+}
+
+fn is_now_keyword(word: &str) -> bool {
+    matches!(
+        word.to_ascii_lowercase().as_str(),
+        "current_timestamp" | "localtimestamp"
+    )
+}
+
+fn function_name(name: &ObjectName) -> String {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|part| part.to_string().to_ascii_lowercase())
+        .collect();
+    match parts.as_slice() {
+        [schema, function] if schema == "auth" => format!("auth.{function}"),
+        [.., function] => function.clone(),
+        [] => String::new(),
+    }
+}
+
+fn function_args(arguments: &FunctionArguments) -> Result<Vec<String>, Unsupported> {
+    match arguments {
+        FunctionArguments::None => Ok(Vec::new()),
+        FunctionArguments::Subquery(query) => Ok(vec![format!("({query})")]),
+        FunctionArguments::List(list) => {
+            if !list.clauses.is_empty() || list.duplicate_treatment.is_some() {
+                return Err(Unsupported(
+                    "function argument clauses are not supported".into(),
+                ));
+            }
+            list.args
+                .iter()
+                .map(|arg| match arg {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Ok(expr.to_string()),
+                    FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => Ok("*".into()),
+                    other => Err(Unsupported(format!(
+                        "the function argument `{other}` is not supported"
+                    ))),
+                })
+                .collect()
+        }
+    }
+}
+
+/// Postgres functions app schemas call, as SQLite expressions.
+fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
+    let joined = args.join(", ");
+    Ok(match (name, args.len()) {
+        ("auth.uid", 0) => "auth_uid()".into(),
+        ("auth.role", 0) => "auth_role()".into(),
+        ("auth.email", 0) => "auth_email()".into(),
+        ("auth.jwt", 0) => "auth_jwt()".into(),
+        (
+            "now"
+            | "current_timestamp"
+            | "transaction_timestamp"
+            | "statement_timestamp"
+            | "pg_now",
+            0,
+        ) => "pg_now()".into(),
+        ("timezone", 2) if args[1] == "pg_now()" => "pg_now()".into(),
+        ("gen_random_uuid" | "uuid_generate_v4", 0) => format!("{name}()"),
+        ("char_length" | "character_length" | "length", 1) => format!("length({joined})"),
+        ("array_length", 2) => format!("json_array_length({})", args[0]),
+        ("cardinality", 1) => format!("json_array_length({joined})"),
+        ("jsonb_build_object" | "json_build_object", _) => format!("json_object({joined})"),
+        ("jsonb_build_array" | "json_build_array", _) => format!("json_array({joined})"),
+        ("greatest", _) if args.len() > 1 => format!("max({joined})"),
+        ("least", _) if args.len() > 1 => format!("min({joined})"),
+        ("btrim", _) => format!("trim({joined})"),
+        ("count", _) if args.first().map(String::as_str) == Some("*") => "count(*)".into(),
+        (
+            "lower" | "upper" | "coalesce" | "nullif" | "trim" | "ltrim" | "rtrim" | "abs"
+            | "round" | "replace" | "substr" | "concat" | "crypt" | "gen_salt" | "count" | "sum"
+            | "avg" | "min" | "max" | "random" | "pg_json_contains" | "auth_uid" | "auth_role"
+            | "auth_email" | "auth_jwt",
+            _,
+        ) => format!("{name}({joined})"),
+        _ => {
+            return Err(Unsupported(format!(
+                "the function {name}() is not supported on SQLite"
+            )));
+        }
+    })
+}
+
+/// `x::type` as SQLite: literals keep their text (arrays become JSON), other values are CAST.
+fn translate_cast(inner: &Expr, data_type: &DataType) -> Result<String, Unsupported> {
+    let type_name = data_type.to_string().to_ascii_lowercase();
+    let literal = match inner {
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(text),
+            ..
+        }) => Some(text.clone()),
+        _ => None,
+    };
+    if type_name.ends_with("[]") {
+        let Some(text) = literal else {
+            return Ok(inner.to_string());
+        };
+        let json = crate::migrate::values::array_literal_to_json(&text)
+            .ok_or_else(|| Unsupported(format!("malformed array literal '{text}'")))?;
+        return Ok(naming::quote_literal(&json));
+    }
+    let base = type_name.split('(').next().unwrap_or("").trim();
+    Ok(match base {
+        "int" | "integer" | "int2" | "int4" | "int8" | "smallint" | "bigint" => {
+            format!("CAST({inner} AS INTEGER)")
+        }
+        "numeric" | "decimal" => format!("CAST({inner} AS NUMERIC)"),
+        "real" | "float" | "float4" | "float8" | "double precision" => {
+            format!("CAST({inner} AS REAL)")
+        }
+        "boolean" | "bool" => match literal.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("true" | "t" | "yes" | "on" | "1") => "TRUE".into(),
+            Some("false" | "f" | "no" | "off" | "0") => "FALSE".into(),
+            _ => format!("(lower(CAST({inner} AS TEXT)) IN ('true', 't', '1', 'yes', 'on'))"),
+        },
+        "text" | "varchar" | "character varying" | "char" | "character" | "name"
+            if literal.is_none() =>
+        {
+            format!("CAST({inner} AS TEXT)")
+        }
+        "timestamptz" | "timestamp with time zone" => match literal {
+            Some(text) => naming::quote_literal(
+                &crate::migrate::values::normalize_timestamptz(&text)
+                    .ok_or_else(|| Unsupported(format!("invalid timestamptz literal '{text}'")))?,
+            ),
+            None => inner.to_string(),
+        },
+        "interval" => {
+            return Err(Unsupported(
+                "interval values are not supported on SQLite".into(),
+            ));
+        }
+        // uuid, json, jsonb, date, time, timestamp, enums, regclass…: the text is the value.
+        _ => inner.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(postgres: &str, sqlite: &str) {
+        assert_eq!(translate_expr_text(postgres).unwrap(), sqlite);
+    }
+
+    #[track_caller]
+    fn refused(postgres: &str, reason: &str) {
+        let error = translate_expr_text(postgres).unwrap_err();
+        assert!(error.0.to_lowercase().contains(reason), "{error}");
+    }
+
+    #[test]
+    fn supabase_helpers_become_session_functions() {
+        check("auth.uid() = user_id", "auth_uid() = user_id");
+        check(
+            "(select auth.uid()) = user_id",
+            "(SELECT auth_uid()) = user_id",
+        );
+        check("auth.jwt() ->> 'email'", "auth_jwt() ->> 'email'");
+        check(
+            "auth.jwt() -> 'app_metadata' ->> 'role' = 'admin'",
+            "auth_jwt() -> 'app_metadata' ->> 'role' = 'admin'",
+        );
+        check("timezone('utc'::text, now())", "pg_now()");
+    }
+
+    #[test]
+    fn casts_regexes_and_arrays_translate() {
+        check("'{}'::jsonb", "'{}'");
+        check("'{a,\"b c\"}'::text[]", "'[\"a\",\"b c\"]'");
+        check("price::int > 3", "CAST(price AS INTEGER) > 3");
+        check("email ~* '^a'", "regexp('(?i)' || '^a', email)");
+        check("name ilike '%x%'", "name LIKE '%x%'");
+        check(
+            "'admin' = any(roles)",
+            "'admin' IN (SELECT value FROM json_each(roles))",
+        );
+        check(
+            "char_length(title) between 1 and 80",
+            "length(title) BETWEEN 1 AND 80",
+        );
+        check(
+            "exists (select 1 from public.members m where m.team_id = team_id)",
+            "EXISTS (SELECT 1 FROM \"members\" m WHERE m.team_id = team_id)",
+        );
+    }
+
+    #[test]
+    fn unsupported_constructs_are_named() {
+        refused("now() - interval '1 day'", "interval");
+        refused("to_tsvector(body)", "to_tsvector");
+        refused("extract(year from created_at)", "not supported");
+    }
+}

@@ -1,0 +1,1363 @@
+//! Translate: applies one Postgres DDL/DML statement to the `SchemaCache` and runs its SQLite
+//! equivalent on the connection. Tables are (re)created from the cache's model, so
+//! `alter table` forms SQLite lacks become a table rebuild. Anything outside the supported
+//! subset is refused with a reason and a hint — never skipped.
+
+use rusqlite::Connection;
+use sqlparser::ast::{
+    AlterColumnOperation, AlterTableOperation, ColumnDef, ColumnOption, CreateFunctionBody,
+    CreatePolicyCommand, CreatePolicyType, DataType, Expr, FunctionBehavior, FunctionReturnType,
+    FunctionSecurity, ObjectName, ObjectType, ReferentialAction as SqlAction, SetExpr, Statement,
+    TableConstraint, TriggerEvent, TriggerPeriod, UserDefinedTypeRepresentation, Value,
+    ValueWithSpan,
+};
+
+use super::expression::{self, Unsupported, qualified_name, translate_expr_text};
+use super::values;
+use crate::schema::{
+    CheckConstraint, Column, ForeignKey, Function, FunctionArgument, FunctionLanguage,
+    FunctionReturn, PgType, Policy, PolicyCommand, QualifiedName, ReferentialAction, SchemaCache,
+    Table, TableKind, Trigger, UniqueConstraint, Volatility,
+};
+use crate::store::naming::{quote_ident, quote_literal, table_ident, table_name};
+
+/// Why a statement was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub reason: String,
+    pub hint: Option<String>,
+}
+
+impl Refusal {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            hint: None,
+        }
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl From<Unsupported> for Refusal {
+    fn from(error: Unsupported) -> Self {
+        Refusal::new(error.0).hint("Solobase translates the subset of PostgreSQL that app schemas use; rewrite this part with supported constructs")
+    }
+}
+
+impl From<rusqlite::Error> for Refusal {
+    fn from(error: rusqlite::Error) -> Self {
+        Refusal::new(format!("SQLite refused the translated statement: {error}"))
+    }
+}
+
+type Outcome = Result<(), Refusal>;
+
+/// Applies one statement: updates `cache` and executes the SQLite translation.
+pub fn apply(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Outcome {
+    if let Some(outcome) = prepass(cache, text) {
+        return outcome;
+    }
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let statements = sqlparser::parser::Parser::parse_sql(&dialect, text).map_err(|error| {
+        Refusal::new(format!("cannot parse: {error}")).hint("check the statement's syntax")
+    })?;
+    for statement in statements {
+        apply_statement(connection, cache, statement)?;
+    }
+    Ok(())
+}
+
+/// Statements sqlparser cannot parse, or that need no parsing: publications, DO blocks, no-ops.
+fn prepass(cache: &mut SchemaCache, text: &str) -> Option<Outcome> {
+    let lowered = text.to_ascii_lowercase();
+    let words: Vec<&str> = lowered.split_whitespace().collect();
+    let first_two = words.iter().take(2).copied().collect::<Vec<_>>().join(" ");
+    if words
+        .first()
+        .is_some_and(|word| *word == "do" || word.starts_with("do$"))
+    {
+        return Some(Err(Refusal::new("DO blocks are not supported").hint(
+            "write the block's statements out as plain SQL statements in the migration",
+        )));
+    }
+    if matches!(
+        words.first().copied(),
+        Some("grant" | "revoke" | "set" | "begin" | "commit" | "analyze" | "vacuum")
+    ) || first_two == "create extension"
+        || first_two == "create schema"
+        || first_two == "create role"
+        || first_two == "alter default"
+        || (first_two.starts_with("alter ") && words.iter().any(|word| *word == "owner"))
+    {
+        return Some(Ok(()));
+    }
+    if first_two == "create publication"
+        || first_two == "alter publication"
+        || first_two == "drop publication"
+    {
+        return Some(publication(cache, text, &words));
+    }
+    None
+}
+
+/// `create|alter publication supabase_realtime [for|add|drop] table a, b` and `for all tables`.
+fn publication(cache: &mut SchemaCache, text: &str, words: &[&str]) -> Outcome {
+    if words.get(2).copied() != Some("supabase_realtime") {
+        return Ok(());
+    }
+    if words.first() == Some(&"drop") {
+        cache.realtime_tables.clear();
+        return Ok(());
+    }
+    if words.windows(2).any(|pair| pair == ["all", "tables"]) {
+        let all: Vec<QualifiedName> = cache
+            .tables
+            .values()
+            .filter(|table| table.kind == TableKind::Table && table.name.schema == "public")
+            .map(|table| table.name.clone())
+            .collect();
+        cache.realtime_tables.extend(all);
+        return Ok(());
+    }
+    let Some(table_word) = words.iter().position(|word| *word == "table") else {
+        return Ok(()); // e.g. `create publication supabase_realtime;`
+    };
+    let dropping = words.contains(&"drop");
+    let original_words: Vec<&str> = text.split_whitespace().collect();
+    let list = original_words[table_word + 1..].join(" ");
+    for name in list
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+    {
+        let name = name.trim_start_matches("only ").trim();
+        let parts: Vec<&str> = name.split('.').map(|part| part.trim_matches('"')).collect();
+        let qualified = match parts.as_slice() {
+            [schema, table] => QualifiedName::new(*schema, *table),
+            [table] => QualifiedName::public(*table),
+            _ => return Err(Refusal::new(format!("cannot read the table name `{name}`"))),
+        };
+        if dropping {
+            cache.realtime_tables.remove(&qualified);
+        } else {
+            if cache.table(&qualified).is_none() {
+                return Err(Refusal::new(format!(
+                    "relation \"{qualified}\" does not exist"
+                )));
+            }
+            cache.realtime_tables.insert(qualified);
+        }
+    }
+    Ok(())
+}
+
+fn apply_statement(
+    connection: &Connection,
+    cache: &mut SchemaCache,
+    statement: Statement,
+) -> Outcome {
+    match statement {
+        Statement::CreateTable(create) => {
+            let name = qualified_name(&create.name);
+            if cache.table(&name).is_some() {
+                return if create.if_not_exists { Ok(()) } else { Err(Refusal::new(format!("relation \"{name}\" already exists"))) };
+            }
+            if create.query.is_some() || create.like.is_some() {
+                return Err(Refusal::new("create table … as / like is not supported"));
+            }
+            let mut table = Table {
+                name: name.clone(),
+                kind: TableKind::Table,
+                columns: Vec::new(),
+                primary_key: Vec::new(),
+                unique_constraints: Vec::new(),
+                foreign_keys: Vec::new(),
+                checks: Vec::new(),
+                rls_enabled: false,
+                policies: Vec::new(),
+                comment: None,
+            };
+            for column in &create.columns {
+                add_column(cache, &mut table, column)?;
+            }
+            for constraint in &create.constraints {
+                add_constraint(cache, &mut table, constraint)?;
+            }
+            connection.execute_batch(&create_table_sql(cache, &table, &table_ident(&name))?)?;
+            cache.tables.insert(name, table);
+            Ok(())
+        }
+        Statement::AlterTable(alter) => {
+            let name = qualified_name(&alter.name);
+            let Some(mut table) = cache.tables.get(&name).cloned() else {
+                return if alter.if_exists { Ok(()) } else { Err(Refusal::new(format!("relation \"{name}\" does not exist"))) };
+            };
+            let before = table.clone();
+            let mut renames = Vec::new();
+            for operation in &alter.operations {
+                alter_table(cache, &mut table, operation, &mut renames)?;
+            }
+            if needs_rebuild(&before, &table) {
+                rebuild(connection, cache, &before, &table, &renames)?;
+            }
+            cache.tables.insert(name, table);
+            Ok(())
+        }
+        Statement::CreateIndex(index) => {
+            let table = qualified_name(&index.table_name);
+            if cache.table(&table).is_none() {
+                return Err(Refusal::new(format!("relation \"{table}\" does not exist")));
+            }
+            let mut columns = Vec::new();
+            for column in &index.columns {
+                let mut expr = column.column.expr.clone();
+                columns.push(expression::translate_expr(&mut expr, &[])?);
+            }
+            let name = match &index.name {
+                Some(name) => qualified_name(name).name,
+                None => format!("{}_{}_idx", table.name, column_names(&index.columns).join("_")),
+            };
+            let predicate = match &index.predicate {
+                Some(predicate) => format!(" WHERE {}", expression::translate_expr(&mut predicate.clone(), &[])?),
+                None => String::new(),
+            };
+            connection.execute_batch(&format!(
+                "CREATE {}INDEX {}{} ON {} ({}){}",
+                if index.unique { "UNIQUE " } else { "" },
+                if index.if_not_exists { "IF NOT EXISTS " } else { "" },
+                quote_ident(&name),
+                table_ident(&table),
+                columns.join(", "),
+                predicate
+            ))?;
+            if index.unique && index.predicate.is_none() {
+                if let Some(table) = cache.tables.get_mut(&table) {
+                    table.unique_constraints.push(UniqueConstraint { name, columns: column_names(&index.columns) });
+                }
+            }
+            Ok(())
+        }
+        Statement::CreatePolicy(policy) => {
+            let table_name = qualified_name(&policy.table_name);
+            let Some(table) = cache.tables.get_mut(&table_name) else {
+                return Err(Refusal::new(format!("relation \"{table_name}\" does not exist")));
+            };
+            let expression_text = |expr: &Option<Expr>| -> Result<Option<String>, Refusal> {
+                match expr {
+                    Some(expr) => {
+                        let text = expr.to_string();
+                        translate_expr_text(&text).map_err(|error| {
+                            Refusal::new(format!("policy \"{}\" cannot be evaluated: {error}", policy.name.value))
+                                .hint("policies may use auth.uid(), auth.jwt(), auth.role(), column comparisons, in, exists subqueries, boolean logic and the project's language sql functions")
+                        })?;
+                        Ok(Some(text))
+                    }
+                    None => Ok(None),
+                }
+            };
+            let using = expression_text(&policy.using)?;
+            let with_check = expression_text(&policy.with_check)?;
+            let roles = policy
+                .to
+                .as_ref()
+                .map(|owners| owners.iter().map(|owner| owner.to_string().trim_matches('"').to_owned()).collect())
+                .unwrap_or_else(|| vec!["public".to_owned()]);
+            table.policies.retain(|existing| existing.name != policy.name.value);
+            table.policies.push(Policy {
+                name: policy.name.value.clone(),
+                permissive: !matches!(policy.policy_type, Some(CreatePolicyType::Restrictive)),
+                command: match policy.command {
+                    None | Some(CreatePolicyCommand::All) => PolicyCommand::All,
+                    Some(CreatePolicyCommand::Select) => PolicyCommand::Select,
+                    Some(CreatePolicyCommand::Insert) => PolicyCommand::Insert,
+                    Some(CreatePolicyCommand::Update) => PolicyCommand::Update,
+                    Some(CreatePolicyCommand::Delete) => PolicyCommand::Delete,
+                },
+                roles,
+                using,
+                with_check,
+            });
+            Ok(())
+        }
+        Statement::DropPolicy(drop) => {
+            let table_name = qualified_name(&drop.table_name);
+            match cache.tables.get_mut(&table_name) {
+                Some(table) => {
+                    let before = table.policies.len();
+                    table.policies.retain(|policy| policy.name != drop.name.value);
+                    if before == table.policies.len() && !drop.if_exists {
+                        return Err(Refusal::new(format!("policy \"{}\" for table \"{table_name}\" does not exist", drop.name.value)));
+                    }
+                    Ok(())
+                }
+                None if drop.if_exists => Ok(()),
+                None => Err(Refusal::new(format!("relation \"{table_name}\" does not exist"))),
+            }
+        }
+        Statement::CreateView(view) => {
+            if view.materialized {
+                return Err(Refusal::new("materialized views are not supported").hint("use a plain view"));
+            }
+            let name = qualified_name(&view.name);
+            let mut query = view.query.clone();
+            let sql = expression::translate_node(&mut *query, &[])?;
+            let ident = table_ident(&name);
+            if view.or_replace {
+                connection.execute_batch(&format!("DROP VIEW IF EXISTS {ident}"))?;
+            }
+            connection.execute_batch(&format!("CREATE VIEW {ident} AS {sql}"))?;
+            let columns = view_columns(connection, cache, &name, &view.query)?;
+            cache.tables.insert(
+                name.clone(),
+                Table {
+                    name,
+                    kind: TableKind::View { definition: view.query.to_string() },
+                    columns,
+                    primary_key: Vec::new(),
+                    unique_constraints: Vec::new(),
+                    foreign_keys: Vec::new(),
+                    checks: Vec::new(),
+                    rls_enabled: false,
+                    policies: Vec::new(),
+                    comment: None,
+                },
+            );
+            Ok(())
+        }
+        Statement::CreateType { name, representation } => match representation {
+            Some(UserDefinedTypeRepresentation::Enum { labels }) => {
+                let labels = labels.iter().map(|label| label.value.clone()).collect();
+                cache.enums.insert(qualified_name(&name), labels);
+                Ok(())
+            }
+            _ => Err(Refusal::new("only enum types (`create type … as enum`) are supported")),
+        },
+        Statement::CreateFunction(function) => create_function(connection, cache, function),
+        Statement::CreateTrigger(trigger) => {
+            let table = qualified_name(&trigger.table_name);
+            if cache.table(&table).is_none() {
+                return Err(Refusal::new(format!("relation \"{table}\" does not exist")));
+            }
+            let function_name = trigger
+                .exec_body
+                .as_ref()
+                .map(|body| qualified_name(&body.func_desc.name))
+                .ok_or_else(|| Refusal::new("a trigger must execute a function"))?;
+            let timing = match trigger.period {
+                Some(TriggerPeriod::After) => "AFTER",
+                Some(TriggerPeriod::Before) => "BEFORE",
+                _ => return Err(Refusal::new("only before/after triggers are supported")),
+            };
+            let name = qualified_name(&trigger.name).name;
+            let body = trigger_body(cache, &table, &function_name, trigger.exec_body.as_ref().map(|body| body.func_desc.args.as_deref().unwrap_or(&[]).iter().map(|arg| arg.to_string()).collect()).unwrap_or_default())?;
+            let mut events = Vec::new();
+            for event in &trigger.events {
+                let event_name = match event {
+                    TriggerEvent::Insert => "INSERT",
+                    TriggerEvent::Update(_) => "UPDATE",
+                    TriggerEvent::Delete => "DELETE",
+                    _ => return Err(Refusal::new("only insert, update and delete triggers are supported")),
+                };
+                events.push(event_name.to_ascii_lowercase());
+                let sqlite_name = if trigger.events.len() > 1 { format!("{name}_{}", event_name.to_ascii_lowercase()) } else { name.clone() };
+                let timing = if body.after_only { "AFTER" } else { timing };
+                connection.execute_batch(&format!(
+                    "CREATE TRIGGER {} {timing} {event_name} ON {} FOR EACH ROW BEGIN {} END",
+                    quote_ident(&sqlite_name),
+                    table_ident(&table),
+                    body.sql
+                ))?;
+            }
+            cache.triggers.push(Trigger { name, table, timing: timing.to_ascii_lowercase(), events, for_each_row: true, function: function_name });
+            Ok(())
+        }
+        Statement::Comment { object_type, object_name, comment, .. } => {
+            match object_type {
+                sqlparser::ast::CommentObject::Table => {
+                    if let Some(table) = cache.tables.get_mut(&qualified_name(&object_name)) {
+                        table.comment = comment;
+                    }
+                }
+                sqlparser::ast::CommentObject::Column => {
+                    let mut parts = object_name.0.clone();
+                    let column = parts.pop().map(|part| part.to_string().trim_matches('"').to_owned()).unwrap_or_default();
+                    if let Some(table) = cache.tables.get_mut(&qualified_name(&ObjectName(parts))) {
+                        if let Some(found) = table.columns.iter_mut().find(|c| c.name == column) {
+                            found.comment = comment;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        Statement::Grant { .. } | Statement::Revoke { .. } | Statement::CreateExtension { .. } | Statement::CreateSchema { .. } => Ok(()),
+        Statement::Drop { object_type, if_exists, names, .. } => {
+            for name in &names {
+                let qualified = qualified_name(name);
+                let (kind, known) = match object_type {
+                    ObjectType::Table => ("TABLE", cache.tables.remove(&qualified).is_some()),
+                    ObjectType::View => ("VIEW", cache.tables.remove(&qualified).is_some()),
+                    ObjectType::Index => ("INDEX", true),
+                    ObjectType::Type => ("", cache.enums.remove(&qualified).is_some()),
+                    _ => return Err(Refusal::new(format!("drop {object_type} is not supported"))),
+                };
+                if !known && !if_exists {
+                    return Err(Refusal::new(format!("\"{qualified}\" does not exist")));
+                }
+                cache.realtime_tables.remove(&qualified);
+                if !kind.is_empty() {
+                    let target = if kind == "INDEX" { quote_ident(&qualified.name) } else { table_ident(&qualified) };
+                    connection.execute_batch(&format!("DROP {kind} IF EXISTS {target}"))?;
+                }
+            }
+            Ok(())
+        }
+        Statement::DropFunction(drop) => {
+            for function in &drop.func_desc {
+                cache.functions.remove(&qualified_name(&function.name));
+            }
+            Ok(())
+        }
+        Statement::DropTrigger(drop) => {
+            let name = qualified_name(&drop.trigger_name).name;
+            cache.triggers.retain(|trigger| trigger.name != name);
+            connection.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", quote_ident(&name)))?;
+            Ok(())
+        }
+        Statement::Insert(mut insert) => {
+            normalize_insert_values(cache, &mut insert)?;
+            let sql = expression::translate_node(&mut Statement::Insert(insert), &[])?;
+            connection.execute_batch(&sql)?;
+            Ok(())
+        }
+        mut statement @ (Statement::Update(_) | Statement::Delete(_)) => {
+            let sql = expression::translate_node(&mut statement, &[])?;
+            connection.execute_batch(&sql)?;
+            Ok(())
+        }
+        other => Err(Refusal::new(format!("`{}` is not supported", first_words(&other.to_string())))
+            .hint("Solobase supports tables, indexes, enums, views, policies, sql functions, triggers, comments, grants and publications")),
+    }
+}
+
+fn first_words(sql: &str) -> String {
+    sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn column_names(columns: &[sqlparser::ast::IndexColumn]) -> Vec<String> {
+    columns
+        .iter()
+        .map(|column| column.column.expr.to_string().trim_matches('"').to_owned())
+        .collect()
+}
+
+fn ident_names(idents: &[sqlparser::ast::Ident]) -> Vec<String> {
+    idents.iter().map(|ident| ident.value.clone()).collect()
+}
+
+/// The Postgres type of a column definition.
+pub fn pg_type(cache: &SchemaCache, data_type: &DataType) -> Result<(PgType, bool), Refusal> {
+    let text = data_type.to_string().to_ascii_lowercase();
+    if let Some(element) = text.strip_suffix("[]") {
+        let (element, _) = named_type(cache, element.trim())?;
+        return Ok((PgType::Array(Box::new(element)), false));
+    }
+    named_type(cache, &text)
+}
+
+/// A type by name; the flag says whether it is a serial (an identity column).
+fn named_type(cache: &SchemaCache, text: &str) -> Result<(PgType, bool), Refusal> {
+    let base = text
+        .split('(')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"');
+    let length = text.split('(').nth(1).and_then(|rest| {
+        rest.trim_end_matches(')')
+            .split(',')
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    });
+    Ok(match base {
+        "uuid" => (PgType::Uuid, false),
+        "text" | "citext" => (PgType::Text, false),
+        "varchar" | "character varying" => (PgType::Varchar(length), false),
+        "char" | "character" | "bpchar" => (PgType::Char(length), false),
+        "smallint" | "int2" => (PgType::SmallInt, false),
+        "integer" | "int" | "int4" => (PgType::Integer, false),
+        "bigint" | "int8" => (PgType::BigInt, false),
+        "serial" | "serial4" => (PgType::Integer, true),
+        "smallserial" | "serial2" => (PgType::SmallInt, true),
+        "bigserial" | "serial8" => (PgType::BigInt, true),
+        "boolean" | "bool" => (PgType::Boolean, false),
+        "numeric" | "decimal" => (PgType::Numeric, false),
+        "real" | "float4" => (PgType::Real, false),
+        "double precision" | "float8" | "float" | "double" => (PgType::Double, false),
+        "date" => (PgType::Date, false),
+        "time" | "time without time zone" => (PgType::Time, false),
+        "timestamp" | "timestamp without time zone" => (PgType::Timestamp, false),
+        "timestamptz" | "timestamp with time zone" => (PgType::Timestamptz, false),
+        "interval" => (PgType::Interval, false),
+        "json" => (PgType::Json, false),
+        "jsonb" => (PgType::Jsonb, false),
+        "bytea" => (PgType::Bytea, false),
+        other => {
+            let name = match other.split_once('.') {
+                Some((schema, name)) => {
+                    QualifiedName::new(schema.trim_matches('"'), name.trim_matches('"'))
+                }
+                None => QualifiedName::public(other),
+            };
+            if cache.enums.contains_key(&name) {
+                (PgType::Enum(name), false)
+            } else {
+                return Err(Refusal::new(format!("type \"{other}\" is not supported"))
+                    .hint("use uuid, text, varchar, integer types, boolean, numeric, real, double precision, date/time types, json/jsonb, arrays or an enum created earlier"));
+            }
+        }
+    })
+}
+
+fn default_name(table: &Table, columns: &[String], suffix: &str) -> String {
+    format!("{}_{}_{suffix}", table.name.name, columns.join("_"))
+}
+
+fn add_column(cache: &SchemaCache, table: &mut Table, definition: &ColumnDef) -> Outcome {
+    let name = definition.name.value.clone();
+    if table.column(&name).is_some() {
+        return Err(Refusal::new(format!(
+            "column \"{name}\" of relation \"{}\" already exists",
+            table.name
+        )));
+    }
+    let (pg_type, serial) = pg_type(cache, &definition.data_type)?;
+    let mut column = Column {
+        name: name.clone(),
+        pg_type,
+        nullable: !serial,
+        default: None,
+        identity: serial,
+        comment: None,
+    };
+    for option in &definition.options {
+        let constraint_name = option.name.as_ref().map(|ident| ident.value.clone());
+        match &option.option {
+            ColumnOption::Null => column.nullable = true,
+            ColumnOption::NotNull => column.nullable = false,
+            ColumnOption::Default(expr) => column.default = Some(expr.to_string()),
+            ColumnOption::PrimaryKey(_) => {
+                column.nullable = false;
+                table.primary_key = vec![name.clone()];
+            }
+            ColumnOption::Unique(_) => {
+                let constraint = constraint_name
+                    .unwrap_or_else(|| default_name(table, std::slice::from_ref(&name), "key"));
+                table.unique_constraints.push(UniqueConstraint {
+                    name: constraint,
+                    columns: vec![name.clone()],
+                });
+            }
+            ColumnOption::ForeignKey(foreign) => {
+                let referenced = qualified_name(&foreign.foreign_table);
+                let referenced_columns =
+                    referenced_columns(cache, &referenced, &foreign.referred_columns)?;
+                table.foreign_keys.push(ForeignKey {
+                    name: constraint_name.unwrap_or_else(|| {
+                        default_name(table, std::slice::from_ref(&name), "fkey")
+                    }),
+                    columns: vec![name.clone()],
+                    referenced_table: referenced,
+                    referenced_columns,
+                    on_delete: referential_action(foreign.on_delete),
+                    on_update: referential_action(foreign.on_update),
+                });
+            }
+            ColumnOption::Check(check) => {
+                let expression = check.expr.to_string();
+                translate_expr_text(&expression)?;
+                table.checks.push(CheckConstraint {
+                    name: constraint_name
+                        .or_else(|| check.name.as_ref().map(|n| n.value.clone()))
+                        .unwrap_or_else(|| {
+                            default_name(table, std::slice::from_ref(&name), "check")
+                        }),
+                    expression,
+                });
+            }
+            ColumnOption::Generated {
+                generation_expr: None,
+                ..
+            } => {
+                column.identity = true;
+                column.nullable = false;
+            }
+            ColumnOption::Generated { .. } => {
+                return Err(Refusal::new(
+                    "generated columns (`generated always as (…) stored`) are not supported",
+                )
+                .hint("compute the value in a view or in the app"));
+            }
+            ColumnOption::Collation(_) | ColumnOption::Comment(_) => {}
+            other => {
+                return Err(Refusal::new(format!(
+                    "the column option `{other}` is not supported"
+                )));
+            }
+        }
+    }
+    if let Some(default) = &column.default {
+        translate_default(&column, default)?;
+    }
+    table.columns.push(column);
+    Ok(())
+}
+
+fn referenced_columns(
+    cache: &SchemaCache,
+    referenced: &QualifiedName,
+    columns: &[sqlparser::ast::Ident],
+) -> Result<Vec<String>, Refusal> {
+    let Some(table) = cache.table(referenced) else {
+        return Err(Refusal::new(format!(
+            "relation \"{referenced}\" does not exist"
+        )));
+    };
+    if columns.is_empty() {
+        if table.primary_key.is_empty() {
+            return Err(Refusal::new(format!(
+                "there is no primary key for referenced table \"{referenced}\""
+            )));
+        }
+        return Ok(table.primary_key.clone());
+    }
+    Ok(ident_names(columns))
+}
+
+fn referential_action(action: Option<SqlAction>) -> ReferentialAction {
+    match action {
+        Some(SqlAction::Cascade) => ReferentialAction::Cascade,
+        Some(SqlAction::SetNull) => ReferentialAction::SetNull,
+        Some(SqlAction::SetDefault) => ReferentialAction::SetDefault,
+        Some(SqlAction::Restrict) => ReferentialAction::Restrict,
+        Some(SqlAction::NoAction) | None => ReferentialAction::NoAction,
+    }
+}
+
+fn add_constraint(cache: &SchemaCache, table: &mut Table, constraint: &TableConstraint) -> Outcome {
+    match constraint {
+        TableConstraint::PrimaryKey(primary) => {
+            table.primary_key = column_names(&primary.columns);
+            for column in &mut table.columns {
+                if table.primary_key.contains(&column.name) {
+                    column.nullable = false;
+                }
+            }
+        }
+        TableConstraint::Unique(unique) => {
+            let columns = column_names(&unique.columns);
+            let name = unique
+                .name
+                .as_ref()
+                .map(|n| n.value.clone())
+                .unwrap_or_else(|| default_name(table, &columns, "key"));
+            table
+                .unique_constraints
+                .push(UniqueConstraint { name, columns });
+        }
+        TableConstraint::ForeignKey(foreign) => {
+            let columns = ident_names(&foreign.columns);
+            let referenced = qualified_name(&foreign.foreign_table);
+            let referenced_columns =
+                referenced_columns(cache, &referenced, &foreign.referred_columns)?;
+            table.foreign_keys.push(ForeignKey {
+                name: foreign
+                    .name
+                    .as_ref()
+                    .map(|n| n.value.clone())
+                    .unwrap_or_else(|| default_name(table, &columns, "fkey")),
+                columns,
+                referenced_table: referenced,
+                referenced_columns,
+                on_delete: referential_action(foreign.on_delete),
+                on_update: referential_action(foreign.on_update),
+            });
+        }
+        TableConstraint::Check(check) => {
+            let expression = check.expr.to_string();
+            translate_expr_text(&expression)?;
+            let name = check
+                .name
+                .as_ref()
+                .map(|n| n.value.clone())
+                .unwrap_or_else(|| format!("{}_check", table.name.name));
+            table.checks.push(CheckConstraint { name, expression });
+        }
+        other => {
+            return Err(Refusal::new(format!(
+                "the constraint `{other}` is not supported"
+            )));
+        }
+    }
+    for column in constraint_columns(table) {
+        if table.column(&column).is_none() {
+            return Err(Refusal::new(format!(
+                "column \"{column}\" named in a constraint does not exist"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn constraint_columns(table: &Table) -> Vec<String> {
+    let mut columns = table.primary_key.clone();
+    columns.extend(
+        table
+            .unique_constraints
+            .iter()
+            .flat_map(|unique| unique.columns.clone()),
+    );
+    columns.extend(
+        table
+            .foreign_keys
+            .iter()
+            .flat_map(|foreign| foreign.columns.clone()),
+    );
+    columns
+}
+
+fn alter_table(
+    cache: &SchemaCache,
+    table: &mut Table,
+    operation: &AlterTableOperation,
+    renames: &mut Vec<(String, String)>,
+) -> Outcome {
+    match operation {
+        AlterTableOperation::AddColumn {
+            if_not_exists,
+            column_def,
+            ..
+        } => {
+            if *if_not_exists && table.column(&column_def.name.value).is_some() {
+                return Ok(());
+            }
+            add_column(cache, table, column_def)
+        }
+        AlterTableOperation::AddConstraint { constraint, .. } => {
+            add_constraint(cache, table, constraint)
+        }
+        AlterTableOperation::EnableRowLevelSecurity
+        | AlterTableOperation::ForceRowLevelSecurity => {
+            table.rls_enabled = true;
+            Ok(())
+        }
+        AlterTableOperation::DisableRowLevelSecurity => {
+            table.rls_enabled = false;
+            Ok(())
+        }
+        AlterTableOperation::NoForceRowLevelSecurity
+        | AlterTableOperation::ReplicaIdentity { .. }
+        | AlterTableOperation::OwnerTo { .. } => Ok(()),
+        AlterTableOperation::DropConstraint {
+            name, if_exists, ..
+        } => {
+            let before =
+                table.unique_constraints.len() + table.foreign_keys.len() + table.checks.len();
+            table.unique_constraints.retain(|c| c.name != name.value);
+            table.foreign_keys.retain(|c| c.name != name.value);
+            table.checks.retain(|c| c.name != name.value);
+            if before
+                == table.unique_constraints.len() + table.foreign_keys.len() + table.checks.len()
+                && !if_exists
+            {
+                return Err(Refusal::new(format!(
+                    "constraint \"{}\" of relation \"{}\" does not exist",
+                    name.value, table.name
+                )));
+            }
+            Ok(())
+        }
+        AlterTableOperation::DropColumn {
+            column_names,
+            if_exists,
+            ..
+        } => {
+            for name in column_names {
+                if table.column(&name.value).is_none() && !if_exists {
+                    return Err(Refusal::new(format!(
+                        "column \"{}\" of relation \"{}\" does not exist",
+                        name.value, table.name
+                    )));
+                }
+                table.columns.retain(|column| column.name != name.value);
+            }
+            Ok(())
+        }
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => {
+            let column = table
+                .columns
+                .iter_mut()
+                .find(|column| column.name == old_column_name.value)
+                .ok_or_else(|| {
+                    Refusal::new(format!(
+                        "column \"{}\" does not exist",
+                        old_column_name.value
+                    ))
+                })?;
+            column.name = new_column_name.value.clone();
+            renames.push((old_column_name.value.clone(), new_column_name.value.clone()));
+            Ok(())
+        }
+        AlterTableOperation::AlterColumn { column_name, op } => {
+            let column = table
+                .columns
+                .iter_mut()
+                .find(|column| column.name == column_name.value)
+                .ok_or_else(|| {
+                    Refusal::new(format!("column \"{}\" does not exist", column_name.value))
+                })?;
+            match op {
+                AlterColumnOperation::SetNotNull => column.nullable = false,
+                AlterColumnOperation::DropNotNull => column.nullable = true,
+                AlterColumnOperation::SetDefault { value } => {
+                    column.default = Some(value.to_string());
+                    translate_default(column, &value.to_string())?;
+                }
+                AlterColumnOperation::DropDefault => column.default = None,
+                other => {
+                    return Err(Refusal::new(format!(
+                        "alter column … {other} is not supported"
+                    )));
+                }
+            }
+            Ok(())
+        }
+        other => Err(Refusal::new(format!(
+            "alter table … {other} is not supported"
+        ))),
+    }
+}
+
+/// Whether the SQLite table must be rebuilt (anything but RLS flags and policies changed).
+fn needs_rebuild(before: &Table, after: &Table) -> bool {
+    let shape = |table: &Table| {
+        serde_json::to_string(&(
+            &table.columns,
+            &table.primary_key,
+            &table.unique_constraints,
+            &table.foreign_keys,
+            &table.checks,
+        ))
+        .unwrap_or_default()
+    };
+    shape(before) != shape(after)
+}
+
+/// SQLite's table rebuild: create the new shape, copy the rows, swap, restore indexes and triggers.
+fn rebuild(
+    connection: &Connection,
+    cache: &SchemaCache,
+    before: &Table,
+    after: &Table,
+    renames: &[(String, String)],
+) -> Outcome {
+    let name = table_name(&after.name);
+    let temporary = format!("{name}__solobase_rebuild");
+    let mut statement = connection.prepare("SELECT sql FROM sqlite_master WHERE tbl_name = ?1 AND type IN ('index', 'trigger') AND sql IS NOT NULL")?;
+    let dependents: Vec<String> = statement
+        .query_map([&name], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    connection.execute_batch(&create_table_sql(cache, after, &quote_ident(&temporary))?)?;
+    let mut targets = Vec::new();
+    let mut sources = Vec::new();
+    for column in &before.columns {
+        let renamed = renames
+            .iter()
+            .find(|(old, _)| *old == column.name)
+            .map(|(_, new)| new.as_str())
+            .unwrap_or(&column.name);
+        if after.column(renamed).is_some() {
+            targets.push(quote_ident(renamed));
+            sources.push(quote_ident(&column.name));
+        }
+    }
+    connection.execute_batch(&format!(
+        "INSERT INTO {} ({}) SELECT {} FROM {}; DROP TABLE {}; ALTER TABLE {} RENAME TO {};",
+        quote_ident(&temporary),
+        targets.join(", "),
+        sources.join(", "),
+        quote_ident(&name),
+        quote_ident(&name),
+        quote_ident(&temporary),
+        quote_ident(&name)
+    ))?;
+    for sql in dependents {
+        connection.execute_batch(&sql)?;
+    }
+    Ok(())
+}
+
+/// The SQLite affinity a Postgres type is stored with (see the storage contract in ARCHITECTURE.md).
+pub fn affinity(pg_type: &PgType) -> &'static str {
+    match pg_type {
+        PgType::SmallInt | PgType::Integer | PgType::BigInt | PgType::Boolean => "INTEGER",
+        PgType::Numeric => "NUMERIC",
+        PgType::Real | PgType::Double => "REAL",
+        PgType::Bytea => "BLOB",
+        _ => "TEXT",
+    }
+}
+
+fn translate_default(column: &Column, default: &str) -> Result<String, Refusal> {
+    let literal = default
+        .strip_prefix('\'')
+        .and_then(|rest| rest.strip_suffix('\''));
+    match (&column.pg_type, literal) {
+        (PgType::Array(_), Some(text)) => values::array_literal_to_json(text)
+            .map(|json| quote_literal(&json))
+            .ok_or_else(|| Refusal::new(format!("malformed array literal {default}"))),
+        (PgType::Timestamptz, Some(text)) => values::normalize_timestamptz(text)
+            .map(|canonical| quote_literal(&canonical))
+            .ok_or_else(|| Refusal::new(format!("invalid timestamptz {default}"))),
+        _ => Ok(translate_expr_text(default)?),
+    }
+}
+
+/// `CREATE TABLE` for the model, with every constraint Postgres would enforce.
+fn create_table_sql(cache: &SchemaCache, table: &Table, ident: &str) -> Result<String, Refusal> {
+    let integer_identity_key = match table.primary_key.as_slice() {
+        [key] => table
+            .column(key)
+            .filter(|column| column.identity && affinity(&column.pg_type) == "INTEGER")
+            .map(|column| column.name.clone()),
+        _ => None,
+    };
+    let mut lines = Vec::new();
+    for column in &table.columns {
+        let quoted = quote_ident(&column.name);
+        let mut line = format!("{quoted} {}", affinity(&column.pg_type));
+        if integer_identity_key.as_deref() == Some(column.name.as_str()) {
+            line.push_str(" PRIMARY KEY AUTOINCREMENT");
+        }
+        if !column.nullable {
+            line.push_str(" NOT NULL");
+        }
+        if let Some(default) = &column.default {
+            line.push_str(&format!(
+                " DEFAULT ({})",
+                translate_default(column, default)?
+            ));
+        }
+        match &column.pg_type {
+            PgType::Json | PgType::Jsonb => {
+                line.push_str(&format!(" CHECK (json_valid({quoted}))"))
+            }
+            PgType::Array(_) => line.push_str(&format!(
+                " CHECK (json_valid({quoted}) AND json_type({quoted}) = 'array')"
+            )),
+            PgType::Enum(name) => {
+                let labels = cache
+                    .enums
+                    .get(name)
+                    .map(|labels| {
+                        labels
+                            .iter()
+                            .map(|label| quote_literal(label))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                line.push_str(&format!(" CHECK ({quoted} IN ({labels}))"));
+            }
+            PgType::Uuid => line.push_str(&format!(" CHECK (length({quoted}) = 36)")),
+            _ => {}
+        }
+        lines.push(line);
+    }
+    let quote_all = |columns: &[String]| {
+        columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !table.primary_key.is_empty() && integer_identity_key.is_none() {
+        lines.push(format!(
+            "CONSTRAINT {} PRIMARY KEY ({})",
+            quote_ident(&format!("{}_pkey", table.name.name)),
+            quote_all(&table.primary_key)
+        ));
+    }
+    for unique in &table.unique_constraints {
+        lines.push(format!(
+            "CONSTRAINT {} UNIQUE ({})",
+            quote_ident(&unique.name),
+            quote_all(&unique.columns)
+        ));
+    }
+    for check in &table.checks {
+        lines.push(format!(
+            "CONSTRAINT {} CHECK ({})",
+            quote_ident(&check.name),
+            translate_expr_text(&check.expression)?
+        ));
+    }
+    for foreign in &table.foreign_keys {
+        let action = |action: ReferentialAction| match action {
+            ReferentialAction::NoAction => "NO ACTION",
+            ReferentialAction::Restrict => "RESTRICT",
+            ReferentialAction::Cascade => "CASCADE",
+            ReferentialAction::SetNull => "SET NULL",
+            ReferentialAction::SetDefault => "SET DEFAULT",
+        };
+        lines.push(format!(
+            "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
+            quote_ident(&foreign.name),
+            quote_all(&foreign.columns),
+            table_ident(&foreign.referenced_table),
+            quote_all(&foreign.referenced_columns),
+            action(foreign.on_delete),
+            action(foreign.on_update)
+        ));
+    }
+    Ok(format!(
+        "CREATE TABLE {ident} (\n  {}\n)",
+        lines.join(",\n  ")
+    ))
+}
+
+/// A view's columns: names from SQLite, types from the base-table column of the same name.
+fn view_columns(
+    connection: &Connection,
+    cache: &SchemaCache,
+    name: &QualifiedName,
+    query: &sqlparser::ast::Query,
+) -> Result<Vec<Column>, Refusal> {
+    let mut statement = connection.prepare(&format!(
+        "SELECT name FROM pragma_table_info({})",
+        quote_literal(&table_name(name))
+    ))?;
+    let names: Vec<String> = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut relations = Vec::new();
+    let _ = sqlparser::ast::visit_relations(query, |relation| {
+        relations.push(qualified_name(relation));
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    Ok(names
+        .into_iter()
+        .map(|column_name| {
+            let base = relations
+                .iter()
+                .filter_map(|relation| cache.table(relation)?.column(&column_name))
+                .next();
+            Column {
+                name: column_name.clone(),
+                pg_type: base.map_or(PgType::Text, |column| column.pg_type.clone()),
+                nullable: true,
+                default: None,
+                identity: false,
+                comment: None,
+            }
+        })
+        .collect())
+}
+
+fn create_function(
+    connection: &Connection,
+    cache: &mut SchemaCache,
+    function: sqlparser::ast::CreateFunction,
+) -> Outcome {
+    let _ = connection;
+    let name = qualified_name(&function.name);
+    let language = match function
+        .language
+        .as_ref()
+        .map(|ident| ident.value.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("sql") => FunctionLanguage::Sql,
+        Some("plpgsql") => FunctionLanguage::Plpgsql,
+        other => {
+            return Err(Refusal::new(format!(
+                "functions in language {} are not supported",
+                other.unwrap_or("(none)")
+            ))
+            .hint("write the function in language sql"));
+        }
+    };
+    let mut arguments = Vec::new();
+    for (position, argument) in function.args.iter().flatten().enumerate() {
+        let (pg_type, _) = pg_type(cache, &argument.data_type)?;
+        arguments.push(FunctionArgument {
+            name: argument
+                .name
+                .as_ref()
+                .map(|ident| ident.value.clone())
+                .unwrap_or_else(|| format!("${}", position + 1)),
+            pg_type,
+            default: argument.default_expr.as_ref().map(ToString::to_string),
+        });
+    }
+    let returns = match &function.return_type {
+        None => FunctionReturn::Void,
+        Some(FunctionReturnType::DataType(data_type))
+        | Some(FunctionReturnType::SetOf(data_type)) => {
+            let set = matches!(function.return_type, Some(FunctionReturnType::SetOf(_)));
+            let text = data_type.to_string().to_ascii_lowercase();
+            match (text.as_str(), data_type) {
+                ("void", _) => FunctionReturn::Void,
+                ("trigger", _) => FunctionReturn::Trigger,
+                (_, DataType::Table(Some(columns))) => FunctionReturn::Table(
+                    columns
+                        .iter()
+                        .map(|column| {
+                            Ok((
+                                column.name.value.clone(),
+                                pg_type(cache, &column.data_type)?.0,
+                            ))
+                        })
+                        .collect::<Result<_, Refusal>>()?,
+                ),
+                _ => match pg_type(cache, data_type) {
+                    Ok((pg_type, _)) if !set => FunctionReturn::Scalar(pg_type),
+                    _ => {
+                        let table = match data_type {
+                            DataType::Custom(object, _) => qualified_name(object),
+                            _ => QualifiedName::public(text.clone()),
+                        };
+                        if cache.table(&table).is_none() {
+                            return Err(Refusal::new(format!(
+                                "return type {text} is not supported"
+                            )));
+                        }
+                        FunctionReturn::Rows { table, set }
+                    }
+                },
+            }
+        }
+    };
+    let body = match &function.function_body {
+        Some(CreateFunctionBody::AsBeforeOptions { body, .. })
+        | Some(CreateFunctionBody::AsAfterOptions(body)) => string_value(body),
+        _ => None,
+    }
+    .ok_or_else(|| Refusal::new("the function body must be a quoted string (as $$ … $$)"))?;
+    let argument_names: Vec<String> = arguments
+        .iter()
+        .map(|argument| argument.name.clone())
+        .collect();
+    let sqlite_body = match (language, &returns) {
+        (FunctionLanguage::Sql, _) => Some(translate_sql_body(&body, &argument_names)?),
+        (FunctionLanguage::Plpgsql, FunctionReturn::Trigger) => {
+            Some(translate_trigger_body(&body)?)
+        }
+        (FunctionLanguage::Plpgsql, _) => {
+            return Err(
+                Refusal::new("plpgsql functions are supported only as trigger functions")
+                    .hint("rewrite the function in language sql"),
+            );
+        }
+    };
+    let volatility = match function.behavior {
+        Some(FunctionBehavior::Immutable) => Volatility::Immutable,
+        Some(FunctionBehavior::Stable) => Volatility::Stable,
+        _ => Volatility::Volatile,
+    };
+    cache.functions.insert(
+        name.clone(),
+        Function {
+            name,
+            arguments,
+            returns,
+            language,
+            volatility,
+            security_definer: matches!(function.security, Some(FunctionSecurity::Definer)),
+            body,
+            sqlite_body,
+        },
+    );
+    Ok(())
+}
+
+fn string_value(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Value(ValueWithSpan {
+            value: Value::DollarQuotedString(quoted),
+            ..
+        }) => Some(quoted.value.clone()),
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(text),
+            ..
+        }) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// A `language sql` body: each statement translated, arguments as `:name` parameters.
+fn translate_sql_body(body: &str, arguments: &[String]) -> Result<String, Refusal> {
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let statements = sqlparser::parser::Parser::parse_sql(&dialect, body)
+        .map_err(|error| Refusal::new(format!("cannot parse the function body: {error}")))?;
+    let mut translated = Vec::new();
+    for mut statement in statements {
+        translated.push(expression::translate_node(&mut statement, arguments)?);
+    }
+    Ok(translated.join(";\n"))
+}
+
+/// A plpgsql trigger body made of plain statements and `return new|old|null`.
+fn translate_trigger_body(body: &str) -> Result<String, Refusal> {
+    let mut inner = body.trim();
+    let lowered = inner.to_ascii_lowercase();
+    if lowered.starts_with("declare") {
+        return Err(
+            Refusal::new("trigger functions with declare sections are not supported")
+                .hint("use plain statements and `return new`"),
+        );
+    }
+    if let Some(rest) = lowered.strip_prefix("begin") {
+        let end = rest.trim_end().trim_end_matches(';').trim_end();
+        if !end.ends_with("end") {
+            return Err(Refusal::new(
+                "cannot read the trigger function's begin … end block",
+            ));
+        }
+        inner = inner[5..5 + end.len() - 3].trim();
+    }
+    let mut statements = Vec::new();
+    for piece in super::statements::split(inner) {
+        let words: Vec<String> = piece
+            .text
+            .split_whitespace()
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if words.first().map(String::as_str) == Some("return") {
+            continue;
+        }
+        if piece.text.contains(":=") || words.first().map(String::as_str) == Some("if") {
+            return Err(Refusal::new(format!(
+                "`{}` is not supported in trigger functions",
+                first_words(&piece.text)
+            ))
+            .hint(
+                "trigger functions may contain insert/update/delete statements and `return new`",
+            ));
+        }
+        statements.push(translate_sql_body(&piece.text, &[])?);
+    }
+    Ok(statements
+        .iter()
+        .map(|statement| format!("{statement};"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+struct TriggerBody {
+    sql: String,
+    /// SQLite cannot modify NEW in a BEFORE trigger, so emulations run AFTER.
+    after_only: bool,
+}
+
+fn trigger_body(
+    cache: &SchemaCache,
+    table: &QualifiedName,
+    function: &QualifiedName,
+    args: Vec<String>,
+) -> Result<TriggerBody, Refusal> {
+    if function.name == "moddatetime" {
+        let column = args
+            .first()
+            .map(|arg| arg.trim_matches(|c| c == '\'' || c == '"').to_owned())
+            .ok_or_else(|| Refusal::new("moddatetime needs a column name"))?;
+        return Ok(TriggerBody {
+            sql: format!(
+                "UPDATE {} SET {} = pg_now() WHERE rowid = NEW.rowid;",
+                table_ident(table),
+                quote_ident(&column)
+            ),
+            after_only: true,
+        });
+    }
+    let found = cache
+        .functions
+        .get(function)
+        .or_else(|| {
+            cache
+                .functions
+                .values()
+                .find(|candidate| candidate.name.name == function.name)
+        })
+        .ok_or_else(|| Refusal::new(format!("function {function}() does not exist")))?;
+    let sql = found
+        .sqlite_body
+        .clone()
+        .filter(|_| matches!(found.returns, FunctionReturn::Trigger))
+        .ok_or_else(|| Refusal::new(format!("function {function}() is not a trigger function")))?;
+    Ok(TriggerBody {
+        sql,
+        after_only: false,
+    })
+}
+
+/// Seed and migration inserts: literal values normalized to the stored form of their column.
+fn normalize_insert_values(cache: &SchemaCache, insert: &mut sqlparser::ast::Insert) -> Outcome {
+    let sqlparser::ast::TableObject::TableName(name) = &insert.table else {
+        return Ok(());
+    };
+    let Some(table) = cache.table(&qualified_name(name)) else {
+        return Err(Refusal::new(format!(
+            "relation \"{}\" does not exist",
+            qualified_name(name)
+        )));
+    };
+    let columns: Vec<Option<&Column>> = insert
+        .columns
+        .iter()
+        .map(|ident| table.column(&ident.to_string().trim_matches('"').to_owned()))
+        .collect();
+    let Some(source) = insert.source.as_mut() else {
+        return Ok(());
+    };
+    let SetExpr::Values(rows) = source.body.as_mut() else {
+        return Ok(());
+    };
+    for row in &mut rows.rows {
+        for (value, column) in row.iter_mut().zip(&columns) {
+            let (
+                Some(column),
+                Expr::Value(ValueWithSpan {
+                    value: Value::SingleQuotedString(text),
+                    ..
+                }),
+            ) = (column, &*value)
+            else {
+                continue;
+            };
+            let normalized = match &column.pg_type {
+                PgType::Array(_) => values::array_literal_to_json(text),
+                PgType::Timestamptz => values::normalize_timestamptz(text),
+                _ => continue,
+            }
+            .ok_or_else(|| {
+                Refusal::new(format!(
+                    "invalid value '{text}' for column \"{}\"",
+                    column.name
+                ))
+            })?;
+            *value = expression::raw(quote_literal(&normalized));
+        }
+    }
+    Ok(())
+}
