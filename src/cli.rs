@@ -1,6 +1,8 @@
 //! CLI: `solobase start` and the daily-loop commands (`init`, `status`, `migration new|list`,
 //! `db reset`, `gen types typescript`), parsed with clap.
 
+mod db;
+mod gen_types;
 mod init;
 mod migration;
 mod status;
@@ -51,6 +53,12 @@ enum Command {
     /// Create and list migrations in `supabase/migrations/`.
     #[command(subcommand)]
     Migration(migration::MigrationCommand),
+    /// Manage the local database.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Generate code from the schema the migrations declare.
+    #[command(subcommand)]
+    Gen(gen_types::GenCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -59,6 +67,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status { workdir } => status::status(&workdir),
         Command::Init { workdir } => init::init(&workdir),
         Command::Migration(command) => migration::run(command),
+        Command::Db(command) => db::run(command),
+        Command::Gen(command) => gen_types::run(command),
     }
 }
 
@@ -84,14 +94,14 @@ fn display_dir(dir: &Path) -> String {
 }
 
 fn start(workdir: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
-    let project = Project::load(&workdir)?;
+    let project = existing_project(&workdir)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let data_dir = project.data_dir();
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
         let store = Store::open(&project.database_path(), reader_count())?;
-        let schema = Default::default();
+        let schema = migrate(&store, &project).await?;
         let port = port.unwrap_or(project.config.api.port);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
@@ -104,6 +114,28 @@ fn start(workdir: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
         store.close();
         Ok(())
     })
+}
+
+/// Applies pending migrations and, on a fresh database, the seed; returns the schema.
+async fn migrate(store: &Store, project: &Project) -> anyhow::Result<crate::schema::SchemaCache> {
+    let migrations = crate::migrate::discover(&project.migrations_dir())?;
+    let seed = project.seed_path();
+    let (applied, schema) = store
+        .write(None, move |connection| {
+            let applied = crate::migrate::apply_pending(connection, &migrations, Some(&seed))?;
+            Ok::<_, crate::migrate::MigrationError>((
+                applied,
+                crate::migrate::load_schema(connection)?,
+            ))
+        })
+        .await??;
+    for file in &applied.migrations {
+        eprintln!("Applied migration {file}");
+    }
+    if applied.seeded {
+        eprintln!("Seeded data from supabase/seed.sql");
+    }
+    Ok(schema)
 }
 
 /// One read connection per core, at least two.

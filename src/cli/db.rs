@@ -46,7 +46,7 @@ fn reset(workdir: &Path, yes: bool) -> anyhow::Result<()> {
     if !yes && !confirm(&database)? {
         anyhow::bail!("reset cancelled; the database was not changed");
     }
-    let migrations = crate::migrate::discover(&project.migrations_dir());
+    let migrations = crate::migrate::discover(&project.migrations_dir())?;
     // Translate everything first, so a broken migration leaves the old database in place.
     crate::migrate::build_schema(&migrations)?;
     for suffix in ["", "-wal", "-shm"] {
@@ -64,10 +64,15 @@ fn reset(workdir: &Path, yes: bool) -> anyhow::Result<()> {
     eprintln!("Resetting local database {}...", database.display());
     let mut connection = rusqlite::Connection::open(&database)
         .with_context(|| format!("creating {}", database.display()))?;
+    crate::store::functions::register(&connection, Default::default())?;
     for (index, migration) in migrations.iter().enumerate() {
         eprintln!(
             "Applying migration {}...",
-            migration.path.file_name().unwrap_or_default().to_string_lossy()
+            migration
+                .path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
         );
         crate::migrate::apply_pending(&mut connection, &migrations[..=index], None)?;
     }

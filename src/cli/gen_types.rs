@@ -40,7 +40,7 @@ pub fn run(command: GenCommand) -> anyhow::Result<()> {
         local: _,
     } = command;
     let project = super::existing_project(&workdir)?;
-    let migrations = crate::migrate::discover(&project.migrations_dir());
+    let migrations = crate::migrate::discover(&project.migrations_dir())?;
     let cache = crate::migrate::build_schema(&migrations)?;
     print!("{}", crate::typegen::typescript(&cache, &schema));
     Ok(())

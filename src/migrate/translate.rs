@@ -462,7 +462,7 @@ fn ident_names(idents: &[sqlparser::ast::Ident]) -> Vec<String> {
 
 /// The Postgres type of a column definition.
 pub fn pg_type(cache: &SchemaCache, data_type: &DataType) -> Result<(PgType, bool), Refusal> {
-    let text = data_type.to_string().to_ascii_lowercase();
+    let text = data_type.to_string();
     if let Some(element) = text.strip_suffix("[]") {
         let (element, _) = named_type(cache, element.trim())?;
         return Ok((PgType::Array(Box::new(element)), false));
@@ -471,7 +471,8 @@ pub fn pg_type(cache: &SchemaCache, data_type: &DataType) -> Result<(PgType, boo
 }
 
 /// A type by name; the flag says whether it is a serial (an identity column).
-fn named_type(cache: &SchemaCache, text: &str) -> Result<(PgType, bool), Refusal> {
+fn named_type(cache: &SchemaCache, original: &str) -> Result<(PgType, bool), Refusal> {
+    let text = original.to_ascii_lowercase();
     let base = text
         .split('(')
         .next()
@@ -509,7 +510,8 @@ fn named_type(cache: &SchemaCache, text: &str) -> Result<(PgType, bool), Refusal
         "json" => (PgType::Json, false),
         "jsonb" => (PgType::Jsonb, false),
         "bytea" => (PgType::Bytea, false),
-        other => {
+        _ => {
+            let other = original.trim();
             let name = match other.split_once('.') {
                 Some((schema, name)) => {
                     QualifiedName::new(schema.trim_matches('"'), name.trim_matches('"'))
