@@ -1,9 +1,11 @@
-//! App: the state every handler shares — the project, the store, the schema cache and the keys.
+//! App: the state every handler shares — the project, the store, the schema cache, the keys
+//! and realtime.
 
 use std::sync::Arc;
 
 use crate::auth::Keys;
 use crate::config::Project;
+use crate::realtime::Realtime;
 use crate::schema::SchemaCache;
 use crate::store::Store;
 
@@ -18,17 +20,21 @@ struct AppInner {
     store: Store,
     schema: Arc<SchemaCache>,
     keys: Keys,
+    realtime: Realtime,
 }
 
 impl App {
     pub fn new(project: Project, store: Store, schema: SchemaCache) -> Self {
         let keys = Keys::new(&project.config.auth);
+        let schema = Arc::new(schema);
+        let realtime = Realtime::start(store.clone(), schema.clone());
         Self {
             inner: Arc::new(AppInner {
                 project,
                 store,
-                schema: Arc::new(schema),
+                schema,
                 keys,
+                realtime,
             }),
         }
     }
@@ -47,5 +53,9 @@ impl App {
 
     pub fn keys(&self) -> &Keys {
         &self.inner.keys
+    }
+
+    pub fn realtime(&self) -> &Realtime {
+        &self.inner.realtime
     }
 }

@@ -1,4 +1,4 @@
-//! Server: the HTTP router (`/auth/v1`, `/rest/v1`), CORS as browser clients need it, and
+//! Server: the HTTP router (`/auth/v1`, `/rest/v1`, `/realtime/v1`), CORS as browser clients need it, and
 //! `serve`, which runs until shutdown is signalled and lets in-flight requests finish.
 
 use std::future::Future;
@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, Method};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::app::App;
+use crate::realtime;
 
 /// Headers browsers must be allowed to read (protocol.md §1.5): counts, ranges, auth versions.
 const EXPOSED_HEADERS: [&str; 14] = [
@@ -33,6 +34,15 @@ const EXPOSED_HEADERS: [&str; 14] = [
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/auth/v1/health", get(health))
+        .route("/realtime/v1/websocket", get(realtime::socket::upgrade))
+        .route(
+            "/realtime/v1/api/broadcast",
+            post(realtime::broadcast::post_messages),
+        )
+        .route(
+            "/realtime/v1/api/broadcast/{topic}/events/{event}",
+            post(realtime::broadcast::post_event),
+        )
         .layer(cors())
         .with_state(app)
 }

@@ -162,6 +162,12 @@ impl Keys {
         })
     }
 
+    /// The caller of a realtime websocket from its `apikey` query parameter, which may be a
+    /// JWT or one of the opaque `sb_publishable_`/`sb_secret_` keys.
+    pub fn socket_caller(&self, key: &str) -> Result<Caller, KeyError> {
+        self.api_key_caller(key)
+    }
+
     fn api_key_caller(&self, key: &str) -> Result<Caller, KeyError> {
         if !key.starts_with("sb_") {
             return self.token_caller(key);

@@ -8,4 +8,4 @@ pub mod naming;
 mod pool;
 
 pub use functions::Session;
-pub use pool::{Claims, Store, StoreError};
+pub use pool::{Claims, Store, StoreError, WriteObserver};

@@ -14,7 +14,25 @@ use super::functions::{self, Session};
 /// Claims of the caller a job runs for (`None` for the server's own work).
 pub type Claims = Option<Arc<Value>>;
 
-type WriteJob = Box<dyn FnOnce(&mut Connection, &Session) + Send>;
+type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
+
+/// Watches the writer connection: realtime uses it to capture committed changes.
+///
+/// `install` runs once on the writer thread, in order with the write jobs, so every job queued
+/// after `Store::observe_writes` is seen. `after_write` runs after each job returns and before its
+/// caller is answered; it sees the connection outside any transaction (jobs commit or roll back
+/// before returning), so whatever the job's TEMP triggers recorded was committed.
+pub trait WriteObserver: Send + Sync {
+    fn install(&self, connection: &Connection) -> rusqlite::Result<()>;
+    fn after_write(&self, connection: &Connection);
+}
+
+/// What the writer thread owns: the connection, its session and the observers.
+struct Writer {
+    connection: Connection,
+    session: Arc<Session>,
+    observers: Vec<Arc<dyn WriteObserver>>,
+}
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
@@ -64,11 +82,16 @@ impl Store {
             .name("solobase-writer".into())
             .spawn(move || {
                 let PooledConnection {
-                    mut connection,
+                    connection,
                     session,
                 } = writer;
+                let mut writer = Writer {
+                    connection,
+                    session,
+                    observers: Vec::new(),
+                };
                 for job in receiver {
-                    job(&mut connection, &session);
+                    job(&mut writer);
                 }
                 // Dropping the connection here checkpoints and closes the database cleanly.
             })
@@ -96,22 +119,39 @@ impl Store {
         F: FnOnce(&mut Connection) -> T + Send + 'static,
     {
         let (reply, response) = oneshot::channel();
-        let boxed: WriteJob = Box::new(move |connection, session| {
-            session.begin(claims);
-            let result = job(connection);
-            session.end();
+        self.enqueue(Box::new(move |writer| {
+            writer.session.begin(claims);
+            let result = job(&mut writer.connection);
+            writer.session.end();
+            if writer.connection.is_autocommit() {
+                for observer in &writer.observers {
+                    observer.after_write(&writer.connection);
+                }
+            }
             let _ = reply.send(result);
-        });
-        {
-            let writer = self
-                .inner
-                .writer
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let sender = writer.as_ref().ok_or(StoreError::Closed)?;
-            sender.send(boxed).map_err(|_| StoreError::Closed)?;
-        }
+        }))?;
         response.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Installs `observer` on the writer connection; every write queued after this call is
+    /// observed. An install that fails is logged and the observer is not added.
+    pub fn observe_writes(&self, observer: Arc<dyn WriteObserver>) -> Result<(), StoreError> {
+        self.enqueue(Box::new(move |writer| {
+            match observer.install(&writer.connection) {
+                Ok(()) => writer.observers.push(observer),
+                Err(error) => tracing::error!("installing a write observer failed: {error}"),
+            }
+        }))
+    }
+
+    fn enqueue(&self, job: WriteJob) -> Result<(), StoreError> {
+        let writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let sender = writer.as_ref().ok_or(StoreError::Closed)?;
+        sender.send(job).map_err(|_| StoreError::Closed)
     }
 
     /// Runs `job` on a read-only connection for `claims`; reads run in parallel.

@@ -1,0 +1,157 @@
+//! Access: whether a subscriber may see a changed row, as its token may SELECT it under the
+//! table's policies. An `AccessRule` turns (table, caller) into "all rows", "no rows" or an SQL
+//! predicate over the row; predicates are evaluated on a read connection against the changed
+//! row, batched per distinct caller, so one bad predicate fails only its own subscribers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+
+use crate::auth::Caller;
+use crate::schema::{PgType, Table};
+use crate::store::Store;
+use crate::store::naming::{quote_ident, quote_literal};
+
+/// The alias the changed row has in a predicate's SQL.
+pub const ROW_ALIAS: &str = "realtime_row";
+
+/// What a caller may see of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowAccess {
+    All,
+    Denied,
+    /// A SQLite boolean expression over `ROW_ALIAS` (the row's columns by name); it may call the
+    /// session functions (`auth_uid()`), which see the subscriber's claims.
+    Predicate(String),
+}
+
+/// Decides a caller's access to a table; an error is reported on that subscriber's channel.
+pub type AccessRule = Arc<dyn Fn(&Table, &Caller) -> Result<RowAccess, String> + Send + Sync>;
+
+/// The rule until the policy engine (`rest::authorize`) provides row predicates: tables without
+/// RLS are readable by everyone, service_role bypasses RLS, and every other caller is denied on
+/// an RLS table (never fail open).
+pub fn default_rule(table: &Table, caller: &Caller) -> Result<RowAccess, String> {
+    if !table.rls_enabled || caller.bypasses_rls() {
+        Ok(RowAccess::All)
+    } else {
+        Ok(RowAccess::Denied)
+    }
+}
+
+/// Whether each caller may see `row` of `table`, in the order given.
+pub async fn check(
+    store: &Store,
+    rule: &AccessRule,
+    table: &Arc<Table>,
+    row: &Arc<Map<String, Value>>,
+    callers: &[Caller],
+) -> Vec<Result<bool, String>> {
+    let mut results: Vec<Result<bool, String>> = Vec::with_capacity(callers.len());
+    // Claims text → (claims, [(caller index, predicate)]).
+    let mut groups: HashMap<String, (Arc<Value>, Vec<(usize, String)>)> = HashMap::new();
+    for (index, caller) in callers.iter().enumerate() {
+        match rule(table, caller) {
+            Ok(RowAccess::All) => results.push(Ok(true)),
+            Ok(RowAccess::Denied) => results.push(Ok(false)),
+            Ok(RowAccess::Predicate(predicate)) => {
+                results.push(Ok(false));
+                groups
+                    .entry(caller.claims.to_string())
+                    .or_insert_with(|| (caller.claims.clone(), Vec::new()))
+                    .1
+                    .push((index, predicate));
+            }
+            Err(error) => results.push(Err(error)),
+        }
+    }
+    for (_, (claims, members)) in groups {
+        let table = table.clone();
+        let row = row.clone();
+        let predicates: Vec<String> = members.iter().map(|(_, p)| p.clone()).collect();
+        let evaluated = store
+            .read(Some(claims), move |connection| {
+                evaluate(connection, &table, &row, &predicates)
+            })
+            .await;
+        for (position, (index, _)) in members.into_iter().enumerate() {
+            results[index] = match &evaluated {
+                Ok(values) => values[position].clone(),
+                Err(error) => Err(error.to_string()),
+            };
+        }
+    }
+    results
+}
+
+/// Evaluates predicates against one row: all in one query, or one by one if that fails so
+/// that an error belongs only to the predicate that caused it.
+fn evaluate(
+    connection: &Connection,
+    table: &Table,
+    row: &Map<String, Value>,
+    predicates: &[String],
+) -> Vec<Result<bool, String>> {
+    let mut distinct: Vec<&str> = Vec::new();
+    for predicate in predicates {
+        if !distinct.contains(&predicate.as_str()) {
+            distinct.push(predicate);
+        }
+    }
+    let row_json = Value::Object(row.clone()).to_string();
+    let source = row_source(table);
+    let run = |list: &[&str]| -> rusqlite::Result<Vec<bool>> {
+        let columns: Vec<String> = list
+            .iter()
+            .map(|predicate| format!("coalesce(({predicate}), 0) <> 0"))
+            .collect();
+        let sql = format!("SELECT {} FROM {source}", columns.join(", "));
+        connection.query_row(&sql, [&row_json], |result| {
+            (0..list.len()).map(|i| result.get::<_, bool>(i)).collect()
+        })
+    };
+    let answers: HashMap<&str, Result<bool, String>> = match run(&distinct) {
+        Ok(values) => distinct
+            .iter()
+            .copied()
+            .zip(values.into_iter().map(Ok))
+            .collect(),
+        Err(_) => distinct
+            .iter()
+            .map(|predicate| {
+                let answer = run(&[predicate])
+                    .map(|values| values[0])
+                    .map_err(|error| format!("policy check failed: {error}"));
+                (*predicate, answer)
+            })
+            .collect(),
+    };
+    predicates
+        .iter()
+        .map(|predicate| answers[predicate.as_str()].clone())
+        .collect()
+}
+
+/// `(SELECT ?1 ->> '$."id"' AS "id", …) AS realtime_row`: the row as stored values again
+/// (booleans 1/0, json as text), from the JSON the capture produced.
+fn row_source(table: &Table) -> String {
+    let columns: Vec<String> = table
+        .columns
+        .iter()
+        .map(|column| {
+            let path = quote_literal(&format!("$.{}", quote_ident(&column.name)));
+            let operator = match column.pg_type {
+                PgType::Json | PgType::Jsonb | PgType::Array(_) => "->",
+                _ => "->>",
+            };
+            format!("?1 {operator} {path} AS {}", quote_ident(&column.name))
+        })
+        .collect();
+    format!(
+        "(SELECT {}) AS {}",
+        columns.join(", "),
+        quote_ident(ROW_ALIAS)
+    )
+}

@@ -1,0 +1,333 @@
+//! Channel: one socket's joined channels and what clients ask of them (protocol.md §4.3–4.9):
+//! heartbeat, `phx_join` (token, bindings, reply with ids, `system`, `presence_state`),
+//! `phx_leave`, `access_token` updates, token expiry, and routing `broadcast` and `presence`.
+//! A channel is registered in the `Hub` before its join is answered, so `SUBSCRIBED` means live.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::changes::Binding;
+use super::{Hub, Outbound, Outbox, Payload, Subscription, broadcast, presence};
+use crate::app::App;
+use crate::auth::{Caller, Role};
+
+/// A message from the client, whatever serializer carried it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbound {
+    pub join_ref: Option<String>,
+    pub reference: Option<String>,
+    pub topic: String,
+    pub event: String,
+    pub payload: Value,
+}
+
+/// The channels of one socket.
+pub(crate) struct Channels {
+    hub: Arc<Hub>,
+    app: App,
+    outbox: Outbox,
+    /// The caller of the socket's `apikey`, used when a join carries no token.
+    socket_caller: Caller,
+    joined: HashMap<String, Arc<Subscription>>,
+}
+
+impl Channels {
+    pub fn new(app: App, outbox: Outbox, socket_caller: Caller) -> Self {
+        Self {
+            hub: app.realtime().hub().clone(),
+            app,
+            outbox,
+            socket_caller,
+            joined: HashMap::new(),
+        }
+    }
+
+    /// Handles one client message.
+    pub fn handle(&mut self, message: Inbound) {
+        match (message.topic.as_str(), message.event.as_str()) {
+            ("phoenix", "heartbeat") => self.reply(&message, true, json!({})),
+            (_, "phx_join") => self.join(message),
+            _ => {
+                let Some(subscription) = self.joined.get(&message.topic).cloned() else {
+                    self.reply(&message, false, json!({"reason": "unmatched topic"}));
+                    return;
+                };
+                match message.event.as_str() {
+                    "phx_leave" => {
+                        self.remove(&message.topic);
+                        self.reply(&message, true, json!({}));
+                    }
+                    "access_token" => self.refresh_token(&subscription, &message),
+                    "broadcast" => {
+                        broadcast::fan_out(
+                            &self.hub,
+                            &subscription.topic_key(),
+                            Some(subscription.id),
+                            broadcast::relayed(&message.payload),
+                        );
+                        if subscription.broadcast_ack {
+                            self.reply(&message, true, json!({}));
+                        }
+                    }
+                    "presence" => {
+                        match presence::handle(&self.hub, &subscription, &message.payload) {
+                            Ok(()) => self.reply(&message, true, json!({})),
+                            Err(reason) => self.reply(&message, false, json!({"reason": reason})),
+                        }
+                    }
+                    _ => self.reply(&message, false, json!({"reason": "unknown event"})),
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, message: Inbound) {
+        let name = message.topic.strip_prefix("realtime:").unwrap_or("");
+        if name.is_empty() {
+            let reason = "TopicNameRequired: You must provide a topic name";
+            self.reply(&message, false, json!({"reason": reason}));
+            return;
+        }
+        let name = name.to_owned();
+        let config = message.payload.get("config").cloned().unwrap_or(json!({}));
+        let token = ["access_token", "user_token"]
+            .iter()
+            .find_map(|key| message.payload.get(*key).and_then(Value::as_str));
+        let caller = match token {
+            Some(token) => match self.verify(token) {
+                Ok(caller) => caller,
+                Err(reason) => {
+                    let reason = format!("InvalidJWTToken: {reason}");
+                    self.reply(&message, false, json!({"reason": reason}));
+                    return;
+                }
+            },
+            None => self.socket_caller.clone(),
+        };
+        let private = config.get("private").and_then(Value::as_bool) == Some(true);
+        if private && !may_use_private(&caller) {
+            let reason = format!(
+                "Unauthorized: You do not have permissions to read from this Channel topic: {name}"
+            );
+            self.reply(&message, false, json!({"reason": reason}));
+            return;
+        }
+        let entries = match config.get("postgres_changes") {
+            Some(Value::Array(entries)) => entries.clone(),
+            _ => Vec::new(),
+        };
+        let bindings = match entries
+            .iter()
+            .map(|entry| Binding::parse(entry, &self.hub.schema))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(bindings) => bindings,
+            Err(reason) => {
+                self.reply(&message, false, json!({"reason": reason}));
+                return;
+            }
+        };
+        // Joining a topic again closes the earlier join (protocol.md §4.9).
+        if let Some(old) = self.remove(&message.topic) {
+            self.outbox.push(Outbound {
+                join_ref: old.join_ref.clone(),
+                reference: old.join_ref.clone(),
+                topic: old.topic.clone(),
+                event: "phx_close".into(),
+                payload: Payload::json(json!({})),
+            });
+        }
+        let flag = |section: &str, key: &str| {
+            config
+                .get(section)
+                .and_then(|section| section.get(key))
+                .and_then(Value::as_bool)
+                == Some(true)
+        };
+        let presence_key = config
+            .get("presence")
+            .and_then(|presence| presence.get("key"))
+            .and_then(Value::as_str)
+            .filter(|key| !key.is_empty())
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let echoes: Vec<Value> = bindings
+            .iter()
+            .map(|binding| binding.echo.clone())
+            .collect();
+        let subscription = Arc::new(Subscription {
+            id: self.hub.next_id(),
+            outbox: self.outbox.clone(),
+            topic: message.topic.clone(),
+            join_ref: message.join_ref.clone().or(message.reference.clone()),
+            private,
+            broadcast_self: flag("broadcast", "self"),
+            broadcast_ack: flag("broadcast", "ack"),
+            presence_key,
+            bindings,
+            expires_at: expiry(&caller),
+            caller,
+        });
+        self.hub.insert(subscription.clone());
+        self.joined
+            .insert(message.topic.clone(), subscription.clone());
+        self.reply(&message, true, json!({"postgres_changes": echoes}));
+        if !subscription.bindings.is_empty() {
+            subscription.system("postgres_changes", true, "Subscribed to PostgreSQL");
+        }
+        if flag("presence", "enabled") {
+            let state = self.hub.presence.state(&subscription.topic_key());
+            subscription.push("presence_state", Payload::json(state));
+        }
+    }
+
+    /// `access_token` on a joined channel (protocol.md §4.6); no reply.
+    fn refresh_token(&mut self, subscription: &Arc<Subscription>, message: &Inbound) {
+        let Some(token) = message.payload.get("access_token").and_then(Value::as_str) else {
+            return;
+        };
+        if token.is_empty() || token.starts_with("sb_") {
+            return;
+        }
+        let caller = match self.verify(token) {
+            Ok(caller) if subscription.private && !may_use_private(&caller) => {
+                self.close(
+                    subscription,
+                    "You do not have permissions to read from this Channel",
+                );
+                return;
+            }
+            Ok(caller) => caller,
+            Err(reason) => {
+                self.close(subscription, &reason);
+                return;
+            }
+        };
+        let refreshed = Arc::new(Subscription {
+            id: subscription.id,
+            outbox: subscription.outbox.clone(),
+            topic: subscription.topic.clone(),
+            join_ref: subscription.join_ref.clone(),
+            private: subscription.private,
+            broadcast_self: subscription.broadcast_self,
+            broadcast_ack: subscription.broadcast_ack,
+            presence_key: subscription.presence_key.clone(),
+            bindings: subscription.bindings.clone(),
+            expires_at: expiry(&caller),
+            caller,
+        });
+        self.hub.insert(refreshed.clone());
+        self.joined.insert(refreshed.topic.clone(), refreshed);
+    }
+
+    /// The earliest token expiry among the joined channels.
+    pub fn next_expiry(&self) -> Option<i64> {
+        self.joined
+            .values()
+            .filter_map(|subscription| subscription.expires_at)
+            .min()
+    }
+
+    /// Closes every channel whose token has expired, telling the client why.
+    pub fn expire(&mut self, now: i64) {
+        let expired: Vec<Arc<Subscription>> = self
+            .joined
+            .values()
+            .filter(|subscription| subscription.expired(now))
+            .cloned()
+            .collect();
+        for subscription in expired {
+            let ago = now - subscription.expires_at.unwrap_or(now);
+            self.close(
+                &subscription,
+                &format!("Token has expired {ago} seconds ago"),
+            );
+        }
+    }
+
+    /// Sends the `system` error, then `phx_close`, and forgets the channel.
+    fn close(&mut self, subscription: &Arc<Subscription>, reason: &str) {
+        subscription.system("system", false, reason);
+        self.outbox.push(Outbound {
+            join_ref: subscription.join_ref.clone(),
+            reference: subscription.join_ref.clone(),
+            topic: subscription.topic.clone(),
+            event: "phx_close".into(),
+            payload: Payload::json(json!({})),
+        });
+        self.remove(&subscription.topic);
+    }
+
+    fn remove(&mut self, topic: &str) -> Option<Arc<Subscription>> {
+        let subscription = self.joined.remove(topic)?;
+        self.hub.remove(subscription.id);
+        presence::leave(&self.hub, &subscription);
+        Some(subscription)
+    }
+
+    /// Leaves every channel: the socket is gone.
+    pub fn disconnect(&mut self) {
+        let topics: Vec<String> = self.joined.keys().cloned().collect();
+        for topic in topics {
+            self.remove(&topic);
+        }
+    }
+
+    /// Verifies a join or `access_token` token: opaque `sb_` keys as an apikey, JWTs as user
+    /// tokens. Errors are the reasons realtime gives.
+    fn verify(&self, token: &str) -> Result<Caller, String> {
+        let keys = self.app.keys();
+        let result = if token.starts_with("sb_") {
+            keys.socket_caller(token)
+        } else {
+            keys.token_caller(token)
+        };
+        result.map_err(|refusal| match refusal.message.as_str() {
+            "JWT expired" => "Token has expired".to_owned(),
+            _ => "The token provided is not a valid JWT".to_owned(),
+        })
+    }
+
+    fn reply(&self, message: &Inbound, ok: bool, response: Value) {
+        self.outbox.push(Outbound {
+            join_ref: message.join_ref.clone(),
+            reference: message.reference.clone(),
+            topic: message.topic.clone(),
+            event: "phx_reply".into(),
+            payload: Payload::json(json!({
+                "status": if ok { "ok" } else { "error" },
+                "response": response,
+            })),
+        });
+    }
+}
+
+/// Private channels need a signed-in user (or the service role): Solobase has no
+/// `realtime.messages` policies, so this stands in for them.
+fn may_use_private(caller: &Caller) -> bool {
+    caller.role != Role::Anon
+}
+
+fn expiry(caller: &Caller) -> Option<i64> {
+    caller.claims.get("exp").and_then(Value::as_i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_reads_the_exp_claim() {
+        let caller = Caller {
+            role: Role::Authenticated,
+            claims: Arc::new(json!({"exp": 42})),
+        };
+        assert_eq!(expiry(&caller), Some(42));
+        assert!(!may_use_private(&Caller {
+            role: Role::Anon,
+            claims: Arc::new(json!({})),
+        }));
+    }
+}

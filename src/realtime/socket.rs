@@ -1,0 +1,313 @@
+//! Socket: `GET /realtime/v1/websocket?apikey=…&vsn=…` (protocol.md §4.1–4.2). Authenticates the
+//! apikey, then runs one connection: a reader that decodes frames (vsn 1.0.0 JSON objects, vsn
+//! 2.0.0 JSON arrays and binary kind-3 broadcast pushes) into `Channels`, and a writer that
+//! drains the bounded outbox. A full outbox closes the socket with a reason; nothing waits on it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+use super::channel::{Channels, Inbound};
+use super::{OUTBOUND_QUEUE_CAPACITY, Outbound, Outbox, now_secs};
+use crate::app::App;
+use crate::auth::Caller;
+
+/// How long a closing socket may take to flush its last frame and the close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// The wire format a socket chose with `vsn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serializer {
+    /// `1.0.0`: `{"topic","event","payload","ref","join_ref"}`.
+    V1,
+    /// `2.0.0` (realtime-js's default): `[join_ref, ref, topic, event, payload]`.
+    V2,
+}
+
+impl Serializer {
+    pub fn from_vsn(vsn: Option<&str>) -> Self {
+        match vsn {
+            Some(version) if version.starts_with("1.") => Serializer::V1,
+            _ => Serializer::V2,
+        }
+    }
+
+    /// Encodes a server message as JSON text (the client decodes text in both versions).
+    pub(crate) fn encode(self, message: &Outbound) -> String {
+        let result = match self {
+            Serializer::V1 => serde_json::to_string(&json!({
+                "join_ref": message.join_ref,
+                "ref": message.reference,
+                "topic": message.topic,
+                "event": message.event,
+                "payload": message.payload,
+            })),
+            Serializer::V2 => serde_json::to_string(&(
+                &message.join_ref,
+                &message.reference,
+                &message.topic,
+                &message.event,
+                &message.payload,
+            )),
+        };
+        result.unwrap_or_else(|_| "null".into())
+    }
+}
+
+/// Decodes a text frame; either shape is accepted whatever `vsn` said.
+pub fn decode_text(text: &str) -> Result<Inbound, String> {
+    let value: Value = serde_json::from_str(text).map_err(|error| error.to_string())?;
+    let optional = |value: Option<&Value>| -> Option<String> {
+        match value? {
+            Value::String(text) => Some(text.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    };
+    let (join_ref, reference, topic, event, payload) = match &value {
+        Value::Array(items) if items.len() == 5 => (
+            optional(items.first()),
+            optional(items.get(1)),
+            items[2].as_str(),
+            items[3].as_str(),
+            items[4].clone(),
+        ),
+        Value::Object(map) => (
+            optional(map.get("join_ref")),
+            optional(map.get("ref")),
+            map.get("topic").and_then(Value::as_str),
+            map.get("event").and_then(Value::as_str),
+            map.get("payload").cloned().unwrap_or(Value::Null),
+        ),
+        _ => return Err("expected a Phoenix message".into()),
+    };
+    Ok(Inbound {
+        join_ref,
+        reference,
+        topic: topic.ok_or("message without a topic")?.to_owned(),
+        event: event.ok_or("message without an event")?.to_owned(),
+        payload,
+    })
+}
+
+/// Decodes a binary frame: kind 3, the user broadcast push realtime-js sends for `send()`.
+pub fn decode_binary(bytes: &[u8]) -> Result<Inbound, String> {
+    let header: [u8; 7] = bytes
+        .get(..7)
+        .and_then(|header| header.try_into().ok())
+        .ok_or("binary frame shorter than its header")?;
+    let [
+        kind,
+        join_ref_len,
+        ref_len,
+        topic_len,
+        event_len,
+        meta_len,
+        encoding,
+    ] = header;
+    if kind != 3 {
+        return Err(format!("unsupported binary frame kind {kind}"));
+    }
+    let mut offset = 7;
+    let mut field = |length: u8| -> Result<String, String> {
+        let end = offset + usize::from(length);
+        let slice = bytes.get(offset..end).ok_or("binary frame truncated")?;
+        offset = end;
+        String::from_utf8(slice.to_vec()).map_err(|error| error.to_string())
+    };
+    let join_ref = field(join_ref_len)?;
+    let reference = field(ref_len)?;
+    let topic = field(topic_len)?;
+    let event = field(event_len)?;
+    let meta = field(meta_len)?;
+    let body = &bytes[offset..];
+    let user_payload = match encoding {
+        1 if body.is_empty() => json!({}),
+        1 => serde_json::from_slice(body).map_err(|error| error.to_string())?,
+        _ => return Err("raw binary broadcast payloads are not supported".into()),
+    };
+    let mut payload = json!({"type": "broadcast", "event": event, "payload": user_payload});
+    if !meta.is_empty() {
+        payload["meta"] = serde_json::from_str(&meta).map_err(|error| error.to_string())?;
+    }
+    let present = |text: String| (!text.is_empty()).then_some(text);
+    Ok(Inbound {
+        join_ref: present(join_ref),
+        reference: present(reference),
+        topic,
+        event: "broadcast".into(),
+        payload,
+    })
+}
+
+/// `GET /realtime/v1/websocket`: checks the apikey, then upgrades.
+pub async fn upgrade(
+    State(app): State<App>,
+    Query(params): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let Some(api_key) = params.get("apikey") else {
+        return refuse("API key is missing");
+    };
+    let caller = match app.keys().socket_caller(api_key) {
+        Ok(caller) => caller,
+        Err(refusal) if refusal.message == "JWT expired" => return refuse("Token has expired"),
+        Err(_) => return refuse("The token provided is not a valid JWT"),
+    };
+    let serializer = Serializer::from_vsn(params.get("vsn").map(String::as_str));
+    upgrade.on_upgrade(move |socket| run(app, socket, caller, serializer))
+}
+
+fn refuse(message: &str) -> Response {
+    (StatusCode::UNAUTHORIZED, Json(json!({"error": message}))).into_response()
+}
+
+async fn run(app: App, socket: WebSocket, caller: Caller, serializer: Serializer) {
+    let (outbox, outgoing, mut closed) = Outbox::new(OUTBOUND_QUEUE_CAPACITY);
+    let (sink, mut stream) = socket.split();
+    let writer = tokio::spawn(write(sink, outgoing, closed.clone(), serializer));
+    let mut channels = Channels::new(app, outbox.clone(), caller);
+    loop {
+        let expiry = channels.next_expiry();
+        let token_expired = async {
+            match expiry {
+                Some(at) => {
+                    let wait = u64::try_from(at - now_secs()).unwrap_or(0);
+                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            frame = stream.next() => {
+                let inbound = match frame {
+                    Some(Ok(Message::Text(text))) => decode_text(text.as_str()),
+                    Some(Ok(Message::Binary(bytes))) => decode_binary(&bytes),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                };
+                match inbound {
+                    Ok(message) => channels.handle(message),
+                    Err(error) => tracing::debug!("realtime: undecodable frame: {error}"),
+                }
+            }
+            _ = closed.changed() => break,
+            _ = token_expired => channels.expire(now_secs()),
+        }
+    }
+    channels.disconnect();
+    drop(channels);
+    if closed.borrow().is_none() {
+        outbox.close_with("");
+    }
+    drop(outbox);
+    let _ = writer.await;
+}
+
+/// Sends queued messages until the connection closes, then a close frame: 1000 for a normal
+/// end, 1008 with the reason when the server disconnects the client.
+async fn write(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut outgoing: mpsc::Receiver<Outbound>,
+    mut closed: watch::Receiver<Option<String>>,
+    serializer: Serializer,
+) {
+    loop {
+        let message = tokio::select! {
+            biased;
+            _ = closed.changed() => break,
+            message = outgoing.recv() => match message {
+                Some(message) => message,
+                None => break,
+            },
+        };
+        let send = sink.send(Message::Text(serializer.encode(&message).into()));
+        tokio::pin!(send);
+        tokio::select! {
+            result = &mut send => {
+                if result.is_err() {
+                    return;
+                }
+            }
+            _ = closed.changed() => {
+                // Finish the frame in flight so the close frame can follow it, or give up.
+                match tokio::time::timeout(CLOSE_GRACE, send).await {
+                    Ok(Ok(())) => break,
+                    _ => return,
+                }
+            }
+        }
+    }
+    let reason = closed.borrow().clone().unwrap_or_default();
+    let code = if reason.is_empty() { 1000 } else { 1008 };
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realtime::Payload;
+
+    #[test]
+    fn both_serializers_decode_the_same_message() {
+        let v2 = decode_text(r#"["6","7","realtime:room1","phx_join",{"config":{}}]"#).unwrap();
+        let v1 = decode_text(
+            r#"{"topic":"realtime:room1","event":"phx_join","payload":{"config":{}},"ref":"7","join_ref":"6"}"#,
+        )
+        .unwrap();
+        assert_eq!(v1, v2);
+        assert_eq!(v2.join_ref.as_deref(), Some("6"));
+        let heartbeat = decode_text(r#"[null,"8","phoenix","heartbeat",{}]"#).unwrap();
+        assert_eq!(heartbeat.join_ref, None);
+        assert!(decode_text("[1,2]").is_err());
+    }
+
+    #[test]
+    fn a_kind_3_frame_becomes_a_broadcast_push() {
+        let mut frame = vec![3, 1, 1, 14, 6, 0, 1];
+        frame.extend_from_slice(b"67realtime:room1cursor{\"x\":2}");
+        let message = decode_binary(&frame).unwrap();
+        assert_eq!(message.topic, "realtime:room1");
+        assert_eq!(message.event, "broadcast");
+        assert_eq!(message.reference.as_deref(), Some("7"));
+        assert_eq!(
+            message.payload,
+            json!({"type": "broadcast", "event": "cursor", "payload": {"x": 2}})
+        );
+        assert!(decode_binary(&[3, 1]).is_err());
+        assert!(decode_binary(&[4, 0, 0, 0, 0, 0, 1]).is_err());
+    }
+
+    #[test]
+    fn server_messages_encode_per_vsn() {
+        let message = Outbound {
+            join_ref: None,
+            reference: Some("8".into()),
+            topic: "phoenix".into(),
+            event: "phx_reply".into(),
+            payload: Payload::json(json!({"status": "ok", "response": {}})),
+        };
+        assert_eq!(
+            Serializer::V2.encode(&message),
+            r#"[null,"8","phoenix","phx_reply",{"status":"ok","response":{}}]"#
+        );
+        let v1: Value = serde_json::from_str(&Serializer::V1.encode(&message)).unwrap();
+        assert_eq!(
+            v1,
+            json!({"join_ref": null, "ref": "8", "topic": "phoenix", "event": "phx_reply",
+                "payload": {"status": "ok", "response": {}}})
+        );
+    }
+}
