@@ -61,22 +61,23 @@ impl Channels {
                     }
                     "access_token" => self.refresh_token(&subscription, &message),
                     "broadcast" => {
+                        if subscription.broadcast_ack {
+                            self.reply(&message, true, json!({}));
+                        }
                         broadcast::fan_out(
                             &self.hub,
                             &subscription.topic_key(),
                             Some(subscription.id),
                             broadcast::relayed(&message.payload),
                         );
-                        if subscription.broadcast_ack {
+                    }
+                    "presence" => match presence::validate(&message.payload) {
+                        Ok(()) => {
                             self.reply(&message, true, json!({}));
+                            presence::handle(&self.hub, &subscription, &message.payload);
                         }
-                    }
-                    "presence" => {
-                        match presence::handle(&self.hub, &subscription, &message.payload) {
-                            Ok(()) => self.reply(&message, true, json!({})),
-                            Err(reason) => self.reply(&message, false, json!({"reason": reason})),
-                        }
-                    }
+                        Err(reason) => self.reply(&message, false, json!({"reason": reason})),
+                    },
                     _ => self.reply(&message, false, json!({"reason": "unknown event"})),
                 }
             }

@@ -80,26 +80,24 @@ fn new_ref() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Handles a `presence` push: `track` with an object payload, or `untrack`.
-pub(crate) fn handle(
-    hub: &Hub,
-    subscription: &Subscription,
-    payload: &Value,
-) -> Result<(), String> {
+/// Checks a `presence` push before it is answered: `track` needs an object payload.
+pub(crate) fn validate(payload: &Value) -> Result<(), String> {
     match payload.get("event").and_then(Value::as_str) {
-        Some("track") => {
-            let Some(Value::Object(meta)) = payload.get("payload") else {
-                return Err("Presence track payload must be a map".into());
-            };
+        Some("track") if payload.get("payload").is_some_and(Value::is_object) => Ok(()),
+        Some("track") => Err("Presence track payload must be a map".into()),
+        Some("untrack") => Ok(()),
+        other => Err(format!("unknown presence event {other:?}")),
+    }
+}
+
+/// Applies a validated `presence` push and tells the topic.
+pub(crate) fn handle(hub: &Hub, subscription: &Subscription, payload: &Value) {
+    match payload.get("payload") {
+        Some(Value::Object(meta)) if payload["event"] == "track" => {
             let diff = hub.presence.track(subscription, meta.clone());
             send_diff(hub, &subscription.topic_key(), diff);
-            Ok(())
         }
-        Some("untrack") => {
-            leave(hub, subscription);
-            Ok(())
-        }
-        other => Err(format!("unknown presence event {other:?}")),
+        _ => leave(hub, subscription),
     }
 }
 
