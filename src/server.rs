@@ -5,8 +5,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::HeaderMap;
 use axum::http::{HeaderName, Method};
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
@@ -34,6 +38,8 @@ const EXPOSED_HEADERS: [&str; 14] = [
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/auth/v1/health", get(health))
+        .route("/rest/v1/{*path}", any(rest))
+        .route("/rest/v1/", any(rest_root))
         .route("/realtime/v1/websocket", get(realtime::socket::upgrade))
         .route(
             "/realtime/v1/api/broadcast",
@@ -108,4 +114,49 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = terminate => {}
     }
+}
+
+/// `/rest/v1/{path}`: the caller is verified first; a bad key never reaches the pipeline.
+async fn rest(
+    State(app): State<App>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = match app.keys().caller(&headers) {
+        Ok(caller) => caller,
+        Err(error) => {
+            return crate::rest::error::RestError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                error.code,
+                error.message,
+            )
+            .into_response();
+        }
+    };
+    let path = uri.path().strip_prefix("/rest/v1/").unwrap_or("");
+    let max_rows = app.project().config.api.max_rows;
+    crate::rest::handle(
+        app.store(),
+        app.schema().clone(),
+        caller,
+        max_rows,
+        &method,
+        path,
+        uri.query().unwrap_or(""),
+        &headers,
+        body,
+    )
+    .await
+}
+
+async fn rest_root(
+    state: State<App>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    rest(state, method, uri, headers, body).await
 }

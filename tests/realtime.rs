@@ -499,7 +499,8 @@ async fn a_rolled_back_write_delivers_nothing() {
 }
 
 #[tokio::test]
-async fn an_rls_table_is_denied_to_users_until_policies_apply_but_not_to_the_service_role() {
+async fn an_rls_table_is_hidden_from_callers_its_select_policy_rejects_but_not_from_the_service_role()
+ {
     let server = TestServer::start().await;
     let mut anon = server.connect("2.0.0").await;
     let notes = json!({"event": "*", "schema": "public", "table": "notes"});
@@ -521,24 +522,23 @@ async fn an_rls_table_is_denied_to_users_until_policies_apply_but_not_to_the_ser
     assert_eq!(first.payload["data"]["table"], "todos");
 }
 
-fn own_rows_rule() -> solobase::realtime::AccessRule {
+/// The policy rule, except that the user "broken" gets a predicate that cannot run.
+fn rule_with_a_broken_user() -> solobase::realtime::AccessRule {
     Arc::new(|table: &Table, caller: &Caller| {
-        if !table.rls_enabled || caller.bypasses_rls() {
-            return Ok(RowAccess::All);
-        }
         match caller.claims.get("sub").and_then(Value::as_str) {
             Some("broken") => Ok(RowAccess::Predicate("no_such_function()".into())),
-            _ => Ok(RowAccess::Predicate(
-                "\"realtime_row\".\"user_id\" = auth_uid()".into(),
-            )),
+            _ => solobase::realtime::access::default_rule(table, caller),
         }
     })
 }
 
 #[tokio::test]
-async fn policy_predicates_isolate_users_including_their_deletes_and_a_broken_check_fails_alone() {
+async fn select_policies_isolate_users_including_their_deletes_and_a_broken_check_fails_alone() {
     let server = TestServer::start().await;
-    server.app.realtime().set_access_rule(own_rows_rule());
+    server
+        .app
+        .realtime()
+        .set_access_rule(rule_with_a_broken_user());
     let notes = json!([{"event": "*", "schema": "public", "table": "notes"}]);
     let mut one = server.connect("2.0.0").await;
     one.subscribe_changes(

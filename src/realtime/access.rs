@@ -10,36 +10,38 @@ use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
-use crate::schema::{PgType, Table};
+use crate::rest::authorize::{self, Clause};
+use crate::schema::{PgType, PolicyCommand, Table};
 use crate::store::Store;
-use crate::store::naming::{quote_ident, quote_literal};
-
-/// The alias the changed row has in a predicate's SQL.
-pub const ROW_ALIAS: &str = "realtime_row";
+use crate::store::naming::{quote_ident, quote_literal, table_name};
 
 /// What a caller may see of a table.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowAccess {
     All,
     Denied,
-    /// A SQLite boolean expression over `ROW_ALIAS` (the row's columns by name); it may call the
-    /// session functions (`auth_uid()`), which see the subscriber's claims.
+    /// A SQLite boolean expression over the row's unqualified columns (the row is also aliased
+    /// as its table); it may call the session functions (`auth_uid()`), which see the
+    /// subscriber's claims.
     Predicate(String),
 }
 
 /// Decides a caller's access to a table; an error is reported on that subscriber's channel.
 pub type AccessRule = Arc<dyn Fn(&Table, &Caller) -> Result<RowAccess, String> + Send + Sync>;
 
-/// The rule until the policy engine (`rest::authorize`) provides row predicates: tables without
-/// RLS are readable by everyone, service_role bypasses RLS, and every other caller is denied on
-/// an RLS table (never fail open).
+/// The table's SELECT policies for the caller, from `rest::authorize` — the same predicate REST
+/// reads with: no RLS or service_role sees every row, no applicable policy sees none.
 pub fn default_rule(table: &Table, caller: &Caller) -> Result<RowAccess, String> {
-    if !table.rls_enabled || caller.bypasses_rls() {
-        Ok(RowAccess::All)
-    } else {
-        Ok(RowAccess::Denied)
+    match authorize::row_filter(table, PolicyCommand::Select, Clause::Using, caller) {
+        Ok(None) => Ok(RowAccess::All),
+        Ok(Some(predicate)) if predicate == "0" => Ok(RowAccess::Denied),
+        Ok(Some(predicate)) => Ok(RowAccess::Predicate(predicate)),
+        Err(error) => Err(error.message),
     }
 }
+
+/// Callers sharing one set of claims: the claims, and each caller's index and predicate.
+type ClaimsGroup = (Arc<Value>, Vec<(usize, String)>);
 
 /// Whether each caller may see `row` of `table`, in the order given.
 pub async fn check(
@@ -51,7 +53,7 @@ pub async fn check(
 ) -> Vec<Result<bool, String>> {
     let mut results: Vec<Result<bool, String>> = Vec::with_capacity(callers.len());
     // Claims text → (claims, [(caller index, predicate)]).
-    let mut groups: HashMap<String, (Arc<Value>, Vec<(usize, String)>)> = HashMap::new();
+    let mut groups: HashMap<String, ClaimsGroup> = HashMap::new();
     for (index, caller) in callers.iter().enumerate() {
         match rule(table, caller) {
             Ok(RowAccess::All) => results.push(Ok(true)),
@@ -134,7 +136,7 @@ fn evaluate(
         .collect()
 }
 
-/// `(SELECT ?1 ->> '$."id"' AS "id", …) AS realtime_row`: the row as stored values again
+/// `(SELECT ?1 ->> '$."id"' AS "id", …) AS "todos"`: the row as stored values again
 /// (booleans 1/0, json as text), from the JSON the capture produced.
 fn row_source(table: &Table) -> String {
     let columns: Vec<String> = table
@@ -152,6 +154,6 @@ fn row_source(table: &Table) -> String {
     format!(
         "(SELECT {}) AS {}",
         columns.join(", "),
-        quote_ident(ROW_ALIAS)
+        quote_ident(&table_name(&table.name))
     )
 }

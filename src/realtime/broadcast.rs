@@ -59,7 +59,7 @@ pub async fn post_messages(
     headers: HeaderMap,
     body: Result<Json<BroadcastBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Err(response) = authorize(&app, &headers) {
+    if let Some(response) = authorize(&app, &headers) {
         return response;
     }
     let Json(body) = match body {
@@ -93,7 +93,7 @@ pub async fn post_event(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(response) = authorize(&app, &headers) {
+    if let Some(response) = authorize(&app, &headers) {
         return response;
     }
     let payload = if body.is_empty() {
@@ -117,11 +117,12 @@ pub async fn post_event(
     StatusCode::ACCEPTED.into_response()
 }
 
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+/// The 401 for a request without a valid apikey, if it has none.
+fn authorize(app: &App, headers: &HeaderMap) -> Option<Response> {
     app.keys()
         .caller(headers)
-        .map(|_| ())
-        .map_err(|refusal| error(StatusCode::UNAUTHORIZED, &refusal.message))
+        .err()
+        .map(|refusal| error(StatusCode::UNAUTHORIZED, &refusal.message))
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -669,7 +669,7 @@ impl Condition {
         let value = row.get(&self.column).unwrap_or(&Value::Null);
         let result = match &self.operator {
             Operator::Compare(accept, expected) => {
-                compare(&self.pg_type, value, expected).map(|ordering| accept(ordering))
+                compare(&self.pg_type, value, expected).map(accept)
             }
             Operator::In(list) => {
                 if value.is_null() {

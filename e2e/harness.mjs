@@ -1,0 +1,69 @@
+// Starts the real solobase binary on a free port over a copy of a fixture project, waits for
+// /auth/v1/health, and hands out supabase-js clients. One server per test file.
+import { spawn } from "node:child_process"
+import crypto from "node:crypto"
+import fs from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+import { createClient } from "@supabase/supabase-js"
+import ws from "ws"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.dirname(here)
+
+export const JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+export const ANON_KEY =
+  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
+export const SERVICE_KEY =
+  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9sZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
+export const PUBLISHABLE_KEY = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
+
+function binary() {
+  if (process.env.SOLOBASE_BIN) return process.env.SOLOBASE_BIN
+  const target = process.env.CARGO_TARGET_DIR ?? path.join(root, "target")
+  return path.join(target, "debug", "solobase")
+}
+
+/** Signs an HS256 JWT with `secret` (the project's by default). */
+export function signJwt(claims, secret = JWT_SECRET) {
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString("base64url")
+  const unsigned = `${encode({ alg: "HS256", typ: "JWT" })}.${encode(claims)}`
+  const signature = crypto.createHmac("sha256", secret).update(unsigned).digest("base64url")
+  return `${unsigned}.${signature}`
+}
+
+/** Starts a server over a fresh copy of `e2e/fixtures/<fixture>`. */
+export async function startServer(fixture) {
+  const workdir = fs.mkdtempSync(path.join(os.tmpdir(), `solobase-${fixture}-`))
+  fs.cpSync(path.join(here, "fixtures", fixture), workdir, { recursive: true })
+  const child = spawn(binary(), ["start", "--workdir", workdir, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  child.stderr.on("data", (chunk) => (output += chunk))
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.on("data", (chunk) => {
+      output += chunk
+      const match = output.match(/API URL: (http:\/\/\S+)/)
+      if (match) resolve(match[1])
+    })
+    child.on("exit", (code) => reject(new Error(`solobase exited with ${code}:\n${output}`)))
+  })
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const ready = await fetch(`${url}/auth/v1/health`).then((response) => response.ok, () => false)
+    if (ready) break
+    if (Date.now() > deadline) throw new Error(`solobase did not become ready:\n${output}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return {
+    url,
+    workdir,
+    client: (key = ANON_KEY, options = {}) =>
+      createClient(url, key, { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: ws }, ...options }),
+    async stop() {
+      const exited = new Promise((resolve) => child.on("exit", resolve))
+      child.kill("SIGTERM")
+      return exited
+    },
+  }
+}
