@@ -1,0 +1,244 @@
+// Realtime through the official supabase-js (realtime-js over `ws`) against the real binary:
+// postgres_changes for writes made through REST, filters, per-user isolation, token expiry,
+// broadcast, presence and both serializers.
+import { after, before, test } from "node:test"
+import assert from "node:assert/strict"
+import ws from "ws"
+import { SERVICE_KEY, signJwt, startServer } from "./harness.mjs"
+
+const ANA = "11111111-1111-4111-8111-111111111111"
+const BEN = "22222222-2222-4222-8222-222222222222"
+
+let server
+before(async () => (server = await startServer("realtime")))
+after(async () => assert.equal(await server.stop(), 0))
+
+const userToken = (sub, seconds = 3600) =>
+  signJwt({ sub, role: "authenticated", aud: "authenticated", exp: Math.floor(Date.now() / 1000) + seconds })
+
+/** Subscribes and resolves once the server has answered the join. */
+function subscribed(channel) {
+  return new Promise((resolve, reject) => {
+    channel.subscribe((status, error) => {
+      if (status === "SUBSCRIBED") resolve(channel)
+      else if (status === "CHANNEL_ERROR" || status === "TIMED_OUT") reject(error ?? new Error(status))
+    })
+  })
+}
+
+/** A queue of callback payloads with `next()` that waits for the next one. */
+function inbox() {
+  const items = []
+  const waiters = []
+  return {
+    push(item) {
+      const waiter = waiters.shift()
+      if (waiter) waiter(item)
+      else items.push(item)
+    },
+    next(ms = 5000) {
+      if (items.length) return Promise.resolve(items.shift())
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("nothing arrived")), ms)
+        waiters.push((item) => (clearTimeout(timer), resolve(item)))
+      })
+    },
+  }
+}
+
+async function withClient(client, body) {
+  try {
+    return await body(client)
+  } finally {
+    await client.removeAllChannels()
+    client.realtime.disconnect()
+  }
+}
+
+test("a subscriber hears inserts, updates and deletes committed through REST, typed", async () => {
+  await withClient(server.client(), async (client) => {
+    const changes = inbox()
+    const channel = client
+      .channel("todos-all")
+      .on("postgres_changes", { event: "*", schema: "public", table: "todos" }, (payload) => changes.push(payload))
+    await subscribed(channel)
+    const service = server.client(SERVICE_KEY)
+    const { data: row } = await service.from("todos").insert({ title: "a", meta: { x: 1 }, tags: ["p"] }).select().single()
+    await service.from("todos").update({ done: true }).eq("id", row.id)
+    await service.from("todos").delete().eq("id", row.id)
+
+    const insert = await changes.next()
+    assert.equal(insert.eventType, "INSERT")
+    assert.equal(insert.schema, "public")
+    assert.equal(insert.table, "todos")
+    assert.match(insert.commit_timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+    assert.deepEqual(insert.new, row)
+    const update = await changes.next()
+    assert.equal(update.eventType, "UPDATE")
+    assert.equal(update.new.done, true)
+    assert.equal(update.old.id, row.id)
+    const remove = await changes.next()
+    assert.equal(remove.eventType, "DELETE")
+    assert.equal(remove.old.id, row.id)
+    assert.deepEqual(remove.new, {})
+  })
+})
+
+test("event types and filters choose which changes arrive", async () => {
+  await withClient(server.client(), async (client) => {
+    const matched = inbox()
+    const channel = client
+      .channel("todos-filtered")
+      .on("postgres_changes", { event: "INSERT", schema: "public", table: "todos", filter: "title=eq.wanted" }, (p) =>
+        matched.push(["eq", p.new.title]),
+      )
+      .on("postgres_changes", { event: "INSERT", schema: "public", table: "todos", filter: "title=in.(x,y)" }, (p) =>
+        matched.push(["in", p.new.title]),
+      )
+      .on("postgres_changes", { event: "UPDATE", schema: "public", table: "todos", filter: "title=like.w*" }, (p) =>
+        matched.push(["like", p.new.title]),
+      )
+    await subscribed(channel)
+    const service = server.client(SERVICE_KEY)
+    await service.from("todos").insert([{ title: "other" }, { title: "y" }, { title: "wanted" }])
+    await service.from("todos").update({ done: true }).eq("title", "wanted")
+    assert.deepEqual(await matched.next(), ["in", "y"])
+    assert.deepEqual(await matched.next(), ["eq", "wanted"])
+    assert.deepEqual(await matched.next(), ["like", "wanted"])
+  })
+})
+
+test("two users each hear only their own rows, deletes included", async () => {
+  const subscribe = async (user) => {
+    const client = server.client()
+    client.realtime.setAuth(userToken(user))
+    const heard = inbox()
+    await subscribed(
+      client
+        .channel(`notes-${user}`)
+        .on("postgres_changes", { event: "*", schema: "public", table: "notes" }, (p) =>
+          heard.push([p.eventType, (p.new.body ?? p.old.body)]),
+        ),
+    )
+    return { client, heard }
+  }
+  const ana = await subscribe(ANA)
+  const ben = await subscribe(BEN)
+  try {
+    const service = server.client(SERVICE_KEY)
+    await service.from("notes").insert({ user_id: BEN, body: "ben's" })
+    await service.from("notes").insert({ user_id: ANA, body: "ana's" })
+    await service.from("notes").delete().eq("user_id", BEN)
+    await service.from("notes").delete().eq("user_id", ANA)
+    assert.deepEqual(await ana.heard.next(), ["INSERT", "ana's"])
+    assert.deepEqual(await ana.heard.next(), ["DELETE", "ana's"])
+    assert.deepEqual(await ben.heard.next(), ["INSERT", "ben's"])
+    assert.deepEqual(await ben.heard.next(), ["DELETE", "ben's"])
+  } finally {
+    for (const { client } of [ana, ben]) {
+      await client.removeAllChannels()
+      client.realtime.disconnect()
+    }
+  }
+})
+
+test("a token that expires closes the channel with a system error", async () => {
+  await withClient(server.client(), async (client) => {
+    client.realtime.setAuth(userToken(ANA, 2))
+    const system = inbox()
+    const statuses = inbox()
+    const channel = client
+      .channel("expiring")
+      .on("system", {}, (payload) => system.push(payload))
+      .on("postgres_changes", { event: "*", schema: "public", table: "notes" }, () => {})
+    channel.subscribe((status) => statuses.push(status))
+    assert.equal(await statuses.next(), "SUBSCRIBED")
+    assert.equal((await system.next()).message, "Subscribed to PostgreSQL")
+    const expired = await system.next(10_000)
+    assert.equal(expired.status, "error")
+    assert.match(expired.message, /^Token has expired/)
+    assert.equal(await statuses.next(), "CLOSED")
+  })
+})
+
+test("broadcast reaches the others, the sender only with self, and ack resolves ok", async () => {
+  const alice = server.client()
+  const bob = server.client()
+  try {
+    const aliceHeard = inbox()
+    const bobHeard = inbox()
+    const aliceChannel = alice
+      .channel("room", { config: { broadcast: { self: true, ack: true } } })
+      .on("broadcast", { event: "cursor" }, ({ payload }) => aliceHeard.push(payload))
+    const bobChannel = bob
+      .channel("room")
+      .on("broadcast", { event: "*" }, ({ event, payload }) => bobHeard.push([event, payload]))
+    await subscribed(aliceChannel)
+    await subscribed(bobChannel)
+    assert.equal(await aliceChannel.send({ type: "broadcast", event: "cursor", payload: { x: 2 } }), "ok")
+    assert.deepEqual(await aliceHeard.next(), { x: 2 })
+    assert.deepEqual(await bobHeard.next(), ["cursor", { x: 2 }])
+    await bobChannel.send({ type: "broadcast", event: "typing", payload: { who: "bob" } })
+    const response = await fetch(`${server.url}/realtime/v1/api/broadcast`, {
+      method: "POST",
+      headers: { apikey: SERVICE_KEY, "Content-Type": "application/json" },
+      body: JSON.stringify({ messages: [{ topic: "room", event: "server", payload: { n: 1 } }] }),
+    })
+    assert.equal(response.status, 202)
+    // Bob did not hear his own message (no self): the next one is the server's.
+    assert.deepEqual(await bobHeard.next(), ["server", { n: 1 }])
+  } finally {
+    for (const client of [alice, bob]) {
+      await client.removeAllChannels()
+      client.realtime.disconnect()
+    }
+  }
+})
+
+test("presence syncs state, joins and leaves", async () => {
+  const alice = server.client()
+  const bob = server.client()
+  try {
+    const events = inbox()
+    const aliceChannel = alice
+      .channel("lobby", { config: { presence: { key: "alice" } } })
+      .on("presence", { event: "join" }, ({ key }) => events.push(["join", key]))
+      .on("presence", { event: "leave" }, ({ key }) => events.push(["leave", key]))
+    await subscribed(aliceChannel)
+    assert.equal(await aliceChannel.track({ mood: "calm" }), "ok")
+    assert.deepEqual(await events.next(), ["join", "alice"])
+    const bobChannel = bob.channel("lobby", { config: { presence: { key: "bob" } } }).on("presence", { event: "sync" }, () => {})
+    await subscribed(bobChannel)
+    await bobChannel.track({ mood: "busy" })
+    assert.deepEqual(await events.next(), ["join", "bob"])
+    const state = aliceChannel.presenceState()
+    assert.deepEqual(Object.keys(state).sort(), ["alice", "bob"])
+    assert.equal(state.bob[0].mood, "busy")
+    assert.equal(typeof state.bob[0].presence_ref, "string")
+    await bob.removeChannel(bobChannel)
+    assert.deepEqual(await events.next(), ["leave", "bob"])
+  } finally {
+    for (const client of [alice, bob]) {
+      await client.removeAllChannels()
+      client.realtime.disconnect()
+    }
+  }
+})
+
+test("the 1.0.0 serializer works the same and unsubscribe answers ok", async () => {
+  const client = server.client(undefined, { realtime: { transport: ws, vsn: "1.0.0" } })
+  await withClient(client, async () => {
+    const changes = inbox()
+    const heard = inbox()
+    const channel = client
+      .channel("v1", { config: { broadcast: { self: true } } })
+      .on("postgres_changes", { event: "INSERT", schema: "public", table: "todos" }, (p) => changes.push(p.new.title))
+      .on("broadcast", { event: "ping" }, ({ payload }) => heard.push(payload))
+    await subscribed(channel)
+    await server.client(SERVICE_KEY).from("todos").insert({ title: "over v1" })
+    assert.equal(await changes.next(), "over v1")
+    await channel.send({ type: "broadcast", event: "ping", payload: { v: 1 } })
+    assert.deepEqual(await heard.next(), { v: 1 })
+    assert.equal(await channel.unsubscribe(), "ok")
+  })
+})
