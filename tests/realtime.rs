@@ -663,6 +663,14 @@ async fn broadcasts_reach_the_topic_and_the_sender_only_with_self_and_ack_is_a_r
         )
         .await;
     assert_eq!(status, 202);
+    let refused = server
+        .post(
+            "/realtime/v1/api/broadcast/room/events/secret?private=true",
+            &server.anon_key(),
+            r#"{"k":2}"#,
+        )
+        .await;
+    assert_eq!(refused, 403);
     let heard = private.recv_event("broadcast").await;
     assert_eq!(
         heard.payload,

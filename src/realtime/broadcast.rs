@@ -9,8 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::channel::may_use_private;
 use super::{Hub, Payload, topic_key};
 use crate::app::App;
+use crate::auth::Caller;
 
 /// Sends a broadcast to a topic; `sender` is the subscription it came from, if any, which
 /// receives it back only when it joined with `broadcast.self`.
@@ -59,13 +61,18 @@ pub async fn post_messages(
     headers: HeaderMap,
     body: Result<Json<BroadcastBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Some(response) = authorize(&app, &headers) {
-        return response;
-    }
+    let caller = match caller(&app, &headers) {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
     let Json(body) = match body {
         Ok(body) => body,
         Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
+    let private = body.messages.iter().any(|message| message.private);
+    if let Some(response) = refuse_private(&caller, private) {
+        return response;
+    }
     let hub = app.realtime().hub();
     for message in body.messages {
         let topic = format!("realtime:{}", message.topic);
@@ -93,7 +100,12 @@ pub async fn post_event(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(response) = authorize(&app, &headers) {
+    let caller = match caller(&app, &headers) {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
+    let private = query.private.as_deref() == Some("true");
+    if let Some(response) = refuse_private(&caller, private) {
         return response;
     }
     let payload = if body.is_empty() {
@@ -107,7 +119,6 @@ pub async fn post_event(
             }
         }
     };
-    let private = query.private.as_deref() == Some("true");
     fan_out(
         app.realtime().hub(),
         &topic_key(&format!("realtime:{topic}"), private),
@@ -117,12 +128,21 @@ pub async fn post_event(
     StatusCode::ACCEPTED.into_response()
 }
 
-/// The 401 for a request without a valid apikey, if it has none.
-fn authorize(app: &App, headers: &HeaderMap) -> Option<Response> {
+/// The caller of a server-side send, or the 401 for a request without a valid apikey.
+fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
     app.keys()
         .caller(headers)
-        .err()
-        .map(|refusal| error(StatusCode::UNAUTHORIZED, &refusal.message))
+        .map_err(|refusal| Box::new(error(StatusCode::UNAUTHORIZED, &refusal.message)))
+}
+
+/// Private topics need a signed-in user or the service role, as joins do (see `channel`).
+fn refuse_private(caller: &Caller, private: bool) -> Option<Response> {
+    (private && !may_use_private(caller)).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            "Unauthorized: You do not have permissions to write to private channels",
+        )
+    })
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -307,7 +307,7 @@ impl Channels {
 
 /// Private channels need a signed-in user (or the service role): Solobase has no
 /// `realtime.messages` policies, so this stands in for them.
-fn may_use_private(caller: &Caller) -> bool {
+pub(crate) fn may_use_private(caller: &Caller) -> bool {
     caller.role != Role::Anon
 }
 
