@@ -7,6 +7,7 @@ pub mod error;
 pub mod query;
 pub mod request;
 pub mod response;
+mod rpc;
 pub mod values;
 
 use axum::body::Bytes;
@@ -42,11 +43,7 @@ pub async fn handle(
                 read(store, schema, caller, request, max_rows, head).await
             }
             (Target::Table(_), _) => write(store, schema, caller, request).await,
-            (Target::Rpc(name), _) => Err(RestError::new(
-                StatusCode::NOT_FOUND,
-                "PGRST202",
-                format!("Could not find the function public.{name} in the schema cache"),
-            )),
+            (Target::Rpc(_), _) => rpc::call(store, schema, caller, request, max_rows).await,
         }
     }
     .await;
@@ -77,21 +74,51 @@ async fn read(
     let (rows_sql, count_sql) = planner.read(table, max_rows)?;
     let Sql { params, .. } = planner.finish(String::new());
     let claims = Some(caller.claims.clone());
-    let (body, returned, total) = store
-        .read(
-            claims,
-            move |connection| -> Result<(String, u64, Option<u64>), RestError> {
-                let transaction = connection.unchecked_transaction().map_err(database_error)?;
-                let (body, returned): (String, u64) = query_row(&transaction, &rows_sql, &params)?;
-                let total = match count_sql {
-                    Some(sql) => Some(query_row::<(u64,)>(&transaction, &sql, &params)?.0),
-                    None => None,
-                };
-                Ok((body, returned, total))
-            },
-        )
+    let result = store
+        .read(claims, move |connection| {
+            let transaction = connection.unchecked_transaction().map_err(database_error)?;
+            run_read(&transaction, &rows_sql, count_sql.as_deref(), &params)
+        })
         .await
         .map_err(RestError::internal)??;
+    read_response(&request, result, head)
+}
+
+/// Rows of a read: the JSON array, how many it holds, and the total when a count was asked.
+pub(crate) struct ReadResult {
+    body: String,
+    returned: u64,
+    total: Option<u64>,
+}
+
+fn run_read(
+    connection: &Connection,
+    rows_sql: &str,
+    count_sql: Option<&str>,
+    params: &[rusqlite::types::Value],
+) -> Result<ReadResult, RestError> {
+    let (body, returned): (String, u64) = query_row(connection, rows_sql, params)?;
+    let total = match count_sql {
+        Some(sql) => Some(query_row::<(u64,)>(connection, sql, params)?.0),
+        None => None,
+    };
+    Ok(ReadResult {
+        body,
+        returned,
+        total,
+    })
+}
+
+fn read_response(
+    request: &ApiRequest,
+    result: ReadResult,
+    head: bool,
+) -> Result<Response, RestError> {
+    let ReadResult {
+        body,
+        returned,
+        total,
+    } = result;
     let offset = request
         .ranges
         .iter()
@@ -114,7 +141,7 @@ async fn read(
         _ => StatusCode::OK,
     };
     response::render(
-        &request,
+        request,
         status,
         Some(body),
         returned,
@@ -311,7 +338,7 @@ fn map_sqlite_error(error: rusqlite::Error, table: &crate::schema::Table) -> Res
 }
 
 /// SQLite constraint failures as the Postgres errors clients expect.
-fn constraint_error(error: rusqlite::Error, context: &str) -> RestError {
+pub(crate) fn constraint_error(error: rusqlite::Error, context: &str) -> RestError {
     let rusqlite::Error::SqliteFailure(failure, message) = &error else {
         return RestError::internal(error);
     };

@@ -30,6 +30,8 @@ pub struct Planner<'a> {
     pub request: &'a ApiRequest,
     params: Vec<SqlValue>,
     aliases: usize,
+    /// SQL whose rows stand in for the table's (a function body for RPC); the table otherwise.
+    source: Option<String>,
 }
 
 impl<'a> Planner<'a> {
@@ -40,7 +42,14 @@ impl<'a> Planner<'a> {
             request,
             params: Vec::new(),
             aliases: 0,
+            source: None,
         }
+    }
+
+    /// Reads rows from `sql` (e.g. a set-returning function's body) instead of the table.
+    pub fn with_source(mut self, sql: String) -> Self {
+        self.source = Some(sql);
+        self
     }
 
     pub fn finish(&mut self, text: String) -> Sql {
@@ -50,7 +59,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn bind(&mut self, value: SqlValue) -> String {
+    pub fn bind(&mut self, value: SqlValue) -> String {
         self.params.push(value);
         format!("?{}", self.params.len())
     }
@@ -633,10 +642,11 @@ impl<'a> Planner<'a> {
         let order = self.order_by(table, &alias, &path)?;
         let range = self.range(&path);
         let limit = range.limit.map_or(max_rows, |limit| limit.min(max_rows));
-        let from = format!(
-            "FROM {} AS {alias} WHERE {conditions}",
-            table_ident(&table.name)
-        );
+        let source = match &self.source {
+            Some(sql) => format!("({sql})"),
+            None => table_ident(&table.name),
+        };
+        let from = format!("FROM {source} AS {alias} WHERE {conditions}");
         let rows = format!(
             "SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT {object} AS _row {from}{order} LIMIT {limit} OFFSET {})",
             range.offset
