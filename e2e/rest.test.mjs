@@ -51,6 +51,7 @@ test("writes return representations and constraint errors carry SQLSTATEs", asyn
   assert.equal(empty.error.code, "23514")
   const missing = await client.from("todos").insert({ done: true })
   assert.equal(missing.error.code, "23502")
+  assert.equal(missing.error.message, 'null value in column "title" of relation "todos" violates not-null constraint')
   const badUuid = await client.from("profiles").select().eq("id", "abc")
   assert.equal(badUuid.error.code, "22P02")
   const unknown = await client.from("todos").select("nope")
@@ -121,9 +122,11 @@ test("head, csv, ranges and upserts follow PostgREST", async () => {
   assert.equal((await client.from("profiles").select("name").eq("id", ANA).single()).data.name, "ana maria")
   const duplicate = await client.from("profiles").insert({ id: ANA, name: "again" })
   assert.equal(duplicate.error.code, "23505")
+  assert.equal(duplicate.error.message, 'duplicate key value violates unique constraint "profiles_pkey"')
   assert.equal(duplicate.status, 409)
   const dangling = await client.from("todos").insert({ title: "x", owner_id: crypto.randomUUID() })
   assert.equal(dangling.error.code, "23503")
+  assert.equal(dangling.error.message, 'insert or update on table "todos" violates foreign key constraint "todos_owner_id_fkey"')
   const preflight = await fetch(`${server.url}/rest/v1/todos`, {
     method: "OPTIONS",
     headers: { Origin: "http://localhost:3000", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "apikey,authorization,prefer" },

@@ -180,17 +180,17 @@ async fn write(
                 match request.action {
                     Action::Insert => {
                         for statement in planner.inserts(table)? {
-                            rowids.extend(query_column(&transaction, &statement)?);
+                            rowids.extend(query_column(&transaction, &statement, table)?);
                         }
                     }
                     Action::Update => {
                         let statement = planner.update(table)?;
-                        rowids = query_column(&transaction, &statement)?;
+                        rowids = query_column(&transaction, &statement, table)?;
                     }
                     _ => {
                         let matching = planner.matching_rowids(table, PolicyCommand::Delete)?;
                         let statement = planner.finish(matching);
-                        rowids = query_column(&transaction, &statement)?;
+                        rowids = query_column(&transaction, &statement, table)?;
                     }
                 }
                 let ids = serde_json::to_string(&rowids).expect("ids serialize");
@@ -229,7 +229,7 @@ async fn write(
                             ),
                             [&ids],
                         )
-                        .map_err(|error| map_sqlite_error(error, table))?;
+                        .map_err(|error| constraint_error(error, Some(table)))?;
                 }
                 let affected = rowids.len() as u64;
                 if request.media == request::MediaType::SingularObject && affected != 1 {
@@ -294,8 +294,12 @@ fn query_row<T: FromRow>(
         .map_err(|error| RestError::internal(format!("{error}: {sql}")))
 }
 
-fn query_column(connection: &Connection, statement: &Sql) -> Result<Vec<i64>, RestError> {
-    let table_hint = statement.text.clone();
+fn query_column(
+    connection: &Connection,
+    statement: &Sql,
+    table: &crate::schema::Table,
+) -> Result<Vec<i64>, RestError> {
+    let table = Some(table);
     let mut prepared = connection
         .prepare_cached(&statement.text)
         .map_err(RestError::internal)?;
@@ -306,9 +310,9 @@ fn query_column(connection: &Connection, statement: &Sql) -> Result<Vec<i64>, Re
         .collect();
     let rows = prepared
         .query_map(params.as_slice(), |row| row.get::<_, i64>(0))
-        .map_err(|error| constraint_error(error, &table_hint))?;
+        .map_err(|error| constraint_error(error, table))?;
     rows.collect::<Result<Vec<_>, _>>()
-        .map_err(|error| constraint_error(error, &table_hint))
+        .map_err(|error| constraint_error(error, table))
 }
 
 trait FromRow: Sized {
@@ -333,12 +337,13 @@ impl FromRow for (String,) {
     }
 }
 
-fn map_sqlite_error(error: rusqlite::Error, table: &crate::schema::Table) -> RestError {
-    constraint_error(error, &table.name.name)
-}
-
 /// SQLite constraint failures as the Postgres errors clients expect.
-pub(crate) fn constraint_error(error: rusqlite::Error, context: &str) -> RestError {
+/// SQLite constraint failures as the Postgres errors clients expect, named as Postgres names
+/// the constraint when the table is known.
+pub(crate) fn constraint_error(
+    error: rusqlite::Error,
+    table: Option<&crate::schema::Table>,
+) -> RestError {
     let rusqlite::Error::SqliteFailure(failure, message) = &error else {
         return RestError::internal(error);
     };
@@ -347,44 +352,63 @@ pub(crate) fn constraint_error(error: rusqlite::Error, context: &str) -> RestErr
         .split_once(": ")
         .map(|(_, detail)| detail.to_owned())
         .unwrap_or_default();
-    let _ = context;
+    let relation = table.map_or_else(
+        || detail.split('.').next().unwrap_or("").to_owned(),
+        |table| table.name.name.clone(),
+    );
     match failure.extended_code {
         rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+            let columns: Vec<String> = detail
+                .split(", ")
+                .map(|qualified| qualified.rsplit('.').next().unwrap_or(qualified).to_owned())
+                .collect();
+            let name = table
+                .and_then(|table| {
+                    if table.primary_key == columns {
+                        return Some(format!("{}_pkey", table.name.name));
+                    }
+                    table
+                        .unique_constraints
+                        .iter()
+                        .find(|unique| unique.columns == columns)
+                        .map(|unique| unique.name.clone())
+                })
+                .unwrap_or_else(|| format!("{relation}_{}_key", columns.join("_")));
             RestError::sql(
                 "23505",
-                format!("duplicate key value violates unique constraint ({detail})"),
+                format!("duplicate key value violates unique constraint \"{name}\""),
                 false,
             )
-            .details(format!("Key ({}) already exists.", columns_of(&detail)))
+            .details(format!("Key ({}) already exists.", columns.join(", ")))
         }
-        rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => RestError::sql(
-            "23503",
-            "insert or update violates foreign key constraint",
-            false,
-        ),
+        rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+            let name = match table.map(|table| table.foreign_keys.as_slice()) {
+                Some([only]) => format!(" \"{}\"", only.name),
+                _ => String::new(),
+            };
+            RestError::sql(
+                "23503",
+                format!(
+                    "insert or update on table \"{relation}\" violates foreign key constraint{name}"
+                ),
+                false,
+            )
+        }
         rusqlite::ffi::SQLITE_CONSTRAINT_NOTNULL => {
-            let (table, column) = detail.split_once('.').unwrap_or(("", &detail));
+            let column = detail.rsplit('.').next().unwrap_or(&detail);
             RestError::sql(
                 "23502",
                 format!(
-                    "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+                    "null value in column \"{column}\" of relation \"{relation}\" violates not-null constraint"
                 ),
                 false,
             )
         }
         rusqlite::ffi::SQLITE_CONSTRAINT_CHECK => RestError::sql(
             "23514",
-            format!("new row violates check constraint \"{detail}\""),
+            format!("new row for relation \"{relation}\" violates check constraint \"{detail}\""),
             false,
         ),
         _ => RestError::internal(error),
     }
-}
-
-fn columns_of(detail: &str) -> String {
-    detail
-        .split(", ")
-        .map(|qualified| qualified.rsplit('.').next().unwrap_or(qualified))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

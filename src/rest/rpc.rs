@@ -396,8 +396,9 @@ fn execute(connection: &Connection, call: &Call) -> Result<Outcome, RestError> {
     }
 }
 
-fn raised(error: rusqlite::Error, context: &str) -> RestError {
-    constraint_error(error, context)
+fn raised(error: rusqlite::Error, sql: &str) -> RestError {
+    tracing::debug!(%sql, "function statement failed");
+    constraint_error(error, None)
 }
 
 /// A stored scalar as the JSON value Postgres would send for its type.
