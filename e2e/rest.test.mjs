@@ -137,3 +137,21 @@ test("head, csv, ranges and upserts follow PostgREST", async () => {
   assert.equal(cors.headers.get("access-control-allow-origin"), "*")
   assert.match(cors.headers.get("access-control-expose-headers"), /content-range/i)
 })
+
+test("policies filter their subqueries by the other table's policies and inline definer helpers", async () => {
+  const as = (sub) => server.client(ANON_KEY, { global: { headers: { Authorization: `Bearer ${signJwt({ sub, role: "authenticated", exp: 4e9 })}` } } })
+  const ana = as(ANA)
+  const boss = as("22222222-2222-2222-2222-222222222222")
+  // Ana is in team 1 only; team 2's membership row is hidden from her, so its note is too.
+  assert.deepEqual((await ana.from("notes").select("body")).data, [{ body: "plan" }])
+  assert.deepEqual((await boss.from("notes").select("body")).data, [{ body: "other team" }])
+  assert.deepEqual((await server.client().from("notes").select("body")).data, [])
+  const { count } = await ana.from("notes").select("*", { count: "exact", head: true })
+  assert.equal(count, 1)
+  // Only admins (checked by a security definer function) may delete; Ana deletes nothing.
+  const { data: none } = await ana.from("notes").delete().eq("team_id", 1).select()
+  assert.deepEqual(none, [])
+  assert.equal((await server.client(SERVICE_KEY).from("notes").select("id", { count: "exact", head: true })).count, 3)
+  const { data: deleted } = await boss.from("notes").delete().eq("body", "other team").select("body")
+  assert.deepEqual(deleted, [{ body: "other team" }])
+})

@@ -392,7 +392,9 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        if let Some(policy) = authorize::row_filter(table, command, Clause::Using, self.caller)? {
+        if let Some(policy) =
+            authorize::row_filter(self.schema, table, command, Clause::Using, self.caller)?
+        {
             conditions.push(qualify_policy(&policy, alias, table));
         }
         if conditions.is_empty() {
@@ -695,7 +697,8 @@ impl<'a> Planner<'a> {
         command: PolicyCommand,
         rowids: &str,
     ) -> Result<Option<String>, RestError> {
-        let Some(check) = authorize::row_filter(table, command, Clause::WithCheck, self.caller)?
+        let Some(check) =
+            authorize::row_filter(self.schema, table, command, Clause::WithCheck, self.caller)?
         else {
             return Ok(None);
         };
@@ -826,6 +829,7 @@ impl<'a> Planner<'a> {
             Resolution::MergeDuplicates => {
                 // Upserts may only overwrite rows the caller could update.
                 let guard = match authorize::row_filter(
+                    self.schema,
                     table,
                     PolicyCommand::Update,
                     Clause::Using,
@@ -945,7 +949,11 @@ fn qualify_policy(policy: &str, alias: &str, table: &Table) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    format!("EXISTS (SELECT 1 FROM (SELECT {columns}) WHERE {policy})")
+    // Named as the table, so policies may also say `todos.user_id`.
+    format!(
+        "EXISTS (SELECT 1 FROM (SELECT {columns}) AS {} WHERE {policy})",
+        quote_ident(&table.name.name)
+    )
 }
 
 /// PostgREST's `like` is case-sensitive: `%`/`_` become GLOB's `*`/`?`.

@@ -17,7 +17,7 @@ use super::query::{Planner, Sql};
 use super::request::{Action, ApiRequest, Target};
 use super::{ReadResult, constraint_error, database_error, read_response, run_read, values};
 use crate::auth::Caller;
-use crate::migrate::expression::qualified_name;
+use crate::migrate::expression::{qualified_name, substitute_parameters};
 use crate::schema::{
     Column, Function, FunctionReturn, PgType, QualifiedName, SchemaCache, Table, TableKind,
     Volatility,
@@ -308,38 +308,6 @@ fn result_table(name: &QualifiedName, columns: &[(String, PgType)]) -> Table {
         policies: Vec::new(),
         comment: None,
     }
-}
-
-/// Replaces the body's `:name` parameters (outside quotes) with the bound positional ones.
-fn substitute_parameters(body: &str, replacements: &[(String, String)]) -> String {
-    let mut out = String::with_capacity(body.len());
-    let mut chars = body.char_indices().peekable();
-    let mut quote: Option<char> = None;
-    while let Some((index, c)) = chars.next() {
-        match (quote, c) {
-            (Some(open), c) if c == open => quote = None,
-            (None, '\'' | '"') => quote = Some(c),
-            (None, ':') => {
-                let rest = &body[index + 1..];
-                let length = rest
-                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .unwrap_or(rest.len());
-                if let Some((_, placeholder)) = replacements
-                    .iter()
-                    .find(|(name, _)| name == &rest[..length])
-                {
-                    out.push_str(placeholder);
-                    for _ in 0..length {
-                        chars.next();
-                    }
-                    continue;
-                }
-            }
-            _ => {}
-        }
-        out.push(c);
-    }
-    out
 }
 
 enum Outcome {
