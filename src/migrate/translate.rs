@@ -7,8 +7,8 @@ use rusqlite::Connection;
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, ColumnDef, ColumnOption, CreateFunctionBody,
     CreatePolicyCommand, CreatePolicyType, DataType, Expr, FunctionBehavior, FunctionReturnType,
-    FunctionSecurity, ObjectName, ObjectType, ReferentialAction as SqlAction, SetExpr, Statement,
-    TableConstraint, TriggerEvent, TriggerPeriod, UserDefinedTypeRepresentation, Value,
+    FunctionSecurity, ObjectName, ObjectType, ReferentialAction as SqlAction, SelectItem, SetExpr,
+    Statement, TableConstraint, TriggerEvent, TriggerPeriod, UserDefinedTypeRepresentation, Value,
     ValueWithSpan,
 };
 
@@ -1077,16 +1077,45 @@ fn view_columns(
         relations.push(qualified_name(relation));
         std::ops::ControlFlow::<()>::Continue(())
     });
+    // Types come from the select list where it names them; `*` keeps the base columns' types.
+    let projected: Vec<Option<PgType>> = match query.body.as_ref() {
+        SetExpr::Select(select)
+            if !select.projection.iter().any(|item| {
+                matches!(
+                    item,
+                    SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+                )
+            }) =>
+        {
+            select
+                .projection
+                .iter()
+                .map(|item| match item {
+                    SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+                        expression_type(cache, &relations, expr)
+                    }
+                    _ => None,
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     Ok(names
         .into_iter()
-        .map(|column_name| {
+        .enumerate()
+        .map(|(index, column_name)| {
             let base = relations
                 .iter()
                 .filter_map(|relation| cache.table(relation)?.column(&column_name))
-                .next();
+                .next()
+                .map(|column| column.pg_type.clone());
+            let pg_type = match projected.get(index) {
+                Some(found) => found.clone().unwrap_or(PgType::Text),
+                None => base.unwrap_or(PgType::Text),
+            };
             Column {
-                name: column_name.clone(),
-                pg_type: base.map_or(PgType::Text, |column| column.pg_type.clone()),
+                name: column_name,
+                pg_type,
                 nullable: true,
                 default: None,
                 identity: false,
@@ -1094,6 +1123,61 @@ fn view_columns(
             }
         })
         .collect())
+}
+
+/// The Postgres type of a view's select-list expression, where it can be told.
+fn expression_type(
+    cache: &SchemaCache,
+    relations: &[QualifiedName],
+    expr: &Expr,
+) -> Option<PgType> {
+    match expr {
+        Expr::Identifier(ident) => relations.iter().find_map(|relation| {
+            Some(cache.table(relation)?.column(&ident.value)?.pg_type.clone())
+        }),
+        Expr::CompoundIdentifier(parts) => {
+            let column = &parts.last()?.value;
+            relations
+                .iter()
+                .find_map(|relation| Some(cache.table(relation)?.column(column)?.pg_type.clone()))
+        }
+        Expr::Cast { data_type, .. } => pg_type(cache, data_type).ok().map(|(pg_type, _)| pg_type),
+        Expr::Nested(inner) => expression_type(cache, relations, inner),
+        Expr::Function(function) => match function.name.to_string().to_ascii_lowercase().as_str() {
+            "count" => Some(PgType::BigInt),
+            "sum" | "avg" => Some(PgType::Numeric),
+            "min" | "max" | "coalesce" => match &function.args {
+                sqlparser::ast::FunctionArguments::List(list) => {
+                    list.args.iter().find_map(|arg| match arg {
+                        sqlparser::ast::FunctionArg::Unnamed(
+                            sqlparser::ast::FunctionArgExpr::Expr(inner),
+                        ) => expression_type(cache, relations, inner),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            },
+            "now" => Some(PgType::Timestamptz),
+            _ => Some(PgType::Text),
+        },
+        Expr::BinaryOp { op, left, .. } => match op {
+            sqlparser::ast::BinaryOperator::Plus
+            | sqlparser::ast::BinaryOperator::Minus
+            | sqlparser::ast::BinaryOperator::Multiply
+            | sqlparser::ast::BinaryOperator::Divide => expression_type(cache, relations, left),
+            sqlparser::ast::BinaryOperator::StringConcat => Some(PgType::Text),
+            _ => Some(PgType::Boolean),
+        },
+        Expr::Value(ValueWithSpan {
+            value: Value::Number(..),
+            ..
+        }) => Some(PgType::Integer),
+        Expr::Value(ValueWithSpan {
+            value: Value::Boolean(_),
+            ..
+        }) => Some(PgType::Boolean),
+        _ => None,
+    }
 }
 
 fn create_function(
