@@ -45,11 +45,11 @@ test("filters, or-trees, ordering, counts and ranges reveal nothing", async () =
 })
 
 test("embedding another user's rows shows none, with or without !inner", async () => {
-  const { data } = await mallory.from("profiles").select("name, secrets(body)")
+  const { data } = await mallory.from("profiles").select("name, secrets(body)").eq("id", ANA)
   assert.deepEqual(data, [{ name: "ana", secrets: [] }])
   const { data: inner } = await mallory.from("profiles").select("name, secrets!inner(body)")
   assert.deepEqual(inner, [])
-  const { data: counted } = await mallory.from("profiles").select("name, secrets(count)")
+  const { data: counted } = await mallory.from("profiles").select("name, secrets(count)").eq("id", ANA)
   assert.deepEqual(counted, [{ name: "ana", secrets: [{ count: 0 }] }])
 })
 

@@ -20,8 +20,8 @@ test("select returns typed values, embeds and an exact count", async () => {
     { id: 1, title: "one", done: true, tags: ["a", "b"], owner: { name: "ana" } },
     { id: 2, title: "two", done: false, tags: [], owner: null },
   ])
-  const { data: profiles } = await server.client().from("profiles").select("name, todos(title)")
-  assert.deepEqual(profiles, [{ name: "ana", todos: [{ title: "one" }] }])
+  const { data: profiles } = await server.client().from("profiles").select("name, todos(title)").order("name")
+  assert.deepEqual(profiles, [{ name: "Bob", todos: [] }, { name: "ana", todos: [{ title: "one" }] }])
 })
 
 test("filters, or-trees, ranges and single behave as PostgREST", async () => {
