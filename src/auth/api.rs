@@ -672,14 +672,14 @@ async fn update_user(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
     let hash = match text(&body, "password") {
         Some(password) => {
             check_password(&app, password)?;
-            if let Some(old) = current.encrypted_password.clone() {
-                if verify_password(password.to_owned(), old).await {
-                    return Err(AuthError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "same_password",
-                        "New password should be different from the old password.",
-                    ));
-                }
+            if let Some(old) = current.encrypted_password.clone()
+                && verify_password(password.to_owned(), old).await
+            {
+                return Err(AuthError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "same_password",
+                    "New password should be different from the old password.",
+                ));
             }
             Some(hash_password(password.to_owned()).await?)
         }
@@ -906,17 +906,16 @@ async fn admin_create(State(app): State<App>, headers: HeaderMap, body: Bytes) -
     let id = text(&body, "id").map(str::to_owned);
     let user = write(&app, move |connection| {
         let transaction = connection.transaction().map_err(database)?;
-        if let Some(email) = &email {
-            if users::find_by_email(&transaction, email)
+        if let Some(email) = &email
+            && users::find_by_email(&transaction, email)
                 .map_err(database)?
                 .is_some()
-            {
-                return Err(AuthError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "email_exists",
-                    "A user with this email address has already been registered",
-                ));
-            }
+        {
+            return Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "email_exists",
+                "A user with this email address has already been registered",
+            ));
         }
         let id = users::create(
             &transaction,

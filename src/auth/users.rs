@@ -76,10 +76,11 @@ pub fn create(connection: &Connection, new: NewUser) -> rusqlite::Result<String>
     let now = timestamp_now();
     let confirmed_at = new.confirmed.then(|| now.clone());
     let mut user_metadata = new.user_metadata;
-    if new.confirmed && new.email.is_some() {
-        if let Value::Object(map) = &mut user_metadata {
-            map.insert("email_verified".into(), Value::Bool(true));
-        }
+    if new.confirmed
+        && new.email.is_some()
+        && let Value::Object(map) = &mut user_metadata
+    {
+        map.insert("email_verified".into(), Value::Bool(true));
     }
     let confirmation_sent_at = (!new.confirmed && new.email.is_some()).then(|| now.clone());
     connection.execute(

@@ -47,17 +47,13 @@ pub fn row_filter(
     resolver
         .predicate(table, command, clause)
         .map_err(|Unsupported(reason)| {
-            let status = if reason.contains("infinite recursion") {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            };
+            // A policy that cannot be evaluated denies: the request fails, it never fails open.
             let code = if reason.contains("infinite recursion") {
                 "42P17"
             } else {
                 "42501"
             };
-            RestError::new(status, code, reason)
+            RestError::new(StatusCode::INTERNAL_SERVER_ERROR, code, reason)
         })
 }
 

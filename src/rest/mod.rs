@@ -124,17 +124,18 @@ fn read_response(
         .iter()
         .find(|(path, _)| path.is_empty())
         .map_or(0, |(_, range)| range.offset);
-    if let Some(total) = total {
-        if offset > total && total > 0 {
-            return Err(RestError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "PGRST103",
-                "Requested range not satisfiable",
-            )
-            .details(format!(
-                "An offset of {offset} was requested, but there are only {total} rows."
-            )));
-        }
+    if let Some(total) = total
+        && offset > total
+        && total > 0
+    {
+        return Err(RestError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "PGRST103",
+            "Requested range not satisfiable",
+        )
+        .details(format!(
+            "An offset of {offset} was requested, but there are only {total} rows."
+        )));
     }
     let status = match total {
         Some(total) if returned < total => StatusCode::PARTIAL_CONTENT,
@@ -194,21 +195,21 @@ async fn write(
                     }
                 }
                 let ids = serde_json::to_string(&rowids).expect("ids serialize");
-                if command != PolicyCommand::Delete {
-                    if let Some(check) = planner.check_violations(table, command, &ids)? {
-                        let statement = planner.finish(check);
-                        let (violations,): (u64,) =
-                            query_row(&transaction, &statement.text, &statement.params)?;
-                        if violations > 0 {
-                            return Err(RestError::sql(
-                                "42501",
-                                format!(
-                                    "new row violates row-level security policy for table \"{}\"",
-                                    table.name.name
-                                ),
-                                false,
-                            ));
-                        }
+                if command != PolicyCommand::Delete
+                    && let Some(check) = planner.check_violations(table, command, &ids)?
+                {
+                    let statement = planner.finish(check);
+                    let (violations,): (u64,) =
+                        query_row(&transaction, &statement.text, &statement.params)?;
+                    if violations > 0 {
+                        return Err(RestError::sql(
+                            "42501",
+                            format!(
+                                "new row violates row-level security policy for table \"{}\"",
+                                table.name.name
+                            ),
+                            false,
+                        ));
                     }
                 }
                 if request.prefer.return_ == ReturnPreference::Representation

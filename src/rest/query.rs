@@ -84,10 +84,9 @@ impl<'a> Planner<'a> {
                 .keys()
                 .filter(|candidate| candidate.schema == qualified.schema)
                 .min_by_key(|candidate| distance(&candidate.name, name))
+                && distance(&close.name, name) <= 3
             {
-                if distance(&close.name, name) <= 3 {
-                    error = error.hint(format!("Perhaps you meant the table '{close}'"));
-                }
+                error = error.hint(format!("Perhaps you meant the table '{close}'"));
             }
             error
         })
