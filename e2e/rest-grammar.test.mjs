@@ -107,3 +107,19 @@ test("grammar and payload errors carry PostgREST's codes", async () => {
   const badInt = await db.from("todos").select().eq("id", "x")
   assert.equal(badInt.error.code, "22P02")
 })
+
+test("return=headers-only gives a Location, and max-affected refuses wide changes", async () => {
+  const inserted = await fetch(`${server.url}/rest/v1/todos`, {
+    method: "POST",
+    headers: { apikey: SERVICE_KEY, "Content-Type": "application/json", Prefer: "return=headers-only" },
+    body: JSON.stringify({ title: "located" }),
+  })
+  assert.equal(inserted.status, 201)
+  const location = inserted.headers.get("location")
+  assert.match(location, /^\/todos\?id=eq\.\d+$/)
+  const found = await fetch(`${server.url}/rest/v1${location}&select=title`, { headers: { apikey: SERVICE_KEY } })
+  assert.deepEqual(await found.json(), [{ title: "located" }])
+  const wide = await db.from("todos").update({ done: true }).gt("id", 0).maxAffected(1)
+  assert.equal(wide.error.code, "PGRST124")
+  assert.equal((await db.from("todos").select("id").eq("done", false)).data.length > 0, true)
+})

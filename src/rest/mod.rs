@@ -160,10 +160,10 @@ async fn write(
     let claims = Some(caller.claims.clone());
     let request = std::sync::Arc::new(request);
     let job_request = request.clone();
-    let (body, affected) = store
+    let (body, affected, location) = store
         .write(
             claims,
-            move |connection| -> Result<(Option<String>, u64), RestError> {
+            move |connection| -> Result<(Option<String>, u64, Option<String>), RestError> {
                 let request = &*job_request;
                 let Target::Table(name) = &request.target else {
                     unreachable!("writes are on tables")
@@ -236,6 +236,28 @@ async fn write(
                 if request.media == request::MediaType::SingularObject && affected != 1 {
                     return Err(response::singular_mismatch(affected));
                 }
+                if let (true, Some(limit), false) = (
+                    request.prefer.strict,
+                    request.prefer.max_affected,
+                    command == PolicyCommand::Insert,
+                ) {
+                    if affected > limit {
+                        return Err(RestError::new(
+                            StatusCode::BAD_REQUEST,
+                            "PGRST124",
+                            "Query result exceeds max-affected preference constraint",
+                        )
+                        .details(format!("The query affects {affected} rows")));
+                    }
+                }
+                let location = match (request.prefer.return_, rowids.first()) {
+                    (ReturnPreference::HeadersOnly, Some(rowid))
+                        if command == PolicyCommand::Insert =>
+                    {
+                        location(&transaction, table, *rowid)?
+                    }
+                    _ => None,
+                };
                 if !request.prefer.rollback {
                     transaction.commit().map_err(database_error)?;
                 }
@@ -243,38 +265,79 @@ async fn write(
                     representation
                         .filter(|_| request.prefer.return_ == ReturnPreference::Representation),
                     affected,
+                    location,
                 ))
             },
         )
         .await
         .map_err(RestError::internal)??;
     let count = request.prefer.count.map(|_| affected);
-    let (status, range) = match request.action {
-        Action::Insert => (StatusCode::CREATED, response::content_range(0, 0, count)),
-        Action::Update => (
-            if body.is_some() {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            },
-            response::content_range(0, affected, count),
-        ),
-        _ => (
-            if body.is_some() {
-                StatusCode::OK
-            } else {
-                StatusCode::NO_CONTENT
-            },
-            response::content_range(0, 0, count),
-        ),
+    let status = match (request.action, &body) {
+        (Action::Insert, _) => StatusCode::CREATED,
+        (_, Some(_)) => StatusCode::OK,
+        (_, None) => StatusCode::NO_CONTENT,
     };
-    let returned = affected;
-    let status = if body.is_none() && request.action == Action::Insert {
-        StatusCode::CREATED
+    let returned = if request.action == Action::Update {
+        affected
     } else {
-        status
+        0
     };
-    response::render(&request, status, body, returned, range, false)
+    let mut response = response::render(
+        &request,
+        status,
+        body,
+        affected,
+        response::content_range(0, returned, count),
+        false,
+    )?;
+    if let Some(location) =
+        location.and_then(|location| axum::http::HeaderValue::from_str(&location).ok())
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `Location` of an inserted row for `return=headers-only`: `/table?pk=eq.value`.
+fn location(
+    connection: &Connection,
+    table: &crate::schema::Table,
+    rowid: i64,
+) -> Result<Option<String>, RestError> {
+    if table.primary_key.is_empty() {
+        return Ok(None);
+    }
+    let columns: Vec<String> = table
+        .primary_key
+        .iter()
+        .map(|column| {
+            format!(
+                "CAST({} AS TEXT)",
+                crate::store::naming::quote_ident(column)
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE rowid = ?1",
+        columns.join(", "),
+        crate::store::naming::table_ident(&table.name)
+    );
+    let values: Vec<Option<String>> = connection
+        .query_row(&sql, [rowid], |row| {
+            (0..table.primary_key.len())
+                .map(|index| row.get(index))
+                .collect()
+        })
+        .map_err(database_error)?;
+    let filters: Vec<String> = table
+        .primary_key
+        .iter()
+        .zip(values)
+        .map(|(column, value)| format!("{column}=eq.{}", value.unwrap_or_default()))
+        .collect();
+    Ok(Some(format!("/{}?{}", table.name.name, filters.join("&"))))
 }
 
 fn database_error(error: rusqlite::Error) -> RestError {
