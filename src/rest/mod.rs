@@ -240,15 +240,14 @@ async fn write(
                     request.prefer.strict,
                     request.prefer.max_affected,
                     command == PolicyCommand::Insert,
-                ) {
-                    if affected > limit {
-                        return Err(RestError::new(
-                            StatusCode::BAD_REQUEST,
-                            "PGRST124",
-                            "Query result exceeds max-affected preference constraint",
-                        )
-                        .details(format!("The query affects {affected} rows")));
-                    }
+                ) && affected > limit
+                {
+                    return Err(RestError::new(
+                        StatusCode::BAD_REQUEST,
+                        "PGRST124",
+                        "Query result exceeds max-affected preference constraint",
+                    )
+                    .details(format!("The query affects {affected} rows")));
                 }
                 let location = match (request.prefer.return_, rowids.first()) {
                     (ReturnPreference::HeadersOnly, Some(rowid))
