@@ -49,9 +49,12 @@ export function runToExit(workdir) {
   return new Promise((resolve) => child.on("exit", (code) => resolve({ code, output })))
 }
 
-/** Starts a server over a fresh copy of `e2e/fixtures/<fixture>`, or over `workdir` when given. */
-export async function startServer(fixture, workdir = copyFixture(fixture)) {
-  const child = spawn(binary(), ["start", "--workdir", workdir, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
+/**
+ * Starts a server over a fresh copy of `e2e/fixtures/<fixture>`, or over `workdir` when given,
+ * on a free port or on `port`.
+ */
+export async function startServer(fixture, workdir = copyFixture(fixture), port = 0) {
+  const child = spawn(binary(), ["start", "--workdir", workdir, "--port", String(port)], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   child.stderr.on("data", (chunk) => (output += chunk))
   const url = await new Promise((resolve, reject) => {
