@@ -4,6 +4,7 @@
 
 pub mod authorize;
 pub mod error;
+pub mod plan;
 pub mod query;
 pub mod request;
 pub mod response;
