@@ -222,7 +222,7 @@ fn call_function(connection: &Connection, call: &CallQuery) -> Result<Outcome, R
             Ok(Outcome::Value(Some(value.to_string())))
         }
         CallOutput::Rows { rows, count, set } => {
-            let (body, returned) = array(connection, rows, rows.params.clone()).map_err(|e| e)?;
+            let (body, returned) = array(connection, rows, rows.params.clone())?;
             if !set {
                 let mut items: Vec<Value> =
                     serde_json::from_str(&body).map_err(RestError::internal)?;
@@ -272,10 +272,12 @@ fn params(values: &[Literal]) -> Vec<&dyn ToSql> {
     values.iter().map(|value| value as &dyn ToSql).collect()
 }
 
-fn execute(connection: &Connection, sql: &str, values: Vec<Literal>) -> rusqlite::Result<usize> {
-    connection
-        .prepare_cached(sql)?
-        .execute(params(&values).as_slice())
+/// Runs a statement to completion for its effect, whatever rows it answers.
+fn execute(connection: &Connection, sql: &str, values: Vec<Literal>) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(params(&values).as_slice())?;
+    while rows.next()?.is_some() {}
+    Ok(())
 }
 
 fn query_error(sql: &str) -> impl Fn(rusqlite::Error) -> RestError + '_ {

@@ -163,7 +163,7 @@ impl Dialect for Sqlite {
             // values as their JSON text (SQLite's own `->>` would give 1 for true).
             if step.as_text && index + 1 == path.len() {
                 sql = format!(
-                    "CASE json_type({sql}) WHEN 'text' THEN {sql} ->> '$' WHEN 'null' THEN NULL ELSE {sql} END"
+                    "CASE json_type({sql}) WHEN 'text' THEN {sql} ->> '$' WHEN 'null' THEN NULL ELSE ({sql} || '') END"
                 );
             }
         }
