@@ -91,7 +91,7 @@ fn prepass(cache: &mut SchemaCache, text: &str) -> Option<Outcome> {
         || first_two == "create schema"
         || first_two == "create role"
         || first_two == "alter default"
-        || (first_two.starts_with("alter ") && words.iter().any(|word| *word == "owner"))
+        || (first_two.starts_with("alter ") && words.contains(&"owner"))
     {
         return Some(Ok(()));
     }
@@ -234,11 +234,10 @@ fn apply_statement(
                 columns.join(", "),
                 predicate
             ))?;
-            if index.unique && index.predicate.is_none() {
-                if let Some(table) = cache.tables.get_mut(&table) {
+            if index.unique && index.predicate.is_none()
+                && let Some(table) = cache.tables.get_mut(&table) {
                     table.unique_constraints.push(UniqueConstraint { name, columns: column_names(&index.columns) });
                 }
-            }
             Ok(())
         }
         Statement::CreatePolicy(policy) => {
@@ -385,11 +384,10 @@ fn apply_statement(
                 sqlparser::ast::CommentObject::Column => {
                     let mut parts = object_name.0.clone();
                     let column = parts.pop().map(|part| part.to_string().trim_matches('"').to_owned()).unwrap_or_default();
-                    if let Some(table) = cache.tables.get_mut(&qualified_name(&ObjectName(parts))) {
-                        if let Some(found) = table.columns.iter_mut().find(|c| c.name == column) {
+                    if let Some(table) = cache.tables.get_mut(&qualified_name(&ObjectName(parts)))
+                        && let Some(found) = table.columns.iter_mut().find(|c| c.name == column) {
                             found.comment = comment;
                         }
-                    }
                 }
                 _ => {}
             }
@@ -1327,7 +1325,7 @@ fn normalize_insert_values(cache: &SchemaCache, insert: &mut sqlparser::ast::Ins
     let columns: Vec<Option<&Column>> = insert
         .columns
         .iter()
-        .map(|ident| table.column(&ident.to_string().trim_matches('"').to_owned()))
+        .map(|ident| table.column(ident.to_string().trim_matches('"')))
         .collect();
     let Some(source) = insert.source.as_mut() else {
         return Ok(());

@@ -143,17 +143,17 @@ fn mutate(
         rowids.extend(ids);
     }
     let ids = Literal::Text(serde_json::to_string(&rowids).expect("integers serialize"));
-    if let Some(check) = &write.check {
-        if number(connection, check, check.params_with_first(ids.clone()))? > 0 {
-            return Err(RestError::sql(
-                "42501",
-                format!(
-                    "new row violates row-level security policy for table \"{}\"",
-                    table.name.name
-                ),
-                false,
-            ));
-        }
+    if let Some(check) = &write.check
+        && number(connection, check, check.params_with_first(ids.clone()))? > 0
+    {
+        return Err(RestError::sql(
+            "42501",
+            format!(
+                "new row violates row-level security policy for table \"{}\"",
+                table.name.name
+            ),
+            false,
+        ));
     }
     let affected = rowids.len() as u64;
     if options.singular && affected != 1 {
@@ -446,7 +446,7 @@ fn foreign_key_error(
         else {
             continue;
         };
-        if keys.iter().any(|key| *key == Literal::Null) {
+        if keys.contains(&Literal::Null) {
             continue;
         }
         let terms: Vec<String> = foreign

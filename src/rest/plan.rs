@@ -313,7 +313,7 @@ pub enum CallResult<'a> {
     /// Rows (`setof t`, `returns t`, `returns table (…)`), shaped like a read; `set` is false
     /// for a single composite, which answers an object.
     Rows {
-        shape: Shape<'a>,
+        shape: Box<Shape<'a>>,
         set: bool,
     },
 }
@@ -915,10 +915,10 @@ impl<'a> Planner<'a> {
         let mut assignments = Vec::new();
         for object in objects {
             for (key, value) in object {
-                if let Some(columns) = &self.request.columns {
-                    if !columns.contains(key) {
-                        continue;
-                    }
+                if let Some(columns) = &self.request.columns
+                    && !columns.contains(key)
+                {
+                    continue;
                 }
                 let column = payload_column(table, key)?;
                 assignments.push((
@@ -1043,7 +1043,7 @@ impl<'a> Planner<'a> {
                     )
                 })?;
                 CallResult::Rows {
-                    shape: self.top_shape(Cow::Borrowed(table), set.then_some(max_rows))?,
+                    shape: Box::new(self.top_shape(Cow::Borrowed(table), set.then_some(max_rows))?),
                     set: *set,
                 }
             }
@@ -1073,7 +1073,7 @@ impl<'a> Planner<'a> {
                     comment: None,
                 };
                 CallResult::Rows {
-                    shape: self.top_shape(Cow::Owned(table), Some(max_rows))?,
+                    shape: Box::new(self.top_shape(Cow::Owned(table), Some(max_rows))?),
                     set: true,
                 }
             }

@@ -348,17 +348,17 @@ impl Builder<'_> {
             terms.push(self.condition(alias, condition)?);
         }
         for output in &shape.outputs {
-            if let Output::Embed { embed, .. } | Output::Spread(embed) = output {
-                if let Some(present) = embed.presence {
-                    let child = self.alias();
-                    let from = self.embed_from(embed, alias, &child)?;
-                    let exists = format!("EXISTS (SELECT 1 {from})");
-                    terms.push(if present {
-                        exists
-                    } else {
-                        format!("NOT {exists}")
-                    });
-                }
+            if let Output::Embed { embed, .. } | Output::Spread(embed) = output
+                && let Some(present) = embed.presence
+            {
+                let child = self.alias();
+                let from = self.embed_from(embed, alias, &child)?;
+                let exists = format!("EXISTS (SELECT 1 {from})");
+                terms.push(if present {
+                    exists
+                } else {
+                    format!("NOT {exists}")
+                });
             }
         }
         if let Some(policy) =

@@ -85,10 +85,10 @@ pub fn render(request: &ApiRequest, outcome: Outcome) -> Result<Response, RestEr
                     .transpose()?;
                 match request.action {
                     Action::Insert => {
-                        if request.prefer.return_ == ReturnPreference::HeadersOnly {
-                            if let (Target::Table(table), Some(first)) = (&request.target, first) {
-                                location = Some(format!("/{table}?{first}"));
-                            }
+                        if request.prefer.return_ == ReturnPreference::HeadersOnly
+                            && let (Target::Table(table), Some(first)) = (&request.target, first)
+                        {
+                            location = Some(format!("/{table}?{first}"));
                         }
                         let merged = request.prefer.resolution == Some(Resolution::MergeDuplicates);
                         let status = if merged && only_updated {
