@@ -339,10 +339,12 @@ pub fn build<'a>(
                     shape: planner.top_shape(Cow::Borrowed(table), Some(max_rows))?,
                     count: request.prefer.count.is_some(),
                 })),
-                Action::Insert => planner.insert(writable(table)?).map(Plan::Insert),
-                Action::Update => planner.update(writable(table)?).map(Plan::Update),
+                Action::Insert => planner
+                    .insert(writable(table, "insert into")?)
+                    .map(Plan::Insert),
+                Action::Update => planner.update(writable(table, "update")?).map(Plan::Update),
                 Action::Delete => Ok(Plan::Delete(Delete {
-                    table: writable(table)?,
+                    table: writable(table, "delete from")?,
                     filters: planner.filters(table, &Vec::new())?,
                     returning: planner.returning(table)?,
                 })),
@@ -1122,15 +1124,17 @@ fn in_key(junction: &Table, foreign: &ForeignKey) -> bool {
             .any(|unique| foreign.columns.iter().all(|c| unique.columns.contains(c)))
 }
 
-fn writable(table: &Table) -> Result<&Table, RestError> {
+/// The table a mutation (`verb`: insert into, update, delete from) targets; views are
+/// read-only here, as Postgres's views that are not automatically updatable.
+fn writable<'t>(table: &'t Table, verb: &str) -> Result<&'t Table, RestError> {
     match table.kind {
         TableKind::Table => Ok(table),
         TableKind::View { .. } => Err(RestError::sql(
-            "55000",
-            format!("cannot change view \"{}\"", table.name.name),
+            "0A000",
+            format!("cannot {verb} view \"{}\"", table.name.name),
             false,
         )
-        .hint("Views are read-only on this store.")),
+        .hint("Views are read-only on this store: write to the underlying table.")),
     }
 }
 
@@ -1236,4 +1240,197 @@ fn distance(a: &str, b: &str) -> usize {
         previous = current;
     }
     previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::fixture;
+    use crate::rest::request;
+    use axum::http::{HeaderMap, Method};
+
+    fn request(method: Method, target: &str, body: &str) -> ApiRequest {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        request::parse(&method, path, query, &HeaderMap::new(), body.as_bytes()).unwrap()
+    }
+
+    /// The error code and status planning `target` gets with `schema`.
+    #[track_caller]
+    fn check_error(
+        schema: &SchemaCache,
+        method: Method,
+        target: &str,
+        body: &str,
+        code: &str,
+        status: u16,
+    ) {
+        let request = request(method, target, body);
+        let error = build(&request, schema, 1000).unwrap_err();
+        assert_eq!(
+            (error.code.as_str(), error.status.as_u16()),
+            (code, status),
+            "{target}: {}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn ambiguous_embeds_are_300_until_a_hint_picks_one() {
+        let mut schema = fixture::schema();
+        let todos = schema
+            .tables
+            .get_mut(&QualifiedName::public("todos"))
+            .unwrap();
+        todos.columns.push(plain_column("reviewer", PgType::Uuid));
+        todos.foreign_keys.push(ForeignKey {
+            name: "todos_reviewer_fkey".into(),
+            columns: vec!["reviewer".into()],
+            referenced_table: QualifiedName::public("profiles"),
+            referenced_columns: vec!["id".into()],
+            on_delete: crate::schema::ReferentialAction::NoAction,
+            on_update: crate::schema::ReferentialAction::NoAction,
+        });
+        check_error(
+            &schema,
+            Method::GET,
+            "todos?select=profiles(name)",
+            "",
+            "PGRST201",
+            300,
+        );
+        for hinted in [
+            "profiles!reviewer(name)",
+            "profiles!todos_owner_fkey(name)",
+            "owner(name)",
+        ] {
+            let request = request(Method::GET, &format!("todos?select={hinted}"), "");
+            let Plan::Read(read) = build(&request, &schema, 1000).unwrap() else {
+                panic!()
+            };
+            assert!(
+                matches!(&read.shape.outputs[0], Output::Embed { embed, .. } if embed.to_one),
+                "{hinted}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_planning_mistake_has_its_code() {
+        let schema = fixture::schema();
+        check_error(&schema, Method::GET, "nothing", "", "PGRST205", 404);
+        check_error(
+            &schema,
+            Method::GET,
+            "todos?select=title,profiles(nope)",
+            "",
+            "42703",
+            400,
+        );
+        check_error(
+            &schema,
+            Method::GET,
+            "todos?select=id,tags(name)&items.order=id",
+            "",
+            "PGRST108",
+            400,
+        );
+        check_error(
+            &schema,
+            Method::GET,
+            "todos?select=...items(label)",
+            "",
+            "PGRST119",
+            400,
+        );
+        check_error(
+            &schema,
+            Method::GET,
+            "todos?select=id::point",
+            "",
+            "42846",
+            400,
+        );
+        check_error(&schema, Method::GET, "todos?title=cs.{a}", "", "42883", 404);
+        check_error(&schema, Method::GET, "todos?tags=cs.{a", "", "22P02", 400);
+        check_error(
+            &schema,
+            Method::POST,
+            "open_todos",
+            r#"{"title":"x"}"#,
+            "0A000",
+            400,
+        );
+        check_error(
+            &schema,
+            Method::POST,
+            "todos?columns=nope",
+            r#"[{"title":"x"}]"#,
+            "PGRST204",
+            400,
+        );
+        check_error(&schema, Method::POST, "todos", "[1]", "PGRST102", 400);
+        check_error(
+            &schema,
+            Method::PATCH,
+            "todos",
+            r#"{"id":"one"}"#,
+            "22P02",
+            400,
+        );
+        check_error(
+            &schema,
+            Method::POST,
+            "rpc/search_todos",
+            r#"{"nope":1}"#,
+            "PGRST202",
+            404,
+        );
+    }
+
+    #[test]
+    fn reads_are_capped_at_max_rows_and_payloads_become_stored_values() {
+        let schema = fixture::schema();
+        let limited = request(Method::GET, "todos?limit=5000", "");
+        let Plan::Read(read) = build(&limited, &schema, 1000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(read.shape.limit, Some(1000));
+        let insert = request(
+            Method::POST,
+            "todos",
+            r#"{"title":"t","done":"yes","created_at":"2024-01-01 10:00:00+02","owner":"00000000-0000-0000-0000-00000000000A","tags":["x"],"data":{"a":[1]}}"#,
+        );
+        let Plan::Insert(insert) = build(&insert, &schema, 1000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            insert.rows[0],
+            vec![
+                ("title".into(), Literal::Text("t".into())),
+                ("done".into(), Literal::Integer(1)),
+                (
+                    "created_at".into(),
+                    Literal::Text("2024-01-01T08:00:00+00:00".into())
+                ),
+                (
+                    "owner".into(),
+                    Literal::Text("00000000-0000-0000-0000-00000000000a".into())
+                ),
+                ("tags".into(), Literal::Text(r#"["x"]"#.into())),
+                ("data".into(), Literal::Text(r#"{"a":[1]}"#.into())),
+            ]
+        );
+        assert_eq!(insert.conflict, None);
+    }
+
+    fn plain_column(name: &str, pg_type: PgType) -> Column {
+        Column {
+            name: name.into(),
+            pg_type,
+            nullable: true,
+            default: None,
+            identity: false,
+            comment: None,
+        }
+    }
 }

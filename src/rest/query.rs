@@ -1081,3 +1081,120 @@ fn where_clause(terms: &[String]) -> String {
 fn aggregates_refused() -> RestError {
     RestError::pgrst("PGRST123", "Use of aggregate functions is not allowed")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::rest::{fixture, plan, request};
+    use axum::http::{HeaderMap, Method};
+
+    /// The SQL of the top-level read `query_string` on todos, and its parameters.
+    #[track_caller]
+    fn check(query_string: &str, expected_sql: &str, expected_params: &[Literal]) {
+        let schema = fixture::schema();
+        let request =
+            request::parse(&Method::GET, "todos", query_string, &HeaderMap::new(), b"").unwrap();
+        let plan = plan::build(&request, &schema, 1000).unwrap();
+        let Query::Read { rows, .. } =
+            to_sql(&plan, &fixture::caller(Role::Anon), &Sqlite).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(rows.text, expected_sql);
+        assert_eq!(rows.params, expected_params);
+    }
+
+    #[test]
+    fn a_nested_logic_tree_becomes_a_parenthesised_where() {
+        check(
+            "select=id&or=(id.eq.1,and(done.is.true,title.like.a*))",
+            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('id', t1."id") AS _row FROM "todos" AS t1 WHERE ((t1."id" = ?1) OR ((t1."done" IS TRUE) AND (pg_like(CAST(t1."title" AS TEXT), ?2)))) LIMIT 1000 OFFSET 0)"#,
+            &[Literal::Integer(1), Literal::Text("a%".into())],
+        );
+    }
+
+    #[test]
+    fn booleans_and_json_columns_are_rendered_as_json_and_orders_place_nulls() {
+        check(
+            "select=done,data&order=owner.desc,title.nullsfirst",
+            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('done', CASE WHEN t1."done" IS NULL THEN NULL WHEN t1."done" THEN json('true') ELSE json('false') END, 'data', json(t1."data")) AS _row FROM "todos" AS t1 ORDER BY t1."owner" DESC NULLS FIRST, t1."title" ASC NULLS FIRST LIMIT 1000 OFFSET 0)"#,
+            &[],
+        );
+    }
+
+    #[test]
+    fn a_to_many_embed_is_a_correlated_array_with_its_own_filters_order_and_limit() {
+        check(
+            "select=items(label)&items.label=neq.x&items.order=id&items.limit=2",
+            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('items', json((SELECT coalesce(json_group_array(json(_row)), json('[]')) FROM (SELECT json_object('label', t2."label") AS _row FROM "items" AS t2 WHERE t2."todo_id" = t1."id" AND (t2."label" <> ?1) ORDER BY t2."id" ASC NULLS LAST LIMIT 2 OFFSET 0)))) AS _row FROM "todos" AS t1 LIMIT 1000 OFFSET 0)"#,
+            &[Literal::Text("x".into())],
+        );
+    }
+
+    #[test]
+    fn tables_with_row_level_security_get_the_policy_predicate_everywhere() {
+        let mut schema = fixture::schema();
+        let items = schema
+            .tables
+            .get_mut(&QualifiedName::public("items"))
+            .unwrap();
+        items.rls_enabled = true;
+        let request = request::parse(
+            &Method::GET,
+            "todos",
+            "select=id,items!inner(id)",
+            &HeaderMap::new(),
+            b"",
+        )
+        .unwrap();
+        let plan = plan::build(&request, &schema, 10).unwrap();
+        let Query::Read { rows, .. } =
+            to_sql(&plan, &fixture::caller(Role::Authenticated), &Sqlite).unwrap()
+        else {
+            panic!()
+        };
+        // Default deny: no policy lets the caller see an item, in the embed and the `!inner` test.
+        assert_eq!(
+            rows.text
+                .matches("t2.\"todo_id\" = t1.\"id\" AND 0")
+                .count(),
+            1,
+            "{}",
+            rows.text
+        );
+        assert_eq!(
+            rows.text
+                .matches("t3.\"todo_id\" = t1.\"id\" AND 0")
+                .count(),
+            1,
+            "{}",
+            rows.text
+        );
+        let Query::Read { rows, .. } =
+            to_sql(&plan, &fixture::caller(Role::ServiceRole), &Sqlite).unwrap()
+        else {
+            panic!()
+        };
+        assert!(!rows.text.contains("AND 0"), "{}", rows.text);
+    }
+
+    #[test]
+    fn rpc_arguments_are_bound_and_defaults_inlined_outside_quoted_text() {
+        let mut builder = Builder {
+            dialect: &Sqlite,
+            caller: &fixture::caller(Role::Anon),
+            params: Vec::new(),
+            aliases: 0,
+        };
+        let sql = builder.arguments(
+            "select ':a', \":a\", :a, :b, :unknown",
+            &[
+                ("a".into(), Argument::Value(Literal::Integer(7))),
+                ("b".into(), Argument::Default("pg_now()".into())),
+            ],
+        );
+        assert_eq!(sql, "select ':a', \":a\", ?1, (pg_now()), :unknown");
+        assert_eq!(builder.params, vec![Literal::Integer(7)]);
+    }
+}
