@@ -33,10 +33,24 @@ export function signJwt(claims, secret = JWT_SECRET) {
   return `${unsigned}.${signature}`
 }
 
-/** Starts a server over a fresh copy of `e2e/fixtures/<fixture>`. */
-export async function startServer(fixture) {
+/** A fresh copy of `e2e/fixtures/<fixture>` in a temporary folder. */
+export function copyFixture(fixture) {
   const workdir = fs.mkdtempSync(path.join(os.tmpdir(), `solobase-${fixture}-`))
   fs.cpSync(path.join(here, "fixtures", fixture), workdir, { recursive: true })
+  return workdir
+}
+
+/** Runs `solobase start` on `workdir` until it exits; resolves with its exit code and output. */
+export function runToExit(workdir) {
+  const child = spawn(binary(), ["start", "--workdir", workdir, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  child.stdout.on("data", (chunk) => (output += chunk))
+  child.stderr.on("data", (chunk) => (output += chunk))
+  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, output })))
+}
+
+/** Starts a server over a fresh copy of `e2e/fixtures/<fixture>`, or over `workdir` when given. */
+export async function startServer(fixture, workdir = copyFixture(fixture)) {
   const child = spawn(binary(), ["start", "--workdir", workdir, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   child.stderr.on("data", (chunk) => (output += chunk))

@@ -21,6 +21,7 @@ struct AppInner {
     schema: Arc<SchemaCache>,
     keys: Keys,
     realtime: Realtime,
+    auth_limiter: crate::auth::api::RateLimiter,
 }
 
 impl App {
@@ -35,6 +36,7 @@ impl App {
                 schema,
                 keys,
                 realtime,
+                auth_limiter: Default::default(),
             }),
         }
     }
@@ -57,5 +59,10 @@ impl App {
 
     pub fn realtime(&self) -> &Realtime {
         &self.inner.realtime
+    }
+
+    /// Sign-in and sign-up attempts, per IP address and per email.
+    pub fn auth_limiter(&self) -> &crate::auth::api::RateLimiter {
+        &self.inner.auth_limiter
     }
 }

@@ -37,7 +37,7 @@ const EXPOSED_HEADERS: [&str; 14] = [
 
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/auth/v1/health", get(health))
+        .nest("/auth/v1", crate::auth::api::routes())
         .route("/rest/v1/{*path}", any(rest))
         .route("/rest/v1/", any(rest_root))
         .route("/realtime/v1/websocket", get(realtime::socket::upgrade))
@@ -68,15 +68,6 @@ fn cors() -> CorsLayer {
         .allow_headers(AllowHeaders::mirror_request())
         .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
         .max_age(Duration::from_secs(86_400))
-}
-
-/// `GET /auth/v1/health`: answers once the server is ready.
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "name": "GoTrue",
-        "description": "Solobase's GoTrue-compatible auth API",
-    }))
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; in-flight requests are finished.

@@ -194,3 +194,73 @@ fn every_command_has_help_text() {
         assert!(top.contains(command), "{top}");
     }
 }
+
+/// Copies a folder tree (the example project) into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn gen_types_for_the_example_project_matches_the_reviewed_snapshot() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop");
+    let output = solobase(&[
+        "gen",
+        "types",
+        "typescript",
+        "--workdir",
+        example.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let snapshot = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/typegen_fixture.ts"),
+    )
+    .unwrap();
+    assert_eq!(stdout(&output), snapshot);
+}
+
+#[test]
+fn db_reset_rebuilds_from_migrations_and_seed_and_list_shows_them_applied() {
+    let project = TempDir::new("reset");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop"),
+        project.path(),
+    );
+    let refused = solobase(&["db", "reset", "--workdir", project.arg()]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("--yes"), "{}", stderr(&refused));
+
+    let reset = solobase(&["db", "reset", "--yes", "--workdir", project.arg()]);
+    assert!(reset.status.success(), "{}", stderr(&reset));
+    assert!(
+        stderr(&reset).contains("Applying migration 20240101000000_shop.sql"),
+        "{}",
+        stderr(&reset)
+    );
+    assert!(
+        stderr(&reset).contains("Seeding data"),
+        "{}",
+        stderr(&reset)
+    );
+
+    let list = solobase(&["migration", "list", "--workdir", project.arg()]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let table = stdout(&list);
+    let row = table
+        .lines()
+        .find(|line| line.contains("20240101000000"))
+        .expect("the migration is listed");
+    assert_eq!(
+        row.matches("20240101000000").count(),
+        2,
+        "local and applied: {table}"
+    );
+}

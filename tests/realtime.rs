@@ -523,11 +523,14 @@ async fn an_rls_table_is_hidden_from_callers_its_select_policy_rejects_but_not_f
 }
 
 /// The policy rule, except that the user "broken" gets a predicate that cannot run.
-fn rule_with_a_broken_user() -> solobase::realtime::AccessRule {
-    Arc::new(|table: &Table, caller: &Caller| {
+fn rule_with_a_broken_user(
+    schema: Arc<solobase::schema::SchemaCache>,
+) -> solobase::realtime::AccessRule {
+    let policies = solobase::realtime::access::default_rule(schema);
+    Arc::new(move |table: &Table, caller: &Caller| {
         match caller.claims.get("sub").and_then(Value::as_str) {
             Some("broken") => Ok(RowAccess::Predicate("no_such_function()".into())),
-            _ => solobase::realtime::access::default_rule(table, caller),
+            _ => policies(table, caller),
         }
     })
 }
@@ -538,7 +541,7 @@ async fn select_policies_isolate_users_including_their_deletes_and_a_broken_chec
     server
         .app
         .realtime()
-        .set_access_rule(rule_with_a_broken_user());
+        .set_access_rule(rule_with_a_broken_user(server.app.schema().clone()));
     let notes = json!([{"event": "*", "schema": "public", "table": "notes"}]);
     let mut one = server.connect("2.0.0").await;
     one.subscribe_changes(

@@ -1,8 +1,11 @@
 //! Auth: who is calling. Verifies the `apikey` and `Authorization: Bearer` tokens (HS256 with the
 //! project's secret, or the opaque `sb_publishable_`/`sb_secret_` keys) into a `Caller`.
 
+pub mod api;
 pub mod caller;
+pub mod error;
 pub mod keys;
+pub mod users;
 
 pub use caller::{Caller, Role};
 pub use keys::{KeyError, Keys};

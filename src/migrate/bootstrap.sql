@@ -50,3 +50,22 @@ create table auth.identities (
   id uuid primary key default gen_random_uuid(),
   unique (provider_id, provider)
 );
+
+create table auth.sessions (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  created_at timestamptz default now(),
+  updated_at timestamptz default now(),
+  aal text default 'aal1'
+);
+
+create table auth.refresh_tokens (
+  id bigserial primary key,
+  token varchar(255) unique,
+  user_id uuid references auth.users (id) on delete cascade,
+  session_id uuid references auth.sessions (id) on delete set null,
+  parent varchar(255),
+  revoked boolean not null default false,
+  created_at timestamptz default now(),
+  updated_at timestamptz default now()
+);

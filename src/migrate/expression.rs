@@ -7,7 +7,8 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Ident, ObjectName, ObjectNamePart, Statement, Value, ValueWithSpan, VisitMut, VisitorMut,
+    Ident, ObjectName, ObjectNamePart, Statement, TableAlias, TableFactor, Value, ValueWithSpan,
+    VisitMut, VisitorMut,
 };
 
 use crate::schema::QualifiedName;
@@ -23,14 +24,30 @@ impl std::fmt::Display for Unsupported {
     }
 }
 
+/// Hooks for what only the caller of the translator knows: a relation may be replaced by a
+/// filtered subquery (row-level security inside policies), and a call to one of the project's
+/// own functions may be inlined.
+pub trait Resolver {
+    /// SQL for a `(SELECT …)` that stands in for `name`, or `None` to read the table itself.
+    fn relation(&self, _name: &QualifiedName) -> Result<Option<String>, Unsupported> {
+        Ok(None)
+    }
+
+    /// SQL replacing a call of `name` (as written, lowercased) with translated `args`.
+    fn function(&self, _name: &str, _args: &[String]) -> Result<Option<String>, Unsupported> {
+        Ok(None)
+    }
+}
+
+/// Translation with no project knowledge: tables are read as they are, only built-ins called.
+pub struct Plain;
+
+impl Resolver for Plain {}
+
 /// Translates one expression in place; `parameters` are SQL-function argument names to turn
 /// into SQLite named parameters (`:name`).
 pub fn translate_expr(expr: &mut Expr, parameters: &[String]) -> Result<String, Unsupported> {
-    let mut rewriter = Rewriter { parameters };
-    match expr.visit(&mut rewriter) {
-        ControlFlow::Break(error) => Err(error),
-        ControlFlow::Continue(()) => Ok(expr.to_string()),
-    }
+    translate_with(expr, parameters, &Plain)
 }
 
 /// Translates a whole statement or query (relations renamed, expressions rewritten).
@@ -38,7 +55,19 @@ pub fn translate_node<N: VisitMut + std::fmt::Display>(
     node: &mut N,
     parameters: &[String],
 ) -> Result<String, Unsupported> {
-    let mut rewriter = Rewriter { parameters };
+    translate_with(node, parameters, &Plain)
+}
+
+/// Translates a statement, query or expression with a `Resolver` for relations and functions.
+pub fn translate_with<N: VisitMut + std::fmt::Display>(
+    node: &mut N,
+    parameters: &[String],
+    resolver: &dyn Resolver,
+) -> Result<String, Unsupported> {
+    let mut rewriter = Rewriter {
+        parameters,
+        resolver,
+    };
     match node.visit(&mut rewriter) {
         ControlFlow::Break(error) => Err(error),
         ControlFlow::Continue(()) => Ok(node.to_string()),
@@ -47,12 +76,52 @@ pub fn translate_node<N: VisitMut + std::fmt::Display>(
 
 /// Parses and translates a standalone Postgres expression given as text.
 pub fn translate_expr_text(text: &str) -> Result<String, Unsupported> {
+    translate_expr_text_with(text, &Plain)
+}
+
+/// Parses and translates a standalone Postgres expression with a `Resolver`.
+pub fn translate_expr_text_with(
+    text: &str,
+    resolver: &dyn Resolver,
+) -> Result<String, Unsupported> {
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
     let mut expr = sqlparser::parser::Parser::new(&dialect)
         .try_with_sql(text)
         .and_then(|mut parser| parser.parse_expr())
         .map_err(|error| Unsupported(format!("cannot parse expression `{text}`: {error}")))?;
-    translate_expr(&mut expr, &[])
+    translate_with(&mut expr, &[], resolver)
+}
+
+/// Replaces `:name` parameters (outside quotes) of translated SQL with the given SQL.
+pub fn substitute_parameters(sql: &str, replacements: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.char_indices();
+    let mut quote: Option<char> = None;
+    while let Some((index, c)) = chars.next() {
+        match (quote, c) {
+            (Some(open), c) if c == open => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, ':') => {
+                let rest = &sql[index + 1..];
+                let length = rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                if let Some((_, replacement)) = replacements
+                    .iter()
+                    .find(|(name, _)| name == &rest[..length])
+                {
+                    out.push_str(replacement);
+                    for _ in 0..length {
+                        chars.next();
+                    }
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A Postgres object name as a schema-qualified name (`public` when unqualified).
@@ -80,12 +149,40 @@ pub fn raw(sql: String) -> Expr {
 
 struct Rewriter<'a> {
     parameters: &'a [String],
+    resolver: &'a dyn Resolver,
 }
 
 impl VisitorMut for Rewriter<'_> {
     type Break = Unsupported;
 
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<Self::Break> {
+        if let TableFactor::Table { name, alias, .. } = factor {
+            let qualified = qualified_name(name);
+            match self.resolver.relation(&qualified) {
+                Ok(Some(source)) => {
+                    if alias.is_none() {
+                        *alias = Some(TableAlias {
+                            explicit: true,
+                            name: Ident::with_quote('"', qualified.name.clone()),
+                            columns: Vec::new(),
+                            at: None,
+                        });
+                    }
+                    *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(format!(
+                        "({source})"
+                    )))]);
+                }
+                Ok(None) => {}
+                Err(error) => return ControlFlow::Break(error),
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_relation(&mut self, relation: &mut ObjectName) -> ControlFlow<Self::Break> {
+        if relation.to_string().starts_with('(') {
+            return ControlFlow::Continue(()); // already replaced by a filtered subquery
+        }
         let name = qualified_name(relation);
         *relation = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote(
             '"',
@@ -108,7 +205,7 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
-        match rewrite(expr, self.parameters) {
+        match rewrite(expr, self.parameters, self.resolver) {
             Ok(Some(replacement)) => *expr = replacement,
             Ok(None) => {}
             Err(error) => return ControlFlow::Break(error),
@@ -122,12 +219,19 @@ fn first_words(sql: &str) -> String {
 }
 
 /// The SQLite replacement for one (already child-translated) expression, if it needs one.
-fn rewrite(expr: &Expr, parameters: &[String]) -> Result<Option<Expr>, Unsupported> {
+fn rewrite(
+    expr: &Expr,
+    parameters: &[String],
+    resolver: &dyn Resolver,
+) -> Result<Option<Expr>, Unsupported> {
     Ok(Some(match expr {
         Expr::Function(function) => {
             let name = function_name(&function.name);
             let args = function_args(&function.args)?;
-            raw(translate_call(&name, &args)?)
+            match resolver.function(&name, &args)? {
+                Some(sql) => raw(sql),
+                None => raw(translate_call(&name, &args)?),
+            }
         }
         Expr::Cast {
             kind,

@@ -7,8 +7,8 @@ use rusqlite::Connection;
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, ColumnDef, ColumnOption, CreateFunctionBody,
     CreatePolicyCommand, CreatePolicyType, DataType, Expr, FunctionBehavior, FunctionReturnType,
-    FunctionSecurity, ObjectName, ObjectType, ReferentialAction as SqlAction, SetExpr, Statement,
-    TableConstraint, TriggerEvent, TriggerPeriod, UserDefinedTypeRepresentation, Value,
+    FunctionSecurity, ObjectName, ObjectType, ReferentialAction as SqlAction, SelectItem, SetExpr,
+    Statement, TableConstraint, TriggerEvent, TriggerPeriod, UserDefinedTypeRepresentation, Value,
     ValueWithSpan,
 };
 
@@ -242,14 +242,14 @@ fn apply_statement(
         }
         Statement::CreatePolicy(policy) => {
             let table_name = qualified_name(&policy.table_name);
-            let Some(table) = cache.tables.get_mut(&table_name) else {
+            if cache.table(&table_name).is_none() {
                 return Err(Refusal::new(format!("relation \"{table_name}\" does not exist")));
-            };
+            }
             let expression_text = |expr: &Option<Expr>| -> Result<Option<String>, Refusal> {
                 match expr {
                     Some(expr) => {
                         let text = expr.to_string();
-                        translate_expr_text(&text).map_err(|error| {
+                        expression::translate_expr_text_with(&text, &ProjectFunctions(cache)).map_err(|error| {
                             Refusal::new(format!("policy \"{}\" cannot be evaluated: {error}", policy.name.value))
                                 .hint("policies may use auth.uid(), auth.jwt(), auth.role(), column comparisons, in, exists subqueries, boolean logic and the project's language sql functions")
                         })?;
@@ -265,6 +265,7 @@ fn apply_statement(
                 .as_ref()
                 .map(|owners| owners.iter().map(|owner| owner.to_string().trim_matches('"').to_owned()).collect())
                 .unwrap_or_else(|| vec!["public".to_owned()]);
+            let table = cache.tables.get_mut(&table_name).expect("checked above");
             table.policies.retain(|existing| existing.name != policy.name.value);
             table.policies.push(Policy {
                 name: policy.name.value.clone(),
@@ -440,6 +441,25 @@ fn apply_statement(
         }
         other => Err(Refusal::new(format!("`{}` is not supported", first_words(&other.to_string())))
             .hint("Solobase supports tables, indexes, enums, views, policies, sql functions, triggers, comments, grants and publications")),
+    }
+}
+
+/// Accepts calls of the project's scalar `language sql` functions while validating a policy
+/// (the row-level-security engine inlines them when it evaluates the policy).
+struct ProjectFunctions<'a>(&'a SchemaCache);
+
+impl expression::Resolver for ProjectFunctions<'_> {
+    fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
+        let last = name.rsplit('.').next().unwrap_or(name);
+        let found = self.0.functions.values().find(|function| {
+            function.name.name == last && function.language == FunctionLanguage::Sql
+        });
+        Ok(found
+            .filter(|function| {
+                matches!(function.returns, FunctionReturn::Scalar(_))
+                    && function.arguments.len() == args.len()
+            })
+            .map(|_| "NULL".to_owned()))
     }
 }
 
@@ -1055,16 +1075,45 @@ fn view_columns(
         relations.push(qualified_name(relation));
         std::ops::ControlFlow::<()>::Continue(())
     });
+    // Types come from the select list where it names them; `*` keeps the base columns' types.
+    let projected: Vec<Option<PgType>> = match query.body.as_ref() {
+        SetExpr::Select(select)
+            if !select.projection.iter().any(|item| {
+                matches!(
+                    item,
+                    SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+                )
+            }) =>
+        {
+            select
+                .projection
+                .iter()
+                .map(|item| match item {
+                    SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+                        expression_type(cache, &relations, expr)
+                    }
+                    _ => None,
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     Ok(names
         .into_iter()
-        .map(|column_name| {
+        .enumerate()
+        .map(|(index, column_name)| {
             let base = relations
                 .iter()
                 .filter_map(|relation| cache.table(relation)?.column(&column_name))
-                .next();
+                .next()
+                .map(|column| column.pg_type.clone());
+            let pg_type = match projected.get(index) {
+                Some(found) => found.clone().unwrap_or(PgType::Text),
+                None => base.unwrap_or(PgType::Text),
+            };
             Column {
-                name: column_name.clone(),
-                pg_type: base.map_or(PgType::Text, |column| column.pg_type.clone()),
+                name: column_name,
+                pg_type,
                 nullable: true,
                 default: None,
                 identity: false,
@@ -1072,6 +1121,61 @@ fn view_columns(
             }
         })
         .collect())
+}
+
+/// The Postgres type of a view's select-list expression, where it can be told.
+fn expression_type(
+    cache: &SchemaCache,
+    relations: &[QualifiedName],
+    expr: &Expr,
+) -> Option<PgType> {
+    match expr {
+        Expr::Identifier(ident) => relations.iter().find_map(|relation| {
+            Some(cache.table(relation)?.column(&ident.value)?.pg_type.clone())
+        }),
+        Expr::CompoundIdentifier(parts) => {
+            let column = &parts.last()?.value;
+            relations
+                .iter()
+                .find_map(|relation| Some(cache.table(relation)?.column(column)?.pg_type.clone()))
+        }
+        Expr::Cast { data_type, .. } => pg_type(cache, data_type).ok().map(|(pg_type, _)| pg_type),
+        Expr::Nested(inner) => expression_type(cache, relations, inner),
+        Expr::Function(function) => match function.name.to_string().to_ascii_lowercase().as_str() {
+            "count" => Some(PgType::BigInt),
+            "sum" | "avg" => Some(PgType::Numeric),
+            "min" | "max" | "coalesce" => match &function.args {
+                sqlparser::ast::FunctionArguments::List(list) => {
+                    list.args.iter().find_map(|arg| match arg {
+                        sqlparser::ast::FunctionArg::Unnamed(
+                            sqlparser::ast::FunctionArgExpr::Expr(inner),
+                        ) => expression_type(cache, relations, inner),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            },
+            "now" => Some(PgType::Timestamptz),
+            _ => Some(PgType::Text),
+        },
+        Expr::BinaryOp { op, left, .. } => match op {
+            sqlparser::ast::BinaryOperator::Plus
+            | sqlparser::ast::BinaryOperator::Minus
+            | sqlparser::ast::BinaryOperator::Multiply
+            | sqlparser::ast::BinaryOperator::Divide => expression_type(cache, relations, left),
+            sqlparser::ast::BinaryOperator::StringConcat => Some(PgType::Text),
+            _ => Some(PgType::Boolean),
+        },
+        Expr::Value(ValueWithSpan {
+            value: Value::Number(..),
+            ..
+        }) => Some(PgType::Integer),
+        Expr::Value(ValueWithSpan {
+            value: Value::Boolean(_),
+            ..
+        }) => Some(PgType::Boolean),
+        _ => None,
+    }
 }
 
 fn create_function(

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::Caller;
 use crate::rest::authorize::{self, Clause};
-use crate::schema::{PgType, PolicyCommand, Table};
+use crate::schema::{PgType, PolicyCommand, SchemaCache, Table};
 use crate::store::Store;
 use crate::store::naming::{quote_ident, quote_literal, table_name};
 
@@ -31,8 +31,16 @@ pub type AccessRule = Arc<dyn Fn(&Table, &Caller) -> Result<RowAccess, String> +
 
 /// The table's SELECT policies for the caller, from `rest::authorize` — the same predicate REST
 /// reads with: no RLS or service_role sees every row, no applicable policy sees none.
-pub fn default_rule(table: &Table, caller: &Caller) -> Result<RowAccess, String> {
-    match authorize::row_filter(table, PolicyCommand::Select, Clause::Using, caller) {
+pub fn default_rule(schema: Arc<SchemaCache>) -> AccessRule {
+    Arc::new(move |table: &Table, caller: &Caller| policy_access(&schema, table, caller))
+}
+
+fn policy_access(
+    schema: &SchemaCache,
+    table: &Table,
+    caller: &Caller,
+) -> Result<RowAccess, String> {
+    match authorize::row_filter(schema, table, PolicyCommand::Select, Clause::Using, caller) {
         Ok(None) => Ok(RowAccess::All),
         Ok(Some(predicate)) if predicate == "0" => Ok(RowAccess::Denied),
         Ok(Some(predicate)) => Ok(RowAccess::Predicate(predicate)),

@@ -46,7 +46,7 @@ impl Realtime {
             next_id: AtomicU64::new(1),
             registry: Mutex::new(Registry::default()),
             presence: presence::Presences::default(),
-            access: Mutex::new(Arc::new(access::default_rule)),
+            access: Mutex::new(access::default_rule(schema.clone())),
         });
         changes::start_capture(&store, schema, Arc::downgrade(&hub));
         Self { hub }

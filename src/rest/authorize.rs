@@ -3,12 +3,20 @@
 //! AND-ed, default deny when RLS is on and no policy applies; service_role bypasses.
 //! Every relation the REST planner reads or writes takes its predicate from here.
 
+use std::cell::RefCell;
+
 use axum::http::StatusCode;
 
 use super::error::RestError;
 use crate::auth::Caller;
-use crate::migrate::expression::translate_expr_text;
-use crate::schema::{Policy, PolicyCommand, Table};
+use crate::migrate::expression::{
+    Resolver, Unsupported, substitute_parameters, translate_expr_text_with, translate_with,
+};
+use crate::schema::{
+    Function, FunctionLanguage, FunctionReturn, Policy, PolicyCommand, QualifiedName, SchemaCache,
+    Table,
+};
+use crate::store::naming::table_ident;
 
 /// Which clause of the policies to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,58 +28,234 @@ pub enum Clause {
 }
 
 /// The predicate (SQLite SQL over the table's unqualified columns) rows must satisfy, or `None`
-/// when the caller is not restricted.
+/// when the caller is not restricted. Tables read inside a policy (`exists (select … from t)`)
+/// are filtered by their own select policies, and the project's `language sql` functions are
+/// inlined — `security definer` ones reading without the caller's policies — as in Postgres.
 pub fn row_filter(
+    schema: &SchemaCache,
     table: &Table,
     command: PolicyCommand,
     clause: Clause,
     caller: &Caller,
 ) -> Result<Option<String>, RestError> {
-    if !table.rls_enabled || caller.bypasses_rls() {
-        return Ok(None);
-    }
-    let applicable: Vec<&Policy> = table
-        .policies
-        .iter()
-        .filter(|policy| policy.command == PolicyCommand::All || policy.command == command)
-        .filter(|policy| {
-            policy
-                .roles
-                .iter()
-                .any(|role| role == "public" || role == caller.role.as_str())
-        })
-        .collect();
-    let expression = |policy: &Policy| -> Result<String, RestError> {
-        let text = match clause {
-            Clause::Using => policy.using.as_ref(),
-            Clause::WithCheck => policy.with_check.as_ref().or(policy.using.as_ref()),
-        };
-        match text {
-            Some(text) => translate_expr_text(text)
-                .map(|sql| format!("({sql})"))
-                .map_err(|error| {
-                    RestError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "42501",
-                        format!("policy \"{}\" cannot be evaluated: {error}", policy.name),
-                    )
-                }),
-            None => Ok("1".into()),
-        }
+    let resolver = PolicyResolver {
+        schema,
+        caller,
+        bypass: false,
+        visiting: RefCell::new(Vec::new()),
     };
-    let permissive = applicable
+    resolver
+        .predicate(table, command, clause)
+        .map_err(|Unsupported(reason)| {
+            // A policy that cannot be evaluated denies: the request fails, it never fails open.
+            let code = if reason.contains("infinite recursion") {
+                "42P17"
+            } else {
+                "42501"
+            };
+            RestError::new(StatusCode::INTERNAL_SERVER_ERROR, code, reason)
+        })
+}
+
+/// Resolves what policies refer to, for one caller.
+pub struct PolicyResolver<'a> {
+    pub schema: &'a SchemaCache,
+    pub caller: &'a Caller,
+    /// Inside a `security definer` function: tables are read without policies.
+    pub bypass: bool,
+    /// Tables whose policies are being expanded, to refuse recursion.
+    pub visiting: RefCell<Vec<QualifiedName>>,
+}
+
+impl PolicyResolver<'_> {
+    pub fn predicate(
+        &self,
+        table: &Table,
+        command: PolicyCommand,
+        clause: Clause,
+    ) -> Result<Option<String>, Unsupported> {
+        if !table.rls_enabled || self.caller.bypasses_rls() || self.bypass {
+            return Ok(None);
+        }
+        if self.visiting.borrow().contains(&table.name) {
+            return Err(Unsupported(format!(
+                "infinite recursion detected in policy for relation \"{}\"",
+                table.name.name
+            )));
+        }
+        self.visiting.borrow_mut().push(table.name.clone());
+        let result = self.combine(table, command, clause);
+        self.visiting.borrow_mut().pop();
+        result.map(Some)
+    }
+
+    fn combine(
+        &self,
+        table: &Table,
+        command: PolicyCommand,
+        clause: Clause,
+    ) -> Result<String, Unsupported> {
+        let applicable: Vec<&Policy> = table
+            .policies
+            .iter()
+            .filter(|policy| policy.command == PolicyCommand::All || policy.command == command)
+            .filter(|policy| {
+                policy
+                    .roles
+                    .iter()
+                    .any(|role| role == "public" || role == self.caller.role.as_str())
+            })
+            .collect();
+        let expression = |policy: &Policy| -> Result<String, Unsupported> {
+            let text = match clause {
+                Clause::Using => policy.using.as_ref(),
+                Clause::WithCheck => policy.with_check.as_ref().or(policy.using.as_ref()),
+            };
+            match text {
+                Some(text) => translate_expr_text_with(text, self)
+                    .map(|sql| format!("({sql})"))
+                    .map_err(|Unsupported(reason)| {
+                        Unsupported(format!(
+                            "policy \"{}\" cannot be evaluated: {reason}",
+                            policy.name
+                        ))
+                    }),
+                None => Ok("1".into()),
+            }
+        };
+        let permissive = applicable
+            .iter()
+            .filter(|policy| policy.permissive)
+            .map(|policy| expression(policy))
+            .collect::<Result<Vec<_>, _>>()?;
+        if permissive.is_empty() {
+            return Ok("0".into());
+        }
+        let mut predicate = format!("({})", permissive.join(" OR "));
+        for restrictive in applicable.iter().filter(|policy| !policy.permissive) {
+            predicate = format!("{predicate} AND {}", expression(restrictive)?);
+        }
+        Ok(predicate)
+    }
+}
+
+impl Resolver for PolicyResolver<'_> {
+    fn relation(&self, name: &QualifiedName) -> Result<Option<String>, Unsupported> {
+        let Some(table) = self.schema.table(name) else {
+            return Ok(None);
+        };
+        Ok(self
+            .predicate(table, PolicyCommand::Select, Clause::Using)?
+            .map(|predicate| {
+                format!(
+                    "SELECT * FROM {} WHERE {predicate}",
+                    table_ident(&table.name)
+                )
+            }))
+    }
+
+    fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
+        inline_function(self.schema, name, args, &|function| PolicyResolver {
+            schema: self.schema,
+            caller: self.caller,
+            bypass: self.bypass || function.security_definer,
+            visiting: RefCell::new(self.visiting.borrow().clone()),
+        })
+    }
+}
+
+/// Whether `caller` may call `function` over RPC. A `security invoker` function whose body
+/// reads another table under row-level security is refused (42501): the body runs as written,
+/// so that table's policies could not be applied, and failing open is not an option. Rows of
+/// the table the function returns are filtered by its policies like a read; `security definer`
+/// functions read without the caller's policies, as in Postgres.
+pub fn callable(
+    schema: &SchemaCache,
+    function: &Function,
+    caller: &Caller,
+) -> Result<(), RestError> {
+    if function.security_definer || caller.bypasses_rls() {
+        return Ok(());
+    }
+    let returned = match &function.returns {
+        FunctionReturn::Rows { table, .. } => Some(table.clone()),
+        _ => None,
+    };
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let statements =
+        sqlparser::parser::Parser::parse_sql(&dialect, &function.body).unwrap_or_default();
+    let mut guarded = None;
+    let _ = sqlparser::ast::visit_relations(&statements, |relation| {
+        let name = crate::migrate::expression::qualified_name(relation);
+        if Some(&name) != returned.as_ref()
+            && schema.table(&name).is_some_and(|table| table.rls_enabled)
+        {
+            guarded = Some(name);
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    match guarded {
+        Some(table) => Err(RestError::sql(
+            "42501",
+            format!(
+                "function {}() reads \"{table}\", which has row-level security, as the caller",
+                function.name
+            ),
+            caller.role == crate::auth::Role::Anon,
+        )
+        .hint("declare the function `security definer` (it then reads without the caller's policies) or return rows of that table")),
+        None => Ok(()),
+    }
+}
+
+/// A call of one of the project's scalar `language sql` functions as a scalar subquery.
+pub fn inline_function<'a>(
+    schema: &'a SchemaCache,
+    name: &str,
+    args: &[String],
+    resolver_for: &dyn Fn(&Function) -> PolicyResolver<'a>,
+) -> Result<Option<String>, Unsupported> {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let Some(function) = schema
+        .functions
+        .values()
+        .find(|function| function.name.name == last && function.language == FunctionLanguage::Sql)
+    else {
+        return Ok(None);
+    };
+    if !matches!(function.returns, FunctionReturn::Scalar(_))
+        || function.arguments.len() != args.len()
+    {
+        return Err(Unsupported(format!(
+            "{}() can be called in a policy only with all its arguments and a scalar result",
+            function.name
+        )));
+    }
+    let parameters: Vec<String> = function
+        .arguments
         .iter()
-        .filter(|policy| policy.permissive)
-        .map(|policy| expression(policy))
-        .collect::<Result<Vec<_>, _>>()?;
-    if permissive.is_empty() {
-        return Ok(Some("0".into()));
-    }
-    let mut predicate = format!("({})", permissive.join(" OR "));
-    for restrictive in applicable.iter().filter(|policy| !policy.permissive) {
-        predicate = format!("{predicate} AND {}", expression(restrictive)?);
-    }
-    Ok(Some(predicate))
+        .map(|argument| argument.name.clone())
+        .collect();
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let mut statements = sqlparser::parser::Parser::parse_sql(&dialect, &function.body)
+        .map_err(|error| Unsupported(error.to_string()))?;
+    let [statement] = statements.as_mut_slice() else {
+        return Err(Unsupported(format!(
+            "{}() must be a single select to be used in a policy",
+            function.name
+        )));
+    };
+    let resolver = resolver_for(function);
+    let body = translate_with(statement, &parameters, &resolver)?;
+    let replacements: Vec<(String, String)> = parameters
+        .into_iter()
+        .zip(args.iter().map(|arg| format!("({arg})")))
+        .collect();
+    Ok(Some(format!(
+        "({})",
+        substitute_parameters(&body, &replacements)
+    )))
 }
 
 #[cfg(test)]
@@ -140,8 +324,16 @@ mod tests {
             ),
             policy("anon", true, PolicyCommand::Select, &["anon"], "false"),
         ]);
-        let filter =
-            |role, command| row_filter(&table, command, Clause::Using, &caller(role)).unwrap();
+        let filter = |role, command| {
+            row_filter(
+                &SchemaCache::default(),
+                &table,
+                command,
+                Clause::Using,
+                &caller(role),
+            )
+            .unwrap()
+        };
         assert_eq!(
             filter(Role::Authenticated, PolicyCommand::Select).unwrap(),
             "((auth_uid() = user_id) OR (shared)) AND (NOT archived)"
@@ -158,6 +350,7 @@ mod tests {
     fn rls_on_without_policies_denies_everything() {
         assert_eq!(
             row_filter(
+                &SchemaCache::default(),
                 &table(vec![]),
                 PolicyCommand::Select,
                 Clause::Using,

@@ -51,7 +51,10 @@ pub async fn handle(
                 Plan::Delete(delete) => Some(delete.table.name.clone()),
                 Plan::Read(_) | Plan::Call(_) => None,
             };
-            (query::to_sql(&plan, &caller, &query::Sqlite)?, table)
+            (
+                query::to_sql(&plan, &schema, &caller, &query::Sqlite)?,
+                table,
+            )
         };
         let options = WriteOptions {
             singular: request.media == MediaType::SingularObject,

@@ -12,7 +12,8 @@ use super::plan::*;
 use super::request::{ContainOperator, IsValue, JsonKey, JsonStep, Quantifier, Resolution};
 use super::values::Literal;
 use crate::auth::Caller;
-use crate::schema::{PgType, PolicyCommand, QualifiedName, Table};
+use crate::migrate::expression::substitute_parameters;
+use crate::schema::{PgType, PolicyCommand, QualifiedName, SchemaCache, Table};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
 
 /// SQL text and its positional parameters.
@@ -248,9 +249,15 @@ impl Dialect for Sqlite {
 }
 
 /// The statements for `plan`, restricted by the caller's policies.
-pub fn to_sql(plan: &Plan, caller: &Caller, dialect: &dyn Dialect) -> Result<Query, RestError> {
+pub fn to_sql(
+    plan: &Plan,
+    schema: &SchemaCache,
+    caller: &Caller,
+    dialect: &dyn Dialect,
+) -> Result<Query, RestError> {
     let mut builder = Builder {
         dialect,
+        schema,
         caller,
         params: Vec::new(),
         aliases: 0,
@@ -275,6 +282,7 @@ pub fn to_sql(plan: &Plan, caller: &Caller, dialect: &dyn Dialect) -> Result<Que
 
 struct Builder<'d> {
     dialect: &'d dyn Dialect,
+    schema: &'d SchemaCache,
     caller: &'d Caller,
     params: Vec<Literal>,
     aliases: usize,
@@ -318,7 +326,9 @@ impl Builder<'_> {
         command: PolicyCommand,
         clause: Clause,
     ) -> Result<Option<String>, RestError> {
-        let Some(predicate) = authorize::row_filter(table, command, clause, self.caller)? else {
+        let Some(predicate) =
+            authorize::row_filter(self.schema, table, command, clause, self.caller)?
+        else {
             return Ok(None);
         };
         if predicate == "0" {
@@ -987,6 +997,7 @@ impl Builder<'_> {
     }
 
     fn call(&mut self, call: &Call) -> Result<CallQuery, RestError> {
+        authorize::callable(self.schema, call.function, self.caller)?;
         let statements: Vec<&str> = call
             .body
             .split(";\n")
@@ -1034,39 +1045,17 @@ impl Builder<'_> {
 
     /// `statement` with each `:argument` replaced by its bound value or default expression.
     fn arguments(&mut self, statement: &str, arguments: &[(String, Argument)]) -> String {
-        let mut out = String::new();
-        let mut rest = statement;
-        while let Some(position) = rest.find([':', '\'', '"']) {
-            out.push_str(&rest[..position]);
-            rest = &rest[position..];
-            let quote = rest.as_bytes()[0];
-            if quote != b':' {
-                // Copy a quoted literal or identifier whole.
-                let end = rest[1..]
-                    .find(quote as char)
-                    .map_or(rest.len(), |end| end + 2);
-                out.push_str(&rest[..end]);
-                rest = &rest[end..];
-                continue;
-            }
-            let name_end = rest[1..]
-                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .map_or(rest.len(), |end| end + 1);
-            match arguments
-                .iter()
-                .find(|(name, _)| *name == rest[1..name_end])
-            {
-                Some((_, Argument::Value(value))) => {
-                    let placeholder = self.bind(value.clone());
-                    out.push_str(&placeholder);
-                }
-                Some((_, Argument::Default(sql))) => out.push_str(&format!("({sql})")),
-                None => out.push_str(&rest[..name_end]),
-            }
-            rest = &rest[name_end..];
-        }
-        out.push_str(rest);
-        out
+        let replacements: Vec<(String, String)> = arguments
+            .iter()
+            .map(|(name, argument)| {
+                let sql = match argument {
+                    Argument::Value(value) => self.bind(value.clone()),
+                    Argument::Default(sql) => format!("({sql})"),
+                };
+                (name.clone(), sql)
+            })
+            .collect();
+        substitute_parameters(statement, &replacements)
     }
 }
 
@@ -1097,7 +1086,7 @@ mod tests {
             request::parse(&Method::GET, "todos", query_string, &HeaderMap::new(), b"").unwrap();
         let plan = plan::build(&request, &schema, 1000).unwrap();
         let Query::Read { rows, .. } =
-            to_sql(&plan, &fixture::caller(Role::Anon), &Sqlite).unwrap()
+            to_sql(&plan, &schema, &fixture::caller(Role::Anon), &Sqlite).unwrap()
         else {
             panic!()
         };
@@ -1149,9 +1138,13 @@ mod tests {
         )
         .unwrap();
         let plan = plan::build(&request, &schema, 10).unwrap();
-        let Query::Read { rows, .. } =
-            to_sql(&plan, &fixture::caller(Role::Authenticated), &Sqlite).unwrap()
-        else {
+        let Query::Read { rows, .. } = to_sql(
+            &plan,
+            &schema,
+            &fixture::caller(Role::Authenticated),
+            &Sqlite,
+        )
+        .unwrap() else {
             panic!()
         };
         // Default deny: no policy lets the caller see an item, in the embed and the `!inner` test.
@@ -1172,7 +1165,7 @@ mod tests {
             rows.text
         );
         let Query::Read { rows, .. } =
-            to_sql(&plan, &fixture::caller(Role::ServiceRole), &Sqlite).unwrap()
+            to_sql(&plan, &schema, &fixture::caller(Role::ServiceRole), &Sqlite).unwrap()
         else {
             panic!()
         };
@@ -1181,8 +1174,10 @@ mod tests {
 
     #[test]
     fn rpc_arguments_are_bound_and_defaults_inlined_outside_quoted_text() {
+        let schema = fixture::schema();
         let mut builder = Builder {
             dialect: &Sqlite,
+            schema: &schema,
             caller: &fixture::caller(Role::Anon),
             params: Vec::new(),
             aliases: 0,

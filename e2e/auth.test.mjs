@@ -1,0 +1,121 @@
+// Auth through the official supabase-js (auth-js) against the real binary.
+import { after, before, test } from "node:test"
+import assert from "node:assert/strict"
+import { SERVICE_KEY, startServer } from "./harness.mjs"
+
+let server, strict
+before(async () => {
+  server = await startServer("auth")
+  strict = await startServer("auth-strict")
+})
+after(async () => {
+  assert.equal(await server.stop(), 0)
+  assert.equal(await strict.stop(), 0)
+})
+
+test("sign up, sign in, read and update the user, and the profile trigger runs", async () => {
+  const client = server.client()
+  const { data, error } = await client.auth.signUp({ email: "ana@example.com", password: "correct horse", options: { data: { username: "ana" } } })
+  assert.equal(error, null)
+  assert.ok(data.session.access_token)
+  assert.equal(data.user.email, "ana@example.com")
+  assert.equal(data.user.user_metadata.username, "ana")
+  assert.equal(data.user.app_metadata.provider, "email")
+  assert.equal(data.user.is_anonymous, false)
+  const { data: profile } = await client.from("profiles").select("username").single()
+  assert.deepEqual(profile, { username: "ana" })
+
+  const duplicate = await server.client().auth.signUp({ email: "ana@example.com", password: "correct horse" })
+  assert.equal(duplicate.error.code, "user_already_exists")
+  const weak = await server.client().auth.signUp({ email: "weak@example.com", password: "short" })
+  assert.equal(weak.error.code, "weak_password")
+  const invalid = await server.client().auth.signUp({ email: "not-an-email", password: "correct horse" })
+  assert.equal(invalid.error.status, 400)
+
+  const other = server.client()
+  const wrong = await other.auth.signInWithPassword({ email: "ana@example.com", password: "wrong password" })
+  assert.equal(wrong.error.code, "invalid_credentials")
+  const signedIn = await other.auth.signInWithPassword({ email: "ana@example.com", password: "correct horse" })
+  assert.equal(signedIn.error, null)
+  const { data: got } = await other.auth.getUser()
+  assert.equal(got.user.id, data.user.id)
+  const updated = await other.auth.updateUser({ data: { theme: "dark", username: null } })
+  assert.deepEqual(updated.data.user.user_metadata, { email_verified: true, theme: "dark" })
+  const same = await other.auth.updateUser({ password: "correct horse" })
+  assert.equal(same.error.code, "same_password")
+})
+
+test("refresh tokens rotate, a reused token revokes the session, and sign-out ends sessions", async () => {
+  const client = server.client()
+  const { data } = await client.auth.signUp({ email: "bob@example.com", password: "correct horse" })
+  const first = data.session.refresh_token
+  const refreshed = await client.auth.refreshSession({ refresh_token: first })
+  assert.equal(refreshed.error, null)
+  assert.notEqual(refreshed.data.session.refresh_token, first)
+  const reused = await server.client().auth.refreshSession({ refresh_token: first })
+  assert.equal(reused.error.code, "refresh_token_already_used")
+  // The whole session is revoked: its newest token no longer works either.
+  const after = await server.client().auth.refreshSession({ refresh_token: refreshed.data.session.refresh_token })
+  // auth-js turns `session_not_found` into AuthSessionMissingError.
+  assert.equal(after.error.name, "AuthSessionMissingError")
+  const unknown = await server.client().auth.refreshSession({ refresh_token: "nope" })
+  assert.equal(unknown.error.code, "refresh_token_not_found")
+
+  const device = server.client()
+  await device.auth.signInWithPassword({ email: "bob@example.com", password: "correct horse" })
+  const token = (await device.auth.getSession()).data.session.access_token
+  assert.equal((await device.auth.signOut()).error, null)
+  const response = await fetch(`${server.url}/auth/v1/user`, { headers: { apikey: SERVICE_KEY, Authorization: `Bearer ${token}` } })
+  assert.equal(response.status, 403)
+  assert.equal((await response.json()).error_code, "session_not_found")
+})
+
+test("a seeded user signs in and anonymous users are authenticated but anonymous", async () => {
+  const seeded = await server.client().auth.signInWithPassword({ email: "seeded@example.com", password: "password123" })
+  assert.equal(seeded.error, null)
+  assert.equal(seeded.data.user.user_metadata.username, "seeded")
+  const anonymous = server.client()
+  const { data, error } = await anonymous.auth.signInAnonymously()
+  assert.equal(error, null)
+  assert.equal(data.user.is_anonymous, true)
+  assert.deepEqual(data.user.identities, [])
+  const claims = JSON.parse(Buffer.from(data.session.access_token.split(".")[1], "base64url"))
+  assert.equal(claims.role, "authenticated")
+  assert.equal(claims.is_anonymous, true)
+  assert.equal(claims.session_id.length, 36)
+  assert.equal((await strict.client().auth.signInAnonymously()).error.code, "anonymous_provider_disabled")
+})
+
+test("the admin API manages users for the service role only, and deleting a user cascades", async () => {
+  const adminClient = server.client(SERVICE_KEY)
+  const created = await adminClient.auth.admin.createUser({ email: "carol@example.com", password: "correct horse", email_confirm: true, user_metadata: { username: "carol" } })
+  assert.equal(created.error, null)
+  const id = created.data.user.id
+  assert.ok(created.data.user.email_confirmed_at)
+  const listed = await adminClient.auth.admin.listUsers({ page: 1, perPage: 2 })
+  assert.equal(listed.data.users.length, 2)
+  assert.ok(listed.data.total >= 3)
+  const updated = await adminClient.auth.admin.updateUserById(id, { app_metadata: { plan: "pro" } })
+  assert.equal(updated.data.user.app_metadata.plan, "pro")
+  assert.equal((await adminClient.auth.admin.getUserById(id)).data.user.email, "carol@example.com")
+  assert.equal((await adminClient.from("profiles").select("id").eq("id", id)).data.length, 1)
+  assert.equal((await adminClient.auth.admin.deleteUser(id)).error, null)
+  assert.equal((await adminClient.from("profiles").select("id").eq("id", id)).data.length, 0)
+  assert.equal((await adminClient.auth.admin.getUserById(id)).error.code, "user_not_found")
+  const refused = await server.client().auth.admin.listUsers()
+  assert.equal(refused.error.code, "not_admin")
+})
+
+test("confirmations and rate limits follow config.toml", async () => {
+  const signUp = await strict.client().auth.signUp({ email: "dana@example.com", password: "correct horse" })
+  assert.equal(signUp.error, null)
+  assert.equal(signUp.data.session, null)
+  assert.ok(signUp.data.user.confirmation_sent_at)
+  const signIn = await strict.client().auth.signInWithPassword({ email: "dana@example.com", password: "correct horse" })
+  assert.equal(signIn.error.code, "email_not_confirmed")
+  // The limit is 3 sign-in/sign-up attempts per window; two were used above.
+  await strict.client().auth.signInWithPassword({ email: "dana@example.com", password: "x" })
+  const limited = await strict.client().auth.signInWithPassword({ email: "dana@example.com", password: "x" })
+  assert.equal(limited.error.code, "over_request_rate_limit")
+  assert.equal(limited.error.status, 429)
+})

@@ -1,0 +1,1030 @@
+//! The GoTrue-compatible endpoints under `/auth/v1` (protocol.md §3): sign-up (and anonymous
+//! sign-in), the password and refresh-token grants, the user, logout, settings, health and the
+//! admin user API. Users live in `auth.users`, so the project's triggers and foreign keys apply.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::error::AuthError;
+use super::users::{self, NewUser, Refresh};
+use super::{Caller, Role};
+use crate::app::App;
+
+type Result<T> = std::result::Result<T, AuthError>;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/settings", get(settings))
+        .route("/signup", post(sign_up))
+        .route("/token", post(token))
+        .route("/user", get(get_user).put(update_user))
+        .route("/logout", post(logout))
+        .route("/admin/users", get(admin_list).post(admin_create))
+        .route(
+            "/admin/users/{id}",
+            get(admin_get).put(admin_update).delete(admin_delete),
+        )
+        .layer(axum::middleware::map_response(api_version_header))
+}
+
+async fn api_version_header(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        "x-supabase-api-version",
+        HeaderValue::from_static("2024-01-01"),
+    );
+    response
+}
+
+/// `GET /auth/v1/health`: answers once the server is ready.
+async fn health() -> Json<Value> {
+    Json(
+        json!({"version": env!("CARGO_PKG_VERSION"), "name": "GoTrue", "description": "Solobase's GoTrue-compatible auth API"}),
+    )
+}
+
+async fn settings(State(app): State<App>) -> Json<Value> {
+    let auth = &app.project().config.auth;
+    let mut external: serde_json::Map<String, Value> = [
+        "apple",
+        "azure",
+        "bitbucket",
+        "discord",
+        "facebook",
+        "figma",
+        "github",
+        "gitlab",
+        "google",
+        "keycloak",
+        "linkedin_oidc",
+        "notion",
+        "slack_oidc",
+        "spotify",
+        "twitch",
+        "twitter",
+        "workos",
+        "zoom",
+        "phone",
+    ]
+    .iter()
+    .map(|name| (name.to_string(), Value::Bool(false)))
+    .collect();
+    external.insert(
+        "anonymous_users".into(),
+        Value::Bool(auth.enable_anonymous_sign_ins),
+    );
+    external.insert("email".into(), Value::Bool(auth.email.enable_signup));
+    Json(json!({
+        "external": external,
+        "disable_signup": !auth.enable_signup,
+        "mailer_autoconfirm": !auth.email.enable_confirmations,
+        "phone_autoconfirm": true,
+        "sms_provider": "",
+        "saml_enabled": false,
+    }))
+}
+
+fn parse_body(body: &Bytes) -> Result<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|error| {
+        AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("Could not parse request body as JSON: {error}"),
+        )
+    })
+}
+
+fn text<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
+    body.get(key)
+        .and_then(Value::as_str)
+        .filter(|text| !text.is_empty())
+}
+
+/// The API URL clients reached, for the tokens' `iss`.
+fn issuer(headers: &HeaderMap) -> String {
+    let host = headers
+        .get("host")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("127.0.0.1:54321");
+    format!("http://{host}/auth/v1")
+}
+
+/// Sign-in and sign-up attempts per IP address and per email, in a fixed five-minute window.
+#[derive(Default)]
+pub struct RateLimiter {
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    const WINDOW: Duration = Duration::from_secs(300);
+
+    fn check(&self, keys: &[String], limit: u32) -> Result<()> {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let mut over = false;
+        for key in keys {
+            let entry = windows.entry(key.clone()).or_insert((now, 0));
+            if now.duration_since(entry.0) > Self::WINDOW {
+                *entry = (now, 0);
+            }
+            entry.1 += 1;
+            over |= entry.1 > limit;
+        }
+        if over {
+            return Err(AuthError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "over_request_rate_limit",
+                "Request rate limit reached",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn rate_limit(app: &App, address: &SocketAddr, email: Option<&str>) -> Result<()> {
+    let mut keys = vec![format!("ip:{}", address.ip())];
+    if let Some(email) = email {
+        keys.push(format!("email:{}", email.to_lowercase()));
+    }
+    app.auth_limiter()
+        .check(&keys, app.project().config.auth.rate_limit.sign_in_sign_ups)
+}
+
+fn check_password(app: &App, password: &str) -> Result<()> {
+    let minimum = app.project().config.auth.minimum_password_length;
+    if password.chars().count() < minimum {
+        let mut error = AuthError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak_password",
+            format!("Password should be at least {minimum} characters."),
+        );
+        error.reasons = vec!["length"];
+        return Err(error);
+    }
+    Ok(())
+}
+
+async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        use argon2::password_hash::PasswordHasher;
+        argon2::Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+    })
+    .await
+    .map_err(AuthError::internal)?
+    .map_err(AuthError::internal)
+}
+
+/// Verifies Argon2id hashes (ours) and bcrypt hashes (Supabase's, seeds' `crypt()`).
+async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        if hash.starts_with("$argon2") {
+            use argon2::password_hash::{PasswordVerifier, phc::PasswordHash};
+            PasswordHash::new(&hash).is_ok_and(|parsed| {
+                argon2::Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+        } else {
+            bcrypt::verify(&password, &hash).unwrap_or(false)
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A session for the user: a signed access token with Supabase's claims and a refresh token.
+fn session_json(
+    app: &App,
+    issuer: &str,
+    user: &Value,
+    session_id: &str,
+    refresh_token: &str,
+    method: &str,
+) -> Value {
+    let expires_in = app.project().config.auth.jwt_expiry;
+    let now = jiff::Timestamp::now().as_second();
+    let expires_at = now + expires_in as i64;
+    let claims = json!({
+        "iss": issuer,
+        "sub": user["id"],
+        "aud": "authenticated",
+        "exp": expires_at,
+        "iat": now,
+        "email": user["email"],
+        "phone": user["phone"],
+        "app_metadata": user["app_metadata"],
+        "user_metadata": user["user_metadata"],
+        "role": "authenticated",
+        "aal": "aal1",
+        "amr": [{"method": method, "timestamp": now}],
+        "session_id": session_id,
+        "is_anonymous": user["is_anonymous"],
+    });
+    json!({
+        "access_token": app.keys().sign(&claims),
+        "token_type": "bearer",
+        "expires_in": expires_in,
+        "expires_at": expires_at,
+        "refresh_token": refresh_token,
+        "user": user,
+    })
+}
+
+/// Runs `job` on the writer for the server itself (no caller claims).
+async fn write<T: Send + 'static>(
+    app: &App,
+    job: impl FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    app.store()
+        .write(None, job)
+        .await
+        .map_err(AuthError::internal)?
+}
+
+fn database(error: rusqlite::Error) -> AuthError {
+    AuthError::internal(error)
+}
+
+/// `POST /signup`: email and password, or no credentials for an anonymous user.
+async fn sign_up(
+    State(app): State<App>,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let body = parse_body(&body)?;
+    let config = app.project().config.auth.clone();
+    let email = text(&body, "email").map(str::to_owned);
+    let password = text(&body, "password").map(str::to_owned);
+    let data = body
+        .get("data")
+        .filter(|data| data.is_object())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    rate_limit(&app, &address, email.as_deref())?;
+    if !config.enable_signup {
+        return Err(AuthError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "signup_disabled",
+            "Signups not allowed for this instance",
+        ));
+    }
+    let issuer = issuer(&headers);
+    let Some(email) = email else {
+        if text(&body, "phone").is_some() {
+            return Err(AuthError::new(
+                StatusCode::BAD_REQUEST,
+                "phone_provider_disabled",
+                "Phone signups are disabled",
+            ));
+        }
+        if password.is_some() {
+            return Err(AuthError::validation("Signup requires a valid email"));
+        }
+        if !config.enable_anonymous_sign_ins {
+            return Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "anonymous_provider_disabled",
+                "Anonymous sign-ins are disabled",
+            ));
+        }
+        let (user, session, refresh) = write(&app, move |connection| {
+            let transaction = connection.transaction().map_err(database)?;
+            let id = users::create(
+                &transaction,
+                NewUser {
+                    id: None,
+                    email: None,
+                    password_hash: None,
+                    confirmed: false,
+                    user_metadata: data,
+                    app_metadata: json!({}),
+                    is_anonymous: true,
+                },
+            )
+            .map_err(database)?;
+            let (session, refresh) = users::start_session(&transaction, &id).map_err(database)?;
+            let user = users::user_json(&transaction, &id)
+                .map_err(database)?
+                .ok_or_else(|| AuthError::internal("user vanished"))?;
+            transaction.commit().map_err(database)?;
+            Ok((user, session, refresh))
+        })
+        .await?;
+        return Ok(Json(session_json(
+            &app,
+            &issuer,
+            &user,
+            &session,
+            &refresh,
+            "anonymous",
+        ))
+        .into_response());
+    };
+    if !config.email.enable_signup {
+        return Err(AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "email_provider_disabled",
+            "Email signups are disabled",
+        ));
+    }
+    if !valid_email(&email) {
+        return Err(AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "email_address_invalid",
+            "Unable to validate email address: invalid format",
+        ));
+    }
+    let password =
+        password.ok_or_else(|| AuthError::validation("Signup requires a valid password"))?;
+    check_password(&app, &password)?;
+    let hash = hash_password(password).await?;
+    let confirmed = !config.email.enable_confirmations;
+    let (user, session) = write(&app, move |connection| {
+        let transaction = connection.transaction().map_err(database)?;
+        if users::find_by_email(&transaction, &email)
+            .map_err(database)?
+            .is_some()
+        {
+            return Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "user_already_exists",
+                "User already registered",
+            ));
+        }
+        let id = users::create(
+            &transaction,
+            NewUser {
+                id: None,
+                email: Some(&email),
+                password_hash: Some(hash),
+                confirmed,
+                user_metadata: data,
+                app_metadata: json!({"provider": "email", "providers": ["email"]}),
+                is_anonymous: false,
+            },
+        )
+        .map_err(database)?;
+        let session = if confirmed {
+            Some(users::start_session(&transaction, &id).map_err(database)?)
+        } else {
+            None
+        };
+        let user = users::user_json(&transaction, &id)
+            .map_err(database)?
+            .ok_or_else(|| AuthError::internal("user vanished"))?;
+        transaction.commit().map_err(database)?;
+        Ok((user, session))
+    })
+    .await?;
+    Ok(Json(match session {
+        Some((session, refresh)) => {
+            session_json(&app, &issuer, &user, &session, &refresh, "password")
+        }
+        None => user,
+    })
+    .into_response())
+}
+
+fn valid_email(email: &str) -> bool {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !email.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// `POST /token?grant_type=password|refresh_token`.
+async fn token(
+    State(app): State<App>,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response> {
+    let body = parse_body(&body)?;
+    let issuer = issuer(&headers);
+    match query.get("grant_type").map(String::as_str) {
+        Some("password") => {
+            let email = text(&body, "email").map(str::to_owned);
+            rate_limit(&app, &address, email.as_deref())?;
+            let Some(email) = email else {
+                return Err(AuthError::validation("missing email or phone"));
+            };
+            let password = text(&body, "password").unwrap_or("").to_owned();
+            let invalid = || {
+                AuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_credentials",
+                    "Invalid login credentials",
+                )
+            };
+            let lookup = email.clone();
+            let user = app
+                .store()
+                .read(None, move |connection| {
+                    users::find_by_email(connection, &lookup)
+                })
+                .await
+                .map_err(AuthError::internal)?
+                .map_err(database)?;
+            let Some(user) = user else {
+                return Err(invalid());
+            };
+            let Some(hash) = user
+                .encrypted_password
+                .clone()
+                .filter(|hash| !hash.is_empty())
+            else {
+                return Err(invalid());
+            };
+            if !verify_password(password, hash).await {
+                return Err(invalid());
+            }
+            if user.email_confirmed_at.is_none() {
+                return Err(AuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "email_not_confirmed",
+                    "Email not confirmed",
+                ));
+            }
+            if user
+                .banned_until
+                .as_deref()
+                .is_some_and(|until| until > crate::store::functions::timestamp_now().as_str())
+            {
+                return Err(AuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "user_banned",
+                    "User is banned",
+                ));
+            }
+            let id = user.id.clone();
+            let (user, session, refresh) = write(&app, move |connection| {
+                let (session, refresh) = users::start_session(connection, &id).map_err(database)?;
+                let user = users::user_json(connection, &id)
+                    .map_err(database)?
+                    .ok_or_else(|| AuthError::internal("user vanished"))?;
+                Ok((user, session, refresh))
+            })
+            .await?;
+            Ok(Json(session_json(
+                &app, &issuer, &user, &session, &refresh, "password",
+            ))
+            .into_response())
+        }
+        Some("refresh_token") => {
+            let Some(presented) = text(&body, "refresh_token").map(str::to_owned) else {
+                return Ok((StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request", "error_description": "refresh_token required"}))).into_response());
+            };
+            let reuse = app.project().config.auth.refresh_token_reuse_interval;
+            let (user, session, refresh) = write(&app, move |connection| {
+                let transaction = connection.transaction().map_err(database)?;
+                let outcome = users::refresh(&transaction, &presented, reuse).map_err(database)?;
+                transaction.commit().map_err(database)?;
+                match outcome {
+                    Refresh::Granted(user_id, session, refresh) => {
+                        let user = users::user_json(connection, &user_id)
+                            .map_err(database)?
+                            .ok_or_else(|| {
+                                AuthError::new(
+                                    StatusCode::BAD_REQUEST,
+                                    "user_not_found",
+                                    "User not found",
+                                )
+                            })?;
+                        Ok((user, session, refresh))
+                    }
+                    Refresh::NotFound => Err(AuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "refresh_token_not_found",
+                        "Invalid Refresh Token: Refresh Token Not Found",
+                    )),
+                    Refresh::SessionMissing => Err(AuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "session_not_found",
+                        "Invalid Refresh Token: No Valid Session Found",
+                    )),
+                    Refresh::AlreadyUsed => Err(AuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "refresh_token_already_used",
+                        "Invalid Refresh Token: Already Used",
+                    )),
+                }
+            })
+            .await?;
+            Ok(Json(session_json(
+                &app, &issuer, &user, &session, &refresh, "password",
+            ))
+            .into_response())
+        }
+        _ => Err(AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_credentials",
+            "unsupported_grant_type",
+        )),
+    }
+}
+
+/// The signed-in caller of `/user` and `/logout`, with a live session.
+async fn signed_in(app: &App, headers: &HeaderMap) -> Result<(String, Option<String>)> {
+    let token = headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .ok_or_else(|| {
+            AuthError::new(
+                StatusCode::UNAUTHORIZED,
+                "no_authorization",
+                "This endpoint requires a valid Bearer token",
+            )
+        })?;
+    let claims = app.keys().verify(token).map_err(|error| {
+        AuthError::new(
+            StatusCode::FORBIDDEN,
+            "bad_jwt",
+            format!(
+                "invalid JWT: unable to parse or verify signature, {}",
+                error.message
+            ),
+        )
+    })?;
+    let user_id = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            AuthError::new(
+                StatusCode::FORBIDDEN,
+                "bad_jwt",
+                "invalid claim: missing sub claim",
+            )
+        })?;
+    let session = claims
+        .get("session_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let (check_user, check_session) = (user_id.clone(), session.clone());
+    let (user_exists, session_exists) = app
+        .store()
+        .read(None, move |connection| -> rusqlite::Result<(bool, bool)> {
+            let user = users::find_by_id(connection, &check_user)?.is_some();
+            let session = match &check_session {
+                Some(session) => users::session_exists(connection, session)?,
+                None => true,
+            };
+            Ok((user, session))
+        })
+        .await
+        .map_err(AuthError::internal)?
+        .map_err(database)?;
+    if !user_exists {
+        return Err(AuthError::new(
+            StatusCode::FORBIDDEN,
+            "user_not_found",
+            "User from sub claim in JWT does not exist",
+        ));
+    }
+    if !session_exists {
+        return Err(AuthError::new(
+            StatusCode::FORBIDDEN,
+            "session_not_found",
+            "Session from session_id claim in JWT does not exist",
+        ));
+    }
+    Ok((user_id, session))
+}
+
+async fn get_user(State(app): State<App>, headers: HeaderMap) -> Result<Response> {
+    let (user_id, _) = signed_in(&app, &headers).await?;
+    let user = app
+        .store()
+        .read(None, move |connection| {
+            users::user_json(connection, &user_id)
+        })
+        .await
+        .map_err(AuthError::internal)?
+        .map_err(database)?;
+    user.map(|user| Json(user).into_response()).ok_or_else(|| {
+        AuthError::new(
+            StatusCode::FORBIDDEN,
+            "user_not_found",
+            "User from sub claim in JWT does not exist",
+        )
+    })
+}
+
+/// `PUT /user`: email, password and `data` (merged; `null` deletes a key).
+async fn update_user(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    let (user_id, _) = signed_in(&app, &headers).await?;
+    let body = parse_body(&body)?;
+    if body.get("app_metadata").is_some() {
+        return Err(AuthError::new(
+            StatusCode::FORBIDDEN,
+            "not_admin",
+            "User not allowed",
+        ));
+    }
+    let lookup = user_id.clone();
+    let current = app
+        .store()
+        .read(None, move |connection| {
+            users::find_by_id(connection, &lookup)
+        })
+        .await
+        .map_err(AuthError::internal)?
+        .map_err(database)?
+        .ok_or_else(|| {
+            AuthError::new(
+                StatusCode::FORBIDDEN,
+                "user_not_found",
+                "User from sub claim in JWT does not exist",
+            )
+        })?;
+    let hash = match text(&body, "password") {
+        Some(password) => {
+            check_password(&app, password)?;
+            if let Some(old) = current.encrypted_password.clone()
+                && verify_password(password.to_owned(), old).await
+            {
+                return Err(AuthError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "same_password",
+                    "New password should be different from the old password.",
+                ));
+            }
+            Some(hash_password(password.to_owned()).await?)
+        }
+        None => None,
+    };
+    let email = text(&body, "email").map(str::to_owned);
+    if email.as_deref().is_some_and(|email| !valid_email(email)) {
+        return Err(AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "email_address_invalid",
+            "Unable to validate email address: invalid format",
+        ));
+    }
+    let metadata = body
+        .get("data")
+        .map(|data| users::merge_metadata(&current.user_metadata, data));
+    let user = write(&app, move |connection| {
+        let transaction = connection.transaction().map_err(database)?;
+        apply_changes(
+            &transaction,
+            &user_id,
+            email.as_deref(),
+            hash,
+            metadata,
+            None,
+        )?;
+        let user = users::user_json(&transaction, &user_id).map_err(database)?;
+        transaction.commit().map_err(database)?;
+        Ok(user)
+    })
+    .await?;
+    Ok(Json(user).into_response())
+}
+
+fn apply_changes(
+    connection: &rusqlite::Connection,
+    user_id: &str,
+    email: Option<&str>,
+    hash: Option<String>,
+    user_metadata: Option<Value>,
+    app_metadata: Option<Value>,
+) -> Result<()> {
+    let now = crate::store::functions::timestamp_now();
+    if let Some(email) = email {
+        if users::find_by_email(connection, email)
+            .map_err(database)?
+            .is_some_and(|other| other.id != user_id)
+        {
+            return Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "email_exists",
+                "A user with this email address has already been registered",
+            ));
+        }
+        connection
+            .execute(
+                "UPDATE \"auth.users\" SET email = ?2 WHERE id = ?1",
+                [user_id, email],
+            )
+            .map_err(database)?;
+    }
+    if let Some(hash) = hash {
+        connection
+            .execute(
+                "UPDATE \"auth.users\" SET encrypted_password = ?2 WHERE id = ?1",
+                [user_id, &hash],
+            )
+            .map_err(database)?;
+    }
+    if let Some(metadata) = user_metadata {
+        connection
+            .execute(
+                "UPDATE \"auth.users\" SET raw_user_meta_data = ?2 WHERE id = ?1",
+                [user_id, &metadata.to_string()],
+            )
+            .map_err(database)?;
+    }
+    if let Some(metadata) = app_metadata {
+        connection
+            .execute(
+                "UPDATE \"auth.users\" SET raw_app_meta_data = ?2 WHERE id = ?1",
+                [user_id, &metadata.to_string()],
+            )
+            .map_err(database)?;
+    }
+    connection
+        .execute(
+            "UPDATE \"auth.users\" SET updated_at = ?2 WHERE id = ?1",
+            [user_id, &now],
+        )
+        .map_err(database)?;
+    Ok(())
+}
+
+/// `POST /logout?scope=global|local|others` → 204.
+async fn logout(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let (user_id, session) = signed_in(&app, &headers).await?;
+    let scope = query
+        .get("scope")
+        .map_or("global", String::as_str)
+        .to_owned();
+    if !matches!(scope.as_str(), "global" | "local" | "others") {
+        return Err(AuthError::validation(format!(
+            "Unsupported logout scope {scope:?}"
+        )));
+    }
+    let session = session.unwrap_or_default();
+    write(&app, move |connection| {
+        let sql = match scope.as_str() {
+            "local" => "DELETE FROM \"auth.sessions\" WHERE user_id = ?1 AND id = ?2",
+            "others" => "DELETE FROM \"auth.sessions\" WHERE user_id = ?1 AND id <> ?2",
+            _ => "DELETE FROM \"auth.sessions\" WHERE user_id = ?1 AND ?2 IS NOT NULL",
+        };
+        connection
+            .execute(sql, [&user_id, &session])
+            .map_err(database)?;
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Admin endpoints need the service_role.
+fn admin(app: &App, headers: &HeaderMap) -> Result<Caller> {
+    match app.keys().caller(headers) {
+        Ok(caller) if caller.role == Role::ServiceRole => Ok(caller),
+        Ok(_) => Err(AuthError::new(
+            StatusCode::FORBIDDEN,
+            "not_admin",
+            "User not allowed",
+        )),
+        Err(error) => Err(AuthError::new(
+            StatusCode::FORBIDDEN,
+            "bad_jwt",
+            format!("invalid JWT: {}", error.message),
+        )),
+    }
+}
+
+async fn admin_list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    admin(&app, &headers)?;
+    let page: u64 = query
+        .get("page")
+        .and_then(|page| page.parse().ok())
+        .filter(|page| *page > 0)
+        .unwrap_or(1);
+    let per_page: u64 = query
+        .get("per_page")
+        .and_then(|size| size.parse().ok())
+        .filter(|size| *size > 0)
+        .unwrap_or(50);
+    let (list, total) = app
+        .store()
+        .read(None, move |connection| -> rusqlite::Result<(Vec<Value>, u64)> {
+            let total: i64 = connection.query_row("SELECT count(*) FROM \"auth.users\" WHERE deleted_at IS NULL", [], |row| row.get(0))?;
+            let mut statement = connection.prepare("SELECT id FROM \"auth.users\" WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ?1 OFFSET ?2")?;
+            let ids: Vec<String> = statement.query_map([per_page as i64, ((page - 1) * per_page) as i64], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let list = ids.iter().filter_map(|id| users::user_json(connection, id).transpose()).collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((list, total as u64))
+        })
+        .await
+        .map_err(AuthError::internal)?
+        .map_err(database)?;
+    let mut response = Json(json!({"users": list, "aud": "authenticated"})).into_response();
+    let last_page = total.div_ceil(per_page).max(1);
+    let mut links = Vec::new();
+    if page < last_page {
+        links.push(format!(
+            "</admin/users?page={}&per_page={per_page}>; rel=\"next\"",
+            page + 1
+        ));
+    }
+    links.push(format!(
+        "</admin/users?page={last_page}&per_page={per_page}>; rel=\"last\""
+    ));
+    if let Ok(value) = HeaderValue::from_str(&total.to_string()) {
+        response.headers_mut().insert("x-total-count", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&links.join(", ")) {
+        response.headers_mut().insert("link", value);
+    }
+    Ok(response)
+}
+
+async fn admin_create(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    admin(&app, &headers)?;
+    let body = parse_body(&body)?;
+    let email = text(&body, "email").map(str::to_owned);
+    if email.as_deref().is_some_and(|email| !valid_email(email)) {
+        return Err(AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "email_address_invalid",
+            "Unable to validate email address: invalid format",
+        ));
+    }
+    let hash = match text(&body, "password") {
+        Some(password) => {
+            check_password(&app, password)?;
+            Some(hash_password(password.to_owned()).await?)
+        }
+        None => None,
+    };
+    let confirmed = body
+        .get("email_confirm")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let user_metadata = body
+        .get("user_metadata")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    let mut app_metadata = json!({"provider": "email", "providers": ["email"]});
+    if let Some(extra) = body.get("app_metadata") {
+        app_metadata = users::merge_metadata(&app_metadata, extra);
+    }
+    let id = text(&body, "id").map(str::to_owned);
+    let user = write(&app, move |connection| {
+        let transaction = connection.transaction().map_err(database)?;
+        if let Some(email) = &email
+            && users::find_by_email(&transaction, email)
+                .map_err(database)?
+                .is_some()
+        {
+            return Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "email_exists",
+                "A user with this email address has already been registered",
+            ));
+        }
+        let id = users::create(
+            &transaction,
+            NewUser {
+                id,
+                email: email.as_deref(),
+                password_hash: hash,
+                confirmed,
+                user_metadata,
+                app_metadata,
+                is_anonymous: false,
+            },
+        )
+        .map_err(database)?;
+        let user = users::user_json(&transaction, &id).map_err(database)?;
+        transaction.commit().map_err(database)?;
+        Ok(user)
+    })
+    .await?;
+    Ok(Json(user).into_response())
+}
+
+fn user_not_found() -> AuthError {
+    AuthError::new(StatusCode::NOT_FOUND, "user_not_found", "User not found")
+}
+
+fn user_id(id: &str) -> Result<String> {
+    uuid::Uuid::parse_str(id)
+        .map(|id| id.to_string())
+        .map_err(|_| user_not_found())
+}
+
+async fn admin_get(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    admin(&app, &headers)?;
+    let id = user_id(&id)?;
+    let user = app
+        .store()
+        .read(None, move |connection| users::user_json(connection, &id))
+        .await
+        .map_err(AuthError::internal)?
+        .map_err(database)?;
+    user.map(|user| Json(user).into_response())
+        .ok_or_else(user_not_found)
+}
+
+async fn admin_update(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    admin(&app, &headers)?;
+    let id = user_id(&id)?;
+    let body = parse_body(&body)?;
+    let hash = match text(&body, "password") {
+        Some(password) => {
+            check_password(&app, password)?;
+            Some(hash_password(password.to_owned()).await?)
+        }
+        None => None,
+    };
+    let email = text(&body, "email").map(str::to_owned);
+    let confirm = body.get("email_confirm").and_then(Value::as_bool) == Some(true);
+    let user = write(&app, move |connection| {
+        let transaction = connection.transaction().map_err(database)?;
+        let current = users::find_by_id(&transaction, &id).map_err(database)?.ok_or_else(user_not_found)?;
+        let user_metadata = body.get("user_metadata").map(|patch| users::merge_metadata(&current.user_metadata, patch));
+        let app_metadata = body.get("app_metadata").map(|patch| users::merge_metadata(&current.app_metadata, patch));
+        apply_changes(&transaction, &id, email.as_deref(), hash, user_metadata, app_metadata)?;
+        if confirm {
+            transaction
+                .execute("UPDATE \"auth.users\" SET email_confirmed_at = coalesce(email_confirmed_at, pg_now()), confirmed_at = coalesce(confirmed_at, pg_now()) WHERE id = ?1", [&id])
+                .map_err(database)?;
+        }
+        let user = users::user_json(&transaction, &id).map_err(database)?;
+        transaction.commit().map_err(database)?;
+        Ok(user)
+    })
+    .await?;
+    Ok(Json(user).into_response())
+}
+
+/// Deleting a user cascades through every foreign key to `auth.users`.
+async fn admin_delete(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    admin(&app, &headers)?;
+    let id = user_id(&id)?;
+    write(&app, move |connection| {
+        let deleted = connection
+            .execute("DELETE FROM \"auth.users\" WHERE id = ?1", [&id])
+            .map_err(|error| {
+                AuthError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!("cannot delete the user: {error}"),
+                )
+            })?;
+        if deleted == 0 {
+            return Err(user_not_found());
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(Json(json!({})).into_response())
+}
