@@ -83,6 +83,16 @@ pub async fn run(
                 })
                 .await
         }
+        Query::Call(call) if call.read_only => {
+            store
+                .read(claims, move |connection| {
+                    let transaction = connection
+                        .unchecked_transaction()
+                        .map_err(RestError::internal)?;
+                    call_function(&transaction, &call)
+                })
+                .await
+        }
         Query::Call(call) => {
             store
                 .write(claims, move |connection| {

@@ -297,6 +297,8 @@ pub struct Call<'a> {
     /// Every argument in declaration order.
     pub arguments: Vec<(String, Argument)>,
     pub result: CallResult<'a>,
+    /// GET/HEAD: runs in a read-only transaction.
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1085,6 +1087,7 @@ impl<'a> Planner<'a> {
             body,
             arguments,
             result,
+            read_only,
         })
     }
 }

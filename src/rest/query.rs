@@ -75,6 +75,8 @@ pub struct WriteStatement {
 pub struct CallQuery {
     pub setup: Vec<Sql>,
     pub result: CallOutput,
+    /// Runs on a read-only connection (GET/HEAD calls of stable functions).
+    pub read_only: bool,
 }
 
 #[derive(Debug)]
@@ -1040,7 +1042,11 @@ impl Builder<'_> {
                 }
             }
         };
-        Ok(CallQuery { setup, result })
+        Ok(CallQuery {
+            setup,
+            result,
+            read_only: call.read_only,
+        })
     }
 
     /// `statement` with each `:argument` replaced by its bound value or default expression.
