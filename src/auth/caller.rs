@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 /// The Postgres role a request runs as, from the token's `role` claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     Anon,
     Authenticated,

@@ -4,14 +4,15 @@
 //! row, batched per distinct caller, so one bad predicate fails only its own subscribers.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
-use crate::auth::Caller;
+use super::evaluate::Compiled;
+use crate::auth::{Caller, Role};
 use crate::rest::authorize::{self, Clause};
-use crate::schema::{PgType, PolicyCommand, SchemaCache, Table};
+use crate::schema::{PgType, PolicyCommand, QualifiedName, SchemaCache, Table};
 use crate::store::Store;
 use crate::store::naming::{quote_ident, quote_literal, table_name};
 
@@ -24,6 +25,9 @@ pub enum RowAccess {
     /// as its table); it may call the session functions (`auth_uid()`), which see the
     /// subscriber's claims.
     Predicate(String),
+    /// A predicate simple enough to decide in memory (see `evaluate`), with its SQL to fall
+    /// back on when the values need SQLite's coercions.
+    InMemory(Arc<Compiled>, String),
 }
 
 /// Decides a caller's access to a table; an error is reported on that subscriber's channel.
@@ -31,8 +35,33 @@ pub type AccessRule = Arc<dyn Fn(&Table, &Caller) -> Result<RowAccess, String> +
 
 /// The table's SELECT policies for the caller, from `rest::authorize` — the same predicate REST
 /// reads with: no RLS or service_role sees every row, no applicable policy sees none.
+///
+/// The answer depends only on the table and the caller's role, so it is computed once per pair
+/// and cached: fan-out to thousands of subscribers does not re-translate policies.
 pub fn default_rule(schema: Arc<SchemaCache>) -> AccessRule {
-    Arc::new(move |table: &Table, caller: &Caller| policy_access(&schema, table, caller))
+    let cache: Mutex<HashMap<(QualifiedName, Role), Result<RowAccess, String>>> = Mutex::default();
+    Arc::new(move |table: &Table, caller: &Caller| {
+        let key = (table.name.clone(), caller.role);
+        if let Some(found) = cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return found.clone();
+        }
+        let access = policy_access(&schema, table, caller).map(|access| match access {
+            RowAccess::Predicate(sql) => match Compiled::new(&sql) {
+                Some(compiled) => RowAccess::InMemory(Arc::new(compiled), sql),
+                None => RowAccess::Predicate(sql),
+            },
+            other => other,
+        });
+        cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, access.clone());
+        access
+    })
 }
 
 fn policy_access(
@@ -66,6 +95,19 @@ pub async fn check(
         match rule(table, caller) {
             Ok(RowAccess::All) => results.push(Ok(true)),
             Ok(RowAccess::Denied) => results.push(Ok(false)),
+            Ok(RowAccess::InMemory(compiled, predicate)) => {
+                match compiled.passes(row, &caller.claims) {
+                    Some(passes) => results.push(Ok(passes)),
+                    None => {
+                        results.push(Ok(false));
+                        groups
+                            .entry(caller.claims.to_string())
+                            .or_insert_with(|| (caller.claims.clone(), Vec::new()))
+                            .1
+                            .push((index, predicate));
+                    }
+                }
+            }
             Ok(RowAccess::Predicate(predicate)) => {
                 results.push(Ok(false));
                 groups

@@ -7,6 +7,7 @@ pub mod access;
 pub mod broadcast;
 pub mod changes;
 pub mod channel;
+pub mod evaluate;
 pub mod presence;
 pub mod socket;
 
