@@ -164,6 +164,51 @@ impl Resolver for PolicyResolver<'_> {
     }
 }
 
+/// Whether `caller` may call `function` over RPC. A `security invoker` function whose body
+/// reads another table under row-level security is refused (42501): the body runs as written,
+/// so that table's policies could not be applied, and failing open is not an option. Rows of
+/// the table the function returns are filtered by its policies like a read; `security definer`
+/// functions read without the caller's policies, as in Postgres.
+pub fn callable(
+    schema: &SchemaCache,
+    function: &Function,
+    caller: &Caller,
+) -> Result<(), RestError> {
+    if function.security_definer || caller.bypasses_rls() {
+        return Ok(());
+    }
+    let returned = match &function.returns {
+        FunctionReturn::Rows { table, .. } => Some(table.clone()),
+        _ => None,
+    };
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let statements =
+        sqlparser::parser::Parser::parse_sql(&dialect, &function.body).unwrap_or_default();
+    let mut guarded = None;
+    let _ = sqlparser::ast::visit_relations(&statements, |relation| {
+        let name = crate::migrate::expression::qualified_name(relation);
+        if Some(&name) != returned.as_ref()
+            && schema.table(&name).is_some_and(|table| table.rls_enabled)
+        {
+            guarded = Some(name);
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    match guarded {
+        Some(table) => Err(RestError::sql(
+            "42501",
+            format!(
+                "function {}() reads \"{table}\", which has row-level security, as the caller",
+                function.name
+            ),
+            caller.role == crate::auth::Role::Anon,
+        )
+        .hint("declare the function `security definer` (it then reads without the caller's policies) or return rows of that table")),
+        None => Ok(()),
+    }
+}
+
 /// A call of one of the project's scalar `language sql` functions as a scalar subquery.
 pub fn inline_function<'a>(
     schema: &'a SchemaCache,

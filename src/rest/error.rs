@@ -41,6 +41,11 @@ impl RestError {
         self
     }
 
+    /// One of PostgREST's own errors (`PGRSTnnn`), its status from `status_for_pgrst`.
+    pub fn pgrst(code: &str, message: impl Into<String>) -> Self {
+        Self::new(status_for_pgrst(code), code, message)
+    }
+
     /// PGRST100: the query string does not parse.
     pub fn parse(what: &str, input: &str, details: impl Into<String>) -> Self {
         Self::new(
@@ -55,6 +60,18 @@ impl RestError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "XX000", "internal error")
+    }
+}
+
+/// PostgREST's own codes → HTTP status, after its `Error.hs` (protocol.md §2.12).
+fn status_for_pgrst(code: &str) -> StatusCode {
+    match code {
+        "PGRST101" | "PGRST105" | "PGRST117" => StatusCode::METHOD_NOT_ALLOWED,
+        "PGRST103" => StatusCode::RANGE_NOT_SATISFIABLE,
+        "PGRST106" | "PGRST107" | "PGRST116" => StatusCode::NOT_ACCEPTABLE,
+        "PGRST125" | "PGRST126" | "PGRST202" | "PGRST205" => StatusCode::NOT_FOUND, // not found
+        "PGRST201" | "PGRST203" => StatusCode::MULTIPLE_CHOICES, // ambiguous embed or overload
+        _ => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -142,6 +159,22 @@ mod tests {
                 status,
                 "{sqlstate}"
             );
+        }
+    }
+
+    #[test]
+    fn postgrest_codes_map_to_their_statuses() {
+        for (code, status) in [
+            ("PGRST100", 400),
+            ("PGRST103", 416),
+            ("PGRST116", 406),
+            ("PGRST200", 400),
+            ("PGRST201", 300),
+            ("PGRST202", 404),
+            ("PGRST204", 400),
+            ("PGRST205", 404),
+        ] {
+            assert_eq!(status_for_pgrst(code).as_u16(), status, "{code}");
         }
     }
 }

@@ -1,32 +1,38 @@
-//! REST: `/rest/v1`, the PostgREST dialect. `handle` reads top to bottom: parse the request,
-//! plan it into SQL against the schema (policies from `authorize`), execute on the store,
-//! render the response.
+//! REST: `/rest/v1`, the PostgREST dialect (protocol.md §2). `handle` reads top to bottom:
+//! parse the request, plan it against the schema, turn the plan into SQL (policies from
+//! `authorize`), execute it on the store, render the response.
 
 pub mod authorize;
 pub mod error;
+pub mod execute;
+#[cfg(test)]
+mod fixture;
+pub mod plan;
 pub mod query;
 pub mod request;
 pub mod response;
-mod rpc;
 pub mod values;
+
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rusqlite::{Connection, ToSql};
 
 use crate::auth::{Caller, Role};
-use crate::schema::{PolicyCommand, SchemaCache};
+use crate::schema::SchemaCache;
 use crate::store::Store;
 use error::RestError;
-use query::{Planner, Sql};
-use request::{Action, ApiRequest, ReturnPreference, Target};
+use execute::WriteOptions;
+use plan::Plan;
+use request::{MediaType, ReturnPreference};
 
-/// Serves one `/rest/v1/{path}` request for a verified caller.
+/// Serves one `/rest/v1/{path}` request for a verified caller; reads return at most
+/// `max_rows` rows.
 #[allow(clippy::too_many_arguments)]
 pub async fn handle(
     store: &Store,
-    schema: std::sync::Arc<SchemaCache>,
+    schema: Arc<SchemaCache>,
     caller: Caller,
     max_rows: u64,
     method: &Method,
@@ -35,443 +41,781 @@ pub async fn handle(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Response {
-    let anon = caller.role == Role::Anon;
     let result = async {
         let request = request::parse(method, path, raw_query, headers, &body)?;
-        match (&request.target, request.action) {
-            (Target::Table(_), Action::Read { head }) => {
-                read(store, schema, caller, request, max_rows, head).await
-            }
-            (Target::Table(_), _) => write(store, schema, caller, request).await,
-            (Target::Rpc(_), _) => rpc::call(store, schema, caller, request, max_rows).await,
-        }
+        let (query, table) = {
+            let plan = plan::build(&request, &schema, max_rows)?;
+            let table = match &plan {
+                Plan::Insert(insert) => Some(insert.table.name.clone()),
+                Plan::Update(update) => Some(update.table.name.clone()),
+                Plan::Delete(delete) => Some(delete.table.name.clone()),
+                Plan::Read(_) | Plan::Call(_) => None,
+            };
+            (
+                query::to_sql(&plan, &schema, &caller, &query::Sqlite)?,
+                table,
+            )
+        };
+        let options = WriteOptions {
+            singular: request.media == MediaType::SingularObject,
+            rollback: request.prefer.rollback,
+            max_affected: request
+                .prefer
+                .max_affected
+                .filter(|_| request.prefer.strict),
+            representation: request.prefer.return_ == ReturnPreference::Representation,
+        };
+        let outcome = execute::run(store, schema.clone(), &caller, table, query, options).await?;
+        response::render(&request, outcome)
     }
     .await;
-    match result {
-        Ok(response) => response,
-        Err(mut error) => {
-            if error.code == "42501" && anon {
-                error.status = StatusCode::UNAUTHORIZED;
-            }
-            error.into_response()
+    result.unwrap_or_else(|mut error: RestError| {
+        if error.code == "42501" && caller.role == Role::Anon {
+            error.status = StatusCode::UNAUTHORIZED;
         }
-    }
-}
-
-async fn read(
-    store: &Store,
-    schema: std::sync::Arc<SchemaCache>,
-    caller: Caller,
-    request: ApiRequest,
-    max_rows: u64,
-    head: bool,
-) -> Result<Response, RestError> {
-    let Target::Table(name) = &request.target else {
-        unreachable!("reads are on tables")
-    };
-    let mut planner = Planner::new(&schema, &caller, &request);
-    let table = planner.table(name)?;
-    let (rows_sql, count_sql) = planner.read(table, max_rows)?;
-    let Sql { params, .. } = planner.finish(String::new());
-    let claims = Some(caller.claims.clone());
-    let result = store
-        .read(claims, move |connection| {
-            let transaction = connection.unchecked_transaction().map_err(database_error)?;
-            run_read(&transaction, &rows_sql, count_sql.as_deref(), &params)
-        })
-        .await
-        .map_err(RestError::internal)??;
-    read_response(&request, result, head)
-}
-
-/// Rows of a read: the JSON array, how many it holds, and the total when a count was asked.
-pub(crate) struct ReadResult {
-    body: String,
-    returned: u64,
-    total: Option<u64>,
-}
-
-fn run_read(
-    connection: &Connection,
-    rows_sql: &str,
-    count_sql: Option<&str>,
-    params: &[rusqlite::types::Value],
-) -> Result<ReadResult, RestError> {
-    let (body, returned): (String, u64) = query_row(connection, rows_sql, params)?;
-    let total = match count_sql {
-        Some(sql) => Some(query_row::<(u64,)>(connection, sql, params)?.0),
-        None => None,
-    };
-    Ok(ReadResult {
-        body,
-        returned,
-        total,
+        error.into_response()
     })
 }
 
-fn read_response(
-    request: &ApiRequest,
-    result: ReadResult,
-    head: bool,
-) -> Result<Response, RestError> {
-    let ReadResult {
-        body,
-        returned,
-        total,
-    } = result;
-    let offset = request
-        .ranges
-        .iter()
-        .find(|(path, _)| path.is_empty())
-        .map_or(0, |(_, range)| range.offset);
-    if let Some(total) = total
-        && offset > total
-        && total > 0
-    {
-        return Err(RestError::new(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            "PGRST103",
-            "Requested range not satisfiable",
-        )
-        .details(format!(
-            "An offset of {offset} was requested, but there are only {total} rows."
-        )));
-    }
-    let status = match total {
-        Some(total) if returned < total => StatusCode::PARTIAL_CONTENT,
-        _ => StatusCode::OK,
-    };
-    response::render(
-        request,
-        status,
-        Some(body),
-        returned,
-        response::content_range(offset, returned, total),
-        head,
-    )
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
 
-async fn write(
-    store: &Store,
-    schema: std::sync::Arc<SchemaCache>,
-    caller: Caller,
-    request: ApiRequest,
-) -> Result<Response, RestError> {
-    let claims = Some(caller.claims.clone());
-    let request = std::sync::Arc::new(request);
-    let job_request = request.clone();
-    let (body, affected, location) = store
-        .write(
-            claims,
-            move |connection| -> Result<(Option<String>, u64, Option<String>), RestError> {
-                let request = &*job_request;
-                let Target::Table(name) = &request.target else {
-                    unreachable!("writes are on tables")
-                };
-                let mut planner = Planner::new(&schema, &caller, request);
-                let table = planner.table(name)?;
-                let transaction = connection.transaction().map_err(database_error)?;
-                let command = match request.action {
-                    Action::Insert => PolicyCommand::Insert,
-                    Action::Update => PolicyCommand::Update,
-                    _ => PolicyCommand::Delete,
-                };
-                let mut rowids: Vec<i64> = Vec::new();
-                let mut representation = None;
-                match request.action {
-                    Action::Insert => {
-                        for statement in planner.inserts(table)? {
-                            rowids.extend(query_column(&transaction, &statement, table)?);
-                        }
-                    }
-                    Action::Update => {
-                        let statement = planner.update(table)?;
-                        rowids = query_column(&transaction, &statement, table)?;
-                    }
-                    _ => {
-                        let matching = planner.matching_rowids(table, PolicyCommand::Delete)?;
-                        let statement = planner.finish(matching);
-                        rowids = query_column(&transaction, &statement, table)?;
-                    }
-                }
-                let ids = serde_json::to_string(&rowids).expect("ids serialize");
-                if command != PolicyCommand::Delete
-                    && let Some(check) = planner.check_violations(table, command, &ids)?
-                {
-                    let statement = planner.finish(check);
-                    let (violations,): (u64,) =
-                        query_row(&transaction, &statement.text, &statement.params)?;
-                    if violations > 0 {
-                        return Err(RestError::sql(
-                            "42501",
-                            format!(
-                                "new row violates row-level security policy for table \"{}\"",
-                                table.name.name
-                            ),
-                            false,
-                        ));
-                    }
-                }
-                if request.prefer.return_ == ReturnPreference::Representation
-                    || request.media == request::MediaType::SingularObject
-                {
-                    let sql = planner.representation(table, &ids)?;
-                    let statement = planner.finish(sql);
-                    representation = Some(
-                        query_row::<(String,)>(&transaction, &statement.text, &statement.params)?.0,
-                    );
-                }
-                if command == PolicyCommand::Delete && !rowids.is_empty() {
-                    transaction
-                        .execute(
-                            &format!(
-                                "DELETE FROM {} WHERE rowid IN (SELECT value FROM json_each(?1))",
-                                crate::store::naming::table_ident(&table.name)
-                            ),
-                            [&ids],
-                        )
-                        .map_err(|error| constraint_error(error, Some(table)))?;
-                }
-                let affected = rowids.len() as u64;
-                if request.media == request::MediaType::SingularObject && affected != 1 {
-                    return Err(response::singular_mismatch(affected));
-                }
-                if let (true, Some(limit), false) = (
-                    request.prefer.strict,
-                    request.prefer.max_affected,
-                    command == PolicyCommand::Insert,
-                ) && affected > limit
-                {
-                    return Err(RestError::new(
-                        StatusCode::BAD_REQUEST,
-                        "PGRST124",
-                        "Query result exceeds max-affected preference constraint",
-                    )
-                    .details(format!("The query affects {affected} rows")));
-                }
-                let location = match (request.prefer.return_, rowids.first()) {
-                    (ReturnPreference::HeadersOnly, Some(rowid))
-                        if command == PolicyCommand::Insert =>
-                    {
-                        location(&transaction, table, *rowid)?
-                    }
-                    _ => None,
-                };
-                if !request.prefer.rollback {
-                    transaction.commit().map_err(database_error)?;
-                }
-                Ok((
-                    representation
-                        .filter(|_| request.prefer.return_ == ReturnPreference::Representation),
-                    affected,
-                    location,
-                ))
-            },
+    /// One request through the whole pipeline: `(status, headers, body)`.
+    async fn send(
+        store: &Store,
+        role: Role,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, HeaderMap, String) {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        let response = handle(
+            store,
+            Arc::new(fixture::schema()),
+            fixture::caller(role),
+            1000,
+            &method.parse().unwrap(),
+            path,
+            query,
+            &map,
+            Bytes::from(body.to_owned()),
         )
-        .await
-        .map_err(RestError::internal)??;
-    let count = request.prefer.count.map(|_| affected);
-    let status = match (request.action, &body) {
-        (Action::Insert, _) => StatusCode::CREATED,
-        (_, Some(_)) => StatusCode::OK,
-        (_, None) => StatusCode::NO_CONTENT,
-    };
-    let returned = if request.action == Action::Update {
-        affected
-    } else {
-        0
-    };
-    let mut response = response::render(
-        &request,
-        status,
-        body,
-        affected,
-        response::content_range(0, returned, count),
-        false,
-    )?;
-    if let Some(location) =
-        location.and_then(|location| axum::http::HeaderValue::from_str(&location).ok())
-    {
-        response
-            .headers_mut()
-            .insert(axum::http::header::LOCATION, location);
+        .await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
     }
-    Ok(response)
-}
 
-/// `Location` of an inserted row for `return=headers-only`: `/table?pk=eq.value`.
-fn location(
-    connection: &Connection,
-    table: &crate::schema::Table,
-    rowid: i64,
-) -> Result<Option<String>, RestError> {
-    if table.primary_key.is_empty() {
-        return Ok(None);
+    async fn get(store: &Store, target: &str) -> Value {
+        let (status, _, body) = send(store, Role::ServiceRole, "GET", target, &[], "").await;
+        assert_eq!(status, 200, "{target}: {body}");
+        serde_json::from_str(&body).unwrap()
     }
-    let columns: Vec<String> = table
-        .primary_key
-        .iter()
-        .map(|column| {
-            format!(
-                "CAST({} AS TEXT)",
-                crate::store::naming::quote_ident(column)
+
+    /// The `id`s a filtered read returns.
+    async fn ids(store: &Store, filter: &str) -> Vec<i64> {
+        let rows = get(store, &format!("todos?select=id&order=id&{filter}")).await;
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["id"].as_i64().unwrap())
+            .collect()
+    }
+
+    /// The error code and message a request gets, with its status.
+    async fn error(store: &Store, method: &str, target: &str, body: &str) -> (u16, Value) {
+        let (status, _, body) = send(store, Role::ServiceRole, method, target, &[], body).await;
+        (status, serde_json::from_str(&body).unwrap())
+    }
+
+    fn header<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
+        headers
+            .get(name)
+            .map_or("", |value| value.to_str().unwrap())
+    }
+
+    #[tokio::test]
+    async fn values_come_out_typed_as_postgres_sends_them() {
+        let store = fixture::store().await;
+        assert_eq!(
+            get(
+                &store,
+                "todos?select=id,done,created_at,data,tags,owner&id=in.(1,2)&order=id"
             )
-        })
-        .collect();
-    let sql = format!(
-        "SELECT {} FROM {} WHERE rowid = ?1",
-        columns.join(", "),
-        crate::store::naming::table_ident(&table.name)
-    );
-    let values: Vec<Option<String>> = connection
-        .query_row(&sql, [rowid], |row| {
-            (0..table.primary_key.len())
-                .map(|index| row.get(index))
-                .collect()
-        })
-        .map_err(database_error)?;
-    let filters: Vec<String> = table
-        .primary_key
-        .iter()
-        .zip(values)
-        .map(|(column, value)| format!("{column}=eq.{}", value.unwrap_or_default()))
-        .collect();
-    Ok(Some(format!("/{}?{}", table.name.name, filters.join("&"))))
-}
-
-fn database_error(error: rusqlite::Error) -> RestError {
-    RestError::internal(error)
-}
-
-fn query_row<T: FromRow>(
-    connection: &Connection,
-    sql: &str,
-    params: &[rusqlite::types::Value],
-) -> Result<T, RestError> {
-    let mut statement = connection
-        .prepare_cached(sql)
-        .map_err(|error| RestError::internal(format!("{error}: {sql}")))?;
-    let params: Vec<&dyn ToSql> = params.iter().map(|value| value as &dyn ToSql).collect();
-    statement
-        .query_row(params.as_slice(), T::from_row)
-        .map_err(|error| RestError::internal(format!("{error}: {sql}")))
-}
-
-fn query_column(
-    connection: &Connection,
-    statement: &Sql,
-    table: &crate::schema::Table,
-) -> Result<Vec<i64>, RestError> {
-    let table = Some(table);
-    let mut prepared = connection
-        .prepare_cached(&statement.text)
-        .map_err(RestError::internal)?;
-    let params: Vec<&dyn ToSql> = statement
-        .params
-        .iter()
-        .map(|value| value as &dyn ToSql)
-        .collect();
-    let rows = prepared
-        .query_map(params.as_slice(), |row| row.get::<_, i64>(0))
-        .map_err(|error| constraint_error(error, table))?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .map_err(|error| constraint_error(error, table))
-}
-
-trait FromRow: Sized {
-    fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Self>;
-}
-
-impl FromRow for (String, u64) {
-    fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Self> {
-        Ok((row.get(0)?, row.get::<_, i64>(1)?.max(0) as u64))
+            .await,
+            json!([
+                {"id": 1, "done": false, "created_at": "2024-01-01T10:00:00+00:00",
+                 "data": {"priority": 1, "labels": {"color": "red"}}, "tags": ["home", "food"],
+                 "owner": "00000000-0000-0000-0000-00000000000a"},
+                {"id": 2, "done": true, "created_at": "2024-01-02T10:00:00.5+00:00",
+                 "data": {"priority": 2}, "tags": ["work"],
+                 "owner": "00000000-0000-0000-0000-00000000000a"}
+            ])
+        );
+        assert_eq!(
+            get(&store, "todos?select=label:title,p:data->>priority,color:data->labels->color,id::text,done::text&id=eq.1").await,
+            json!([{"label": "Buy milk", "p": "1", "color": "red", "id": "1", "done": "false"}])
+        );
+        assert_eq!(
+            get(&store, "open_todos?select=title&order=id").await,
+            json!([{"title": "Buy milk"}, {"title": "Élan vital"}])
+        );
     }
-}
 
-impl FromRow for (u64,) {
-    fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Self> {
-        Ok((row.get::<_, i64>(0)?.max(0) as u64,))
+    #[tokio::test]
+    async fn embeds_follow_foreign_keys_both_ways_and_through_junctions() {
+        let store = fixture::store().await;
+        assert_eq!(
+            get(&store, "todos?select=title,owner:profiles(name),items(label),tags(name),n:items(count)&order=id&items.order=label.desc&tags.order=name").await,
+            json!([
+                {"title": "Buy milk", "owner": {"name": "Ana"}, "items": [{"label": "whole"}, {"label": "skim"}],
+                 "tags": [{"name": "later"}, {"name": "urgent"}], "n": [{"count": 2}]},
+                {"title": "Write report", "owner": {"name": "Ana"}, "items": [{"label": "draft"}],
+                 "tags": [{"name": "later"}], "n": [{"count": 1}]},
+                {"title": "Élan vital", "owner": null, "items": [], "tags": [], "n": [{"count": 0}]}
+            ])
+        );
+        assert_eq!(
+            get(
+                &store,
+                "items?select=label,...todos(title)&order=id&limit=1"
+            )
+            .await,
+            json!([{"label": "whole", "title": "Buy milk"}])
+        );
+        assert_eq!(
+            get(
+                &store,
+                "todos?select=id,items!inner(label)&items.label=eq.draft"
+            )
+            .await,
+            json!([{"id": 2, "items": [{"label": "draft"}]}])
+        );
+        assert_eq!(
+            get(
+                &store,
+                "profiles?select=name,todos(id)&todos.limit=1&todos.order=id.desc&order=name"
+            )
+            .await,
+            json!([{"name": "Ana", "todos": [{"id": 2}]}, {"name": "Ben", "todos": []}])
+        );
+        assert_eq!(
+            get(&store, "todos?select=id,profiles(name)&profiles=is.null").await,
+            json!([{"id": 3, "profiles": null}])
+        );
     }
-}
 
-impl FromRow for (String,) {
-    fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Self> {
-        Ok((row.get(0)?,))
+    #[tokio::test]
+    async fn filters_select_the_rows_postgres_would() {
+        let store = fixture::store().await;
+        for (filter, expected) in [
+            ("id=eq.2", vec![2]),
+            ("id=neq.2", vec![1, 3]),
+            ("created_at=gt.2024-01-02 11:00:00%2B02", vec![2, 3]),
+            ("created_at=lte.2024-01-02T10:00:00.5Z", vec![1, 2]),
+            ("title=like.Buy*", vec![1]),
+            ("title=like.buy*", vec![]),
+            ("title=ilike.*ÉLAN*", vec![3]),
+            ("title=match.^W", vec![2]),
+            ("title=imatch.^w", vec![2]),
+            ("title=like(any).{Buy*,Write*}", vec![1, 2]),
+            ("owner=is.null", vec![3]),
+            ("owner=not.is.null", vec![1, 2]),
+            ("done=is.true", vec![2]),
+            ("done=eq.f", vec![1, 3]),
+            ("data=is.null", vec![3]),
+            ("id=in.(1,3,3)", vec![1, 3]),
+            ("id=not.in.(1,3)", vec![2]),
+            ("tags=cs.{home}", vec![1]),
+            ("tags=cd.{home,food,work}", vec![1, 2, 3]),
+            ("tags=ov.{work,food}", vec![1, 2]),
+            ("data=cs.{\"labels\":{\"color\":\"red\"}}", vec![1]),
+            ("data->>priority=eq.2", vec![2]),
+            ("data->priority=gte.1", vec![1, 2]),
+            ("title=fts.report", vec![2]),
+            ("title=plfts.buy milk", vec![1]),
+            ("title=wfts.milk or report", vec![1, 2]),
+            ("title=phfts.write report", vec![2]),
+            ("or=(id.eq.1,and(done.is.true,title.like.W*))", vec![1, 2]),
+            ("not.or=(id.eq.1,id.eq.2)", vec![3]),
+            ("id=isdistinct.1", vec![2, 3]),
+        ] {
+            assert_eq!(ids(&store, filter).await, expected, "{filter}");
+        }
     }
-}
 
-/// SQLite constraint failures as the Postgres errors clients expect.
-/// SQLite constraint failures as the Postgres errors clients expect, named as Postgres names
-/// the constraint when the table is known.
-pub(crate) fn constraint_error(
-    error: rusqlite::Error,
-    table: Option<&crate::schema::Table>,
-) -> RestError {
-    let rusqlite::Error::SqliteFailure(failure, message) = &error else {
-        return RestError::internal(error);
-    };
-    let message = message.clone().unwrap_or_default();
-    let detail = message
-        .split_once(": ")
-        .map(|(_, detail)| detail.to_owned())
-        .unwrap_or_default();
-    let relation = table.map_or_else(
-        || detail.split('.').next().unwrap_or("").to_owned(),
-        |table| table.name.name.clone(),
-    );
-    match failure.extended_code {
-        rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-            let columns: Vec<String> = detail
-                .split(", ")
-                .map(|qualified| qualified.rsplit('.').next().unwrap_or(qualified).to_owned())
-                .collect();
-            let name = table
-                .and_then(|table| {
-                    if table.primary_key == columns {
-                        return Some(format!("{}_pkey", table.name.name));
-                    }
-                    table
-                        .unique_constraints
-                        .iter()
-                        .find(|unique| unique.columns == columns)
-                        .map(|unique| unique.name.clone())
-                })
-                .unwrap_or_else(|| format!("{relation}_{}_key", columns.join("_")));
-            RestError::sql(
+    #[tokio::test]
+    async fn counts_ranges_and_heads_follow_content_range_rules() {
+        let store = fixture::store().await;
+        let counted = [("prefer", "count=exact")];
+        let (status, headers, body) = send(
+            &store,
+            Role::ServiceRole,
+            "GET",
+            "todos?select=id&limit=2&offset=1",
+            &counted,
+            "",
+        )
+        .await;
+        assert_eq!(
+            (status, header(&headers, "content-range"), body.as_str()),
+            (206, "1-2/3", r#"[{"id":2},{"id":3}]"#)
+        );
+        let (status, headers, _) =
+            send(&store, Role::ServiceRole, "GET", "todos?select=id", &[], "").await;
+        assert_eq!((status, header(&headers, "content-range")), (200, "0-2/*"));
+        let (status, headers, _) = send(
+            &store,
+            Role::ServiceRole,
+            "GET",
+            "todos?id=eq.99",
+            &counted,
+            "",
+        )
+        .await;
+        assert_eq!((status, header(&headers, "content-range")), (200, "*/0"));
+        let (status, headers, body) =
+            send(&store, Role::ServiceRole, "HEAD", "todos", &counted, "").await;
+        assert_eq!(
+            (status, header(&headers, "content-range"), body.as_str()),
+            (200, "0-2/3", "")
+        );
+        let (status, body) = error(&store, "GET", "todos?offset=10", "").await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (200, None),
+            "no count, no 416"
+        );
+        let (status, _, body) = send(
+            &store,
+            Role::ServiceRole,
+            "GET",
+            "todos?offset=10",
+            &counted,
+            "",
+        )
+        .await;
+        assert_eq!(status, 416, "{body}");
+        let (status, _, body) = send(
+            &store,
+            Role::ServiceRole,
+            "GET",
+            "todos?select=count()",
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (200, r#"[{"count":3}]"#));
+    }
+
+    #[tokio::test]
+    async fn singular_and_csv_media_types_shape_the_body() {
+        let store = fixture::store().await;
+        let single = [("accept", "application/vnd.pgrst.object+json")];
+        let (status, headers, body) = send(
+            &store,
+            Role::ServiceRole,
+            "GET",
+            "todos?select=id,title&id=eq.1",
+            &single,
+            "",
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, r#"{"id":1,"title":"Buy milk"}"#)
+        );
+        assert_eq!(
+            header(&headers, "content-type"),
+            "application/vnd.pgrst.object+json; charset=utf-8"
+        );
+        let (status, _, body) = send(&store, Role::ServiceRole, "GET", "todos", &single, "").await;
+        assert_eq!(status, 406);
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["details"],
+            "The result contains 3 rows"
+        );
+        let (_, headers, body) = send(
+            &store,
+            Role::ServiceRole,
+            "GET",
+            "todos?select=id,title&order=id&limit=2",
+            &[("accept", "text/csv")],
+            "",
+        )
+        .await;
+        assert_eq!(header(&headers, "content-type"), "text/csv; charset=utf-8");
+        assert_eq!(body, "id,title\n1,Buy milk\n2,Write report");
+    }
+
+    #[tokio::test]
+    async fn planner_errors_carry_postgrest_codes() {
+        let store = fixture::store().await;
+        for (method, target, body, status, code, message) in [
+            (
+                "GET",
+                "todoz",
+                "",
+                404,
+                "PGRST205",
+                "Could not find the table 'public.todoz' in the schema cache",
+            ),
+            (
+                "GET",
+                "todos?select=foo",
+                "",
+                400,
+                "42703",
+                "column todos.foo does not exist",
+            ),
+            (
+                "GET",
+                "todos?order=nope",
+                "",
+                400,
+                "42703",
+                "column todos.nope does not exist",
+            ),
+            (
+                "GET",
+                "todos?select=id,secrets(id)",
+                "",
+                400,
+                "PGRST200",
+                "Could not find a relationship between 'todos' and 'secrets' in the schema cache",
+            ),
+            (
+                "GET",
+                "todos?items.label=eq.x",
+                "",
+                400,
+                "PGRST108",
+                "'items' is not an embedded resource in this request",
+            ),
+            (
+                "GET",
+                "todos?owner=eq.abc",
+                "",
+                400,
+                "22P02",
+                "invalid input syntax for type uuid: \"abc\"",
+            ),
+            (
+                "GET",
+                "todos?id=eq.x",
+                "",
+                400,
+                "22P02",
+                "invalid input syntax for type bigint: \"x\"",
+            ),
+            (
+                "GET",
+                "profiles?mood=eq.angry",
+                "",
+                400,
+                "22P02",
+                "invalid input value for enum mood: \"angry\"",
+            ),
+            (
+                "POST",
+                "todos",
+                r#"{"title":"x","foo":1}"#,
+                400,
+                "PGRST204",
+                "Could not find the 'foo' column of 'todos' in the schema cache",
+            ),
+            (
+                "POST",
+                "todos",
+                r#"{"title":"x","done":"maybe"}"#,
+                400,
+                "22P02",
+                "invalid input syntax for type boolean: \"maybe\"",
+            ),
+            (
+                "POST",
+                "rpc/nope",
+                "{}",
+                404,
+                "PGRST202",
+                "Could not find the function public.nope() in the schema cache",
+            ),
+            (
+                "GET",
+                "rpc/finish_all",
+                "",
+                405,
+                "25006",
+                "cannot execute INSERT in a read-only transaction",
+            ),
+        ] {
+            let (got_status, body) = error(&store, method, target, body).await;
+            assert_eq!(
+                (
+                    got_status,
+                    body["code"].as_str().unwrap(),
+                    body["message"].as_str().unwrap()
+                ),
+                (status, code, message),
+                "{target}"
+            );
+        }
+        let (_, body) = error(&store, "GET", "todoz", "").await;
+        assert_eq!(body["hint"], "Perhaps you meant the table 'public.todos'");
+    }
+
+    #[tokio::test]
+    async fn inserts_answer_with_statuses_ranges_and_representations() {
+        let store = fixture::store().await;
+        let represent = [("prefer", "return=representation")];
+        let (status, headers, body) = send(
+            &store,
+            Role::ServiceRole,
+            "POST",
+            "todos?select=id,title,done,tags",
+            &represent,
+            r#"{"title":"New","tags":"{a,b}"}"#,
+        )
+        .await;
+        assert_eq!((status, header(&headers, "content-range")), (201, "*/*"));
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap(),
+            json!([{"id": 4, "title": "New", "done": false, "tags": ["a", "b"]}])
+        );
+        let (status, _, body) = send(
+            &store,
+            Role::ServiceRole,
+            "POST",
+            "todos",
+            &[],
+            r#"{"title":"Quiet"}"#,
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (201, ""));
+        // A bulk insert with `columns=` sets missing keys to null, or to their default.
+        let (status, _, body) = send(
+            &store,
+            Role::ServiceRole,
+            "POST",
+            "todos?columns=title,done,data&select=title,done",
+            &[("prefer", "return=representation, missing=default")],
+            r#"[{"title":"A","done":true},{"title":"B","data":[1]}]"#,
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (
+                201,
+                r#"[{"title":"A","done":true},{"title":"B","done":false}]"#
+            )
+        );
+        let (status, _) = error(
+            &store,
+            "POST",
+            "todos?columns=title,done",
+            r#"[{"title":"C"}]"#,
+        )
+        .await;
+        assert_eq!(status, 400, "done is not null and was given null");
+        // Upserts: a merge that only updates is 200, one that inserts is 201.
+        let merge = [(
+            "prefer",
+            "resolution=merge-duplicates, return=representation",
+        )];
+        let (status, _, body) = send(
+            &store,
+            Role::ServiceRole,
+            "POST",
+            "todos?select=id,title",
+            &merge,
+            r#"{"id":1,"title":"Oat milk"}"#,
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, r#"[{"id":1,"title":"Oat milk"}]"#)
+        );
+        let (status, _, _) = send(
+            &store,
+            Role::ServiceRole,
+            "POST",
+            "todos",
+            &merge,
+            r#"{"id":50,"title":"Fifty"}"#,
+        )
+        .await;
+        assert_eq!(status, 201);
+        let (status, _, body) = send(
+            &store,
+            Role::ServiceRole,
+            "POST",
+            "todos?on_conflict=title&select=id",
+            &[(
+                "prefer",
+                "resolution=ignore-duplicates, return=representation",
+            )],
+            r#"{"title":"Fifty"}"#,
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (201, "[]"));
+        let (status, headers, _) = send(
+            &store,
+            Role::ServiceRole,
+            "POST",
+            "todos",
+            &[("prefer", "return=headers-only")],
+            r#"{"title":"Located"}"#,
+        )
+        .await;
+        assert_eq!(
+            (status, header(&headers, "location")),
+            (201, "/todos?id=eq.51")
+        );
+        assert_eq!(
+            header(&headers, "preference-applied"),
+            "return=headers-only"
+        );
+    }
+
+    #[tokio::test]
+    async fn constraint_violations_map_to_postgres_errors() {
+        let store = fixture::store().await;
+        for (body, status, code, message, details) in [
+            (
+                r#"{"title":"Buy milk"}"#,
+                409,
                 "23505",
-                format!("duplicate key value violates unique constraint \"{name}\""),
-                false,
-            )
-            .details(format!("Key ({}) already exists.", columns.join(", ")))
-        }
-        rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
-            let name = match table.map(|table| table.foreign_keys.as_slice()) {
-                Some([only]) => format!(" \"{}\"", only.name),
-                _ => String::new(),
-            };
-            RestError::sql(
+                "duplicate key value violates unique constraint \"todos_title_key\"",
+                Some("Key (title)=(Buy milk) already exists."),
+            ),
+            (
+                r#"{"id":1,"title":"Other"}"#,
+                409,
+                "23505",
+                "duplicate key value violates unique constraint \"todos_pkey\"",
+                Some("Key (id)=(1) already exists."),
+            ),
+            (
+                r#"{"title":"x","owner":"00000000-0000-0000-0000-0000000000ff"}"#,
+                409,
                 "23503",
-                format!(
-                    "insert or update on table \"{relation}\" violates foreign key constraint{name}"
+                "insert or update on table \"todos\" violates foreign key constraint \"todos_owner_fkey\"",
+                Some(
+                    "Key (owner)=(00000000-0000-0000-0000-0000000000ff) is not present in table \"profiles\".",
                 ),
-                false,
-            )
-        }
-        rusqlite::ffi::SQLITE_CONSTRAINT_NOTNULL => {
-            let column = detail.rsplit('.').next().unwrap_or(&detail);
-            RestError::sql(
+            ),
+            (
+                r#"{"title":null}"#,
+                400,
                 "23502",
-                format!(
-                    "null value in column \"{column}\" of relation \"{relation}\" violates not-null constraint"
+                "null value in column \"title\" of relation \"todos\" violates not-null constraint",
+                None,
+            ),
+            (
+                r#"{"title":""}"#,
+                400,
+                "23514",
+                "new row for relation \"todos\" violates check constraint \"todos_title_check\"",
+                None,
+            ),
+        ] {
+            let (got, error) = error(&store, "POST", "todos", body).await;
+            assert_eq!(
+                (
+                    got,
+                    error["code"].as_str().unwrap(),
+                    error["message"].as_str().unwrap(),
+                    error["details"].as_str()
                 ),
-                false,
-            )
+                (status, code, message, details),
+                "{body}"
+            );
         }
-        rusqlite::ffi::SQLITE_CONSTRAINT_CHECK => RestError::sql(
-            "23514",
-            format!("new row for relation \"{relation}\" violates check constraint \"{detail}\""),
-            false,
-        ),
-        _ => RestError::internal(error),
+        let (status, error) = error(&store, "DELETE", "todos?id=eq.1", "").await;
+        assert_eq!((status, error["code"].as_str().unwrap()), (409, "23503"));
+        assert_eq!(ids(&store, "").await, vec![1, 2, 3], "nothing was written");
+    }
+
+    #[tokio::test]
+    async fn updates_and_deletes_touch_matching_rows_in_one_transaction() {
+        let store = fixture::store().await;
+        let (status, headers, body) = send(
+            &store,
+            Role::ServiceRole,
+            "PATCH",
+            "todos?done=is.false&select=id,done",
+            &[("prefer", "return=representation, count=exact")],
+            r#"{"done":true}"#,
+        )
+        .await;
+        assert_eq!(
+            (status, header(&headers, "content-range"), body.as_str()),
+            (
+                200,
+                "0-1/2",
+                r#"[{"id":1,"done":true},{"id":3,"done":true}]"#
+            )
+        );
+        let (status, headers, body) = send(
+            &store,
+            Role::ServiceRole,
+            "PATCH",
+            "todos?id=eq.99",
+            &[],
+            r#"{"done":false}"#,
+        )
+        .await;
+        assert_eq!(
+            (status, header(&headers, "content-range"), body.as_str()),
+            (204, "*/*", "")
+        );
+        // Singular writes of other than one row roll back.
+        let (status, _, _) = send(
+            &store,
+            Role::ServiceRole,
+            "PATCH",
+            "todos",
+            &[("accept", "application/vnd.pgrst.object+json")],
+            r#"{"done":false}"#,
+        )
+        .await;
+        assert_eq!(status, 406);
+        let (status, _, _) = send(
+            &store,
+            Role::ServiceRole,
+            "PATCH",
+            "todos",
+            &[("prefer", "handling=strict, max-affected=1")],
+            r#"{"done":false}"#,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(ids(&store, "done=is.true").await, vec![1, 2, 3]);
+        let (status, _, body) = send(
+            &store,
+            Role::ServiceRole,
+            "DELETE",
+            "items?todo_id=eq.1&select=label&order=id",
+            &[("prefer", "return=representation, tx=rollback")],
+            "",
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, r#"[{"label":"whole"},{"label":"skim"}]"#)
+        );
+        let (status, headers, _) = send(
+            &store,
+            Role::ServiceRole,
+            "DELETE",
+            "items?todo_id=eq.1",
+            &[("prefer", "count=exact")],
+            "",
+        )
+        .await;
+        assert_eq!((status, header(&headers, "content-range")), (204, "*/2"));
+        assert_eq!(
+            get(&store, "items?select=label").await,
+            json!([{"label": "draft"}])
+        );
+    }
+
+    #[tokio::test]
+    async fn row_level_security_denies_by_default_and_the_service_role_bypasses_it() {
+        let store = fixture::store().await;
+        let (status, _, body) = send(&store, Role::Anon, "GET", "secrets", &[], "").await;
+        assert_eq!((status, body.as_str()), (200, "[]"));
+        let (status, _, body) = send(
+            &store,
+            Role::Authenticated,
+            "GET",
+            "todos?select=id,secrets(id)&limit=1",
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        let (status, _, body) = send(
+            &store,
+            Role::Anon,
+            "POST",
+            "secrets",
+            &[],
+            r#"{"value":"x"}"#,
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+        let (status, _, body) = send(
+            &store,
+            Role::Authenticated,
+            "POST",
+            "secrets",
+            &[],
+            r#"{"value":"x"}"#,
+        )
+        .await;
+        assert_eq!(status, 403, "{body}");
+        let (status, _, _) = send(&store, Role::Authenticated, "DELETE", "secrets", &[], "").await;
+        assert_eq!(status, 204);
+        assert_eq!(
+            get(&store, "secrets?select=value").await,
+            json!([{"value": "hidden"}])
+        );
+    }
+
+    #[tokio::test]
+    async fn rpc_calls_shape_sets_and_answer_scalars_and_void() {
+        let store = fixture::store().await;
+        let (status, headers, body) = send(
+            &store,
+            Role::ServiceRole,
+            "POST",
+            "rpc/search_todos?select=id,title&order=id.desc",
+            &[],
+            r#"{"query":"i"}"#,
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (
+                200,
+                r#"[{"id":3,"title":"Élan vital"},{"id":2,"title":"Write report"},{"id":1,"title":"Buy milk"}]"#
+            )
+        );
+        assert_eq!(header(&headers, "content-range"), "0-2/*");
+        assert_eq!(
+            get(
+                &store,
+                "rpc/search_todos?query=i&only_open=true&select=id&order=id"
+            )
+            .await,
+            json!([{"id": 1}, {"id": 3}])
+        );
+        assert_eq!(
+            get(
+                &store,
+                "rpc/search_todos?query=i&id=gt.1&select=id&order=id"
+            )
+            .await,
+            json!([{"id": 2}, {"id": 3}])
+        );
+        assert_eq!(get(&store, "rpc/todo_count").await, json!(3));
+        let (status, _, body) =
+            send(&store, Role::ServiceRole, "POST", "rpc/finish_all", &[], "").await;
+        assert_eq!((status, body.as_str()), (204, ""));
+        assert_eq!(ids(&store, "done=is.true").await, vec![1, 2, 3]);
     }
 }

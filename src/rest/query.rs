@@ -1,67 +1,299 @@
-//! Query: plans an `ApiRequest` against the `SchemaCache` and renders SQLite SQL with bound
-//! parameters. Response JSON is built in SQL (`json_object` per row, `json_group_array` per set,
-//! correlated subqueries for embeds), so values leave typed as Postgres would send them.
-//! Rejects unknown tables (PGRST205), columns (42703), relationships (PGRST200/201), payload
-//! keys (PGRST204). Every relation read or written takes its policy predicate from `authorize`.
-
-use axum::http::StatusCode;
-use rusqlite::types::Value as SqlValue;
+//! Query: a `Plan` as SQL text with bound parameters for one store `Dialect` (SQLite now).
+//! Response JSON is built in SQL, as PostgREST does: one JSON object per row, typed as Postgres
+//! would send it, aggregated into an array per set, embeds as correlated subqueries. Every
+//! relation that appears — top level, embeds, junctions, `!inner` tests, mutation targets —
+//! takes its row-level-security predicate from `authorize::row_filter`. Rejects nothing the
+//! planner accepted except aggregates mixed with columns (PGRST123) and policies that cannot
+//! be translated.
 
 use super::authorize::{self, Clause};
 use super::error::RestError;
-use super::request::*;
-use super::values;
+use super::plan::*;
+use super::request::{ContainOperator, IsValue, JsonKey, JsonStep, Quantifier, Resolution};
+use super::values::Literal;
 use crate::auth::Caller;
-use crate::schema::{
-    ForeignKey, PgType, PolicyCommand, QualifiedName, SchemaCache, Table, TableKind,
-};
+use crate::migrate::expression::substitute_parameters;
+use crate::schema::{PgType, PolicyCommand, QualifiedName, SchemaCache, Table};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
 
 /// SQL text and its positional parameters.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sql {
     pub text: String,
-    pub params: Vec<SqlValue>,
+    pub params: Vec<Literal>,
 }
 
-pub struct Planner<'a> {
-    pub schema: &'a SchemaCache,
-    pub caller: &'a Caller,
-    pub request: &'a ApiRequest,
-    params: Vec<SqlValue>,
+impl Sql {
+    /// The parameters with `?1` set to `value`: statements over affected rows take their rowids
+    /// (a JSON array) there, known only once the write has run.
+    pub fn params_with_first(&self, value: Literal) -> Vec<Literal> {
+        let mut params = self.params.clone();
+        params[0] = value;
+        params
+    }
+}
+
+/// The statements one plan runs.
+#[derive(Debug)]
+pub enum Query {
+    /// `rows` answers `(json array, rows returned)`; `count`, when asked, the total.
+    Read {
+        rows: Sql,
+        count: Option<Sql>,
+    },
+    Write(Write),
+    Call(CallQuery),
+}
+
+/// A mutation: statements returning the rowids they touch, then statements over those rowids
+/// (bound as a JSON array to `?1`).
+#[derive(Debug)]
+pub struct Write {
+    pub statements: Vec<WriteStatement>,
+    /// DELETE: removes the rowids after their representation has been read.
+    pub delete: Option<Sql>,
+    /// The number of rowids whose new row fails the policies' `with check`.
+    pub check: Option<Sql>,
+    /// `(json array, count)` of the rows.
+    pub rows: Sql,
+    /// The query string locating the first row (`id=eq.1`), for `return=headers-only`.
+    pub location: Option<Sql>,
+}
+
+#[derive(Debug)]
+pub struct WriteStatement {
+    /// Returns one rowid per affected row.
+    pub sql: Sql,
+    /// For `merge-duplicates`: whether the row to upsert already exists (answers 0 or 1).
+    pub exists: Option<Sql>,
+    /// The values written, by column, to explain a constraint violation.
+    pub values: Vec<(String, Literal)>,
+}
+
+/// An RPC: the body's leading statements, then its result.
+#[derive(Debug)]
+pub struct CallQuery {
+    pub setup: Vec<Sql>,
+    pub result: CallOutput,
+    /// Runs on a read-only connection (GET/HEAD calls of stable functions).
+    pub read_only: bool,
+}
+
+#[derive(Debug)]
+pub enum CallOutput {
+    /// Run the last statement for its effect.
+    Void(Sql),
+    /// The first column of the first row of the last statement.
+    Scalar(Sql, PgType),
+    /// `(json array, rows)` over the last statement's rows, and the total when counted.
+    Rows {
+        rows: Sql,
+        count: Option<Sql>,
+        set: bool,
+    },
+}
+
+/// Where SQL generation differs between stores.
+pub trait Dialect {
+    /// A parameter placeholder, numbered from 1.
+    fn placeholder(&self, number: usize) -> String;
+    /// A relation's name in SQL text.
+    fn relation(&self, name: &QualifiedName) -> String;
+    /// The column that identifies a row for re-selection after a write.
+    fn row_id(&self) -> &'static str;
+    /// A JSON array (as a parameter) of row ids, as a subquery of its values.
+    fn id_list(&self, placeholder: &str) -> String;
+    /// A stored value of `pg_type` as SQL giving its JSON value, and whether that SQL is
+    /// JSON (must be kept as JSON when nested) rather than a plain scalar.
+    fn json_value(&self, sql: &str, pg_type: &PgType) -> (String, bool);
+    /// `base` followed by `->`/`->>` steps.
+    fn json_path(&self, base: &str, path: &[JsonStep]) -> String;
+    /// Re-marks `sql`, which produced JSON text in a subquery, as JSON.
+    fn as_json(&self, sql: &str) -> String;
+    fn object(&self, entries: &[(String, String)]) -> String;
+    /// The JSON array of `row` over the rows of `from_rest` (FROM … ORDER BY … LIMIT …), and
+    /// their number.
+    fn array_and_count(&self, row: &str, from_rest: &str) -> String;
+    fn cast(&self, sql: &str, from: &PgType, cast: Cast) -> (String, bool);
+    fn pattern(&self, kind: PatternKind, sql: &str, placeholder: &str) -> String;
+    fn array_contain(&self, operator: ContainOperator, sql: &str, placeholder: &str) -> String;
+    fn json_contain(&self, operator: ContainOperator, sql: &str, placeholder: &str) -> String;
+}
+
+/// SQLite: JSON1 functions, `rowid`, and the stand-in functions of `store::functions`.
+pub struct Sqlite;
+
+impl Dialect for Sqlite {
+    fn placeholder(&self, number: usize) -> String {
+        format!("?{number}")
+    }
+
+    fn relation(&self, name: &QualifiedName) -> String {
+        table_ident(name)
+    }
+
+    fn row_id(&self) -> &'static str {
+        "rowid"
+    }
+
+    fn id_list(&self, placeholder: &str) -> String {
+        format!("(SELECT value FROM json_each({placeholder}))")
+    }
+
+    fn json_value(&self, sql: &str, pg_type: &PgType) -> (String, bool) {
+        match pg_type {
+            PgType::Boolean => (
+                format!(
+                    "CASE WHEN {sql} IS NULL THEN NULL WHEN {sql} THEN json('true') ELSE json('false') END"
+                ),
+                true,
+            ),
+            PgType::Json | PgType::Jsonb | PgType::Array(_) => (format!("json({sql})"), true),
+            PgType::Bytea => (format!("'\\x' || lower(hex({sql}))"), false),
+            _ => (sql.to_owned(), false),
+        }
+    }
+
+    fn json_path(&self, base: &str, path: &[JsonStep]) -> String {
+        let mut sql = base.to_owned();
+        for (index, step) in path.iter().enumerate() {
+            let key = match &step.key {
+                JsonKey::Name(name) => quote_literal(name),
+                JsonKey::Index(index) => index.to_string(),
+            };
+            sql = format!("({sql} -> {key})");
+            // `->>` gives text as Postgres does: strings unquoted, JSON null as NULL, other
+            // values as their JSON text (SQLite's own `->>` would give 1 for true).
+            if step.as_text && index + 1 == path.len() {
+                sql = format!(
+                    "CASE json_type({sql}) WHEN 'text' THEN {sql} ->> '$' WHEN 'null' THEN NULL ELSE ({sql} || '') END"
+                );
+            }
+        }
+        sql
+    }
+
+    fn as_json(&self, sql: &str) -> String {
+        format!("json({sql})")
+    }
+
+    fn object(&self, entries: &[(String, String)]) -> String {
+        let pairs: Vec<String> = entries
+            .iter()
+            .map(|(key, value)| format!("{}, {value}", quote_literal(key)))
+            .collect();
+        format!("json_object({})", pairs.join(", "))
+    }
+
+    fn array_and_count(&self, row: &str, from_rest: &str) -> String {
+        format!(
+            "SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT {row} AS _row {from_rest})"
+        )
+    }
+
+    fn cast(&self, sql: &str, from: &PgType, cast: Cast) -> (String, bool) {
+        match (cast, from) {
+            (Cast::Text, PgType::Boolean) => (
+                format!(
+                    "CASE WHEN {sql} IS NULL THEN NULL WHEN {sql} THEN 'true' ELSE 'false' END"
+                ),
+                false,
+            ),
+            (Cast::Text, _) => (format!("CAST({sql} AS TEXT)"), false),
+            (Cast::Integer, _) => (format!("CAST({sql} AS INTEGER)"), false),
+            (Cast::Numeric, _) => (format!("CAST({sql} AS NUMERIC)"), false),
+            (Cast::Boolean, _) => self.json_value(sql, &PgType::Boolean),
+            (Cast::Json, PgType::Json | PgType::Jsonb | PgType::Array(_) | PgType::Boolean) => {
+                self.json_value(sql, from)
+            }
+            (Cast::Json, PgType::Text | PgType::Varchar(_) | PgType::Char(_) | PgType::Uuid) => {
+                (format!("json_quote({sql})"), true)
+            }
+            (Cast::Json, _) => self.json_value(sql, from),
+        }
+    }
+
+    fn pattern(&self, kind: PatternKind, sql: &str, placeholder: &str) -> String {
+        match kind {
+            PatternKind::Like => format!("pg_like(CAST({sql} AS TEXT), {placeholder})"),
+            PatternKind::Ilike => format!("pg_ilike(CAST({sql} AS TEXT), {placeholder})"),
+            PatternKind::Match | PatternKind::Imatch => {
+                format!("regexp({placeholder}, CAST({sql} AS TEXT))")
+            }
+        }
+    }
+
+    fn array_contain(&self, operator: ContainOperator, sql: &str, placeholder: &str) -> String {
+        let every = |outer: &str, inner: &str| {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM json_each({inner}) AS i WHERE i.value NOT IN (SELECT o.value FROM json_each({outer}) AS o WHERE o.value IS NOT NULL))"
+            )
+        };
+        match operator {
+            ContainOperator::Contains => {
+                format!("({sql} IS NOT NULL AND {})", every(sql, placeholder))
+            }
+            ContainOperator::ContainedBy => {
+                format!("({sql} IS NOT NULL AND {})", every(placeholder, sql))
+            }
+            ContainOperator::Overlaps => format!(
+                "EXISTS (SELECT 1 FROM json_each({sql}) AS l JOIN json_each({placeholder}) AS r ON l.value = r.value)"
+            ),
+        }
+    }
+
+    fn json_contain(&self, operator: ContainOperator, sql: &str, placeholder: &str) -> String {
+        match operator {
+            ContainOperator::ContainedBy => format!("pg_json_contains({placeholder}, {sql})"),
+            _ => format!("pg_json_contains({sql}, {placeholder})"),
+        }
+    }
+}
+
+/// The statements for `plan`, restricted by the caller's policies.
+pub fn to_sql(
+    plan: &Plan,
+    schema: &SchemaCache,
+    caller: &Caller,
+    dialect: &dyn Dialect,
+) -> Result<Query, RestError> {
+    let mut builder = Builder {
+        dialect,
+        schema,
+        caller,
+        params: Vec::new(),
+        aliases: 0,
+    };
+    match plan {
+        Plan::Read(read) => {
+            let from = dialect.relation(&read.shape.table.name);
+            let rows = builder.rows(&read.shape, &from)?;
+            let count = if read.count {
+                Some(builder.count(&read.shape, &from)?)
+            } else {
+                None
+            };
+            Ok(Query::Read { rows, count })
+        }
+        Plan::Insert(insert) => builder.insert(insert).map(Query::Write),
+        Plan::Update(update) => builder.update(update).map(Query::Write),
+        Plan::Delete(delete) => builder.delete(delete).map(Query::Write),
+        Plan::Call(call) => builder.call(call).map(Query::Call),
+    }
+}
+
+struct Builder<'d> {
+    dialect: &'d dyn Dialect,
+    schema: &'d SchemaCache,
+    caller: &'d Caller,
+    params: Vec<Literal>,
     aliases: usize,
-    /// SQL whose rows stand in for the table's (a function body for RPC); the table otherwise.
-    source: Option<String>,
 }
 
-impl<'a> Planner<'a> {
-    pub fn new(schema: &'a SchemaCache, caller: &'a Caller, request: &'a ApiRequest) -> Self {
-        Self {
-            schema,
-            caller,
-            request,
-            params: Vec::new(),
-            aliases: 0,
-            source: None,
-        }
-    }
-
-    /// Reads rows from `sql` (e.g. a set-returning function's body) instead of the table.
-    pub fn with_source(mut self, sql: String) -> Self {
-        self.source = Some(sql);
-        self
-    }
-
-    pub fn finish(&mut self, text: String) -> Sql {
-        Sql {
-            text,
-            params: std::mem::take(&mut self.params),
-        }
-    }
-
-    pub fn bind(&mut self, value: SqlValue) -> String {
+impl Builder<'_> {
+    fn bind(&mut self, value: Literal) -> String {
         self.params.push(value);
-        format!("?{}", self.params.len())
+        self.dialect.placeholder(self.params.len())
     }
 
     fn alias(&mut self) -> String {
@@ -69,919 +301,901 @@ impl<'a> Planner<'a> {
         format!("t{}", self.aliases)
     }
 
-    /// The requested table or view.
-    pub fn table(&self, name: &str) -> Result<&'a Table, RestError> {
-        let qualified = QualifiedName::new(self.request.schema.as_str(), name);
-        self.schema.table(&qualified).ok_or_else(|| {
-            let mut error = RestError::new(
-                StatusCode::NOT_FOUND,
-                "PGRST205",
-                format!("Could not find the table '{qualified}' in the schema cache"),
-            );
-            if let Some(close) = self
-                .schema
-                .tables
-                .keys()
-                .filter(|candidate| candidate.schema == qualified.schema)
-                .min_by_key(|candidate| distance(&candidate.name, name))
-                && distance(&close.name, name) <= 3
-            {
-                error = error.hint(format!("Perhaps you meant the table '{close}'"));
-            }
-            error
-        })
-    }
-
-    /// The JSON object expression of one row of `table` as `alias`, per `select`.
-    fn row_object(
-        &mut self,
-        table: &Table,
-        alias: &str,
-        select: &[SelectItem],
-        path: &EmbedPath,
-    ) -> Result<String, RestError> {
-        let mut pairs = Vec::new();
-        for item in select {
-            match item {
-                SelectItem::Star => {
-                    for column in &table.columns {
-                        pairs.push(format!(
-                            "{}, {}",
-                            quote_literal(&column.name),
-                            render_column(alias, &column.name, &column.pg_type)
-                        ));
-                    }
-                }
-                SelectItem::Field {
-                    alias: key,
-                    field,
-                    cast,
-                } => {
-                    let (expression, pg_type) = self.field(table, alias, field)?;
-                    let value = match cast.as_deref().map(str::to_ascii_lowercase).as_deref() {
-                        Some("text" | "varchar") => format!(
-                            "CAST({} AS TEXT)",
-                            render_value(&expression, &pg_type, true)
-                        ),
-                        Some("int" | "integer" | "bigint" | "int4" | "int8" | "smallint") => {
-                            format!("CAST({expression} AS INTEGER)")
-                        }
-                        Some("numeric" | "float" | "float8" | "real" | "double precision") => {
-                            format!("CAST({expression} AS REAL)")
-                        }
-                        Some("json" | "jsonb") | None => render_value(&expression, &pg_type, false),
-                        Some(other) => {
-                            return Err(RestError::new(
-                                StatusCode::BAD_REQUEST,
-                                "42846",
-                                format!("cannot cast to type {other}"),
-                            ));
-                        }
-                    };
-                    let key = key.clone().unwrap_or_else(|| output_key(field));
-                    pairs.push(format!("{}, {value}", quote_literal(&key)));
-                }
-                SelectItem::Count { alias: key } => {
-                    let _ = key;
-                    return Err(RestError::new(
-                        StatusCode::BAD_REQUEST,
-                        "PGRST123",
-                        "Use of aggregate functions is not allowed",
-                    ));
-                }
-                SelectItem::Embed {
-                    alias: key,
-                    relation,
-                    hints,
-                    spread,
-                    select,
-                    ..
-                } => {
-                    let name = key.clone().unwrap_or_else(|| relation.clone());
-                    let mut embed_path = path.clone();
-                    embed_path.push(name.clone());
-                    let relationship = self.relationship(table, relation, hints)?;
-                    if *spread {
-                        let child_alias = self.alias();
-                        for inner in select {
-                            let SelectItem::Field {
-                                alias: inner_key,
-                                field,
-                                ..
-                            } = inner
-                            else {
-                                return Err(RestError::new(
-                                    StatusCode::BAD_REQUEST,
-                                    "PGRST100",
-                                    "spread embeds take plain columns",
-                                ));
-                            };
-                            let (expression, pg_type) =
-                                self.field(relationship.target, &child_alias, field)?;
-                            let from =
-                                self.embed_from(&relationship, alias, &child_alias, &embed_path)?;
-                            pairs.push(format!(
-                                "{}, (SELECT {} {from})",
-                                quote_literal(
-                                    &inner_key.clone().unwrap_or_else(|| output_key(field))
-                                ),
-                                render_value(&expression, &pg_type, false)
-                            ));
-                        }
-                        continue;
-                    }
-                    let value = self.embed(&relationship, alias, select, &embed_path)?;
-                    pairs.push(format!("{}, json({value})", quote_literal(&name)));
-                }
-            }
+    fn finish(&mut self, text: String) -> Sql {
+        Sql {
+            text,
+            params: std::mem::take(&mut self.params),
         }
-        Ok(format!("json_object({})", pairs.join(", ")))
     }
 
-    /// A column (with its JSON path) of `table` as `alias`, and its type.
-    fn field(
+    /// Starts a statement over affected rows: `?1` is their rowids.
+    fn over_rowids(&mut self) -> String {
+        self.bind(Literal::Null)
+    }
+
+    fn column(&self, alias: &str, expr: &Expr) -> String {
+        self.dialect.json_path(
+            &format!("{alias}.{}", quote_ident(&expr.column)),
+            &expr.path,
+        )
+    }
+
+    /// The policy predicate for rows of `table` as `alias`, if the caller is restricted.
+    fn policy(
         &self,
         table: &Table,
         alias: &str,
-        field: &Field,
-    ) -> Result<(String, PgType), RestError> {
-        let column = table
-            .column(&field.column)
-            .ok_or_else(|| unknown_column(table, &field.column))?;
-        let mut expression = format!("{alias}.{}", quote_ident(&column.name));
-        let mut pg_type = column.pg_type.clone();
-        for step in &field.json_path {
-            let key = match &step.key {
-                JsonKey::Name(name) => quote_literal(name),
-                JsonKey::Index(index) => index.to_string(),
-            };
-            expression = format!(
-                "({expression} {} {key})",
-                if step.as_text { "->>" } else { "->" }
-            );
-            pg_type = if step.as_text {
-                PgType::Text
-            } else {
-                PgType::Jsonb
-            };
+        command: PolicyCommand,
+        clause: Clause,
+    ) -> Result<Option<String>, RestError> {
+        let Some(predicate) =
+            authorize::row_filter(self.schema, table, command, clause, self.caller)?
+        else {
+            return Ok(None);
+        };
+        if predicate == "0" {
+            return Ok(Some("0".into()));
         }
-        Ok((expression, pg_type))
-    }
-
-    fn relationship(
-        &self,
-        parent: &'a Table,
-        relation: &str,
-        hints: &[String],
-    ) -> Result<Relationship<'a>, RestError> {
-        let mut candidates = Vec::new();
-        for target in self
-            .schema
-            .tables
-            .values()
-            .filter(|table| table.name.schema == self.request.schema)
-        {
-            // Many-to-one: the parent's foreign key points at the target.
-            for foreign in &parent.foreign_keys {
-                if foreign.referenced_table == target.name
-                    && (target.name.name == relation || foreign.columns == [relation.to_owned()])
-                {
-                    candidates.push(Relationship {
-                        target,
-                        foreign,
-                        to_one: true,
-                    });
-                }
-            }
-            // One-to-many: the target's foreign key points at the parent.
-            if target.name.name == relation {
-                for foreign in &target.foreign_keys {
-                    if foreign.referenced_table == parent.name {
-                        candidates.push(Relationship {
-                            target,
-                            foreign,
-                            to_one: false,
-                        });
-                    }
-                }
-            }
-        }
-        candidates.retain(|candidate| {
-            hints.iter().all(|hint| {
-                candidate.foreign.name == *hint
-                    || candidate.foreign.columns == [hint.clone()]
-                    || candidate.target.name.name == *hint
-            })
-        });
-        match candidates.len() {
-            0 => Err(RestError::new(StatusCode::BAD_REQUEST, "PGRST200", format!("Could not find a relationship between '{}' and '{relation}' in the schema cache", parent.name.name))
-                .hint("Verify that the foreign key exists and that the names in the select parameter are right")),
-            1 => Ok(candidates.remove(0)),
-            _ => Err(RestError::new(StatusCode::MULTIPLE_CHOICES, "PGRST201", format!("Could not embed because more than one relationship was found for '{}' and '{relation}'", parent.name.name))
-                .details(candidates.iter().map(|candidate| candidate.foreign.name.clone()).collect::<Vec<_>>().join(", "))
-                .hint(format!("Try changing '{relation}' to one of: {}", candidates.iter().map(|candidate| format!("'{relation}!{}'", candidate.foreign.name)).collect::<Vec<_>>().join(", ")))),
-        }
-    }
-
-    /// `FROM target AS child WHERE join AND filters AND policy` for an embed.
-    fn embed_from(
-        &mut self,
-        relationship: &Relationship,
-        parent_alias: &str,
-        child_alias: &str,
-        path: &EmbedPath,
-    ) -> Result<String, RestError> {
-        let foreign = relationship.foreign;
-        let join: Vec<String> = foreign
+        // Policies name bare columns (or `table.column`); give them this row under both names.
+        let columns: Vec<String> = table
             .columns
             .iter()
-            .zip(&foreign.referenced_columns)
-            .map(|(column, referenced)| {
-                if relationship.to_one {
-                    format!(
-                        "{child_alias}.{} = {parent_alias}.{}",
-                        quote_ident(referenced),
-                        quote_ident(column)
-                    )
-                } else {
-                    format!(
-                        "{child_alias}.{} = {parent_alias}.{}",
-                        quote_ident(column),
-                        quote_ident(referenced)
-                    )
-                }
+            .map(|column| {
+                let name = quote_ident(&column.name);
+                format!("{alias}.{name} AS {name}")
             })
             .collect();
-        let mut conditions = join;
-        conditions.extend(self.conditions(
-            relationship.target,
-            child_alias,
-            path,
-            PolicyCommand::Select,
-        )?);
-        Ok(format!(
-            "FROM {} AS {child_alias} WHERE {}",
-            table_ident(&relationship.target.name),
-            conditions.join(" AND ")
-        ))
+        Ok(Some(format!(
+            "EXISTS (SELECT 1 FROM (SELECT {}) AS {} WHERE {predicate})",
+            columns.join(", "),
+            quote_ident(&table.name.name)
+        )))
     }
 
-    fn embed(
-        &mut self,
-        relationship: &Relationship,
-        parent_alias: &str,
-        select: &[SelectItem],
-        path: &EmbedPath,
-    ) -> Result<String, RestError> {
-        let child_alias = self.alias();
-        if let [SelectItem::Count { .. }] = select {
-            let from = self.embed_from(relationship, parent_alias, &child_alias, path)?;
-            return Ok(format!(
-                "(SELECT json_array(json_object('count', count(*))) {from})"
-            ));
+    /// `WHERE` terms for the rows of `shape` as `alias`: its filters, embed presence tests and
+    /// the SELECT policy.
+    fn conditions(&mut self, shape: &Shape, alias: &str) -> Result<Vec<String>, RestError> {
+        let mut terms = Vec::new();
+        for condition in &shape.filters {
+            terms.push(self.condition(alias, condition)?);
         }
-        let object = self.row_object(relationship.target, &child_alias, select, path)?;
-        let from = self.embed_from(relationship, parent_alias, &child_alias, path)?;
-        if relationship.to_one {
-            return Ok(format!("(SELECT {object} {from} LIMIT 1)"));
-        }
-        let order = self.order_by(relationship.target, &child_alias, path)?;
-        let range = self.limit(path);
-        Ok(format!(
-            "(SELECT coalesce(json_group_array(json(_row)), json('[]')) FROM (SELECT {object} AS _row {from}{order}{range}))"
-        ))
-    }
-
-    /// Filters on `path` plus the policy predicate, for rows of `table` as `alias`.
-    fn conditions(
-        &mut self,
-        table: &Table,
-        alias: &str,
-        path: &EmbedPath,
-        command: PolicyCommand,
-    ) -> Result<Vec<String>, RestError> {
-        let mut conditions = Vec::new();
-        let filters: Vec<LogicTree> = self
-            .request
-            .filters
-            .iter()
-            .filter(|(filter_path, _)| filter_path == path)
-            .map(|(_, tree)| tree.clone())
-            .collect();
-        for tree in &filters {
-            conditions.push(self.logic(table, alias, tree)?);
-        }
-        // `!inner` embeds drop parents without a matching child.
-        if let Some(select) = self.select_at(path) {
-            for item in select {
-                if let SelectItem::Embed {
-                    alias: key,
-                    relation,
-                    hints,
-                    inner: true,
-                    ..
-                } = item
-                {
-                    let relationship = self.relationship(table, relation, hints)?;
-                    let mut child_path = path.clone();
-                    child_path.push(key.clone().unwrap_or_else(|| relation.clone()));
-                    let child_alias = self.alias();
-                    let from = self.embed_from(&relationship, alias, &child_alias, &child_path)?;
-                    conditions.push(format!("EXISTS (SELECT 1 {from})"));
-                }
+        for output in &shape.outputs {
+            if let Output::Embed { embed, .. } | Output::Spread(embed) = output
+                && let Some(present) = embed.presence
+            {
+                let child = self.alias();
+                let from = self.embed_from(embed, alias, &child)?;
+                let exists = format!("EXISTS (SELECT 1 {from})");
+                terms.push(if present {
+                    exists
+                } else {
+                    format!("NOT {exists}")
+                });
             }
         }
         if let Some(policy) =
-            authorize::row_filter(self.schema, table, command, Clause::Using, self.caller)?
+            self.policy(&shape.table, alias, PolicyCommand::Select, Clause::Using)?
         {
-            conditions.push(qualify_policy(&policy, alias, table));
+            terms.push(policy);
         }
-        if conditions.is_empty() {
-            conditions.push("1".into());
-        }
-        Ok(conditions)
+        Ok(terms)
     }
 
-    fn select_at(&self, path: &EmbedPath) -> Option<&'a [SelectItem]> {
-        let mut select: &'a [SelectItem] = &self.request.select;
-        for name in path {
-            select = select.iter().find_map(|item| match item {
-                SelectItem::Embed {
-                    alias,
-                    relation,
-                    select,
-                    ..
-                } if alias.as_ref().unwrap_or(relation) == name => Some(select.as_slice()),
-                _ => None,
-            })?;
-        }
-        Some(select)
-    }
-
-    fn logic(&mut self, table: &Table, alias: &str, tree: &LogicTree) -> Result<String, RestError> {
-        let (sql, negated) = match tree {
-            LogicTree::Filter(filter) => (self.filter(table, alias, filter)?, filter.negated),
-            LogicTree::And { negated, children } | LogicTree::Or { negated, children } => {
-                let joiner = if matches!(tree, LogicTree::And { .. }) {
+    fn condition(&mut self, alias: &str, condition: &Condition) -> Result<String, RestError> {
+        let (sql, negated) = match condition {
+            Condition::Test {
+                expr,
+                negated,
+                test,
+            } => (self.test(alias, expr, test), *negated),
+            Condition::All { negated, children } | Condition::Any { negated, children } => {
+                let joiner = if matches!(condition, Condition::All { .. }) {
                     " AND "
                 } else {
                     " OR "
                 };
                 let parts = children
                     .iter()
-                    .map(|child| self.logic(table, alias, child))
+                    .map(|child| self.condition(alias, child))
                     .collect::<Result<Vec<_>, _>>()?;
-                (format!("({})", parts.join(joiner)), *negated)
+                let empty = if matches!(condition, Condition::All { .. }) {
+                    "1"
+                } else {
+                    "0"
+                };
+                let sql = if parts.is_empty() {
+                    empty.to_owned()
+                } else {
+                    parts.join(joiner)
+                };
+                (format!("({sql})"), *negated)
             }
         };
         Ok(if negated { format!("NOT {sql}") } else { sql })
     }
 
-    fn filter(&mut self, table: &Table, alias: &str, filter: &Filter) -> Result<String, RestError> {
-        let (expression, pg_type) = self.field(table, alias, &filter.field)?;
-        let schema = self.schema;
-        let operand = |planner: &mut Self, text: &str| -> Result<String, RestError> {
-            let value = match (&pg_type, text) {
-                (PgType::Jsonb, _) => SqlValue::Text(text.to_owned()),
-                _ => values::from_text(schema, &pg_type, text)?,
-            };
-            Ok(planner.bind(value))
-        };
-        Ok(match &filter.operation {
-            Operation::Compare { operator, value } => {
-                let sql_operator = match operator {
-                    Operator::Eq => "=",
-                    Operator::Neq => "<>",
-                    Operator::Gt => ">",
-                    Operator::Gte => ">=",
-                    Operator::Lt => "<",
-                    Operator::Lte => "<=",
-                    Operator::IsDistinct => "IS NOT",
-                    Operator::Like => {
-                        return Ok(format!(
-                            "({expression} GLOB {})",
-                            self.bind(SqlValue::Text(like_to_glob(value)))
-                        ));
-                    }
-                    Operator::Ilike => {
-                        return Ok(format!(
-                            "({expression} LIKE {})",
-                            self.bind(SqlValue::Text(value.clone()))
-                        ));
-                    }
-                    Operator::Match => {
-                        return Ok(format!(
-                            "regexp({}, {expression})",
-                            self.bind(SqlValue::Text(value.clone()))
-                        ));
-                    }
-                    Operator::Imatch => {
-                        return Ok(format!(
-                            "regexp({}, {expression})",
-                            self.bind(SqlValue::Text(format!("(?i){value}")))
-                        ));
-                    }
+    fn test(&mut self, alias: &str, expr: &Expr, test: &Test) -> String {
+        let sql = self.column(alias, expr);
+        match test {
+            Test::Compare { operator, value } => {
+                let operator = match operator {
+                    Comparison::Eq => "=",
+                    Comparison::Neq => "<>",
+                    Comparison::Gt => ">",
+                    Comparison::Gte => ">=",
+                    Comparison::Lt => "<",
+                    Comparison::Lte => "<=",
+                    Comparison::IsDistinct => "IS NOT",
                 };
-                format!("({expression} {sql_operator} {})", operand(self, value)?)
+                format!("({sql} {operator} {})", self.bind(value.clone()))
             }
-            Operation::Quantified {
-                operator,
+            Test::Pattern {
+                kind,
                 quantifier,
-                values,
+                patterns,
             } => {
-                let parts: Vec<String> = values
+                let parts: Vec<String> = patterns
                     .iter()
-                    .map(|value| match operator {
-                        Operator::Ilike => format!(
-                            "{expression} LIKE {}",
-                            self.bind(SqlValue::Text(value.clone()))
-                        ),
-                        _ => format!(
-                            "{expression} GLOB {}",
-                            self.bind(SqlValue::Text(like_to_glob(value)))
-                        ),
+                    .map(|pattern| {
+                        let pattern = match kind {
+                            PatternKind::Imatch => format!("(?i){pattern}"),
+                            _ => pattern.clone(),
+                        };
+                        let placeholder = self.bind(Literal::Text(pattern));
+                        self.dialect.pattern(*kind, &sql, &placeholder)
                     })
                     .collect();
-                let joiner = if *quantifier == Quantifier::Any {
-                    " OR "
-                } else {
-                    " AND "
+                let (joiner, empty) = match quantifier {
+                    Quantifier::Any => (" OR ", "0"),
+                    Quantifier::All => (" AND ", "1"),
                 };
                 format!(
                     "({})",
                     if parts.is_empty() {
-                        "0".into()
+                        empty.to_owned()
                     } else {
                         parts.join(joiner)
                     }
                 )
             }
-            Operation::In(items) => {
-                let mut placeholders = Vec::new();
-                for item in items {
-                    placeholders.push(operand(self, item)?);
-                }
-                format!("({expression} IN ({}))", placeholders.join(", "))
-            }
-            Operation::Is(is) => match is {
-                IsValue::Null | IsValue::Unknown => format!("({expression} IS NULL)"),
-                IsValue::NotNull => format!("({expression} IS NOT NULL)"),
-                IsValue::True => format!("({expression} IS TRUE)"),
-                IsValue::False => format!("({expression} IS FALSE)"),
-            },
-            Operation::Contain { operator, value } => {
-                let json = match &pg_type {
-                    PgType::Array(_) => crate::migrate::values::array_literal_to_json(value)
-                        .ok_or_else(|| {
-                            RestError::new(
-                                StatusCode::BAD_REQUEST,
-                                "22P02",
-                                format!("malformed array literal: \"{value}\""),
-                            )
-                        })?,
-                    _ => value.clone(),
-                };
-                let bound = self.bind(SqlValue::Text(json));
-                match operator {
-                    ContainOperator::Contains => format!("pg_json_contains({expression}, {bound})"),
-                    ContainOperator::ContainedBy => {
-                        format!("pg_json_contains({bound}, {expression})")
-                    }
-                    ContainOperator::Overlaps => format!(
-                        "EXISTS (SELECT 1 FROM json_each({expression}) AS l JOIN json_each({bound}) AS r ON l.value = r.value)"
-                    ),
-                }
-            }
-            Operation::TextSearch { query, .. } => {
-                // Approximation of Postgres full-text search: every word must appear (case-insensitive).
-                let words: Vec<String> = query
-                    .split(|c: char| !c.is_alphanumeric())
-                    .filter(|word| !word.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                let parts: Vec<String> = words
+            Test::In(values) if values.is_empty() => "0".into(),
+            Test::In(values) => {
+                let placeholders: Vec<String> = values
                     .iter()
-                    .map(|word| {
-                        format!(
-                            "{expression} LIKE {}",
-                            self.bind(SqlValue::Text(format!("%{word}%")))
-                        )
+                    .map(|value| self.bind(value.clone()))
+                    .collect();
+                format!("({sql} IN ({}))", placeholders.join(", "))
+            }
+            Test::Is(value) => match value {
+                IsValue::Null | IsValue::Unknown => format!("({sql} IS NULL)"),
+                IsValue::NotNull => format!("({sql} IS NOT NULL)"),
+                IsValue::True => format!("({sql} IS TRUE)"),
+                IsValue::False => format!("({sql} IS FALSE)"),
+            },
+            Test::ArrayContain { operator, json } => {
+                let placeholder = self.bind(Literal::Text(json.clone()));
+                self.dialect.array_contain(*operator, &sql, &placeholder)
+            }
+            Test::JsonContain { operator, json } => {
+                let placeholder = self.bind(Literal::Text(json.clone()));
+                self.dialect.json_contain(*operator, &sql, &placeholder)
+            }
+            Test::Words { words, any, phrase } => {
+                let patterns: Vec<String> = if *phrase {
+                    vec![format!("%{}%", words.join(" "))]
+                } else {
+                    words.iter().map(|word| format!("%{word}%")).collect()
+                };
+                let parts: Vec<String> = patterns
+                    .into_iter()
+                    .map(|pattern| {
+                        let placeholder = self.bind(Literal::Text(pattern));
+                        self.dialect.pattern(PatternKind::Ilike, &sql, &placeholder)
                     })
                     .collect();
+                let joiner = if *any { " OR " } else { " AND " };
                 format!(
                     "({})",
                     if parts.is_empty() {
-                        "1".into()
+                        "1".to_owned()
                     } else {
-                        parts.join(" AND ")
+                        parts.join(joiner)
                     }
                 )
             }
-        })
+        }
     }
 
-    fn order_by(
-        &mut self,
-        table: &Table,
-        alias: &str,
-        path: &EmbedPath,
-    ) -> Result<String, RestError> {
-        let terms: Vec<OrderTerm> = self
-            .request
-            .orders
+    fn order_by(&self, shape: &Shape, alias: &str) -> String {
+        if shape.order.is_empty() {
+            return String::new();
+        }
+        let terms: Vec<String> = shape
+            .order
             .iter()
-            .filter(|(order_path, _)| order_path == path)
-            .flat_map(|(_, terms)| terms.clone())
+            .map(|order| {
+                let mut sql = self.column(alias, &order.expr);
+                if let Some(labels) = &order.enum_labels {
+                    let cases: Vec<String> = labels
+                        .iter()
+                        .enumerate()
+                        .map(|(index, label)| format!("WHEN {} THEN {index}", quote_literal(label)))
+                        .collect();
+                    sql = format!("CASE {sql} {} END", cases.join(" "));
+                }
+                format!(
+                    "{sql} {} NULLS {}",
+                    if order.descending { "DESC" } else { "ASC" },
+                    if order.nulls_first { "FIRST" } else { "LAST" }
+                )
+            })
             .collect();
-        if terms.is_empty() {
-            return Ok(String::new());
-        }
-        let mut parts = Vec::new();
-        for term in &terms {
-            let (expression, _) = self.field(table, alias, &term.field)?;
-            let direction = if term.descending { "DESC" } else { "ASC" };
-            // Postgres puts nulls last ascending and first descending unless told otherwise.
-            let nulls_first = term.nulls_first.unwrap_or(term.descending);
-            parts.push(format!(
-                "{expression} {direction} NULLS {}",
-                if nulls_first { "FIRST" } else { "LAST" }
-            ));
-        }
-        Ok(format!(" ORDER BY {}", parts.join(", ")))
+        format!(" ORDER BY {}", terms.join(", "))
     }
 
-    fn range(&self, path: &EmbedPath) -> Range {
-        self.request
-            .ranges
-            .iter()
-            .find(|(range_path, _)| range_path == path)
-            .map(|(_, range)| *range)
-            .unwrap_or_default()
-    }
-
-    fn limit(&self, path: &EmbedPath) -> String {
-        let range = self.range(path);
-        match range.limit {
-            Some(limit) => format!(" LIMIT {limit} OFFSET {}", range.offset),
-            None if range.offset > 0 => format!(" LIMIT -1 OFFSET {}", range.offset),
-            None => String::new(),
+    fn limit(shape: &Shape) -> String {
+        match (shape.limit, shape.offset) {
+            (Some(limit), offset) => format!(" LIMIT {limit} OFFSET {offset}"),
+            (None, 0) => String::new(),
+            (None, offset) => format!(" LIMIT -1 OFFSET {offset}"),
         }
     }
 
-    /// The read: `(json array of rows, rows returned)` plus, when asked, the total count query.
-    pub fn read(
+    /// The JSON object of one row of `shape` as `alias`.
+    fn object(&mut self, shape: &Shape, alias: &str) -> Result<String, RestError> {
+        let entries = self.entries(shape, alias)?;
+        let entries: Vec<(String, String)> = entries
+            .into_iter()
+            .map(|(key, sql, _)| (key, sql))
+            .collect();
+        Ok(self.dialect.object(&entries))
+    }
+
+    /// `(key, value SQL, value is JSON)` for each entry of a row of `shape` as `alias`.
+    fn entries(
         &mut self,
-        table: &Table,
-        max_rows: u64,
-    ) -> Result<(String, Option<String>), RestError> {
-        let alias = self.alias();
-        let path = Vec::new();
-        let object = self.row_object(table, &alias, &self.request.select.clone(), &path)?;
-        let conditions = self
-            .conditions(table, &alias, &path, PolicyCommand::Select)?
-            .join(" AND ");
-        let order = self.order_by(table, &alias, &path)?;
-        let range = self.range(&path);
-        let limit = range.limit.map_or(max_rows, |limit| limit.min(max_rows));
-        let source = match &self.source {
-            Some(sql) => format!("({sql})"),
-            None => table_ident(&table.name),
-        };
-        let from = format!("FROM {source} AS {alias} WHERE {conditions}");
-        let rows = format!(
-            "SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT {object} AS _row {from}{order} LIMIT {limit} OFFSET {})",
-            range.offset
-        );
-        let count = self
-            .request
-            .prefer
-            .count
-            .map(|_| format!("SELECT count(*) {from}"));
-        Ok((rows, count))
-    }
-
-    /// The rows of `table` whose rowids are in the JSON array parameter, shaped by `select`.
-    pub fn representation(&mut self, table: &Table, rowids: &str) -> Result<String, RestError> {
-        let alias = self.alias();
-        let object = self.row_object(table, &alias, &self.request.select.clone(), &Vec::new())?;
-        let bound = self.bind(SqlValue::Text(rowids.to_owned()));
-        Ok(format!(
-            "SELECT coalesce(json_group_array(json(_row)), json('[]')) FROM (SELECT {object} AS _row FROM {} AS {alias} JOIN json_each({bound}) AS ids ON {alias}.rowid = ids.value ORDER BY ids.key)",
-            table_ident(&table.name)
-        ))
-    }
-
-    /// `rowid`s of rows the filters and the policy select for `command`.
-    pub fn matching_rowids(
-        &mut self,
-        table: &Table,
-        command: PolicyCommand,
-    ) -> Result<String, RestError> {
-        let alias = self.alias();
-        let conditions = self
-            .conditions(table, &alias, &Vec::new(), command)?
-            .join(" AND ");
-        let order = self.order_by(table, &alias, &Vec::new())?;
-        let limit = self.limit(&Vec::new());
-        Ok(format!(
-            "SELECT {alias}.rowid FROM {} AS {alias} WHERE {conditions}{order}{limit}",
-            table_ident(&table.name)
-        ))
-    }
-
-    /// A count of the rowids (JSON array parameter) that violate the write check, if any applies.
-    pub fn check_violations(
-        &mut self,
-        table: &Table,
-        command: PolicyCommand,
-        rowids: &str,
-    ) -> Result<Option<String>, RestError> {
-        let Some(check) =
-            authorize::row_filter(self.schema, table, command, Clause::WithCheck, self.caller)?
-        else {
-            return Ok(None);
-        };
-        let bound = self.bind(SqlValue::Text(rowids.to_owned()));
-        Ok(Some(format!(
-            "SELECT count(*) FROM {} AS t0 WHERE t0.rowid IN (SELECT value FROM json_each({bound})) AND NOT coalesce({}, 0)",
-            table_ident(&table.name),
-            qualify_policy(&check, "t0", table)
-        )))
-    }
-
-    /// One `INSERT … RETURNING rowid` per payload row (so omitted columns take their defaults).
-    pub fn inserts(&mut self, table: &Table) -> Result<Vec<Sql>, RestError> {
-        if table.kind != TableKind::Table {
-            return Err(RestError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "PGRST117",
-                format!("cannot insert into view \"{}\"", table.name.name),
-            ));
-        }
-        let rows: Vec<&serde_json::Map<String, serde_json::Value>> =
-            match self.request.payload.as_ref() {
-                Some(serde_json::Value::Object(object)) => vec![object],
-                Some(serde_json::Value::Array(items)) => items
-                    .iter()
-                    .map(|item| item.as_object().ok_or_else(invalid_payload))
-                    .collect::<Result<_, _>>()?,
-                _ => return Err(invalid_payload()),
-            };
-        let listed: Option<Vec<String>> = self.request.columns.clone();
-        let bulk = matches!(self.request.payload, Some(serde_json::Value::Array(_)));
-        let union: Vec<String> = match &listed {
-            Some(columns) => columns.clone(),
-            None => {
-                let mut keys: Vec<String> = Vec::new();
-                for row in &rows {
-                    for key in row.keys() {
-                        if !keys.contains(key) {
-                            keys.push(key.clone());
+        shape: &Shape,
+        alias: &str,
+    ) -> Result<Vec<(String, String, bool)>, RestError> {
+        let mut entries = Vec::new();
+        for output in &shape.outputs {
+            match output {
+                Output::Value { key, value } => {
+                    let sql = self.column(alias, value);
+                    let (sql, json) = match value.cast {
+                        Some(cast) => {
+                            let from = Expr {
+                                cast: None,
+                                ..value.clone()
+                            }
+                            .pg_type();
+                            self.dialect.cast(&sql, &from, cast)
                         }
+                        None => self.dialect.json_value(&sql, &value.pg_type()),
+                    };
+                    entries.push((key.clone(), sql, json));
+                }
+                Output::Count { .. } => return Err(aggregates_refused()),
+                Output::Embed { key, embed } => {
+                    let sql = self.embed(embed, alias)?;
+                    entries.push((key.clone(), self.dialect.as_json(&sql), true));
+                }
+                Output::Spread(embed) => {
+                    // Each entry of the to-one row, read through its own correlated subquery.
+                    let child = self.alias();
+                    let inner = self.entries(&embed.shape, &child)?;
+                    for (key, sql, json) in inner {
+                        let from = self.embed_from(embed, alias, &child)?;
+                        let value = format!("(SELECT {sql} {from} LIMIT 1)");
+                        let value = if json {
+                            self.dialect.as_json(&value)
+                        } else {
+                            value
+                        };
+                        entries.push((key, value, json));
                     }
                 }
-                keys
-            }
-        };
-        for key in &union {
-            if table.column(key).is_none() {
-                return Err(RestError::new(
-                    StatusCode::BAD_REQUEST,
-                    "PGRST204",
-                    format!(
-                        "Could not find the '{key}' column of '{}' in the schema cache",
-                        table.name.name
-                    ),
-                ));
             }
         }
-        let conflict = self.conflict_clause(table, &union)?;
-        let mut statements = Vec::new();
-        for row in rows {
-            let columns: Vec<&String> = union
+        Ok(entries)
+    }
+
+    /// `FROM child AS alias WHERE join AND conditions` for an embed of a row of `parent`.
+    fn embed_from(
+        &mut self,
+        embed: &Embed,
+        parent: &str,
+        child: &str,
+    ) -> Result<String, RestError> {
+        let mut terms = match &embed.join {
+            Join::Direct(pairs) => pairs
                 .iter()
-                .filter(|key| {
-                    row.contains_key(*key) || (bulk && !self.request.prefer.missing_default)
-                })
-                .collect();
-            let mut values = Vec::new();
-            for key in &columns {
-                let column = table.column(key).expect("checked above");
-                let value = row.get(*key).cloned().unwrap_or(serde_json::Value::Null);
-                let bound = values::from_json(self.schema, &column.pg_type, &value)?;
-                values.push(self.bind(bound));
-            }
-            let text = if columns.is_empty() {
-                format!(
-                    "INSERT INTO {} DEFAULT VALUES RETURNING rowid",
-                    table_ident(&table.name)
-                )
-            } else {
-                format!(
-                    "INSERT INTO {} ({}) VALUES ({}){conflict} RETURNING rowid",
-                    table_ident(&table.name),
-                    columns
-                        .iter()
-                        .map(|c| quote_ident(c))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    values.join(", ")
-                )
-            };
-            statements.push(self.finish(text));
-        }
-        Ok(statements)
-    }
-
-    fn conflict_clause(&self, table: &Table, columns: &[String]) -> Result<String, RestError> {
-        let Some(resolution) = self.request.prefer.resolution else {
-            return Ok(String::new());
-        };
-        let target = self
-            .request
-            .on_conflict
-            .clone()
-            .unwrap_or_else(|| table.primary_key.clone());
-        if target.is_empty() {
-            return Ok(String::new());
-        }
-        for column in &target {
-            if table.column(column).is_none() {
-                return Err(unknown_column(table, column));
-            }
-        }
-        let target_sql = target
-            .iter()
-            .map(|c| quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let updates: Vec<String> = columns
-            .iter()
-            .filter(|column| !target.contains(column))
-            .map(|column| format!("{0} = excluded.{0}", quote_ident(column)))
-            .collect();
-        Ok(match resolution {
-            Resolution::IgnoreDuplicates => format!(" ON CONFLICT ({target_sql}) DO NOTHING"),
-            Resolution::MergeDuplicates if updates.is_empty() => {
-                format!(" ON CONFLICT ({target_sql}) DO NOTHING")
-            }
-            Resolution::MergeDuplicates => {
-                // Upserts may only overwrite rows the caller could update.
-                let guard = match authorize::row_filter(
-                    self.schema,
-                    table,
-                    PolicyCommand::Update,
-                    Clause::Using,
-                    self.caller,
-                )? {
-                    Some(policy) => format!(
-                        " WHERE {}",
-                        qualify_policy(&policy, &table_ident(&table.name), table)
-                    ),
-                    None => String::new(),
-                };
-                format!(
-                    " ON CONFLICT ({target_sql}) DO UPDATE SET {}{guard}",
-                    updates.join(", ")
-                )
-            }
-        })
-    }
-
-    /// `UPDATE … WHERE rowid IN (matching) RETURNING rowid`.
-    pub fn update(&mut self, table: &Table) -> Result<Sql, RestError> {
-        let Some(serde_json::Value::Object(object)) = self.request.payload.as_ref() else {
-            return Err(invalid_payload());
-        };
-        let mut assignments = Vec::new();
-        for (key, value) in object {
-            let column = table.column(key).ok_or_else(|| {
-                RestError::new(
-                    StatusCode::BAD_REQUEST,
-                    "PGRST204",
+                .map(|(parent_column, child_column)| {
                     format!(
-                        "Could not find the '{key}' column of '{}' in the schema cache",
-                        table.name.name
-                    ),
-                )
-            })?;
-            let bound = values::from_json(self.schema, &column.pg_type, value)?;
-            assignments.push(format!("{} = {}", quote_ident(key), self.bind(bound)));
+                        "{child}.{} = {parent}.{}",
+                        quote_ident(child_column),
+                        quote_ident(parent_column)
+                    )
+                })
+                .collect(),
+            Join::Junction {
+                table,
+                parent: to_parent,
+                child: to_child,
+            } => {
+                let junction = self.alias();
+                let mut on: Vec<String> = to_parent
+                    .iter()
+                    .map(|(parent_column, junction_column)| {
+                        format!(
+                            "{junction}.{} = {parent}.{}",
+                            quote_ident(junction_column),
+                            quote_ident(parent_column)
+                        )
+                    })
+                    .chain(to_child.iter().map(|(junction_column, child_column)| {
+                        format!(
+                            "{junction}.{} = {child}.{}",
+                            quote_ident(junction_column),
+                            quote_ident(child_column)
+                        )
+                    }))
+                    .collect();
+                if let Some(policy) =
+                    self.policy(table, &junction, PolicyCommand::Select, Clause::Using)?
+                {
+                    on.push(policy);
+                }
+                vec![format!(
+                    "EXISTS (SELECT 1 FROM {} AS {junction} WHERE {})",
+                    self.dialect.relation(&table.name),
+                    on.join(" AND ")
+                )]
+            }
+        };
+        terms.extend(self.conditions(&embed.shape, child)?);
+        Ok(format!(
+            "FROM {} AS {child} WHERE {}",
+            self.dialect.relation(&embed.shape.table.name),
+            terms.join(" AND ")
+        ))
+    }
+
+    /// The JSON of an embed for a row of `parent`: an object or NULL, an array, or a count.
+    fn embed(&mut self, embed: &Embed, parent: &str) -> Result<String, RestError> {
+        let child = self.alias();
+        if let [Output::Count { key }] = embed.shape.outputs.as_slice() {
+            let from = self.embed_from(embed, parent, &child)?;
+            return Ok(format!(
+                "(SELECT json_array(json_object({}, count(*))) {from})",
+                quote_literal(key)
+            ));
         }
-        if assignments.is_empty() {
-            return Err(invalid_payload());
+        let object = self.object(&embed.shape, &child)?;
+        let from = self.embed_from(embed, parent, &child)?;
+        if embed.to_one {
+            return Ok(format!("(SELECT {object} {from} LIMIT 1)"));
         }
-        let matching = self.matching_rowids(table, PolicyCommand::Update)?;
+        let rest = format!(
+            "{from}{}{}",
+            self.order_by(&embed.shape, &child),
+            Self::limit(&embed.shape)
+        );
+        Ok(format!(
+            "(SELECT coalesce(json_group_array(json(_row)), json('[]')) FROM (SELECT {object} AS _row {rest}))"
+        ))
+    }
+
+    /// `(json array, rows)` of `shape` read from `from` (a relation or a subquery).
+    fn rows(&mut self, shape: &Shape, from: &str) -> Result<Sql, RestError> {
+        let alias = self.alias();
+        let terms = self.conditions(shape, &alias)?;
+        let from_rest = format!("FROM {from} AS {alias}{}", where_clause(&terms));
+        let text = if let [Output::Count { key }] = shape.outputs.as_slice() {
+            format!(
+                "SELECT json_array(json_object({}, count(*))), 1 {from_rest}",
+                quote_literal(key)
+            )
+        } else {
+            let object = self.object(shape, &alias)?;
+            let rest = format!(
+                "{from_rest}{}{}",
+                self.order_by(shape, &alias),
+                Self::limit(shape)
+            );
+            self.dialect.array_and_count(&object, &rest)
+        };
+        Ok(self.finish(text))
+    }
+
+    /// The number of rows the filters and policy select, ignoring the range.
+    fn count(&mut self, shape: &Shape, from: &str) -> Result<Sql, RestError> {
+        let alias = self.alias();
+        let terms = self.conditions(shape, &alias)?;
         let text = format!(
-            "UPDATE {} SET {} WHERE rowid IN ({matching}) RETURNING rowid",
-            table_ident(&table.name),
-            assignments.join(", ")
+            "SELECT count(*) FROM {from} AS {alias}{}",
+            where_clause(&terms)
         );
         Ok(self.finish(text))
     }
-}
 
-struct Relationship<'a> {
-    target: &'a Table,
-    foreign: &'a ForeignKey,
-    to_one: bool,
-}
-
-fn invalid_payload() -> RestError {
-    RestError::new(StatusCode::BAD_REQUEST, "PGRST102", "Empty or invalid json")
-}
-
-fn unknown_column(table: &Table, column: &str) -> RestError {
-    RestError::new(
-        StatusCode::BAD_REQUEST,
-        "42703",
-        format!("column {}.{column} does not exist", table.name.name),
-    )
-}
-
-/// The output key of a field: the last JSON key, else the column.
-fn output_key(field: &Field) -> String {
-    match field.json_path.last() {
-        Some(JsonStep {
-            key: JsonKey::Name(name),
-            ..
-        }) => name.clone(),
-        Some(JsonStep {
-            key: JsonKey::Index(index),
-            ..
-        }) => index.to_string(),
-        None => field.column.clone(),
-    }
-}
-
-/// A stored column as the JSON value Postgres would send.
-fn render_column(alias: &str, column: &str, pg_type: &PgType) -> String {
-    render_value(&format!("{alias}.{}", quote_ident(column)), pg_type, false)
-}
-
-fn render_value(expression: &str, pg_type: &PgType, as_text: bool) -> String {
-    match pg_type {
-        PgType::Boolean if as_text => format!(
-            "CASE WHEN {expression} IS NULL THEN NULL WHEN {expression} THEN 'true' ELSE 'false' END"
-        ),
-        PgType::Boolean => format!(
-            "CASE WHEN {expression} IS NULL THEN NULL WHEN {expression} THEN json('true') ELSE json('false') END"
-        ),
-        PgType::Json | PgType::Jsonb | PgType::Array(_) if !as_text => {
-            format!("json({expression})")
+    /// The representation of the rowids in `?1`, in their order.
+    fn representation(&mut self, returning: &Returning) -> Result<Sql, RestError> {
+        let ids = self.over_rowids();
+        let alias = self.alias();
+        let shape = &returning.shape;
+        let mut terms = vec![format!(
+            "{alias}.{} IN {}",
+            self.dialect.row_id(),
+            self.dialect.id_list(&ids)
+        )];
+        if let Some(policy) =
+            self.policy(&shape.table, &alias, PolicyCommand::Select, Clause::Using)?
+        {
+            terms.push(policy);
         }
-        _ => expression.to_owned(),
+        let object = self.object(shape, &alias)?;
+        let rest = format!(
+            "FROM {} AS {alias}{}",
+            self.dialect.relation(&shape.table.name),
+            where_clause(&terms)
+        );
+        let text = self.dialect.array_and_count(&object, &rest);
+        Ok(self.finish(text))
     }
-}
 
-/// Policy predicates name bare columns; in a correlated subquery they must name this alias.
-fn qualify_policy(policy: &str, alias: &str, table: &Table) -> String {
-    let columns = table
-        .columns
-        .iter()
-        .map(|column| {
-            format!(
-                "{alias}.{} AS {}",
-                quote_ident(&column.name),
-                quote_ident(&column.name)
-            )
+    fn location(&mut self, table: &Table, columns: &[String]) -> Sql {
+        let ids = self.over_rowids();
+        let parts: Vec<String> = columns
+            .iter()
+            .map(|column| {
+                format!(
+                    "{} || CAST(t0.{} AS TEXT)",
+                    quote_literal(&format!("{column}=eq.")),
+                    quote_ident(column)
+                )
+            })
+            .collect();
+        let text = format!(
+            "SELECT {} FROM {} AS t0 WHERE t0.{} = json_extract({ids}, '$[0]')",
+            parts.join(" || '&' || "),
+            self.dialect.relation(&table.name),
+            self.dialect.row_id()
+        );
+        self.finish(text)
+    }
+
+    /// The count of rowids in `?1` whose row fails the `with check` of `command`.
+    fn check(&mut self, table: &Table, command: PolicyCommand) -> Result<Option<Sql>, RestError> {
+        let ids = self.over_rowids();
+        let Some(policy) = self.policy(table, "t0", command, Clause::WithCheck)? else {
+            self.params.clear();
+            return Ok(None);
+        };
+        let text = format!(
+            "SELECT count(*) FROM {} AS t0 WHERE t0.{} IN {} AND NOT coalesce({policy}, 0)",
+            self.dialect.relation(&table.name),
+            self.dialect.row_id(),
+            self.dialect.id_list(&ids)
+        );
+        Ok(Some(self.finish(text)))
+    }
+
+    /// The rest of a mutation: its check, representation and location.
+    fn write(
+        &mut self,
+        table: &Table,
+        command: PolicyCommand,
+        statements: Vec<WriteStatement>,
+        delete: Option<Sql>,
+        returning: &Returning,
+    ) -> Result<Write, RestError> {
+        Ok(Write {
+            statements,
+            delete,
+            check: match command {
+                PolicyCommand::Insert | PolicyCommand::Update => self.check(table, command)?,
+                _ => None,
+            },
+            rows: self.representation(returning)?,
+            location: returning
+                .location
+                .as_ref()
+                .map(|columns| self.location(table, columns)),
         })
-        .collect::<Vec<_>>()
-        .join(", ");
-    // Named as the table, so policies may also say `todos.user_id`.
-    format!(
-        "EXISTS (SELECT 1 FROM (SELECT {columns}) AS {} WHERE {policy})",
-        quote_ident(&table.name.name)
-    )
+    }
+
+    fn insert(&mut self, insert: &Insert) -> Result<Write, RestError> {
+        let table = insert.table;
+        let target = self.dialect.relation(&table.name);
+        let mut statements = Vec::new();
+        for row in &insert.rows {
+            let exists = match &insert.conflict {
+                Some(conflict) if conflict.resolution == Resolution::MergeDuplicates => {
+                    let keys: Option<Vec<&Literal>> = conflict
+                        .target
+                        .iter()
+                        .map(|column| {
+                            row.iter()
+                                .find(|(name, _)| name == column)
+                                .map(|(_, value)| value)
+                        })
+                        .collect();
+                    keys.map(|keys| {
+                        let terms: Vec<String> = conflict
+                            .target
+                            .iter()
+                            .zip(keys)
+                            .map(|(column, value)| {
+                                format!("{} = {}", quote_ident(column), self.bind(value.clone()))
+                            })
+                            .collect();
+                        let text = format!(
+                            "SELECT EXISTS (SELECT 1 FROM {target} WHERE {})",
+                            terms.join(" AND ")
+                        );
+                        self.finish(text)
+                    })
+                }
+                _ => None,
+            };
+            let text = if row.is_empty() {
+                format!(
+                    "INSERT INTO {target} DEFAULT VALUES RETURNING {}",
+                    self.dialect.row_id()
+                )
+            } else {
+                let columns: Vec<String> =
+                    row.iter().map(|(column, _)| quote_ident(column)).collect();
+                let values: Vec<String> = row
+                    .iter()
+                    .map(|(_, value)| self.bind(value.clone()))
+                    .collect();
+                let conflict = match &insert.conflict {
+                    Some(conflict) => self.conflict(table, conflict, row)?,
+                    None => String::new(),
+                };
+                format!(
+                    "INSERT INTO {target} ({}) VALUES ({}){conflict} RETURNING {}",
+                    columns.join(", "),
+                    values.join(", "),
+                    self.dialect.row_id()
+                )
+            };
+            statements.push(WriteStatement {
+                sql: self.finish(text),
+                exists,
+                values: row.clone(),
+            });
+        }
+        self.write(
+            table,
+            PolicyCommand::Insert,
+            statements,
+            None,
+            &insert.returning,
+        )
+    }
+
+    fn conflict(
+        &mut self,
+        table: &Table,
+        conflict: &Conflict,
+        row: &[(String, Literal)],
+    ) -> Result<String, RestError> {
+        let target: Vec<String> = conflict
+            .target
+            .iter()
+            .map(|column| quote_ident(column))
+            .collect();
+        let target = target.join(", ");
+        let updates: Vec<String> = conflict
+            .update
+            .iter()
+            .filter(|column| row.iter().any(|(name, _)| name == *column))
+            .map(|column| format!("{0} = excluded.{0}", quote_ident(column)))
+            .collect();
+        if conflict.resolution == Resolution::IgnoreDuplicates || updates.is_empty() {
+            return Ok(format!(" ON CONFLICT ({target}) DO NOTHING"));
+        }
+        // An upsert may only overwrite rows the caller could update.
+        let guard = match self.policy(
+            table,
+            &self.dialect.relation(&table.name),
+            PolicyCommand::Update,
+            Clause::Using,
+        )? {
+            Some(policy) => format!(" WHERE {policy}"),
+            None => String::new(),
+        };
+        Ok(format!(
+            " ON CONFLICT ({target}) DO UPDATE SET {}{guard}",
+            updates.join(", ")
+        ))
+    }
+
+    /// `SELECT rowid` of the rows `filters` and the policy for `command` select.
+    fn matching(
+        &mut self,
+        table: &Table,
+        filters: &[Condition],
+        command: PolicyCommand,
+    ) -> Result<String, RestError> {
+        let alias = self.alias();
+        let mut terms = Vec::new();
+        for condition in filters {
+            terms.push(self.condition(&alias, condition)?);
+        }
+        if let Some(policy) = self.policy(table, &alias, command, Clause::Using)? {
+            terms.push(policy);
+        }
+        Ok(format!(
+            "SELECT {alias}.{} FROM {} AS {alias}{}",
+            self.dialect.row_id(),
+            self.dialect.relation(&table.name),
+            where_clause(&terms)
+        ))
+    }
+
+    fn update(&mut self, update: &Update) -> Result<Write, RestError> {
+        let table = update.table;
+        let assignments: Vec<String> = update
+            .assignments
+            .iter()
+            .map(|(column, value)| {
+                format!("{} = {}", quote_ident(column), self.bind(value.clone()))
+            })
+            .collect();
+        let matching = self.matching(table, &update.filters, PolicyCommand::Update)?;
+        let text = if assignments.is_empty() {
+            // Nothing to set: the matching rows are the answer, unchanged.
+            matching
+        } else {
+            format!(
+                "UPDATE {} SET {} WHERE {} IN ({matching}) RETURNING {}",
+                self.dialect.relation(&table.name),
+                assignments.join(", "),
+                self.dialect.row_id(),
+                self.dialect.row_id()
+            )
+        };
+        let statement = WriteStatement {
+            sql: self.finish(text),
+            exists: None,
+            values: update.assignments.clone(),
+        };
+        self.write(
+            table,
+            PolicyCommand::Update,
+            vec![statement],
+            None,
+            &update.returning,
+        )
+    }
+
+    fn delete(&mut self, delete: &Delete) -> Result<Write, RestError> {
+        let table = delete.table;
+        let matching = self.matching(table, &delete.filters, PolicyCommand::Delete)?;
+        let statement = WriteStatement {
+            sql: self.finish(matching),
+            exists: None,
+            values: Vec::new(),
+        };
+        let ids = self.over_rowids();
+        let text = format!(
+            "DELETE FROM {} WHERE {} IN {}",
+            self.dialect.relation(&table.name),
+            self.dialect.row_id(),
+            self.dialect.id_list(&ids)
+        );
+        let removal = self.finish(text);
+        self.write(
+            table,
+            PolicyCommand::Delete,
+            vec![statement],
+            Some(removal),
+            &delete.returning,
+        )
+    }
+
+    fn call(&mut self, call: &Call) -> Result<CallQuery, RestError> {
+        authorize::callable(self.schema, call.function, self.caller)?;
+        let statements: Vec<&str> = call
+            .body
+            .split(";\n")
+            .map(str::trim)
+            .filter(|statement| !statement.trim_end_matches(';').trim().is_empty())
+            .collect();
+        let (last, leading) = statements.split_last().ok_or_else(|| {
+            RestError::pgrst(
+                "PGRST127",
+                format!("The function {} has an empty body", call.function.name),
+            )
+        })?;
+        let mut setup = Vec::new();
+        for statement in leading {
+            let text = self.arguments(statement, &call.arguments);
+            setup.push(self.finish(text));
+        }
+        let last = last.trim_end_matches(';');
+        let result = match &call.result {
+            CallResult::Void => {
+                let text = self.arguments(last, &call.arguments);
+                CallOutput::Void(self.finish(text))
+            }
+            CallResult::Scalar(pg_type) => {
+                let text = self.arguments(last, &call.arguments);
+                CallOutput::Scalar(self.finish(text), pg_type.clone())
+            }
+            CallResult::Rows { shape, set } => {
+                let body = self.arguments(last, &call.arguments);
+                let from = format!("({body})");
+                let rows = self.rows(shape, &from)?;
+                let count = {
+                    let body = self.arguments(last, &call.arguments);
+                    Some(self.count(shape, &format!("({body})"))?)
+                };
+                CallOutput::Rows {
+                    rows,
+                    count,
+                    set: *set,
+                }
+            }
+        };
+        Ok(CallQuery {
+            setup,
+            result,
+            read_only: call.read_only,
+        })
+    }
+
+    /// `statement` with each `:argument` replaced by its bound value or default expression.
+    fn arguments(&mut self, statement: &str, arguments: &[(String, Argument)]) -> String {
+        let replacements: Vec<(String, String)> = arguments
+            .iter()
+            .map(|(name, argument)| {
+                let sql = match argument {
+                    Argument::Value(value) => self.bind(value.clone()),
+                    Argument::Default(sql) => format!("({sql})"),
+                };
+                (name.clone(), sql)
+            })
+            .collect();
+        substitute_parameters(statement, &replacements)
+    }
 }
 
-/// PostgREST's `like` is case-sensitive: `%`/`_` become GLOB's `*`/`?`.
-fn like_to_glob(pattern: &str) -> String {
-    let mut glob = String::new();
-    for c in pattern.chars() {
-        match c {
-            '%' => glob.push('*'),
-            '_' => glob.push('?'),
-            '*' | '?' | '[' => glob.push_str(&format!("[{c}]")),
-            other => glob.push(other),
-        }
+fn where_clause(terms: &[String]) -> String {
+    if terms.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", terms.join(" AND "))
     }
-    glob
 }
 
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            current.push(
-                (previous[j] + usize::from(ca != *cb))
-                    .min(previous[j + 1] + 1)
-                    .min(current[j] + 1),
-            );
-        }
-        previous = current;
+fn aggregates_refused() -> RestError {
+    RestError::pgrst("PGRST123", "Use of aggregate functions is not allowed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::rest::{fixture, plan, request};
+    use axum::http::{HeaderMap, Method};
+
+    /// The SQL of the top-level read `query_string` on todos, and its parameters.
+    #[track_caller]
+    fn check(query_string: &str, expected_sql: &str, expected_params: &[Literal]) {
+        let schema = fixture::schema();
+        let request =
+            request::parse(&Method::GET, "todos", query_string, &HeaderMap::new(), b"").unwrap();
+        let plan = plan::build(&request, &schema, 1000).unwrap();
+        let Query::Read { rows, .. } =
+            to_sql(&plan, &schema, &fixture::caller(Role::Anon), &Sqlite).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(rows.text, expected_sql);
+        assert_eq!(rows.params, expected_params);
     }
-    previous[b.len()]
+
+    #[test]
+    fn a_nested_logic_tree_becomes_a_parenthesised_where() {
+        check(
+            "select=id&or=(id.eq.1,and(done.is.true,title.like.a*))",
+            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('id', t1."id") AS _row FROM "todos" AS t1 WHERE ((t1."id" = ?1) OR ((t1."done" IS TRUE) AND (pg_like(CAST(t1."title" AS TEXT), ?2)))) LIMIT 1000 OFFSET 0)"#,
+            &[Literal::Integer(1), Literal::Text("a%".into())],
+        );
+    }
+
+    #[test]
+    fn booleans_and_json_columns_are_rendered_as_json_and_orders_place_nulls() {
+        check(
+            "select=done,data&order=owner.desc,title.nullsfirst",
+            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('done', CASE WHEN t1."done" IS NULL THEN NULL WHEN t1."done" THEN json('true') ELSE json('false') END, 'data', json(t1."data")) AS _row FROM "todos" AS t1 ORDER BY t1."owner" DESC NULLS FIRST, t1."title" ASC NULLS FIRST LIMIT 1000 OFFSET 0)"#,
+            &[],
+        );
+    }
+
+    #[test]
+    fn a_to_many_embed_is_a_correlated_array_with_its_own_filters_order_and_limit() {
+        check(
+            "select=items(label)&items.label=neq.x&items.order=id&items.limit=2",
+            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('items', json((SELECT coalesce(json_group_array(json(_row)), json('[]')) FROM (SELECT json_object('label', t2."label") AS _row FROM "items" AS t2 WHERE t2."todo_id" = t1."id" AND (t2."label" <> ?1) ORDER BY t2."id" ASC NULLS LAST LIMIT 2 OFFSET 0)))) AS _row FROM "todos" AS t1 LIMIT 1000 OFFSET 0)"#,
+            &[Literal::Text("x".into())],
+        );
+    }
+
+    #[test]
+    fn tables_with_row_level_security_get_the_policy_predicate_everywhere() {
+        let mut schema = fixture::schema();
+        let items = schema
+            .tables
+            .get_mut(&QualifiedName::public("items"))
+            .unwrap();
+        items.rls_enabled = true;
+        let request = request::parse(
+            &Method::GET,
+            "todos",
+            "select=id,items!inner(id)",
+            &HeaderMap::new(),
+            b"",
+        )
+        .unwrap();
+        let plan = plan::build(&request, &schema, 10).unwrap();
+        let Query::Read { rows, .. } = to_sql(
+            &plan,
+            &schema,
+            &fixture::caller(Role::Authenticated),
+            &Sqlite,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        // Default deny: no policy lets the caller see an item, in the embed and the `!inner` test.
+        assert_eq!(
+            rows.text
+                .matches("t2.\"todo_id\" = t1.\"id\" AND 0")
+                .count(),
+            1,
+            "{}",
+            rows.text
+        );
+        assert_eq!(
+            rows.text
+                .matches("t3.\"todo_id\" = t1.\"id\" AND 0")
+                .count(),
+            1,
+            "{}",
+            rows.text
+        );
+        let Query::Read { rows, .. } =
+            to_sql(&plan, &schema, &fixture::caller(Role::ServiceRole), &Sqlite).unwrap()
+        else {
+            panic!()
+        };
+        assert!(!rows.text.contains("AND 0"), "{}", rows.text);
+    }
+
+    #[test]
+    fn rpc_arguments_are_bound_and_defaults_inlined_outside_quoted_text() {
+        let schema = fixture::schema();
+        let mut builder = Builder {
+            dialect: &Sqlite,
+            schema: &schema,
+            caller: &fixture::caller(Role::Anon),
+            params: Vec::new(),
+            aliases: 0,
+        };
+        let sql = builder.arguments(
+            "select ':a', \":a\", :a, :b, :unknown",
+            &[
+                ("a".into(), Argument::Value(Literal::Integer(7))),
+                ("b".into(), Argument::Default("pg_now()".into())),
+            ],
+        );
+        assert_eq!(sql, "select ':a', \":a\", ?1, (pg_now()), :unknown");
+        assert_eq!(builder.params, vec![Literal::Integer(7)]);
+    }
 }

@@ -1,11 +1,17 @@
-//! Response: rows (a JSON array built in SQL) into PostgREST's HTTP answer — status,
-//! `Content-Range`, singular objects (PGRST116), CSV, empty bodies for minimal returns.
+//! Response: an `Outcome` into PostgREST's HTTP answer (protocol.md §2.5) — status,
+//! `Content-Range`, `Location`, `Preference-Applied`, and the body as a JSON array, a singular
+//! object, CSV, or nothing for HEAD and minimal returns. Rejects a singular request that did
+//! not get exactly one row (406 PGRST116) and an offset past the end (416 PGRST103).
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 
 use super::error::RestError;
-use super::request::{ApiRequest, MediaType};
+use super::execute::Outcome;
+use super::request::{
+    Action, ApiRequest, CountPreference, MediaType, Resolution, ReturnPreference, Target,
+};
 
 /// `first-last/total` as PostgREST writes it.
 pub fn content_range(offset: u64, returned: u64, total: Option<u64>) -> String {
@@ -20,83 +26,217 @@ pub fn content_range(offset: u64, returned: u64, total: Option<u64>) -> String {
     )
 }
 
-/// A response with `body` (a JSON array) shaped by the request's media type.
-pub fn render(
-    request: &ApiRequest,
-    status: StatusCode,
-    body: Option<String>,
-    returned: u64,
-    range: String,
-    head: bool,
-) -> Result<Response, RestError> {
-    let (content_type, body) = match (request.media, body) {
-        (MediaType::SingularObject, Some(body)) => {
-            if returned != 1 {
-                return Err(singular_mismatch(returned));
-            }
-            let rows: Vec<serde_json::Value> =
-                serde_json::from_str(&body).map_err(RestError::internal)?;
-            (
-                "application/vnd.pgrst.object+json; charset=utf-8",
-                rows[0].to_string(),
-            )
-        }
-        (MediaType::Csv, Some(body)) => ("text/csv; charset=utf-8", to_csv(&body)?),
-        (_, Some(body)) => ("application/json; charset=utf-8", body),
-        (_, None) => ("application/json; charset=utf-8", String::new()),
-    };
-    let body = if head { String::new() } else { body };
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(value) = HeaderValue::from_str(&range) {
-        headers.insert(header::CONTENT_RANGE, value);
-    }
-    Ok(response)
-}
-
 pub fn singular_mismatch(rows: u64) -> RestError {
-    RestError::new(
-        StatusCode::NOT_ACCEPTABLE,
+    RestError::pgrst(
         "PGRST116",
         "Cannot coerce the result to a single JSON object",
     )
     .details(format!("The result contains {rows} rows"))
 }
 
+/// The HTTP answer to `request` whose query produced `outcome`.
+pub fn render(request: &ApiRequest, outcome: Outcome) -> Result<Response, RestError> {
+    let head = matches!(
+        request.action,
+        Action::Read { head: true } | Action::Call { head: true, .. }
+    );
+    let counted = request.prefer.count.is_some();
+    let mut location = None;
+    let (status, range, body) =
+        match outcome {
+            Outcome::Rows {
+                body,
+                returned,
+                total,
+            } => {
+                let offset = request
+                    .ranges
+                    .iter()
+                    .find(|(path, _)| path.is_empty())
+                    .map_or(0, |(_, range)| range.offset);
+                if let Some(total) = total.filter(|total| offset > *total) {
+                    return Err(RestError::pgrst("PGRST103", "Requested range not satisfiable")
+                    .details(format!(
+                        "An offset of {offset} was requested, but there are only {total} rows."
+                    )));
+                }
+                let total = total.filter(|_| counted);
+                let status = match total {
+                    Some(total) if returned < total => StatusCode::PARTIAL_CONTENT,
+                    _ => StatusCode::OK,
+                };
+                (
+                    status,
+                    Some(content_range(offset, returned, total)),
+                    Some(shape_body(request, body, returned)?),
+                )
+            }
+            Outcome::Value(None) => (StatusCode::NO_CONTENT, None, None),
+            Outcome::Value(Some(value)) => (StatusCode::OK, None, Some(value)),
+            Outcome::Written {
+                body,
+                affected,
+                location: first,
+                only_updated,
+            } => {
+                let total = counted.then_some(affected);
+                let body = body
+                    .map(|body| shape_body(request, body, affected))
+                    .transpose()?;
+                match request.action {
+                    Action::Insert => {
+                        if request.prefer.return_ == ReturnPreference::HeadersOnly
+                            && let (Target::Table(table), Some(first)) = (&request.target, first)
+                        {
+                            location = Some(format!("/{table}?{first}"));
+                        }
+                        let merged = request.prefer.resolution == Some(Resolution::MergeDuplicates);
+                        let status = if merged && only_updated {
+                            StatusCode::OK
+                        } else {
+                            StatusCode::CREATED
+                        };
+                        (status, Some(content_range(0, 0, total)), body)
+                    }
+                    Action::Update => (
+                        if body.is_some() {
+                            StatusCode::OK
+                        } else {
+                            StatusCode::NO_CONTENT
+                        },
+                        Some(content_range(0, affected, total)),
+                        body,
+                    ),
+                    _ => (
+                        if body.is_some() {
+                            StatusCode::OK
+                        } else {
+                            StatusCode::NO_CONTENT
+                        },
+                        Some(content_range(0, 0, total)),
+                        body,
+                    ),
+                }
+            }
+        };
+    let content_type = match request.media {
+        MediaType::SingularObject => "application/vnd.pgrst.object+json; charset=utf-8",
+        MediaType::Csv => "text/csv; charset=utf-8",
+        MediaType::Json => "application/json; charset=utf-8",
+    };
+    let body = if head { None } else { body };
+    let mut response = (status, body.unwrap_or_default()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let mut set = |name: HeaderName, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    if let Some(range) = range {
+        set(header::CONTENT_RANGE, &range);
+    }
+    if let Some(location) = location {
+        set(header::LOCATION, &location);
+    }
+    if let Some(applied) = preference_applied(request) {
+        set(HeaderName::from_static("preference-applied"), &applied);
+    }
+    Ok(response)
+}
+
+/// The rows (a JSON array) as the requested media type wants them.
+fn shape_body(request: &ApiRequest, body: String, returned: u64) -> Result<String, RestError> {
+    match request.media {
+        MediaType::Json => Ok(body),
+        MediaType::SingularObject => {
+            if returned != 1 {
+                return Err(singular_mismatch(returned));
+            }
+            let mut rows: Vec<Value> = serde_json::from_str(&body).map_err(RestError::internal)?;
+            Ok(rows.swap_remove(0).to_string())
+        }
+        MediaType::Csv => to_csv(&body),
+    }
+}
+
+/// The preferences honoured, as PostgREST lists them.
+fn preference_applied(request: &ApiRequest) -> Option<String> {
+    let prefer = &request.prefer;
+    let mut applied = Vec::new();
+    if let Some(resolution) = prefer.resolution {
+        applied.push(match resolution {
+            Resolution::MergeDuplicates => "resolution=merge-duplicates",
+            Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
+        });
+    }
+    if prefer.missing_default {
+        applied.push("missing=default");
+    }
+    if !matches!(request.action, Action::Read { .. }) {
+        applied.push(match prefer.return_ {
+            ReturnPreference::Minimal => "return=minimal",
+            ReturnPreference::Representation => "return=representation",
+            ReturnPreference::HeadersOnly => "return=headers-only",
+        });
+    }
+    if let Some(count) = prefer.count {
+        applied.push(match count {
+            CountPreference::Exact => "count=exact",
+            CountPreference::Planned => "count=planned",
+            CountPreference::Estimated => "count=estimated",
+        });
+    }
+    if prefer.rollback {
+        applied.push("tx=rollback");
+    }
+    if prefer.strict {
+        applied.push("handling=strict");
+    }
+    let max_affected = prefer
+        .max_affected
+        .filter(|_| prefer.strict)
+        .map(|max| format!("max-affected={max}"));
+    let mut applied: Vec<String> = applied.into_iter().map(str::to_owned).collect();
+    applied.extend(max_affected);
+    (!applied.is_empty()).then(|| applied.join(", "))
+}
+
+/// A header line of the first row's keys, then one line per row.
 fn to_csv(body: &str) -> Result<String, RestError> {
-    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+    let rows: Vec<serde_json::Map<String, Value>> =
         serde_json::from_str(body).map_err(RestError::internal)?;
     let Some(first) = rows.first() else {
         return Ok(String::new());
     };
     let columns: Vec<&String> = first.keys().collect();
-    let field = |value: Option<&serde_json::Value>| -> String {
+    let field = |value: Option<&Value>| -> String {
         let text = match value {
-            None | Some(serde_json::Value::Null) => return String::new(),
-            Some(serde_json::Value::String(text)) => text.clone(),
+            None | Some(Value::Null) => return String::new(),
+            Some(Value::String(text)) => text.clone(),
             Some(other) => other.to_string(),
         };
-        if text.contains([',', '"', '\n']) {
+        if text.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", text.replace('"', "\"\""))
         } else {
             text
         }
     };
-    let mut out = columns
-        .iter()
-        .map(|c| field(Some(&serde_json::Value::String((*c).clone()))))
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut lines = vec![
+        columns
+            .iter()
+            .map(|column| field(Some(&Value::String((*column).clone()))))
+            .collect::<Vec<_>>()
+            .join(","),
+    ];
     for row in &rows {
-        out.push('\n');
-        out.push_str(
-            &columns
+        lines.push(
+            columns
                 .iter()
                 .map(|column| field(row.get(*column)))
                 .collect::<Vec<_>>()
                 .join(","),
         );
     }
-    Ok(out)
+    Ok(lines.join("\n"))
 }

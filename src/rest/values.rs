@@ -1,7 +1,6 @@
 //! Values: client values (filter text, JSON payloads) checked against a column's Postgres type
 //! and turned into the stored SQLite form; a value the type rejects is 22P02, as in Postgres.
 
-use axum::http::StatusCode;
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
@@ -9,15 +8,116 @@ use super::error::RestError;
 use crate::migrate::values::{array_literal_to_json, normalize_timestamptz};
 use crate::schema::{PgType, SchemaCache};
 
+/// A value in its stored form, ready to bind.
+pub type Literal = SqlValue;
+
 fn invalid(pg_type: &PgType, text: &str) -> RestError {
     let message = match pg_type {
         PgType::Enum(name) => format!("invalid input value for enum {}: \"{text}\"", name.name),
+        PgType::Json | PgType::Jsonb => "invalid input syntax for type json".to_owned(),
         other => format!(
             "invalid input syntax for type {}: \"{text}\"",
             other.pg_name()
         ),
     };
-    RestError::new(StatusCode::BAD_REQUEST, "22P02", message)
+    RestError::sql("22P02", message, false)
+}
+
+fn malformed_array(text: &str) -> RestError {
+    RestError::sql(
+        "22P02",
+        format!("malformed array literal: \"{text}\""),
+        false,
+    )
+}
+
+fn out_of_range(pg_type: &PgType, text: &str) -> RestError {
+    RestError::sql(
+        "22003",
+        format!(
+            "value \"{text}\" is out of range for type {}",
+            pg_type.pg_name()
+        ),
+        false,
+    )
+}
+
+/// An integer of `pg_type`, range-checked as Postgres does.
+fn integer(pg_type: &PgType, text: &str) -> Result<SqlValue, RestError> {
+    let value: i64 = text.trim().parse().map_err(|_| {
+        if !text.trim().is_empty()
+            && text
+                .trim()
+                .trim_start_matches('-')
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        {
+            out_of_range(pg_type, text)
+        } else {
+            invalid(pg_type, text)
+        }
+    })?;
+    let fits = match pg_type {
+        PgType::SmallInt => i16::try_from(value).is_ok(),
+        PgType::Integer => i32::try_from(value).is_ok(),
+        _ => true,
+    };
+    if !fits {
+        return Err(out_of_range(pg_type, text));
+    }
+    Ok(SqlValue::Integer(value))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.ffffff]` with trailing fraction zeros dropped, as Postgres renders.
+fn civil_text(text: String) -> String {
+    match text.split_once('.') {
+        Some((whole, fraction)) => {
+            let fraction = fraction.trim_end_matches('0');
+            if fraction.is_empty() {
+                whole.to_owned()
+            } else {
+                format!("{whole}.{fraction}")
+            }
+        }
+        None => text,
+    }
+}
+
+/// A JSON operand (`cs.{"a":1}`) checked and minified.
+pub fn json_from_text(pg_type: &PgType, text: &str) -> Result<String, RestError> {
+    let value: Value = serde_json::from_str(text).map_err(|_| invalid(pg_type, text))?;
+    Ok(value.to_string())
+}
+
+/// An array operand (`{a,b}` or `["a","b"]`) as the stored JSON array, each element checked
+/// against `element`.
+pub fn array_from_text(
+    schema: &SchemaCache,
+    element: &PgType,
+    text: &str,
+) -> Result<String, RestError> {
+    let json = array_literal_to_json(text).ok_or_else(|| malformed_array(text))?;
+    let items: Vec<Value> = serde_json::from_str(&json).map_err(|_| malformed_array(text))?;
+    let items = items
+        .iter()
+        .map(|item| element_json(schema, element, item))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Value::Array(items).to_string())
+}
+
+/// One array element in the JSON form arrays are stored in.
+fn element_json(schema: &SchemaCache, element: &PgType, item: &Value) -> Result<Value, RestError> {
+    Ok(match from_json(schema, element, item)? {
+        SqlValue::Null => Value::Null,
+        SqlValue::Integer(flag) if *element == PgType::Boolean => Value::Bool(flag != 0),
+        SqlValue::Integer(number) => Value::from(number),
+        SqlValue::Real(number) => Value::from(number),
+        SqlValue::Text(text) if matches!(element, PgType::Json | PgType::Jsonb) => {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        }
+        SqlValue::Text(text) => Value::String(text),
+        SqlValue::Blob(_) => item.clone(),
+    })
 }
 
 /// A filter operand (always text on the wire) as a stored value of `pg_type`.
@@ -33,9 +133,7 @@ pub fn from_text(
                 .hyphenated()
                 .to_string(),
         ),
-        PgType::SmallInt | PgType::Integer | PgType::BigInt => {
-            SqlValue::Integer(text.trim().parse().map_err(|_| invalid(pg_type, text))?)
-        }
+        PgType::SmallInt | PgType::Integer | PgType::BigInt => integer(pg_type, text)?,
         PgType::Numeric | PgType::Real | PgType::Double => {
             let trimmed = text.trim();
             match trimmed.parse::<i64>() {
@@ -53,18 +151,37 @@ pub fn from_text(
         PgType::Timestamptz => {
             SqlValue::Text(normalize_timestamptz(text).ok_or_else(|| invalid(pg_type, text))?)
         }
-        PgType::Timestamp => SqlValue::Text(text.trim().replacen(' ', "T", 1)),
-        PgType::Json | PgType::Jsonb => {
-            let value: Value = serde_json::from_str(text).map_err(|_| invalid(pg_type, text))?;
-            SqlValue::Text(value.to_string())
+        PgType::Timestamp => {
+            let time: jiff::civil::DateTime = text
+                .trim()
+                .replacen(' ', "T", 1)
+                .parse()
+                .map_err(|_| invalid(pg_type, text))?;
+            SqlValue::Text(civil_text(
+                time.strftime("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+            ))
         }
-        PgType::Array(_) => SqlValue::Text(array_literal_to_json(text).ok_or_else(|| {
-            RestError::new(
-                StatusCode::BAD_REQUEST,
-                "22P02",
-                format!("malformed array literal: \"{text}\""),
-            )
-        })?),
+        PgType::Date => {
+            let date: jiff::civil::Date =
+                text.trim().parse().map_err(|_| invalid(pg_type, text))?;
+            SqlValue::Text(date.to_string())
+        }
+        PgType::Time => {
+            let time: jiff::civil::Time =
+                text.trim().parse().map_err(|_| invalid(pg_type, text))?;
+            SqlValue::Text(civil_text(time.strftime("%H:%M:%S%.6f").to_string()))
+        }
+        PgType::Json | PgType::Jsonb => SqlValue::Text(json_from_text(pg_type, text)?),
+        PgType::Array(element) => SqlValue::Text(array_from_text(schema, element, text)?),
+        PgType::Varchar(Some(limit)) | PgType::Char(Some(limit))
+            if text.chars().count() > *limit as usize =>
+        {
+            return Err(RestError::sql(
+                "22001",
+                format!("value too long for type {}({limit})", pg_type.pg_name()),
+                false,
+            ));
+        }
         PgType::Enum(name) => {
             let labels = schema
                 .enums
@@ -89,21 +206,21 @@ pub fn from_json(
     Ok(match (pg_type, value) {
         (_, Value::Null) => SqlValue::Null,
         (PgType::Json | PgType::Jsonb, value) => SqlValue::Text(value.to_string()),
-        (PgType::Array(element), Value::Array(items)) => {
-            for item in items {
-                if !item.is_null() && !item.is_array() {
-                    from_json(schema, element, item)?;
-                }
-            }
-            SqlValue::Text(value.to_string())
-        }
+        (PgType::Array(element), Value::Array(items)) => SqlValue::Text(
+            Value::Array(
+                items
+                    .iter()
+                    .map(|item| match item {
+                        Value::Array(_) => Ok(item.clone()),
+                        item => element_json(schema, element, item),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+            .to_string(),
+        ),
         (PgType::Boolean, Value::Bool(flag)) => SqlValue::Integer(i64::from(*flag)),
         (PgType::SmallInt | PgType::Integer | PgType::BigInt, Value::Number(number)) => {
-            SqlValue::Integer(
-                number
-                    .as_i64()
-                    .ok_or_else(|| invalid(pg_type, &number.to_string()))?,
-            )
+            integer(pg_type, &number.to_string())?
         }
         (PgType::Numeric | PgType::Real | PgType::Double, Value::Number(number)) => {
             match number.as_i64() {
@@ -116,6 +233,9 @@ pub fn from_json(
         (_, Value::String(text)) => from_text(schema, pg_type, text)?,
         (_, Value::Bool(flag)) => from_text(schema, pg_type, &flag.to_string())?,
         (_, Value::Number(number)) => from_text(schema, pg_type, &number.to_string())?,
+        (PgType::Text | PgType::Varchar(_) | PgType::Char(_), other) => {
+            from_text(schema, pg_type, &other.to_string())?
+        }
         (_, other) => return Err(invalid(pg_type, &other.to_string())),
     })
 }

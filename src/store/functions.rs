@@ -132,6 +132,20 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         }
     })?;
 
+    // Postgres's LIKE (case-sensitive) and ILIKE (Unicode case-insensitive), `\\` escaping.
+    for (name, case_insensitive) in [("pg_like", false), ("pg_ilike", true)] {
+        connection.create_scalar_function(name, 2, pure, move |context| {
+            let pattern = context.get_or_create_aux(1, |value| {
+                like_regex(value.as_str()?, case_insensitive)
+                    .map_err(|error| rusqlite::Error::UserFunctionError(Box::new(error)))
+            })?;
+            let Some(text) = context.get::<Option<String>>(0)? else {
+                return Ok(None);
+            };
+            Ok(Some(pattern.is_match(&text)))
+        })?;
+    }
+
     connection.create_scalar_function("regexp", 2, pure, |context| {
         let pattern = context.get_or_create_aux(0, |value| {
             regex::Regex::new(value.as_str()?)
@@ -143,6 +157,26 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         Ok(Some(pattern.is_match(&text)))
     })?;
     Ok(())
+}
+
+/// A LIKE pattern (`%` any run, `_` one character, `\\` escapes) as an anchored regex.
+pub fn like_regex(pattern: &str, case_insensitive: bool) -> Result<regex::Regex, regex::Error> {
+    let mut source = String::from(if case_insensitive { "(?is)^" } else { "(?s)^" });
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => source.push_str(".*"),
+            '_' => source.push('.'),
+            '\\' => {
+                if let Some(escaped) = chars.next() {
+                    source.push_str(&regex::escape(&escaped.to_string()));
+                }
+            }
+            other => source.push_str(&regex::escape(&other.to_string())),
+        }
+    }
+    source.push('$');
+    regex::Regex::new(&source)
 }
 
 /// Postgres's jsonb `@>`: objects contain sub-objects, arrays contain each element.
@@ -235,6 +269,18 @@ mod tests {
         assert!(!json_contains(&json!({"a": 1}), &json!({"a": 2})));
         assert!(json_contains(&json!(["x", "y", "z"]), &json!(["z", "x"])));
         assert!(!json_contains(&json!(["x"]), &json!(["x", "q"])));
+    }
+
+    #[test]
+    fn like_is_case_sensitive_and_ilike_folds_unicode() {
+        let (connection, _) = connection();
+        let matches =
+            |sql: &str| -> bool { connection.query_row(sql, [], |row| row.get(0)).unwrap() };
+        assert!(matches("select pg_like('Hello', 'H%o')"));
+        assert!(!matches("select pg_like('hello', 'H%')"));
+        assert!(matches("select pg_ilike('ÉCOLE', 'éc_le')"));
+        assert!(matches("select pg_like('100%', '100\\%')"));
+        assert!(!matches("select pg_like('1000', '100\\%')"));
     }
 
     #[test]

@@ -1,0 +1,521 @@
+//! Execute: runs a `Query` on the `Store` — reads in one read transaction on a WAL reader,
+//! writes and RPCs in one transaction on the writer — and maps SQLite failures onto the
+//! Postgres errors clients expect (23505, 23503, 23502, 23514, P0001). Rolls back and rejects
+//! a write that fails the policies' `with check` (42501), that is not singular when a single
+//! object was asked for (PGRST116), or that exceeds `max-affected` (PGRST124).
+
+use std::sync::Arc;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ToSql};
+use serde_json::Value;
+
+use super::error::RestError;
+use super::query::{CallOutput, CallQuery, Query, Sql, Write};
+use super::values::Literal;
+use crate::auth::Caller;
+use crate::schema::{PgType, QualifiedName, SchemaCache, Table};
+use crate::store::Store;
+use crate::store::naming::{quote_ident, table_ident};
+
+/// What a query produced, before it becomes an HTTP response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A JSON array of rows, how many, and the total when counted.
+    Rows {
+        body: String,
+        returned: u64,
+        total: Option<u64>,
+    },
+    /// A mutation: the affected rows (a JSON array) when asked for, their number, the location
+    /// of the first, and whether an upsert inserted nothing.
+    Written {
+        body: Option<String>,
+        affected: u64,
+        location: Option<String>,
+        only_updated: bool,
+    },
+    /// An RPC's JSON value (a scalar, or one row as an object); `None` for `void`.
+    Value(Option<String>),
+}
+
+/// How a write must behave, from the request's preferences and media type.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    pub singular: bool,
+    pub rollback: bool,
+    pub max_affected: Option<u64>,
+    pub representation: bool,
+}
+
+/// Runs `query` for `caller`; `table` names the mutated relation (for error messages).
+pub async fn run(
+    store: &Store,
+    schema: Arc<SchemaCache>,
+    caller: &Caller,
+    table: Option<QualifiedName>,
+    query: Query,
+    options: WriteOptions,
+) -> Result<Outcome, RestError> {
+    let claims = Some(caller.claims.clone());
+    let result = match query {
+        Query::Read { rows, count } => {
+            store
+                .read(claims, move |connection| {
+                    let transaction = connection
+                        .unchecked_transaction()
+                        .map_err(RestError::internal)?;
+                    read(&transaction, &rows, count.as_ref())
+                })
+                .await
+        }
+        Query::Write(write) => {
+            store
+                .write(claims, move |connection| {
+                    let transaction = connection.transaction().map_err(RestError::internal)?;
+                    let table = table
+                        .as_ref()
+                        .and_then(|name| schema.table(name))
+                        .ok_or_else(|| RestError::internal("a write without its table"))?;
+                    let outcome = mutate(&transaction, &schema, table, &write, options)?;
+                    finish(transaction, options)?;
+                    Ok(outcome)
+                })
+                .await
+        }
+        Query::Call(call) if call.read_only => {
+            store
+                .read(claims, move |connection| {
+                    let transaction = connection
+                        .unchecked_transaction()
+                        .map_err(RestError::internal)?;
+                    call_function(&transaction, &call)
+                })
+                .await
+        }
+        Query::Call(call) => {
+            store
+                .write(claims, move |connection| {
+                    let transaction = connection.transaction().map_err(RestError::internal)?;
+                    let outcome = call_function(&transaction, &call)?;
+                    if let Outcome::Rows { returned, .. } = &outcome {
+                        check_max_affected(*returned, options)?;
+                    }
+                    finish(transaction, options)?;
+                    Ok(outcome)
+                })
+                .await
+        }
+    };
+    result.map_err(RestError::internal)?
+}
+
+fn finish(transaction: rusqlite::Transaction, options: WriteOptions) -> Result<(), RestError> {
+    if options.rollback {
+        transaction.rollback()
+    } else {
+        transaction.commit()
+    }
+    .map_err(RestError::internal)
+}
+
+fn read(connection: &Connection, rows: &Sql, count: Option<&Sql>) -> Result<Outcome, RestError> {
+    let (body, returned) = array(connection, rows, rows.params.clone())?;
+    let total = match count {
+        Some(sql) => Some(number(connection, sql, sql.params.clone())?),
+        None => None,
+    };
+    Ok(Outcome::Rows {
+        body,
+        returned,
+        total,
+    })
+}
+
+fn mutate(
+    connection: &Connection,
+    schema: &SchemaCache,
+    table: &Table,
+    write: &Write,
+    options: WriteOptions,
+) -> Result<Outcome, RestError> {
+    let mut rowids: Vec<i64> = Vec::new();
+    let mut only_updated = !write.statements.is_empty();
+    for statement in &write.statements {
+        if let Some(exists) = &statement.exists {
+            only_updated &= number(connection, exists, exists.params.clone())? > 0;
+        } else {
+            only_updated = false;
+        }
+        let ids = column(connection, &statement.sql).map_err(|error| {
+            constraint_error(connection, schema, table, &statement.values, error)
+        })?;
+        rowids.extend(ids);
+    }
+    let ids = Literal::Text(serde_json::to_string(&rowids).expect("integers serialize"));
+    if let Some(check) = &write.check
+        && number(connection, check, check.params_with_first(ids.clone()))? > 0
+    {
+        return Err(RestError::sql(
+            "42501",
+            format!(
+                "new row violates row-level security policy for table \"{}\"",
+                table.name.name
+            ),
+            false,
+        ));
+    }
+    let affected = rowids.len() as u64;
+    if options.singular && affected != 1 {
+        return Err(super::response::singular_mismatch(affected));
+    }
+    check_max_affected(affected, options)?;
+    let representation = if options.representation {
+        Some(
+            array(
+                connection,
+                &write.rows,
+                write.rows.params_with_first(ids.clone()),
+            )?
+            .0,
+        )
+    } else {
+        None
+    };
+    let location = match &write.location {
+        Some(sql) if !rowids.is_empty() => {
+            Some(text(connection, sql, sql.params_with_first(ids.clone()))?)
+        }
+        _ => None,
+    };
+    if let Some(delete) = &write.delete {
+        execute(connection, &delete.text, delete.params_with_first(ids))
+            .map_err(|error| constraint_error(connection, schema, table, &[], error))?;
+    }
+    Ok(Outcome::Written {
+        body: representation,
+        affected,
+        location,
+        only_updated,
+    })
+}
+
+fn check_max_affected(affected: u64, options: WriteOptions) -> Result<(), RestError> {
+    match options.max_affected {
+        Some(max) if affected > max => Err(RestError::pgrst(
+            "PGRST124",
+            "Query result exceeds max-affected preference constraint",
+        )
+        .details(format!("The query affects {affected} rows"))),
+        _ => Ok(()),
+    }
+}
+
+fn call_function(connection: &Connection, call: &CallQuery) -> Result<Outcome, RestError> {
+    for statement in &call.setup {
+        execute(connection, &statement.text, statement.params.clone()).map_err(raised)?;
+    }
+    match &call.result {
+        CallOutput::Void(sql) => {
+            execute(connection, &sql.text, sql.params.clone()).map_err(raised)?;
+            Ok(Outcome::Value(None))
+        }
+        CallOutput::Scalar(sql, pg_type) => {
+            let mut statement = connection.prepare_cached(&sql.text).map_err(raised)?;
+            let mut rows = statement
+                .query(params(&sql.params).as_slice())
+                .map_err(raised)?;
+            let value = match rows.next().map_err(raised)? {
+                Some(row) => scalar_json(row.get_ref(0).map_err(RestError::internal)?, pg_type),
+                None => Value::Null,
+            };
+            Ok(Outcome::Value(Some(value.to_string())))
+        }
+        CallOutput::Rows { rows, count, set } => {
+            let (body, returned) = array(connection, rows, rows.params.clone())?;
+            if !set {
+                let mut items: Vec<Value> =
+                    serde_json::from_str(&body).map_err(RestError::internal)?;
+                let first = if items.is_empty() {
+                    Value::Null
+                } else {
+                    items.swap_remove(0)
+                };
+                return Ok(Outcome::Value(Some(first.to_string())));
+            }
+            let total = match count {
+                Some(sql) => Some(number(connection, sql, sql.params.clone())?),
+                None => None,
+            };
+            Ok(Outcome::Rows {
+                body,
+                returned,
+                total,
+            })
+        }
+    }
+}
+
+/// A scalar as Postgres's JSON for `pg_type`.
+fn scalar_json(value: ValueRef, pg_type: &PgType) -> Value {
+    match (value, pg_type) {
+        (ValueRef::Null, _) => Value::Null,
+        (ValueRef::Integer(flag), PgType::Boolean) => Value::Bool(flag != 0),
+        (ValueRef::Integer(number), _) => Value::from(number),
+        (ValueRef::Real(number), _) => Value::from(number),
+        (ValueRef::Text(text), PgType::Json | PgType::Jsonb | PgType::Array(_)) => {
+            let text = String::from_utf8_lossy(text);
+            serde_json::from_str(&text).unwrap_or(Value::String(text.into_owned()))
+        }
+        (ValueRef::Text(text), _) => Value::String(String::from_utf8_lossy(text).into_owned()),
+        (ValueRef::Blob(bytes), _) => Value::String(format!(
+            "\\x{}",
+            bytes
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect::<String>()
+        )),
+    }
+}
+
+fn params(values: &[Literal]) -> Vec<&dyn ToSql> {
+    values.iter().map(|value| value as &dyn ToSql).collect()
+}
+
+/// Runs a statement to completion for its effect, whatever rows it answers.
+fn execute(connection: &Connection, sql: &str, values: Vec<Literal>) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(params(&values).as_slice())?;
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
+fn query_error(sql: &str) -> impl Fn(rusqlite::Error) -> RestError + '_ {
+    move |error| RestError::internal(format!("{error}: {sql}"))
+}
+
+/// `(json array, rows)` from a statement answering both.
+fn array(
+    connection: &Connection,
+    sql: &Sql,
+    values: Vec<Literal>,
+) -> Result<(String, u64), RestError> {
+    connection
+        .prepare_cached(&sql.text)
+        .and_then(|mut statement| {
+            statement.query_row(params(&values).as_slice(), |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?.max(0) as u64,
+                ))
+            })
+        })
+        .map_err(query_error(&sql.text))
+}
+
+fn number(connection: &Connection, sql: &Sql, values: Vec<Literal>) -> Result<u64, RestError> {
+    connection
+        .prepare_cached(&sql.text)
+        .and_then(|mut statement| {
+            statement.query_row(params(&values).as_slice(), |row| row.get::<_, i64>(0))
+        })
+        .map(|count| count.max(0) as u64)
+        .map_err(query_error(&sql.text))
+}
+
+fn text(connection: &Connection, sql: &Sql, values: Vec<Literal>) -> Result<String, RestError> {
+    connection
+        .prepare_cached(&sql.text)
+        .and_then(|mut statement| statement.query_row(params(&values).as_slice(), |row| row.get(0)))
+        .map_err(query_error(&sql.text))
+}
+
+fn column(connection: &Connection, sql: &Sql) -> rusqlite::Result<Vec<i64>> {
+    let mut statement = connection.prepare_cached(&sql.text)?;
+    let rows = statement.query_map(params(&sql.params).as_slice(), |row| row.get(0))?;
+    rows.collect()
+}
+
+/// An error raised inside a function body: `RAISE(ABORT, …)` from a trigger is P0001.
+fn raised(error: rusqlite::Error) -> RestError {
+    match &error {
+        rusqlite::Error::SqliteFailure(failure, Some(message))
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER =>
+        {
+            RestError::sql("P0001", message.clone(), false)
+        }
+        _ => RestError::internal(error),
+    }
+}
+
+/// A SQLite constraint failure while writing `values` to `table`, as Postgres reports it.
+fn constraint_error(
+    connection: &Connection,
+    schema: &SchemaCache,
+    table: &Table,
+    values: &[(String, Literal)],
+    error: rusqlite::Error,
+) -> RestError {
+    let rusqlite::Error::SqliteFailure(failure, Some(message)) = &error else {
+        return RestError::internal(error);
+    };
+    let detail = message.split_once(": ").map_or("", |(_, detail)| detail);
+    let relation = &table.name.name;
+    match failure.extended_code {
+        rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+            let columns: Vec<String> = detail
+                .split(", ")
+                .map(|qualified| qualified.rsplit('.').next().unwrap_or(qualified).to_owned())
+                .collect();
+            let name = if same_columns(&table.primary_key, &columns) {
+                format!("{relation}_pkey")
+            } else {
+                table
+                    .unique_constraints
+                    .iter()
+                    .find(|unique| same_columns(&unique.columns, &columns))
+                    .map_or_else(
+                        || format!("{relation}_{}_key", columns.join("_")),
+                        |unique| unique.name.clone(),
+                    )
+            };
+            let error = RestError::sql(
+                "23505",
+                format!("duplicate key value violates unique constraint \"{name}\""),
+                false,
+            );
+            match key_values(values, &columns) {
+                Some(shown) => error.details(format!(
+                    "Key ({})=({shown}) already exists.",
+                    columns.join(", ")
+                )),
+                None => error,
+            }
+        }
+        rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+            foreign_key_error(connection, schema, table, values)
+        }
+        rusqlite::ffi::SQLITE_CONSTRAINT_NOTNULL => {
+            let column = detail.rsplit('.').next().unwrap_or(detail);
+            RestError::sql(
+                "23502",
+                format!(
+                    "null value in column \"{column}\" of relation \"{relation}\" violates not-null constraint"
+                ),
+                false,
+            )
+        }
+        rusqlite::ffi::SQLITE_CONSTRAINT_CHECK => RestError::sql(
+            "23514",
+            format!("new row for relation \"{relation}\" violates check constraint \"{detail}\""),
+            false,
+        ),
+        rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER => RestError::sql("P0001", message.clone(), false),
+        _ => RestError::internal(error),
+    }
+}
+
+/// Which foreign key failed: on a write, the first whose referenced row is missing; on a
+/// delete, the first that references the table.
+fn foreign_key_error(
+    connection: &Connection,
+    schema: &SchemaCache,
+    table: &Table,
+    values: &[(String, Literal)],
+) -> RestError {
+    let relation = &table.name.name;
+    if values.is_empty() {
+        let referencing = schema
+            .tables
+            .values()
+            .flat_map(|other| other.foreign_keys.iter().map(move |fk| (other, fk)))
+            .find(|(_, fk)| fk.referenced_table == table.name);
+        let (constraint, other) = referencing
+            .map_or((String::new(), String::new()), |(other, fk)| {
+                (fk.name.clone(), other.name.name.clone())
+            });
+        return RestError::sql(
+            "23503",
+            format!(
+                "update or delete on table \"{relation}\" violates foreign key constraint \"{constraint}\" on table \"{other}\""
+            ),
+            false,
+        );
+    }
+    for foreign in &table.foreign_keys {
+        let Some(keys) = foreign
+            .columns
+            .iter()
+            .map(|column| {
+                values
+                    .iter()
+                    .find(|(name, _)| name == column)
+                    .map(|(_, value)| value.clone())
+            })
+            .collect::<Option<Vec<Literal>>>()
+        else {
+            continue;
+        };
+        if keys.contains(&Literal::Null) {
+            continue;
+        }
+        let terms: Vec<String> = foreign
+            .referenced_columns
+            .iter()
+            .enumerate()
+            .map(|(index, column)| format!("{} = ?{}", quote_ident(column), index + 1))
+            .collect();
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE {})",
+            table_ident(&foreign.referenced_table),
+            terms.join(" AND ")
+        );
+        let present: bool = connection
+            .query_row(&sql, params(&keys).as_slice(), |row| row.get(0))
+            .unwrap_or(true);
+        if !present {
+            let shown = key_values(values, &foreign.columns).unwrap_or_default();
+            return RestError::sql(
+                "23503",
+                format!("insert or update on table \"{relation}\" violates foreign key constraint \"{}\"", foreign.name),
+                false,
+            )
+            .details(format!(
+                "Key ({})=({shown}) is not present in table \"{}\".",
+                foreign.columns.join(", "),
+                foreign.referenced_table.name
+            ));
+        }
+    }
+    RestError::sql(
+        "23503",
+        format!("insert or update on table \"{relation}\" violates foreign key constraint"),
+        false,
+    )
+}
+
+fn same_columns(key: &[String], columns: &[String]) -> bool {
+    !key.is_empty()
+        && key.len() == columns.len()
+        && key.iter().all(|column| columns.contains(column))
+}
+
+/// `a, b` for the written values of `columns`, as Postgres prints them in details.
+fn key_values(values: &[(String, Literal)], columns: &[String]) -> Option<String> {
+    let shown = columns
+        .iter()
+        .map(|column| {
+            values
+                .iter()
+                .find(|(name, _)| name == column)
+                .map(|(_, value)| match value {
+                    Literal::Null => "null".to_owned(),
+                    Literal::Integer(number) => number.to_string(),
+                    Literal::Real(number) => number.to_string(),
+                    Literal::Text(text) => text.clone(),
+                    Literal::Blob(_) => "\\x…".to_owned(),
+                })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(shown.join(", "))
+}

@@ -1,0 +1,1439 @@
+//! Plan: resolves an `ApiRequest` against the `SchemaCache` into a `Plan` — the relation, the
+//! JSON shape of each row (columns, JSON paths, casts, embeds through foreign keys), filters,
+//! order and range per resource, checked payload values, the upsert target, the RPC call.
+//! Pure: no IO, no HTTP, no SQL text; row-level security is `query`'s (through `authorize`).
+//! Rejects unknown tables (PGRST205), columns (42703), relationships (PGRST200, 300 PGRST201),
+//! filters on resources not embedded (PGRST108), payload keys (PGRST204), functions
+//! (PGRST202), and values their column's type refuses (22P02, via `values`).
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::error::RestError;
+use super::request::{
+    Action, ApiRequest, ContainOperator, EmbedPath, Field, IsValue, JsonKey, JsonStep, LogicTree,
+    Operation, Operator, Quantifier, Resolution, ReturnPreference, SelectItem, Target,
+    TextSearchKind,
+};
+use super::values::{self, Literal};
+use crate::schema::{
+    Column, ForeignKey, Function, FunctionReturn, PgType, QualifiedName, SchemaCache, Table,
+    TableKind, Volatility,
+};
+
+/// What one request does, resolved against the schema.
+#[derive(Debug)]
+pub enum Plan<'a> {
+    Read(Read<'a>),
+    Insert(Insert<'a>),
+    Update(Update<'a>),
+    Delete(Delete<'a>),
+    Call(Call<'a>),
+}
+
+/// GET/HEAD on a table or view.
+#[derive(Debug)]
+pub struct Read<'a> {
+    pub shape: Shape<'a>,
+    /// `Prefer: count=…`: also count every row the filters select.
+    pub count: bool,
+}
+
+/// Rows of one relation: which ones, in what order, how many, and the JSON object of each.
+#[derive(Debug)]
+pub struct Shape<'a> {
+    /// The relation; for an RPC result, a table describing the function's output columns.
+    pub table: Cow<'a, Table>,
+    pub outputs: Vec<Output<'a>>,
+    pub filters: Vec<Condition>,
+    pub order: Vec<Order>,
+    pub offset: u64,
+    pub limit: Option<u64>,
+}
+
+/// One entry of a row's JSON object.
+#[derive(Debug)]
+pub enum Output<'a> {
+    /// `key: column[->path][::cast]`
+    Value { key: String, value: Expr },
+    /// `key: relation(…)`: an object or null (to-one), an array (to-many).
+    Embed { key: String, embed: Embed<'a> },
+    /// `...relation(…)`: a to-one embed's entries merged into this object.
+    Spread(Embed<'a>),
+    /// `count()`, or the `count` of `relation(count)`: the number of rows instead of rows.
+    Count { key: String },
+}
+
+/// A column, optionally followed by a JSON path and a cast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub column: String,
+    pub column_type: PgType,
+    pub path: Vec<JsonStep>,
+    pub cast: Option<Cast>,
+}
+
+impl Expr {
+    /// The Postgres type of the value: the column's, `jsonb` after `->`, `text` after `->>`,
+    /// or the cast's.
+    pub fn pg_type(&self) -> PgType {
+        if let Some(cast) = self.cast {
+            return cast.pg_type();
+        }
+        match self.path.last() {
+            Some(step) if step.as_text => PgType::Text,
+            Some(_) => PgType::Jsonb,
+            None => self.column_type.clone(),
+        }
+    }
+}
+
+/// The casts `select=col::type` supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cast {
+    Text,
+    Integer,
+    Numeric,
+    Boolean,
+    Json,
+}
+
+impl Cast {
+    fn parse(name: &str, from: &PgType) -> Result<Self, RestError> {
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "text" | "varchar" | "character varying" => Cast::Text,
+            "int" | "int2" | "int4" | "int8" | "integer" | "bigint" | "smallint" => Cast::Integer,
+            "numeric" | "decimal" | "float4" | "float8" | "real" | "double precision" => {
+                Cast::Numeric
+            }
+            "bool" | "boolean" => Cast::Boolean,
+            "json" | "jsonb" => Cast::Json,
+            other => {
+                return Err(RestError::sql(
+                    "42846",
+                    format!("cannot cast type {} to {other}", from.pg_name()),
+                    false,
+                ));
+            }
+        })
+    }
+
+    fn pg_type(self) -> PgType {
+        match self {
+            Cast::Text => PgType::Text,
+            Cast::Integer => PgType::BigInt,
+            Cast::Numeric => PgType::Numeric,
+            Cast::Boolean => PgType::Boolean,
+            Cast::Json => PgType::Jsonb,
+        }
+    }
+}
+
+/// A related resource embedded in each row.
+#[derive(Debug)]
+pub struct Embed<'a> {
+    pub join: Join<'a>,
+    /// To-one embeds give an object or null; to-many ones an array.
+    pub to_one: bool,
+    /// Keep only parents with at least one (`Some(true)`: `!inner` or `rel=not.is.null`) or
+    /// with no (`Some(false)`: `rel=is.null`) matching embedded row.
+    pub presence: Option<bool>,
+    pub shape: Shape<'a>,
+}
+
+/// How embedded rows relate to their parent.
+#[derive(Debug)]
+pub enum Join<'a> {
+    /// `(parent column, child column)` pairs equal through one foreign key.
+    Direct(Vec<(String, String)>),
+    /// Many-to-many through a junction table whose foreign keys point at both sides.
+    Junction {
+        table: &'a Table,
+        /// `(parent column, junction column)`
+        parent: Vec<(String, String)>,
+        /// `(junction column, child column)`
+        child: Vec<(String, String)>,
+    },
+}
+
+/// A filter or a logic tree over the rows of one relation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Test {
+        expr: Expr,
+        negated: bool,
+        test: Test,
+    },
+    All {
+        negated: bool,
+        children: Vec<Condition>,
+    },
+    Any {
+        negated: bool,
+        children: Vec<Condition>,
+    },
+}
+
+/// What a filter checks, with its operands already in the stored form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    Compare {
+        operator: Comparison,
+        value: Literal,
+    },
+    /// `like`/`ilike` (SQL patterns) or `match`/`imatch` (regular expressions); several
+    /// patterns with `(any)`/`(all)`.
+    Pattern {
+        kind: PatternKind,
+        quantifier: Quantifier,
+        patterns: Vec<String>,
+    },
+    In(Vec<Literal>),
+    Is(IsValue),
+    /// `cs`/`cd`/`ov` on an array column; the operand is a JSON array of stored values.
+    ArrayContain {
+        operator: ContainOperator,
+        json: String,
+    },
+    /// `cs`/`cd` on a json/jsonb value; the operand is JSON text.
+    JsonContain {
+        operator: ContainOperator,
+        json: String,
+    },
+    /// `fts` and friends, approximated: the words must appear (`any`: one of them), or the
+    /// phrase must, case-insensitively.
+    Words {
+        words: Vec<String>,
+        any: bool,
+        phrase: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    IsDistinct,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternKind {
+    Like,
+    Ilike,
+    Match,
+    Imatch,
+}
+
+/// One `ORDER BY` term, with Postgres's null placement resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub expr: Expr,
+    pub descending: bool,
+    pub nulls_first: bool,
+    /// For an enum column: its labels, which Postgres sorts in declaration order.
+    pub enum_labels: Option<Vec<String>>,
+}
+
+/// POST on a table.
+#[derive(Debug)]
+pub struct Insert<'a> {
+    pub table: &'a Table,
+    /// One entry per payload object: the columns it sets, in order, with their values.
+    /// Columns it leaves out take their defaults.
+    pub rows: Vec<Vec<(String, Literal)>>,
+    pub conflict: Option<Conflict>,
+    pub returning: Returning<'a>,
+}
+
+/// `Prefer: resolution=…` with its conflict target (`on_conflict=` or the primary key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    pub target: Vec<String>,
+    pub resolution: Resolution,
+    /// Columns a merge overwrites: the payload's, less the target.
+    pub update: Vec<String>,
+}
+
+/// PATCH on a table.
+#[derive(Debug)]
+pub struct Update<'a> {
+    pub table: &'a Table,
+    pub assignments: Vec<(String, Literal)>,
+    pub filters: Vec<Condition>,
+    pub returning: Returning<'a>,
+}
+
+/// DELETE on a table.
+#[derive(Debug)]
+pub struct Delete<'a> {
+    pub table: &'a Table,
+    pub filters: Vec<Condition>,
+    pub returning: Returning<'a>,
+}
+
+/// What a mutation answers with.
+#[derive(Debug)]
+pub struct Returning<'a> {
+    /// The affected rows shaped by `select=` (for `return=representation` and singular checks).
+    pub shape: Shape<'a>,
+    /// Whether the rows are sent back (`return=representation`).
+    pub representation: bool,
+    /// Primary-key columns for the `Location` header of `return=headers-only`.
+    pub location: Option<Vec<String>>,
+}
+
+/// `/rpc/{function}`.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub function: &'a Function,
+    /// The SQLite statements of the body, `:name` parameters for the arguments.
+    pub body: &'a str,
+    /// Every argument in declaration order.
+    pub arguments: Vec<(String, Argument)>,
+    pub result: CallResult<'a>,
+    /// GET/HEAD: runs in a read-only transaction.
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Argument {
+    Value(Literal),
+    /// Omitted: the default, as a SQLite expression.
+    Default(String),
+}
+
+#[derive(Debug)]
+pub enum CallResult<'a> {
+    Void,
+    Scalar(PgType),
+    /// Rows (`setof t`, `returns t`, `returns table (…)`), shaped like a read; `set` is false
+    /// for a single composite, which answers an object.
+    Rows {
+        shape: Box<Shape<'a>>,
+        set: bool,
+    },
+}
+
+/// Plans `request`; reads and set-returning calls are capped at `max_rows`.
+pub fn build<'a>(
+    request: &'a ApiRequest,
+    schema: &'a SchemaCache,
+    max_rows: u64,
+) -> Result<Plan<'a>, RestError> {
+    let planner = Planner { request, schema };
+    match (&request.target, request.action) {
+        (Target::Rpc(name), Action::Call { read_only, .. }) => {
+            planner.call(name, read_only, max_rows).map(Plan::Call)
+        }
+        (Target::Rpc(name), _) | (Target::Table(name), Action::Call { .. }) => Err(
+            RestError::pgrst("PGRST117", format!("Unsupported HTTP method for {name}")),
+        ),
+        (Target::Table(name), action) => {
+            let table = planner.table(name)?;
+            match action {
+                Action::Read { .. } => Ok(Plan::Read(Read {
+                    shape: planner.top_shape(Cow::Borrowed(table), Some(max_rows))?,
+                    count: request.prefer.count.is_some(),
+                })),
+                Action::Insert => planner
+                    .insert(writable(table, "insert into")?)
+                    .map(Plan::Insert),
+                Action::Update => planner.update(writable(table, "update")?).map(Plan::Update),
+                Action::Delete => Ok(Plan::Delete(Delete {
+                    table: writable(table, "delete from")?,
+                    filters: planner.filters(table, &Vec::new())?,
+                    returning: planner.returning(table)?,
+                })),
+                Action::Call { .. } => unreachable!("matched above"),
+            }
+        }
+    }
+}
+
+struct Planner<'a> {
+    request: &'a ApiRequest,
+    schema: &'a SchemaCache,
+}
+
+impl<'a> Planner<'a> {
+    fn table(&self, name: &str) -> Result<&'a Table, RestError> {
+        let qualified = QualifiedName::new(self.request.schema.as_str(), name);
+        if let Some(table) = self.schema.table(&qualified) {
+            return Ok(table);
+        }
+        let mut error = RestError::pgrst(
+            "PGRST205",
+            format!("Could not find the table '{qualified}' in the schema cache"),
+        );
+        if let Some(close) = closest(
+            name,
+            self.schema
+                .tables
+                .keys()
+                .filter(|candidate| candidate.schema == qualified.schema)
+                .map(|candidate| candidate.name.as_str()),
+        ) {
+            error = error.hint(format!(
+                "Perhaps you meant the table '{}.{close}'",
+                qualified.schema
+            ));
+        }
+        Err(error)
+    }
+
+    /// The top-level shape, with every embedded filter, order and range accounted for.
+    fn top_shape(
+        &self,
+        table: Cow<'a, Table>,
+        max_rows: Option<u64>,
+    ) -> Result<Shape<'a>, RestError> {
+        let mut shape = self.shape(table, &self.request.select, &Vec::new())?;
+        if let Some(max_rows) = max_rows {
+            shape.limit = Some(shape.limit.map_or(max_rows, |limit| limit.min(max_rows)));
+        }
+        self.reject_unembedded_paths()?;
+        Ok(shape)
+    }
+
+    fn shape(
+        &self,
+        table: Cow<'a, Table>,
+        select: &'a [SelectItem],
+        path: &EmbedPath,
+    ) -> Result<Shape<'a>, RestError> {
+        let mut outputs = Vec::new();
+        for item in select {
+            match item {
+                SelectItem::Star => {
+                    for column in &table.columns {
+                        outputs.push(Output::Value {
+                            key: column.name.clone(),
+                            value: plain(column),
+                        });
+                    }
+                }
+                SelectItem::Field { alias, field, cast } => {
+                    let mut value = expr(&table, field)?;
+                    if let Some(cast) = cast {
+                        value.cast = Some(Cast::parse(cast, &value.pg_type())?);
+                    }
+                    outputs.push(Output::Value {
+                        key: alias.clone().unwrap_or_else(|| output_key(field)),
+                        value,
+                    });
+                }
+                SelectItem::Count { alias } => outputs.push(Output::Count {
+                    key: alias.clone().unwrap_or_else(|| "count".into()),
+                }),
+                SelectItem::Embed {
+                    alias,
+                    relation,
+                    hints,
+                    inner,
+                    spread,
+                    select,
+                } => {
+                    let key = alias.clone().unwrap_or_else(|| relation.clone());
+                    let mut child_path = path.clone();
+                    child_path.push(key.clone());
+                    let table: &Table = &table;
+                    let (target, join, to_one) = self.relationship(table, relation, hints)?;
+                    let mut embed = Embed {
+                        join,
+                        to_one,
+                        presence: inner.then_some(true),
+                        shape: self.shape(Cow::Borrowed(target), select, &child_path)?,
+                    };
+                    if *spread {
+                        if !to_one {
+                            return Err(RestError::pgrst(
+                                "PGRST119",
+                                format!(
+                                    "A spread operation on '{relation}' is not possible"
+                                ),
+                            )
+                            .details(format!(
+                                "'{}' and '{relation}' do not form a many-to-one or one-to-one relationship",
+                                table.name.name
+                            )));
+                        }
+                        outputs.push(Output::Spread(embed));
+                    } else {
+                        embed.presence = embed.presence.or(self.presence_filter(path, &key));
+                        outputs.push(Output::Embed { key, embed });
+                    }
+                }
+            }
+        }
+        let range = self
+            .request
+            .ranges
+            .iter()
+            .find(|(range_path, _)| range_path == path)
+            .map(|(_, range)| *range)
+            .unwrap_or_default();
+        Ok(Shape {
+            filters: self.filters(&table, path)?,
+            order: self.order(&table, path)?,
+            offset: range.offset,
+            limit: range.limit,
+            outputs,
+            table,
+        })
+    }
+
+    /// `items=is.null` / `items=not.is.null` on an embed at `path`: keep parents without / with
+    /// embedded rows.
+    fn presence_filter(&self, path: &EmbedPath, key: &str) -> Option<bool> {
+        self.request
+            .filters
+            .iter()
+            .filter(|(filter_path, _)| filter_path == path)
+            .find_map(|(_, tree)| match tree {
+                LogicTree::Filter(filter)
+                    if filter.field.column == key && filter.field.json_path.is_empty() =>
+                {
+                    match filter.operation {
+                        Operation::Is(IsValue::Null) => Some(filter.negated),
+                        Operation::Is(IsValue::NotNull) => Some(!filter.negated),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            })
+    }
+
+    /// Whether `key` at `path` names an embed (so `key=is.null` is a presence filter).
+    fn is_embed_key(&self, path: &EmbedPath, key: &str) -> bool {
+        let mut child = path.clone();
+        child.push(key.to_owned());
+        self.select_at(&child).is_some()
+    }
+
+    fn select_at(&self, path: &EmbedPath) -> Option<&'a [SelectItem]> {
+        let mut select: &'a [SelectItem] = &self.request.select;
+        for name in path {
+            select = select.iter().find_map(|item| match item {
+                SelectItem::Embed {
+                    alias,
+                    relation,
+                    select,
+                    ..
+                } if alias.as_ref().unwrap_or(relation) == name => Some(select.as_slice()),
+                _ => None,
+            })?;
+        }
+        Some(select)
+    }
+
+    /// PGRST108 for a filter, order or range on a resource `select` does not embed.
+    fn reject_unembedded_paths(&self) -> Result<(), RestError> {
+        let paths = self
+            .request
+            .filters
+            .iter()
+            .map(|(path, _)| path)
+            .chain(self.request.orders.iter().map(|(path, _)| path))
+            .chain(self.request.ranges.iter().map(|(path, _)| path));
+        for path in paths {
+            if self.select_at(path).is_none() {
+                let name = path.join(".");
+                return Err(RestError::pgrst(
+                    "PGRST108",
+                    format!("'{name}' is not an embedded resource in this request"),
+                )
+                .hint(format!(
+                    "Verify that '{name}' is included in the 'select' query parameter."
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn filters(&self, table: &Table, path: &EmbedPath) -> Result<Vec<Condition>, RestError> {
+        self.request
+            .filters
+            .iter()
+            .filter(|(filter_path, _)| filter_path == path)
+            .filter(|(_, tree)| !matches!(tree, LogicTree::Filter(filter) if filter.field.json_path.is_empty() && self.is_embed_key(path, &filter.field.column)))
+            .map(|(_, tree)| self.condition(table, tree))
+            .collect()
+    }
+
+    fn condition(&self, table: &Table, tree: &LogicTree) -> Result<Condition, RestError> {
+        Ok(match tree {
+            LogicTree::Filter(filter) => {
+                let expr = expr(table, &filter.field)?;
+                let test = self.test(&expr, &filter.operation)?;
+                Condition::Test {
+                    expr,
+                    negated: filter.negated,
+                    test,
+                }
+            }
+            LogicTree::And { negated, children } => Condition::All {
+                negated: *negated,
+                children: children
+                    .iter()
+                    .map(|child| self.condition(table, child))
+                    .collect::<Result<_, _>>()?,
+            },
+            LogicTree::Or { negated, children } => Condition::Any {
+                negated: *negated,
+                children: children
+                    .iter()
+                    .map(|child| self.condition(table, child))
+                    .collect::<Result<_, _>>()?,
+            },
+        })
+    }
+
+    fn test(&self, expr: &Expr, operation: &Operation) -> Result<Test, RestError> {
+        let pg_type = expr.pg_type();
+        let operand = |text: &str| values::from_text(self.schema, &pg_type, text);
+        Ok(match operation {
+            Operation::Compare { operator, value } => {
+                let comparison = match operator {
+                    Operator::Eq => Comparison::Eq,
+                    Operator::Neq => Comparison::Neq,
+                    Operator::Gt => Comparison::Gt,
+                    Operator::Gte => Comparison::Gte,
+                    Operator::Lt => Comparison::Lt,
+                    Operator::Lte => Comparison::Lte,
+                    Operator::IsDistinct => Comparison::IsDistinct,
+                    pattern => {
+                        return Ok(Test::Pattern {
+                            kind: pattern_kind(*pattern),
+                            quantifier: Quantifier::Any,
+                            patterns: vec![value.clone()],
+                        });
+                    }
+                };
+                Test::Compare {
+                    operator: comparison,
+                    value: operand(value)?,
+                }
+            }
+            Operation::Quantified {
+                operator,
+                quantifier,
+                values,
+            } => Test::Pattern {
+                kind: pattern_kind(*operator),
+                quantifier: *quantifier,
+                patterns: values.clone(),
+            },
+            Operation::In(items) => {
+                let mut seen = BTreeSet::new();
+                Test::In(
+                    items
+                        .iter()
+                        .filter(|item| seen.insert(item.as_str()))
+                        .map(|item| operand(item))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            Operation::Is(value) => Test::Is(*value),
+            Operation::Contain { operator, value } => match &pg_type {
+                PgType::Array(element) => Test::ArrayContain {
+                    operator: *operator,
+                    json: values::array_from_text(self.schema, element, value)?,
+                },
+                PgType::Json | PgType::Jsonb if *operator != ContainOperator::Overlaps => {
+                    Test::JsonContain {
+                        operator: *operator,
+                        json: values::json_from_text(&pg_type, value)?,
+                    }
+                }
+                other => {
+                    let symbol = match operator {
+                        ContainOperator::Contains => "@>",
+                        ContainOperator::ContainedBy => "<@",
+                        ContainOperator::Overlaps => "&&",
+                    };
+                    return Err(RestError::sql(
+                        "42883",
+                        format!("operator does not exist: {} {symbol} unknown", other.pg_name()),
+                        false,
+                    )
+                    .hint("No operator matches the given name and argument types. You might need to add explicit type casts."));
+                }
+            },
+            Operation::TextSearch { kind, query, .. } => {
+                let words: Vec<String> = query
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|word| !word.is_empty() && *word != "or")
+                    .map(str::to_owned)
+                    .collect();
+                let any = match kind {
+                    TextSearchKind::Fts => query.contains('|'),
+                    TextSearchKind::Websearch => query.split_whitespace().any(|w| w == "or"),
+                    _ => false,
+                };
+                Test::Words {
+                    words,
+                    any,
+                    phrase: *kind == TextSearchKind::Phrase,
+                }
+            }
+        })
+    }
+
+    fn order(&self, table: &Table, path: &EmbedPath) -> Result<Vec<Order>, RestError> {
+        let mut order = Vec::new();
+        for (_, terms) in self
+            .request
+            .orders
+            .iter()
+            .filter(|(order_path, _)| order_path == path)
+        {
+            for term in terms {
+                let expr = expr(table, &term.field)?;
+                let enum_labels = match expr.pg_type() {
+                    PgType::Enum(name) => self.schema.enums.get(&name).cloned(),
+                    _ => None,
+                };
+                order.push(Order {
+                    // Postgres puts nulls last ascending and first descending unless told.
+                    nulls_first: term.nulls_first.unwrap_or(term.descending),
+                    descending: term.descending,
+                    expr,
+                    enum_labels,
+                });
+            }
+        }
+        Ok(order)
+    }
+
+    /// The relationship `relation` (with `hints`) names from `parent`: the target table, the
+    /// join, and whether it is to-one.
+    fn relationship(
+        &self,
+        parent: &Table,
+        relation: &str,
+        hints: &[String],
+    ) -> Result<(&'a Table, Join<'a>, bool), RestError> {
+        let mut candidates: Vec<Candidate<'a>> = Vec::new();
+        let same_schema = self.schema.tables.values().filter(|table| {
+            table.name.schema == parent.name.schema || table.name.schema == self.request.schema
+        });
+        for target in same_schema.clone() {
+            // Many-to-one: the parent's foreign key points at the target.
+            for foreign in &parent.foreign_keys {
+                if foreign.referenced_table == target.name
+                    && (target.name.name == relation
+                        || foreign.name == relation
+                        || foreign.columns == [relation.to_owned()])
+                {
+                    candidates.push(Candidate {
+                        target,
+                        join: Join::Direct(pairs(&foreign.columns, &foreign.referenced_columns)),
+                        to_one: true,
+                        names: vec![foreign.name.clone(), foreign.columns.join(",")],
+                        label: foreign.name.clone(),
+                    });
+                }
+            }
+            // One-to-many (one-to-one when the foreign key is also unique in the target).
+            for foreign in &target.foreign_keys {
+                if foreign.referenced_table == parent.name
+                    && (target.name.name == relation || foreign.name == relation)
+                {
+                    candidates.push(Candidate {
+                        target,
+                        join: Join::Direct(pairs(&foreign.referenced_columns, &foreign.columns)),
+                        to_one: is_unique(target, &foreign.columns),
+                        names: vec![foreign.name.clone(), foreign.columns.join(",")],
+                        label: foreign.name.clone(),
+                    });
+                }
+            }
+        }
+        // Many-to-many: a junction whose key holds foreign keys to both sides.
+        if candidates.is_empty() {
+            for junction in same_schema.clone() {
+                for to_parent in junction
+                    .foreign_keys
+                    .iter()
+                    .filter(|fk| fk.referenced_table == parent.name && in_key(junction, fk))
+                {
+                    for to_target in junction.foreign_keys.iter().filter(|fk| {
+                        fk.name != to_parent.name
+                            && fk.referenced_table.name == relation
+                            && in_key(junction, fk)
+                    }) {
+                        let Some(target) = self.schema.table(&to_target.referenced_table) else {
+                            continue;
+                        };
+                        candidates.push(Candidate {
+                            target,
+                            join: Join::Junction {
+                                table: junction,
+                                parent: pairs(&to_parent.referenced_columns, &to_parent.columns),
+                                child: pairs(&to_target.columns, &to_target.referenced_columns),
+                            },
+                            to_one: false,
+                            names: vec![
+                                junction.name.name.clone(),
+                                to_parent.name.clone(),
+                                to_target.name.clone(),
+                            ],
+                            label: format!("{} via {}", to_target.name, junction.name.name),
+                        });
+                    }
+                }
+            }
+        }
+        candidates.retain(|candidate| {
+            hints
+                .iter()
+                .all(|hint| candidate.names.contains(hint) || candidate.target.name.name == *hint)
+        });
+        match candidates.len() {
+            0 => Err(RestError::pgrst(
+                "PGRST200",
+                format!(
+                    "Could not find a relationship between '{}' and '{relation}' in the schema cache",
+                    parent.name.name
+                ),
+            )
+            .hint("Verify that the foreign key exists and that the names in the select parameter are right")),
+            1 => {
+                let candidate = candidates.remove(0);
+                Ok((candidate.target, candidate.join, candidate.to_one))
+            }
+            _ => Err(RestError::pgrst(
+                "PGRST201",
+                format!(
+                    "Could not embed because more than one relationship was found for '{}' and '{relation}'",
+                    parent.name.name
+                ),
+            )
+            .details(
+                candidates
+                    .iter()
+                    .map(|candidate| candidate.label.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+            .hint(format!(
+                "Try changing '{relation}' to one of the following: {}. Find the desired relationship in the 'details' key.",
+                candidates
+                    .iter()
+                    .map(|candidate| format!("'{relation}!{}'", candidate.names[0]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    fn returning(&self, table: &'a Table) -> Result<Returning<'a>, RestError> {
+        let prefer = &self.request.prefer;
+        Ok(Returning {
+            shape: self.top_shape(Cow::Borrowed(table), None)?,
+            representation: prefer.return_ == ReturnPreference::Representation,
+            location: (prefer.return_ == ReturnPreference::HeadersOnly
+                && !table.primary_key.is_empty())
+            .then(|| table.primary_key.clone()),
+        })
+    }
+
+    fn insert(&self, table: &'a Table) -> Result<Insert<'a>, RestError> {
+        let objects = payload_objects(self.request.payload.as_ref(), true)?;
+        let bulk = matches!(self.request.payload, Some(Value::Array(_)));
+        // `columns=` lists the keys to take; otherwise every key of every object counts.
+        let keys: Vec<String> = match &self.request.columns {
+            Some(columns) => columns.clone(),
+            None => {
+                let mut keys: Vec<String> = Vec::new();
+                for object in &objects {
+                    for key in object.keys() {
+                        if !keys.contains(key) {
+                            keys.push(key.clone());
+                        }
+                    }
+                }
+                keys
+            }
+        };
+        let columns = keys
+            .iter()
+            .map(|key| payload_column(table, key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let missing_is_null =
+            self.request.columns.is_some() && bulk && !self.request.prefer.missing_default;
+        let mut rows = Vec::new();
+        for object in objects {
+            let mut row = Vec::new();
+            for column in &columns {
+                let value = match object.get(&column.name) {
+                    Some(value) => value,
+                    None if missing_is_null => &Value::Null,
+                    None => continue,
+                };
+                row.push((
+                    column.name.clone(),
+                    values::from_json(self.schema, &column.pg_type, value)?,
+                ));
+            }
+            rows.push(row);
+        }
+        let conflict = match self.request.prefer.resolution {
+            None => None,
+            Some(resolution) => {
+                let target = self
+                    .request
+                    .on_conflict
+                    .clone()
+                    .unwrap_or_else(|| table.primary_key.clone());
+                for column in &target {
+                    payload_column(table, column)?;
+                }
+                (!target.is_empty()).then(|| Conflict {
+                    update: keys
+                        .iter()
+                        .filter(|key| !target.contains(key))
+                        .cloned()
+                        .collect(),
+                    target,
+                    resolution,
+                })
+            }
+        };
+        Ok(Insert {
+            table,
+            rows,
+            conflict,
+            returning: self.returning(table)?,
+        })
+    }
+
+    fn update(&self, table: &'a Table) -> Result<Update<'a>, RestError> {
+        let objects = payload_objects(self.request.payload.as_ref(), false)?;
+        let mut assignments = Vec::new();
+        for object in objects {
+            for (key, value) in object {
+                if let Some(columns) = &self.request.columns
+                    && !columns.contains(key)
+                {
+                    continue;
+                }
+                let column = payload_column(table, key)?;
+                assignments.push((
+                    column.name.clone(),
+                    values::from_json(self.schema, &column.pg_type, value)?,
+                ));
+            }
+        }
+        Ok(Update {
+            table,
+            assignments,
+            filters: self.filters(table, &Vec::new())?,
+            returning: self.returning(table)?,
+        })
+    }
+
+    fn call(&self, name: &str, read_only: bool, max_rows: u64) -> Result<Call<'a>, RestError> {
+        let qualified = QualifiedName::new(self.request.schema.as_str(), name);
+        let given: Vec<(String, Cow<'a, Value>)> = if read_only {
+            self.request
+                .rpc_query_args
+                .iter()
+                .map(|(key, value)| (key.clone(), Cow::Owned(Value::String(value.clone()))))
+                .collect()
+        } else {
+            match self.request.payload.as_ref() {
+                Some(Value::Object(object)) => object
+                    .iter()
+                    .map(|(key, value)| (key.clone(), Cow::Borrowed(value)))
+                    .collect(),
+                None => Vec::new(),
+                Some(_) => return Err(invalid_payload()),
+            }
+        };
+        let function = self
+            .schema
+            .functions
+            .get(&qualified)
+            .filter(|function| {
+                !matches!(function.returns, FunctionReturn::Trigger)
+                    && given
+                        .iter()
+                        .all(|(key, _)| function.arguments.iter().any(|a| a.name == *key))
+                    && function.arguments.iter().all(|argument| {
+                        argument.default.is_some()
+                            || given.iter().any(|(key, _)| *key == argument.name)
+                    })
+            })
+            .ok_or_else(|| {
+                let mut names: Vec<&str> = given.iter().map(|(key, _)| key.as_str()).collect();
+                names.sort_unstable();
+                let mut error = RestError::pgrst(
+                    "PGRST202",
+                    format!(
+                        "Could not find the function {qualified}({}) in the schema cache",
+                        names.join(", ")
+                    ),
+                );
+                if let Some(close) = closest(
+                    name,
+                    self.schema
+                        .functions
+                        .keys()
+                        .filter(|candidate| candidate.schema == qualified.schema)
+                        .map(|candidate| candidate.name.as_str()),
+                ) {
+                    error = error.hint(format!(
+                        "Perhaps you meant to call the function {}.{close}",
+                        qualified.schema
+                    ));
+                }
+                error
+            })?;
+        if read_only && function.volatility == Volatility::Volatile {
+            return Err(RestError::sql(
+                "25006",
+                "cannot execute INSERT in a read-only transaction",
+                false,
+            ));
+        }
+        let body = function.sqlite_body.as_deref().ok_or_else(|| {
+            RestError::pgrst(
+                "PGRST127",
+                format!("The function {qualified} cannot run on this store"),
+            )
+        })?;
+        let mut arguments = Vec::new();
+        for argument in &function.arguments {
+            let value = match given.iter().find(|(key, _)| *key == argument.name) {
+                Some((_, value)) => Argument::Value(match (&argument.pg_type, value.as_ref()) {
+                    // GET arguments are text; `{a,b}` is an array literal.
+                    (pg_type, Value::String(text)) if read_only => {
+                        values::from_text(self.schema, pg_type, text)?
+                    }
+                    (pg_type, value) => values::from_json(self.schema, pg_type, value)?,
+                }),
+                None => Argument::Default(
+                    crate::migrate::expression::translate_expr_text(
+                        argument.default.as_deref().unwrap_or("null"),
+                    )
+                    .map_err(|error| {
+                        RestError::pgrst(
+                            "PGRST127",
+                            format!(
+                                "The default of argument {} cannot run: {error}",
+                                argument.name
+                            ),
+                        )
+                    })?,
+                ),
+            };
+            arguments.push((argument.name.clone(), value));
+        }
+        let result = match &function.returns {
+            FunctionReturn::Void | FunctionReturn::Trigger => CallResult::Void,
+            FunctionReturn::Scalar(pg_type) => CallResult::Scalar(pg_type.clone()),
+            FunctionReturn::Rows { table, set } => {
+                let table = self.schema.table(table).ok_or_else(|| {
+                    RestError::pgrst(
+                        "PGRST205",
+                        format!("Could not find the table '{table}' in the schema cache"),
+                    )
+                })?;
+                CallResult::Rows {
+                    shape: Box::new(self.top_shape(Cow::Borrowed(table), set.then_some(max_rows))?),
+                    set: *set,
+                }
+            }
+            FunctionReturn::Table(columns) => {
+                let table = Table {
+                    name: qualified.clone(),
+                    kind: TableKind::View {
+                        definition: String::new(),
+                    },
+                    columns: columns
+                        .iter()
+                        .map(|(name, pg_type)| Column {
+                            name: name.clone(),
+                            pg_type: pg_type.clone(),
+                            nullable: true,
+                            default: None,
+                            identity: false,
+                            comment: None,
+                        })
+                        .collect(),
+                    primary_key: Vec::new(),
+                    unique_constraints: Vec::new(),
+                    foreign_keys: Vec::new(),
+                    checks: Vec::new(),
+                    rls_enabled: false,
+                    policies: Vec::new(),
+                    comment: None,
+                };
+                CallResult::Rows {
+                    shape: Box::new(self.top_shape(Cow::Owned(table), Some(max_rows))?),
+                    set: true,
+                }
+            }
+        };
+        Ok(Call {
+            function,
+            body,
+            arguments,
+            result,
+            read_only,
+        })
+    }
+}
+
+struct Candidate<'a> {
+    target: &'a Table,
+    join: Join<'a>,
+    to_one: bool,
+    /// What hints may name: constraint, columns, junction.
+    names: Vec<String>,
+    label: String,
+}
+
+fn pairs(left: &[String], right: &[String]) -> Vec<(String, String)> {
+    left.iter().cloned().zip(right.iter().cloned()).collect()
+}
+
+fn is_unique(table: &Table, columns: &[String]) -> bool {
+    let same = |key: &[String]| {
+        !key.is_empty() && key.len() == columns.len() && key.iter().all(|c| columns.contains(c))
+    };
+    same(&table.primary_key)
+        || table
+            .unique_constraints
+            .iter()
+            .any(|unique| same(&unique.columns))
+}
+
+fn in_key(junction: &Table, foreign: &ForeignKey) -> bool {
+    foreign
+        .columns
+        .iter()
+        .all(|column| junction.primary_key.contains(column))
+        || junction
+            .unique_constraints
+            .iter()
+            .any(|unique| foreign.columns.iter().all(|c| unique.columns.contains(c)))
+}
+
+/// The table a mutation (`verb`: insert into, update, delete from) targets; views are
+/// read-only here, as Postgres's views that are not automatically updatable.
+fn writable<'t>(table: &'t Table, verb: &str) -> Result<&'t Table, RestError> {
+    match table.kind {
+        TableKind::Table => Ok(table),
+        TableKind::View { .. } => Err(RestError::sql(
+            "0A000",
+            format!("cannot {verb} view \"{}\"", table.name.name),
+            false,
+        )
+        .hint("Views are read-only on this store: write to the underlying table.")),
+    }
+}
+
+fn plain(column: &Column) -> Expr {
+    Expr {
+        column: column.name.clone(),
+        column_type: column.pg_type.clone(),
+        path: Vec::new(),
+        cast: None,
+    }
+}
+
+fn expr(table: &Table, field: &Field) -> Result<Expr, RestError> {
+    let column = table.column(&field.column).ok_or_else(|| {
+        RestError::sql(
+            "42703",
+            format!("column {}.{} does not exist", table.name.name, field.column),
+            false,
+        )
+    })?;
+    Ok(Expr {
+        path: field.json_path.clone(),
+        ..plain(column)
+    })
+}
+
+/// The output key of a field: the last JSON key, else the column.
+fn output_key(field: &Field) -> String {
+    match field.json_path.last() {
+        Some(JsonStep {
+            key: JsonKey::Name(name),
+            ..
+        }) => name.clone(),
+        Some(JsonStep {
+            key: JsonKey::Index(index),
+            ..
+        }) => index.to_string(),
+        None => field.column.clone(),
+    }
+}
+
+fn pattern_kind(operator: Operator) -> PatternKind {
+    match operator {
+        Operator::Ilike => PatternKind::Ilike,
+        Operator::Match => PatternKind::Match,
+        Operator::Imatch => PatternKind::Imatch,
+        _ => PatternKind::Like,
+    }
+}
+
+fn payload_column<'t>(table: &'t Table, key: &str) -> Result<&'t Column, RestError> {
+    table.column(key).ok_or_else(|| {
+        RestError::pgrst(
+            "PGRST204",
+            format!(
+                "Could not find the '{key}' column of '{}' in the schema cache",
+                table.name.name
+            ),
+        )
+    })
+}
+
+fn invalid_payload() -> RestError {
+    RestError::pgrst("PGRST102", "Empty or invalid json")
+}
+
+/// The body's objects: one object, or (when `bulk_allowed`) an array of objects.
+fn payload_objects(
+    payload: Option<&Value>,
+    bulk_allowed: bool,
+) -> Result<Vec<&Map<String, Value>>, RestError> {
+    match payload {
+        Some(Value::Object(object)) => Ok(vec![object]),
+        Some(Value::Array(items)) if bulk_allowed => items
+            .iter()
+            .map(|item| item.as_object().ok_or_else(invalid_payload))
+            .collect(),
+        _ => Err(invalid_payload()),
+    }
+}
+
+/// The candidate closest to `name` by edit distance, if close enough to suggest.
+fn closest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+    candidates
+        .map(|candidate| (distance(candidate, name), candidate))
+        .filter(|(distance, _)| *distance <= 3)
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            current.push(
+                (previous[j] + usize::from(ca != *cb))
+                    .min(previous[j + 1] + 1)
+                    .min(current[j] + 1),
+            );
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::fixture;
+    use crate::rest::request;
+    use axum::http::{HeaderMap, Method};
+
+    fn request(method: Method, target: &str, body: &str) -> ApiRequest {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        request::parse(&method, path, query, &HeaderMap::new(), body.as_bytes()).unwrap()
+    }
+
+    /// The error code and status planning `target` gets with `schema`.
+    #[track_caller]
+    fn check_error(
+        schema: &SchemaCache,
+        method: Method,
+        target: &str,
+        body: &str,
+        code: &str,
+        status: u16,
+    ) {
+        let request = request(method, target, body);
+        let error = build(&request, schema, 1000).unwrap_err();
+        assert_eq!(
+            (error.code.as_str(), error.status.as_u16()),
+            (code, status),
+            "{target}: {}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn ambiguous_embeds_are_300_until_a_hint_picks_one() {
+        let mut schema = fixture::schema();
+        let todos = schema
+            .tables
+            .get_mut(&QualifiedName::public("todos"))
+            .unwrap();
+        todos.columns.push(plain_column("reviewer", PgType::Uuid));
+        todos.foreign_keys.push(ForeignKey {
+            name: "todos_reviewer_fkey".into(),
+            columns: vec!["reviewer".into()],
+            referenced_table: QualifiedName::public("profiles"),
+            referenced_columns: vec!["id".into()],
+            on_delete: crate::schema::ReferentialAction::NoAction,
+            on_update: crate::schema::ReferentialAction::NoAction,
+        });
+        check_error(
+            &schema,
+            Method::GET,
+            "todos?select=profiles(name)",
+            "",
+            "PGRST201",
+            300,
+        );
+        for hinted in [
+            "profiles!reviewer(name)",
+            "profiles!todos_owner_fkey(name)",
+            "owner(name)",
+        ] {
+            let request = request(Method::GET, &format!("todos?select={hinted}"), "");
+            let Plan::Read(read) = build(&request, &schema, 1000).unwrap() else {
+                panic!()
+            };
+            assert!(
+                matches!(&read.shape.outputs[0], Output::Embed { embed, .. } if embed.to_one),
+                "{hinted}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_planning_mistake_has_its_code() {
+        let schema = fixture::schema();
+        check_error(&schema, Method::GET, "nothing", "", "PGRST205", 404);
+        check_error(
+            &schema,
+            Method::GET,
+            "todos?select=title,profiles(nope)",
+            "",
+            "42703",
+            400,
+        );
+        check_error(
+            &schema,
+            Method::GET,
+            "todos?select=id,tags(name)&items.order=id",
+            "",
+            "PGRST108",
+            400,
+        );
+        check_error(
+            &schema,
+            Method::GET,
+            "todos?select=...items(label)",
+            "",
+            "PGRST119",
+            400,
+        );
+        check_error(
+            &schema,
+            Method::GET,
+            "todos?select=id::point",
+            "",
+            "42846",
+            400,
+        );
+        check_error(&schema, Method::GET, "todos?title=cs.{a}", "", "42883", 404);
+        check_error(&schema, Method::GET, "todos?tags=cs.{a", "", "22P02", 400);
+        check_error(
+            &schema,
+            Method::POST,
+            "open_todos",
+            r#"{"title":"x"}"#,
+            "0A000",
+            400,
+        );
+        check_error(
+            &schema,
+            Method::POST,
+            "todos?columns=nope",
+            r#"[{"title":"x"}]"#,
+            "PGRST204",
+            400,
+        );
+        check_error(&schema, Method::POST, "todos", "[1]", "PGRST102", 400);
+        check_error(
+            &schema,
+            Method::PATCH,
+            "todos",
+            r#"{"id":"one"}"#,
+            "22P02",
+            400,
+        );
+        check_error(
+            &schema,
+            Method::POST,
+            "rpc/search_todos",
+            r#"{"nope":1}"#,
+            "PGRST202",
+            404,
+        );
+    }
+
+    #[test]
+    fn reads_are_capped_at_max_rows_and_payloads_become_stored_values() {
+        let schema = fixture::schema();
+        let limited = request(Method::GET, "todos?limit=5000", "");
+        let Plan::Read(read) = build(&limited, &schema, 1000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(read.shape.limit, Some(1000));
+        let insert = request(
+            Method::POST,
+            "todos",
+            r#"{"title":"t","done":"yes","created_at":"2024-01-01 10:00:00+02","owner":"00000000-0000-0000-0000-00000000000A","tags":["x"],"data":{"a":[1]}}"#,
+        );
+        let Plan::Insert(insert) = build(&insert, &schema, 1000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            insert.rows[0],
+            vec![
+                ("title".into(), Literal::Text("t".into())),
+                ("done".into(), Literal::Integer(1)),
+                (
+                    "created_at".into(),
+                    Literal::Text("2024-01-01T08:00:00+00:00".into())
+                ),
+                (
+                    "owner".into(),
+                    Literal::Text("00000000-0000-0000-0000-00000000000a".into())
+                ),
+                ("tags".into(), Literal::Text(r#"["x"]"#.into())),
+                ("data".into(), Literal::Text(r#"{"a":[1]}"#.into())),
+            ]
+        );
+        assert_eq!(insert.conflict, None);
+    }
+
+    fn plain_column(name: &str, pg_type: PgType) -> Column {
+        Column {
+            name: name.into(),
+            pg_type,
+            nullable: true,
+            default: None,
+            identity: false,
+            comment: None,
+        }
+    }
+}
