@@ -163,7 +163,12 @@ pub async fn upgrade(
         Err(_) => return refuse("The token provided is not a valid JWT"),
     };
     let serializer = Serializer::from_vsn(params.get("vsn").map(String::as_str));
-    upgrade.on_upgrade(move |socket| run(app, socket, caller, serializer))
+    // tungstenite reserves a 128 KiB read buffer per connection by default; client frames are
+    // small (joins, heartbeats, broadcasts), so 8 KiB keeps thousands of subscribers cheap.
+    upgrade
+        .read_buffer_size(8 * 1024)
+        .max_message_size(1024 * 1024)
+        .on_upgrade(move |socket| run(app, socket, caller, serializer))
 }
 
 fn refuse(message: &str) -> Response {
