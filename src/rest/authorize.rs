@@ -38,15 +38,30 @@ pub fn row_filter(
     clause: Clause,
     caller: &Caller,
 ) -> Result<Option<String>, RestError> {
-    let resolver = PolicyResolver {
-        schema,
-        caller,
-        bypass: false,
-        visiting: RefCell::new(Vec::new()),
-    };
-    resolver
-        .predicate(table, command, clause)
-        .map_err(|Unsupported(reason)| {
+    if !table.rls_enabled || caller.bypasses_rls() {
+        return Ok(None);
+    }
+    // The predicate depends only on the table, command, clause and role (claims are read by
+    // SQL functions at run time), so it is translated once per combination.
+    let key = format!(
+        "{}|{command:?}|{clause:?}|{}",
+        table.name,
+        caller.role.as_str()
+    );
+    schema
+        .compiled_policies
+        .get_or_insert_with(&key, || {
+            let resolver = PolicyResolver {
+                schema,
+                caller,
+                bypass: false,
+                visiting: RefCell::new(Vec::new()),
+            };
+            resolver
+                .predicate(table, command, clause)
+                .map_err(|Unsupported(reason)| reason)
+        })
+        .map_err(|reason| {
             // A policy that cannot be evaluated denies: the request fails, it never fails open.
             let code = if reason.contains("infinite recursion") {
                 "42P17"

@@ -48,6 +48,42 @@ pub struct SchemaCache {
     pub realtime_tables: BTreeSet<QualifiedName>,
     /// Triggers declared with `create trigger`, by the table they fire on.
     pub triggers: Vec<Trigger>,
+    /// Row-level-security predicates already translated (filled by `rest::authorize`).
+    #[serde(skip)]
+    pub compiled_policies: Memo,
+}
+
+/// A string-keyed cache of translations derived from the schema; never persisted, empty when
+/// cloned (a clone may be changed and must not reuse what was derived from the original).
+#[derive(Debug, Default)]
+pub struct Memo(
+    std::sync::Mutex<std::collections::HashMap<String, Result<Option<String>, String>>>,
+);
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl Memo {
+    pub fn get_or_insert_with(
+        &self,
+        key: &str,
+        compute: impl FnOnce() -> Result<Option<String>, String>,
+    ) -> Result<Option<String>, String> {
+        let lock = || {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(found) = lock().get(key) {
+            return found.clone();
+        }
+        let value = compute();
+        lock().insert(key.to_owned(), value.clone());
+        value
+    }
 }
 
 impl SchemaCache {
