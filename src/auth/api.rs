@@ -249,6 +249,27 @@ fn session_json(
     })
 }
 
+/// Runs `job` on a read connection for the server itself (no caller claims).
+async fn read<T: Send + 'static>(
+    app: &App,
+    job: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T> {
+    app.store()
+        .read(None, job)
+        .await
+        .map_err(AuthError::internal)?
+        .map_err(database)
+}
+
+/// A new password's hash, after checking it against the configured minimum.
+async fn new_password_hash(app: &App, password: Option<&str>) -> Result<Option<String>> {
+    let Some(password) = password else {
+        return Ok(None);
+    };
+    check_password(app, password)?;
+    Ok(Some(hash_password(password.to_owned()).await?))
+}
+
 /// Runs `job` on the writer for the server itself (no caller claims).
 async fn write<T: Send + 'static>(
     app: &App,
@@ -444,14 +465,10 @@ async fn token(
                 )
             };
             let lookup = email.clone();
-            let user = app
-                .store()
-                .read(None, move |connection| {
-                    users::find_by_email(connection, &lookup)
-                })
-                .await
-                .map_err(AuthError::internal)?
-                .map_err(database)?;
+            let user = read(&app, move |connection| {
+                users::find_by_email(connection, &lookup)
+            })
+            .await?;
             let Some(user) = user else {
                 return Err(invalid());
             };
@@ -593,19 +610,15 @@ async fn signed_in(app: &App, headers: &HeaderMap) -> Result<(String, Option<Str
         .and_then(Value::as_str)
         .map(str::to_owned);
     let (check_user, check_session) = (user_id.clone(), session.clone());
-    let (user_exists, session_exists) = app
-        .store()
-        .read(None, move |connection| -> rusqlite::Result<(bool, bool)> {
-            let user = users::find_by_id(connection, &check_user)?.is_some();
-            let session = match &check_session {
-                Some(session) => users::session_exists(connection, session)?,
-                None => true,
-            };
-            Ok((user, session))
-        })
-        .await
-        .map_err(AuthError::internal)?
-        .map_err(database)?;
+    let (user_exists, session_exists) = read(&app, move |connection| {
+        let user = users::find_by_id(connection, &check_user)?.is_some();
+        let session = match &check_session {
+            Some(session) => users::session_exists(connection, session)?,
+            None => true,
+        };
+        Ok((user, session))
+    })
+    .await?;
     if !user_exists {
         return Err(AuthError::new(
             StatusCode::FORBIDDEN,
@@ -625,14 +638,10 @@ async fn signed_in(app: &App, headers: &HeaderMap) -> Result<(String, Option<Str
 
 async fn get_user(State(app): State<App>, headers: HeaderMap) -> Result<Response> {
     let (user_id, _) = signed_in(&app, &headers).await?;
-    let user = app
-        .store()
-        .read(None, move |connection| {
-            users::user_json(connection, &user_id)
-        })
-        .await
-        .map_err(AuthError::internal)?
-        .map_err(database)?;
+    let user = read(&app, move |connection| {
+        users::user_json(connection, &user_id)
+    })
+    .await?;
     user.map(|user| Json(user).into_response()).ok_or_else(|| {
         AuthError::new(
             StatusCode::FORBIDDEN,
@@ -654,21 +663,17 @@ async fn update_user(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
         ));
     }
     let lookup = user_id.clone();
-    let current = app
-        .store()
-        .read(None, move |connection| {
-            users::find_by_id(connection, &lookup)
-        })
-        .await
-        .map_err(AuthError::internal)?
-        .map_err(database)?
-        .ok_or_else(|| {
-            AuthError::new(
-                StatusCode::FORBIDDEN,
-                "user_not_found",
-                "User from sub claim in JWT does not exist",
-            )
-        })?;
+    let current = read(&app, move |connection| {
+        users::find_by_id(connection, &lookup)
+    })
+    .await?
+    .ok_or_else(|| {
+        AuthError::new(
+            StatusCode::FORBIDDEN,
+            "user_not_found",
+            "User from sub claim in JWT does not exist",
+        )
+    })?;
     let hash = match text(&body, "password") {
         Some(password) => {
             check_password(&app, password)?;
@@ -839,18 +844,14 @@ async fn admin_list(
         .and_then(|size| size.parse().ok())
         .filter(|size| *size > 0)
         .unwrap_or(50);
-    let (list, total) = app
-        .store()
-        .read(None, move |connection| -> rusqlite::Result<(Vec<Value>, u64)> {
+    let (list, total) = read(&app, move |connection| {
             let total: i64 = connection.query_row("SELECT count(*) FROM \"auth.users\" WHERE deleted_at IS NULL", [], |row| row.get(0))?;
             let mut statement = connection.prepare("SELECT id FROM \"auth.users\" WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ?1 OFFSET ?2")?;
             let ids: Vec<String> = statement.query_map([per_page as i64, ((page - 1) * per_page) as i64], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
             let list = ids.iter().filter_map(|id| users::user_json(connection, id).transpose()).collect::<rusqlite::Result<Vec<_>>>()?;
             Ok((list, total as u64))
         })
-        .await
-        .map_err(AuthError::internal)?
-        .map_err(database)?;
+        .await?;
     let mut response = Json(json!({"users": list, "aud": "authenticated"})).into_response();
     let last_page = total.div_ceil(per_page).max(1);
     let mut links = Vec::new();
@@ -883,13 +884,7 @@ async fn admin_create(State(app): State<App>, headers: HeaderMap, body: Bytes) -
             "Unable to validate email address: invalid format",
         ));
     }
-    let hash = match text(&body, "password") {
-        Some(password) => {
-            check_password(&app, password)?;
-            Some(hash_password(password.to_owned()).await?)
-        }
-        None => None,
-    };
+    let hash = new_password_hash(&app, text(&body, "password")).await?;
     let confirmed = body
         .get("email_confirm")
         .and_then(Value::as_bool)
@@ -955,12 +950,7 @@ async fn admin_get(
 ) -> Result<Response> {
     admin(&app, &headers)?;
     let id = user_id(&id)?;
-    let user = app
-        .store()
-        .read(None, move |connection| users::user_json(connection, &id))
-        .await
-        .map_err(AuthError::internal)?
-        .map_err(database)?;
+    let user = read(&app, move |connection| users::user_json(connection, &id)).await?;
     user.map(|user| Json(user).into_response())
         .ok_or_else(user_not_found)
 }
@@ -974,13 +964,7 @@ async fn admin_update(
     admin(&app, &headers)?;
     let id = user_id(&id)?;
     let body = parse_body(&body)?;
-    let hash = match text(&body, "password") {
-        Some(password) => {
-            check_password(&app, password)?;
-            Some(hash_password(password.to_owned()).await?)
-        }
-        None => None,
-    };
+    let hash = new_password_hash(&app, text(&body, "password")).await?;
     let email = text(&body, "email").map(str::to_owned);
     let confirm = body.get("email_confirm").and_then(Value::as_bool) == Some(true);
     let user = write(&app, move |connection| {
