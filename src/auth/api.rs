@@ -610,7 +610,7 @@ async fn signed_in(app: &App, headers: &HeaderMap) -> Result<(String, Option<Str
         .and_then(Value::as_str)
         .map(str::to_owned);
     let (check_user, check_session) = (user_id.clone(), session.clone());
-    let (user_exists, session_exists) = read(&app, move |connection| {
+    let (user_exists, session_exists) = read(app, move |connection| {
         let user = users::find_by_id(connection, &check_user)?.is_some();
         let session = match &check_session {
             Some(session) => users::session_exists(connection, session)?,
