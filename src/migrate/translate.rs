@@ -586,19 +586,9 @@ fn add_column(cache: &SchemaCache, table: &mut Table, definition: &ColumnDef) ->
                 });
             }
             ColumnOption::ForeignKey(foreign) => {
-                let referenced = qualified_name(&foreign.foreign_table);
-                let referenced_columns =
-                    referenced_columns(cache, &referenced, &foreign.referred_columns)?;
-                table.foreign_keys.push(ForeignKey {
-                    name: constraint_name.unwrap_or_else(|| {
-                        default_name(table, std::slice::from_ref(&name), "fkey")
-                    }),
-                    columns: vec![name.clone()],
-                    referenced_table: referenced,
-                    referenced_columns,
-                    on_delete: referential_action(foreign.on_delete),
-                    on_update: referential_action(foreign.on_update),
-                });
+                let foreign_key =
+                    foreign_key(cache, table, constraint_name, vec![name.clone()], foreign)?;
+                table.foreign_keys.push(foreign_key);
             }
             ColumnOption::Check(check) => {
                 let expression = check.expr.to_string();
@@ -661,6 +651,27 @@ fn referenced_columns(
     Ok(ident_names(columns))
 }
 
+/// A foreign key of `table` on `columns`, named as Postgres would when `name` is not given.
+fn foreign_key(
+    cache: &SchemaCache,
+    table: &Table,
+    name: Option<String>,
+    columns: Vec<String>,
+    foreign: &sqlparser::ast::ForeignKeyConstraint,
+) -> Result<ForeignKey, Refusal> {
+    let referenced_table = qualified_name(&foreign.foreign_table);
+    let referenced_columns =
+        referenced_columns(cache, &referenced_table, &foreign.referred_columns)?;
+    Ok(ForeignKey {
+        name: name.unwrap_or_else(|| default_name(table, &columns, "fkey")),
+        columns,
+        referenced_table,
+        referenced_columns,
+        on_delete: referential_action(foreign.on_delete),
+        on_update: referential_action(foreign.on_update),
+    })
+}
+
 fn referential_action(action: Option<SqlAction>) -> ReferentialAction {
     match action {
         Some(SqlAction::Cascade) => ReferentialAction::Cascade,
@@ -693,22 +704,10 @@ fn add_constraint(cache: &SchemaCache, table: &mut Table, constraint: &TableCons
                 .push(UniqueConstraint { name, columns });
         }
         TableConstraint::ForeignKey(foreign) => {
-            let columns = ident_names(&foreign.columns);
-            let referenced = qualified_name(&foreign.foreign_table);
-            let referenced_columns =
-                referenced_columns(cache, &referenced, &foreign.referred_columns)?;
-            table.foreign_keys.push(ForeignKey {
-                name: foreign
-                    .name
-                    .as_ref()
-                    .map(|n| n.value.clone())
-                    .unwrap_or_else(|| default_name(table, &columns, "fkey")),
-                columns,
-                referenced_table: referenced,
-                referenced_columns,
-                on_delete: referential_action(foreign.on_delete),
-                on_update: referential_action(foreign.on_update),
-            });
+            let name = foreign.name.as_ref().map(|name| name.value.clone());
+            let foreign_key =
+                foreign_key(cache, table, name, ident_names(&foreign.columns), foreign)?;
+            table.foreign_keys.push(foreign_key);
         }
         TableConstraint::Check(check) => {
             let expression = check.expr.to_string();
