@@ -124,13 +124,21 @@ pub fn substitute_parameters(sql: &str, replacements: &[(String, String)]) -> St
     out
 }
 
+/// An identifier as Postgres names it: folded to lower case unless it was double-quoted.
+pub fn ident_name(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
 /// A Postgres object name as a schema-qualified name (`public` when unqualified).
 pub fn qualified_name(name: &ObjectName) -> QualifiedName {
     let parts: Vec<String> = name
         .0
         .iter()
         .map(|part| match part {
-            ObjectNamePart::Identifier(ident) => ident.value.clone(),
+            ObjectNamePart::Identifier(ident) => ident_name(ident),
             other => other.to_string(),
         })
         .collect();
@@ -309,10 +317,8 @@ fn rewrite(
                 .ok_or_else(|| Unsupported(format!("{placeholder} names no argument")))?;
             raw(format!(":{name}"))
         }
-        Expr::Identifier(ident)
-            if ident.quote_style.is_none() && parameters.contains(&ident.value) =>
-        {
-            raw(format!(":{}", ident.value))
+        Expr::Identifier(ident) if parameters.contains(&ident_name(ident)) => {
+            raw(format!(":{}", ident_name(ident)))
         }
         Expr::Identifier(ident) if ident.quote_style.is_none() && is_now_keyword(&ident.value) => {
             raw("pg_now()".into())
