@@ -2,7 +2,7 @@
 // primary key, and private channels are open only where policies on realtime.messages allow.
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
-import { SERVICE_KEY, signJwt, startServer } from "./harness.mjs"
+import { SERVICE_KEY, inbox, signJwt, startServer, subscribed } from "./harness.mjs"
 
 const A = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
 const B = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"
@@ -16,35 +16,6 @@ function clientFor(sub) {
   const client = server.client()
   client.realtime.setAuth(token(sub))
   return client
-}
-
-function subscribed(channel) {
-  return new Promise((resolve, reject) => {
-    channel.subscribe((status, error) => {
-      if (status === "SUBSCRIBED") resolve(channel)
-      else if (status === "CHANNEL_ERROR" || status === "TIMED_OUT") reject(error ?? new Error(status))
-    })
-  })
-}
-
-function inbox() {
-  const items = []
-  const waiters = []
-  return {
-    items,
-    push(item) {
-      const waiter = waiters.shift()
-      if (waiter) waiter(item)
-      else items.push(item)
-    },
-    next(ms = 5000) {
-      if (items.length) return Promise.resolve(items.shift())
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("nothing arrived")), ms)
-        waiters.push((item) => (clearTimeout(timer), resolve(item)))
-      })
-    },
-  }
 }
 
 async function closeAll(...clients) {
