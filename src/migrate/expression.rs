@@ -1,14 +1,15 @@
 //! Expression: rewrites Postgres expressions and queries (sqlparser AST) into SQLite SQL text —
 //! `auth.uid()` → `auth_uid()`, `now()` → `pg_now()`, casts, `~` → `regexp`, `ilike`, `= any(…)`,
-//! `schema.table` → the SQLite table name. Shared by the migration translator and the
+//! array subscripts, `storage.foldername()` and its siblings, `schema.table` → the SQLite table
+//! name. Shared by the migration translator and the
 //! row-level-security engine; anything it cannot express is an error naming the construct.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Ident, ObjectName, ObjectNamePart, Statement, TableAlias, TableFactor, Value, ValueWithSpan,
-    VisitMut, VisitorMut,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement, Subscript, TableAlias,
+    TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
 use crate::schema::QualifiedName;
@@ -328,6 +329,30 @@ fn rewrite(
         | Expr::Collate { .. } => {
             return Err(Unsupported(format!("`{expr}` is not supported on SQLite")));
         }
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            // Arrays are JSON text: `a[i]` (1-based, NULL out of range) is a JSON lookup.
+            let mut sql = root.to_string();
+            for access in access_chain {
+                let AccessExpr::Subscript(Subscript::Index { index }) = access else {
+                    return Err(Unsupported(format!("`{expr}` is not supported on SQLite")));
+                };
+                sql = match index {
+                    Expr::Value(ValueWithSpan {
+                        value: Value::Number(number, _),
+                        ..
+                    }) => match number.parse::<i64>() {
+                        Ok(position) if position >= 1 => {
+                            format!("json_extract({sql}, '$[{}]')", position - 1)
+                        }
+                        _ => "NULL".into(),
+                    },
+                    other => format!(
+                        "(CASE WHEN CAST({other} AS INTEGER) >= 1 THEN json_extract({sql}, '$[' || (CAST({other} AS INTEGER) - 1) || ']') END)"
+                    ),
+                };
+            }
+            raw(sql)
+        }
         Expr::TypedString(typed) => raw(translate_cast(
             &Expr::Value(typed.value.clone()),
             &typed.data_type,
@@ -350,7 +375,9 @@ fn function_name(name: &ObjectName) -> String {
         .map(|part| part.to_string().to_ascii_lowercase())
         .collect();
     match parts.as_slice() {
-        [schema, function] if schema == "auth" => format!("auth.{function}"),
+        [schema, function] if schema == "auth" || schema == "storage" => {
+            format!("{schema}.{function}")
+        }
         [.., function] => function.clone(),
         [] => String::new(),
     }
@@ -388,6 +415,9 @@ fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
         ("auth.role", 0) => "auth_role()".into(),
         ("auth.email", 0) => "auth_email()".into(),
         ("auth.jwt", 0) => "auth_jwt()".into(),
+        ("storage.foldername", 1) => format!("storage_foldername({joined})"),
+        ("storage.filename", 1) => format!("storage_filename({joined})"),
+        ("storage.extension", 1) => format!("storage_extension({joined})"),
         (
             "now"
             | "current_timestamp"
@@ -411,7 +441,8 @@ fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
             "lower" | "upper" | "coalesce" | "nullif" | "trim" | "ltrim" | "rtrim" | "abs"
             | "round" | "replace" | "substr" | "concat" | "crypt" | "gen_salt" | "count" | "sum"
             | "avg" | "min" | "max" | "random" | "pg_json_contains" | "auth_uid" | "auth_role"
-            | "auth_email" | "auth_jwt",
+            | "auth_email" | "auth_jwt" | "storage_foldername" | "storage_filename"
+            | "storage_extension",
             _,
         ) => format!("{name}({joined})"),
         _ => {
@@ -524,6 +555,27 @@ mod tests {
         check(
             "exists (select 1 from public.members m where m.team_id = team_id)",
             "EXISTS (SELECT 1 FROM \"members\" m WHERE m.team_id = team_id)",
+        );
+    }
+
+    #[test]
+    fn storage_helpers_and_array_subscripts_translate() {
+        check(
+            "(storage.foldername(name))[1] = auth.uid()::text",
+            "json_extract((storage_foldername(name)), '$[0]') = CAST(auth_uid() AS TEXT)",
+        );
+        check(
+            "storage.filename(name) = 'a.png'",
+            "storage_filename(name) = 'a.png'",
+        );
+        check(
+            "storage.extension(name) = 'png'",
+            "storage_extension(name) = 'png'",
+        );
+        check("tags[0]", "NULL");
+        check(
+            "tags[n]",
+            "(CASE WHEN CAST(n AS INTEGER) >= 1 THEN json_extract(tags, '$[' || (CAST(n AS INTEGER) - 1) || ']') END)",
         );
     }
 

@@ -1,7 +1,8 @@
 //! SQL functions that stand in for Postgres built-ins on SQLite: `gen_random_uuid()`,
 //! `uuid_generate_v4()`, `pg_now()` (transaction-stable `now()`), the `auth.*()` helpers that
-//! read the caller's claims (`auth_uid()`, `auth_role()`, `auth_email()`, `auth_jwt()`), and
-//! `regexp` for Postgres's `~`. Each connection gets its own `Session`.
+//! read the caller's claims (`auth_uid()`, `auth_role()`, `auth_email()`, `auth_jwt()`),
+//! `regexp` for Postgres's `~` and Storage's `storage.foldername()` family. Each connection gets
+//! its own `Session`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -156,7 +157,7 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         };
         Ok(Some(pattern.is_match(&text)))
     })?;
-    Ok(())
+    crate::storage::functions::register(connection)
 }
 
 /// A LIKE pattern (`%` any run, `_` one character, `\\` escapes) as an anchored regex.
