@@ -12,8 +12,9 @@ use super::plan::*;
 use super::request::{ContainOperator, IsValue, JsonKey, JsonStep, Quantifier, Resolution};
 use super::values::Literal;
 use crate::auth::Caller;
-use crate::migrate::expression::substitute_parameters;
+use crate::migrate::expression::{substitute_calls, substitute_parameters};
 use crate::schema::{PgType, PolicyCommand, QualifiedName, SchemaCache, Table};
+use crate::store::functions::{CLAIM_FUNCTIONS, claim_value};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
 
 /// SQL text and its positional parameters.
@@ -262,6 +263,7 @@ pub fn to_sql(
         schema,
         caller,
         params: Vec::new(),
+        claims: Vec::new(),
         aliases: 0,
     };
     match plan {
@@ -287,6 +289,8 @@ struct Builder<'d> {
     schema: &'d SchemaCache,
     caller: &'d Caller,
     params: Vec<Literal>,
+    /// The claim stand-ins bound in the current statement, with their placeholders.
+    claims: Vec<(String, String)>,
     aliases: usize,
 }
 
@@ -302,6 +306,7 @@ impl Builder<'_> {
     }
 
     fn finish(&mut self, text: String) -> Sql {
+        self.claims.clear();
         Sql {
             text,
             params: std::mem::take(&mut self.params),
@@ -320,11 +325,11 @@ impl Builder<'_> {
         )
     }
 
-    /// The policy predicate for rows of `table` as `alias`, if the caller is restricted.
+    /// The caller's policy predicate for `table` (over its bare columns), with the claims it
+    /// reads bound as parameters of this statement; `None` when the caller is not restricted.
     fn policy(
-        &self,
+        &mut self,
         table: &Table,
-        alias: &str,
         command: PolicyCommand,
         clause: Clause,
     ) -> Result<Option<String>, RestError> {
@@ -333,9 +338,69 @@ impl Builder<'_> {
         else {
             return Ok(None);
         };
-        if predicate == "0" {
-            return Ok(Some("0".into()));
+        let names = CLAIM_FUNCTIONS.map(|(name, _)| name);
+        Ok(Some(substitute_calls(&predicate, &names, |name| {
+            self.claim(name)
+        })))
+    }
+
+    /// The placeholder holding what the claim stand-in `function` answers for the caller,
+    /// bound once per statement.
+    fn claim(&mut self, function: &str) -> String {
+        if let Some((_, placeholder)) = self.claims.iter().find(|(name, _)| name == function) {
+            return placeholder.clone();
         }
+        let claim = CLAIM_FUNCTIONS
+            .iter()
+            .find(|(name, _)| *name == function)
+            .and_then(|(_, claim)| *claim);
+        let value =
+            claim_value(Some(&self.caller.claims), claim).map_or(Literal::Null, Literal::Text);
+        let placeholder = self.bind(value);
+        self.claims.push((function.to_owned(), placeholder.clone()));
+        placeholder
+    }
+
+    /// `FROM` item for the rows of `table` (read from `from`, the relation or a subquery) as
+    /// `alias` that the caller's `command` policy lets through:
+    /// `(SELECT * FROM from AS name WHERE predicate) AS alias`. SQLite flattens it into the
+    /// outer query, so the predicate is a plain term of its `WHERE`, using indexes exactly as
+    /// an explicit filter does, while inside it bare columns and `name.column` mean the row, as
+    /// they do in the policy. `rowid` keeps the row id visible for statements over it.
+    fn source(
+        &mut self,
+        table: &Table,
+        from: &str,
+        alias: &str,
+        command: PolicyCommand,
+        rowid: bool,
+    ) -> Result<String, RestError> {
+        let Some(predicate) = self.policy(table, command, Clause::Using)? else {
+            return Ok(format!("{from} AS {alias}"));
+        };
+        let columns = if rowid {
+            format!("{}, *", self.dialect.row_id())
+        } else {
+            "*".to_owned()
+        };
+        Ok(format!(
+            "(SELECT {columns} FROM {from} AS {} WHERE {predicate}) AS {alias}",
+            quote_ident(&table.name.name)
+        ))
+    }
+
+    /// Whether the one row of `table` as `alias` passes the caller's policy: the predicate
+    /// over that row's columns, for tests of a row already pinned by its id or key.
+    fn row_test(
+        &mut self,
+        table: &Table,
+        alias: &str,
+        command: PolicyCommand,
+        clause: Clause,
+    ) -> Result<Option<String>, RestError> {
+        let Some(predicate) = self.policy(table, command, clause)? else {
+            return Ok(None);
+        };
         // Policies name bare columns (or `table.column`); give them this row under both names.
         let columns: Vec<String> = table
             .columns
@@ -352,8 +417,8 @@ impl Builder<'_> {
         )))
     }
 
-    /// `WHERE` terms for the rows of `shape` as `alias`: its filters, embed presence tests and
-    /// the SELECT policy.
+    /// `WHERE` terms for the rows of `shape` as `alias`: its filters and embed presence tests
+    /// (the SELECT policy is in its `source`).
     fn conditions(&mut self, shape: &Shape, alias: &str) -> Result<Vec<String>, RestError> {
         let mut terms = Vec::new();
         for condition in &shape.filters {
@@ -372,11 +437,6 @@ impl Builder<'_> {
                     format!("NOT {exists}")
                 });
             }
-        }
-        if let Some(policy) =
-            self.policy(&shape.table, alias, PolicyCommand::Select, Clause::Using)?
-        {
-            terms.push(policy);
         }
         Ok(terms)
     }
@@ -624,7 +684,7 @@ impl Builder<'_> {
                 child: to_child,
             } => {
                 let junction = self.alias();
-                let mut on: Vec<String> = to_parent
+                let on: Vec<String> = to_parent
                     .iter()
                     .map(|(parent_column, junction_column)| {
                         format!(
@@ -641,24 +701,25 @@ impl Builder<'_> {
                         )
                     }))
                     .collect();
-                if let Some(policy) =
-                    self.policy(table, &junction, PolicyCommand::Select, Clause::Using)?
-                {
-                    on.push(policy);
-                }
+                let relation = self.dialect.relation(&table.name);
+                let source =
+                    self.source(table, &relation, &junction, PolicyCommand::Select, false)?;
                 vec![format!(
-                    "EXISTS (SELECT 1 FROM {} AS {junction} WHERE {})",
-                    self.dialect.relation(&table.name),
+                    "EXISTS (SELECT 1 FROM {source} WHERE {})",
                     on.join(" AND ")
                 )]
             }
         };
         terms.extend(self.conditions(&embed.shape, child)?);
-        Ok(format!(
-            "FROM {} AS {child} WHERE {}",
-            self.dialect.relation(&embed.shape.table.name),
-            terms.join(" AND ")
-        ))
+        let relation = self.dialect.relation(&embed.shape.table.name);
+        let source = self.source(
+            &embed.shape.table,
+            &relation,
+            child,
+            PolicyCommand::Select,
+            false,
+        )?;
+        Ok(format!("FROM {source} WHERE {}", terms.join(" AND ")))
     }
 
     /// The JSON of an embed for a row of `parent`: an object or NULL, an array, or a count.
@@ -689,8 +750,9 @@ impl Builder<'_> {
     /// `(json array, rows)` of `shape` read from `from` (a relation or a subquery).
     fn rows(&mut self, shape: &Shape, from: &str) -> Result<Sql, RestError> {
         let alias = self.alias();
+        let source = self.source(&shape.table, from, &alias, PolicyCommand::Select, false)?;
         let terms = self.conditions(shape, &alias)?;
-        let from_rest = format!("FROM {from} AS {alias}{}", where_clause(&terms));
+        let from_rest = format!("FROM {source}{}", where_clause(&terms));
         let text = if let [Output::Count { key }] = shape.outputs.as_slice() {
             format!(
                 "SELECT json_array(json_object({}, count(*))), 1 {from_rest}",
@@ -711,11 +773,9 @@ impl Builder<'_> {
     /// The number of rows the filters and policy select, ignoring the range.
     fn count(&mut self, shape: &Shape, from: &str) -> Result<Sql, RestError> {
         let alias = self.alias();
+        let source = self.source(&shape.table, from, &alias, PolicyCommand::Select, false)?;
         let terms = self.conditions(shape, &alias)?;
-        let text = format!(
-            "SELECT count(*) FROM {from} AS {alias}{}",
-            where_clause(&terms)
-        );
+        let text = format!("SELECT count(*) FROM {source}{}", where_clause(&terms));
         Ok(self.finish(text))
     }
 
@@ -724,22 +784,15 @@ impl Builder<'_> {
         let ids = self.over_rowids();
         let alias = self.alias();
         let shape = &returning.shape;
-        let mut terms = vec![format!(
+        let terms = vec![format!(
             "{alias}.{} IN {}",
             self.dialect.row_id(),
             self.dialect.id_list(&ids)
         )];
-        if let Some(policy) =
-            self.policy(&shape.table, &alias, PolicyCommand::Select, Clause::Using)?
-        {
-            terms.push(policy);
-        }
+        let relation = self.dialect.relation(&shape.table.name);
+        let source = self.source(&shape.table, &relation, &alias, PolicyCommand::Select, true)?;
         let object = self.object(shape, &alias)?;
-        let rest = format!(
-            "FROM {} AS {alias}{}",
-            self.dialect.relation(&shape.table.name),
-            where_clause(&terms)
-        );
+        let rest = format!("FROM {source}{}", where_clause(&terms));
         let text = self.dialect.array_and_count(&object, &rest);
         Ok(self.finish(text))
     }
@@ -768,7 +821,7 @@ impl Builder<'_> {
     /// The count of rowids in `?1` whose row fails the `with check` of `command`.
     fn check(&mut self, table: &Table, command: PolicyCommand) -> Result<Option<Sql>, RestError> {
         let ids = self.over_rowids();
-        let Some(policy) = self.policy(table, "t0", command, Clause::WithCheck)? else {
+        let Some(policy) = self.row_test(table, "t0", command, Clause::WithCheck)? else {
             self.params.clear();
             return Ok(None);
         };
@@ -899,12 +952,8 @@ impl Builder<'_> {
             return Ok(format!(" ON CONFLICT ({target}) DO NOTHING"));
         }
         // An upsert may only overwrite rows the caller could update.
-        let guard = match self.policy(
-            table,
-            &self.dialect.relation(&table.name),
-            PolicyCommand::Update,
-            Clause::Using,
-        )? {
+        let relation = self.dialect.relation(&table.name);
+        let guard = match self.row_test(table, &relation, PolicyCommand::Update, Clause::Using)? {
             Some(policy) => format!(" WHERE {policy}"),
             None => String::new(),
         };
@@ -922,17 +971,15 @@ impl Builder<'_> {
         command: PolicyCommand,
     ) -> Result<String, RestError> {
         let alias = self.alias();
+        let relation = self.dialect.relation(&table.name);
+        let source = self.source(table, &relation, &alias, command, true)?;
         let mut terms = Vec::new();
         for condition in filters {
             terms.push(self.condition(&alias, condition)?);
         }
-        if let Some(policy) = self.policy(table, &alias, command, Clause::Using)? {
-            terms.push(policy);
-        }
         Ok(format!(
-            "SELECT {alias}.{} FROM {} AS {alias}{}",
+            "SELECT {alias}.{} FROM {source}{}",
             self.dialect.row_id(),
-            self.dialect.relation(&table.name),
             where_clause(&terms)
         ))
     }
@@ -1154,28 +1201,200 @@ mod tests {
             panic!()
         };
         // Default deny: no policy lets the caller see an item, in the embed and the `!inner` test.
-        assert_eq!(
-            rows.text
-                .matches("t2.\"todo_id\" = t1.\"id\" AND 0")
-                .count(),
-            1,
-            "{}",
-            rows.text
-        );
-        assert_eq!(
-            rows.text
-                .matches("t3.\"todo_id\" = t1.\"id\" AND 0")
-                .count(),
-            1,
-            "{}",
-            rows.text
-        );
+        for alias in ["t2", "t3"] {
+            assert_eq!(
+                rows.text
+                    .matches(&format!(
+                        "FROM (SELECT * FROM \"items\" AS \"items\" WHERE 0) AS {alias} WHERE {alias}.\"todo_id\" = t1.\"id\""
+                    ))
+                    .count(),
+                1,
+                "{}",
+                rows.text
+            );
+        }
         let Query::Read { rows, .. } =
             to_sql(&plan, &schema, &fixture::caller(Role::ServiceRole), &Sqlite).unwrap()
         else {
             panic!()
         };
-        assert!(!rows.text.contains("AND 0"), "{}", rows.text);
+        assert!(!rows.text.contains("WHERE 0"), "{}", rows.text);
+    }
+
+    const SELECTIONS: &str = "
+        create table public.selections (
+          id bigint generated by default as identity primary key,
+          user_id uuid not null,
+          item_id text not null
+        );
+        create index selections_user_id_idx on public.selections (user_id);
+        alter table public.selections enable row level security;
+        create policy own on public.selections for all to authenticated
+          using (auth.uid() = user_id) with check (auth.uid() = user_id);
+        create policy tagged on public.selections for select to anon
+          using (item_id = auth.jwt() ->> 'item' and 'auth.uid()' <> auth.role());
+    ";
+
+    /// A connection holding `SELECTIONS` with two users' rows, and its schema.
+    fn selections() -> (rusqlite::Connection, SchemaCache) {
+        let mut connection = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::functions::register(&connection, Default::default()).unwrap();
+        let migration = crate::migrate::Migration {
+            version: "1".into(),
+            name: "selections".into(),
+            path: "1_selections.sql".into(),
+            sql: SELECTIONS.into(),
+        };
+        crate::migrate::apply_pending(&mut connection, &[migration], None).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO selections (user_id, item_id) VALUES ('00000000-0000-0000-0000-00000000000a', 'a'), ('00000000-0000-0000-0000-00000000000b', 'b'), ('00000000-0000-0000-0000-00000000000a', 'c');",
+            )
+            .unwrap();
+        let schema = crate::migrate::load_schema(&connection).unwrap();
+        (connection, schema)
+    }
+
+    fn caller_with(role: Role, claims: serde_json::Value) -> Caller {
+        Caller {
+            role,
+            claims: std::sync::Arc::new(claims),
+        }
+    }
+
+    /// The statements of `method table?query` for `caller`: the read (or the write's row
+    /// selection) first, then the count when one was asked for.
+    fn statements(
+        schema: &SchemaCache,
+        caller: &Caller,
+        method: Method,
+        query_string: &str,
+    ) -> Vec<Sql> {
+        let body: &[u8] = if method == Method::PATCH {
+            br#"{"item_id":"z"}"#
+        } else {
+            b""
+        };
+        let request =
+            request::parse(&method, "selections", query_string, &HeaderMap::new(), body).unwrap();
+        let plan = plan::build(&request, schema, 1000).unwrap();
+        match to_sql(&plan, schema, caller, &Sqlite).unwrap() {
+            Query::Read { rows, count } => std::iter::once(rows).chain(count).collect(),
+            Query::Write(write) => write.statements.into_iter().map(|s| s.sql).collect(),
+            Query::Call(_) => panic!("not a call"),
+        }
+    }
+
+    /// How SQLite plans `sql`: the detail lines of EXPLAIN QUERY PLAN.
+    fn query_plan(connection: &rusqlite::Connection, sql: &Sql) -> Vec<String> {
+        let mut statement = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+            .unwrap();
+        statement
+            .query_map(rusqlite::params_from_iter(&sql.params), |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_owner_only_policy_searches_the_owner_index_like_an_explicit_filter() {
+        let (connection, schema) = selections();
+        let ana = caller_with(
+            Role::Authenticated,
+            serde_json::json!({"sub": "00000000-0000-0000-0000-00000000000a", "role": "authenticated"}),
+        );
+        for (method, query_string) in [
+            (Method::GET, "select=*"),
+            (
+                Method::GET,
+                "select=*&user_id=eq.00000000-0000-0000-0000-00000000000a",
+            ),
+            (Method::GET, "select=id&item_id=eq.a&limit=1"),
+            (Method::DELETE, "item_id=eq.a"),
+            (Method::PATCH, "item_id=eq.a"),
+        ] {
+            for sql in statements(&schema, &ana, method.clone(), query_string) {
+                let plan = query_plan(&connection, &sql);
+                assert!(
+                    plan.iter().any(|line| line.starts_with("SEARCH")
+                        && line.contains("selections_user_id_idx")),
+                    "{method} {query_string}: {plan:?}\n{}",
+                    sql.text
+                );
+                // Only the rows already found are scanned (the JSON aggregate's subquery).
+                assert!(
+                    !plan
+                        .iter()
+                        .any(|line| line.starts_with("SCAN") && !line.starts_with("SCAN (subquery")),
+                    "{method} {query_string}: {plan:?}"
+                );
+            }
+        }
+        // The claims are bound values: the statement text is the same for every caller.
+        let ben = caller_with(
+            Role::Authenticated,
+            serde_json::json!({"sub": "00000000-0000-0000-0000-00000000000b", "role": "authenticated"}),
+        );
+        let [ana_rows] = &statements(&schema, &ana, Method::GET, "select=item_id&order=id")[..]
+        else {
+            panic!()
+        };
+        let [ben_rows] = &statements(&schema, &ben, Method::GET, "select=item_id&order=id")[..]
+        else {
+            panic!()
+        };
+        assert_eq!(ana_rows.text, ben_rows.text);
+        let body = |sql: &Sql| -> String {
+            connection
+                .query_row(&sql.text, rusqlite::params_from_iter(&sql.params), |row| {
+                    row.get(0)
+                })
+                .unwrap()
+        };
+        assert_eq!(body(ana_rows), r#"[{"item_id":"a"},{"item_id":"c"}]"#);
+        assert_eq!(body(ben_rows), r#"[{"item_id":"b"}]"#);
+    }
+
+    #[test]
+    fn bound_claims_keep_the_stand_ins_semantics() {
+        let (connection, schema) = selections();
+        let body = |caller: &Caller| -> String {
+            let [rows] = &statements(&schema, caller, Method::GET, "select=item_id&order=id")[..]
+            else {
+                panic!()
+            };
+            connection
+                .query_row(
+                    &rows.text,
+                    rusqlite::params_from_iter(&rows.params),
+                    |row| row.get(0),
+                )
+                .unwrap()
+        };
+        // No `sub` claim: auth.uid() is NULL and matches nothing.
+        assert_eq!(
+            body(&caller_with(
+                Role::Authenticated,
+                serde_json::json!({"role": "authenticated"})
+            )),
+            "[]"
+        );
+        // auth.jwt() paths read the whole claim set; quoted text that looks like a call stays text.
+        assert_eq!(
+            body(&caller_with(
+                Role::Anon,
+                serde_json::json!({"role": "anon", "item": "b"})
+            )),
+            r#"[{"item_id":"b"}]"#
+        );
+        assert_eq!(
+            body(&caller_with(
+                Role::Anon,
+                serde_json::json!({"role": "anon"})
+            )),
+            "[]"
+        );
     }
 
     #[test]
@@ -1186,6 +1405,7 @@ mod tests {
             schema: &schema,
             caller: &fixture::caller(Role::Anon),
             params: Vec::new(),
+            claims: Vec::new(),
             aliases: 0,
         };
         let sql = builder.arguments(
