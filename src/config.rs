@@ -45,6 +45,9 @@ impl Default for StorageConfig {
 #[serde(default)]
 pub struct ApiConfig {
     pub port: u16,
+    /// The schemas `/rest/v1` serves (the first is the default profile); nothing outside them
+    /// is read, embedded, called or written through REST.
+    pub schemas: Vec<String>,
     /// The most rows a read returns, whatever its `limit`.
     pub max_rows: u64,
 }
@@ -53,6 +56,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             port: DEFAULT_PORT,
+            schemas: vec!["public".into(), "graphql_public".into()],
             max_rows: 1000,
         }
     }

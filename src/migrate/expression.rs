@@ -95,34 +95,75 @@ pub fn translate_expr_text_with(
 
 /// Replaces `:name` parameters (outside quotes) of translated SQL with the given SQL.
 pub fn substitute_parameters(sql: &str, replacements: &[(String, String)]) -> String {
+    rewrite_unquoted(sql, |rest, _| {
+        let name = rest.strip_prefix(':')?;
+        let length = name
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(name.len());
+        replacements
+            .iter()
+            .find(|(candidate, _)| candidate == &name[..length])
+            .map(|(_, replacement)| (1 + length, replacement.clone()))
+    })
+}
+
+/// Replaces calls `name()` (outside quotes, not part of a longer name) of the functions in
+/// `names` with what `replace` gives for that name.
+pub fn substitute_calls(
+    sql: &str,
+    names: &[&str],
+    mut replace: impl FnMut(&str) -> String,
+) -> String {
+    rewrite_unquoted(sql, |rest, before| {
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+            return None;
+        }
+        let name = names.iter().find(|name| {
+            rest.strip_prefix(**name)
+                .is_some_and(|tail| tail.starts_with("()"))
+        })?;
+        Some((name.len() + 2, replace(name)))
+    })
+}
+
+/// Copies `sql`, letting `replace` substitute text outside quoted literals and identifiers: at
+/// each such position it sees the rest of the text and the character before, and may answer
+/// how many bytes it consumes and their replacement.
+fn rewrite_unquoted(
+    sql: &str,
+    mut replace: impl FnMut(&str, Option<char>) -> Option<(usize, String)>,
+) -> String {
     let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.char_indices();
     let mut quote: Option<char> = None;
-    while let Some((index, c)) = chars.next() {
+    let mut before: Option<char> = None;
+    let mut index = 0;
+    while let Some(c) = sql[index..].chars().next() {
+        if quote.is_none()
+            && let Some((length, replacement)) = replace(&sql[index..], before)
+        {
+            out.push_str(&replacement);
+            index += length;
+            before = sql[..index].chars().next_back();
+            continue;
+        }
         match (quote, c) {
             (Some(open), c) if c == open => quote = None,
             (None, '\'' | '"') => quote = Some(c),
-            (None, ':') => {
-                let rest = &sql[index + 1..];
-                let length = rest
-                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .unwrap_or(rest.len());
-                if let Some((_, replacement)) = replacements
-                    .iter()
-                    .find(|(name, _)| name == &rest[..length])
-                {
-                    out.push_str(replacement);
-                    for _ in 0..length {
-                        chars.next();
-                    }
-                    continue;
-                }
-            }
             _ => {}
         }
         out.push(c);
+        index += c.len_utf8();
+        before = Some(c);
     }
     out
+}
+
+/// An identifier as Postgres names it: folded to lower case unless it was double-quoted.
+pub fn ident_name(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
 }
 
 /// A Postgres object name as a schema-qualified name (`public` when unqualified).
@@ -131,7 +172,7 @@ pub fn qualified_name(name: &ObjectName) -> QualifiedName {
         .0
         .iter()
         .map(|part| match part {
-            ObjectNamePart::Identifier(ident) => ident.value.clone(),
+            ObjectNamePart::Identifier(ident) => ident_name(ident),
             other => other.to_string(),
         })
         .collect();
@@ -310,10 +351,8 @@ fn rewrite(
                 .ok_or_else(|| Unsupported(format!("{placeholder} names no argument")))?;
             raw(format!(":{name}"))
         }
-        Expr::Identifier(ident)
-            if ident.quote_style.is_none() && parameters.contains(&ident.value) =>
-        {
-            raw(format!(":{}", ident.value))
+        Expr::Identifier(ident) if parameters.contains(&ident_name(ident)) => {
+            raw(format!(":{}", ident_name(ident)))
         }
         Expr::Identifier(ident) if ident.quote_style.is_none() && is_now_keyword(&ident.value) => {
             raw("pg_now()".into())
