@@ -343,11 +343,16 @@ fn is_now_keyword(word: &str) -> bool {
     )
 }
 
+/// A called function's name as Postgres resolves it: unquoted parts folded to lower case,
+/// quoted ones (`"now"()`, `"auth"."uid"()`, as pg_dump writes them) taken as they are.
 fn function_name(name: &ObjectName) -> String {
     let parts: Vec<String> = name
         .0
         .iter()
-        .map(|part| part.to_string().to_ascii_lowercase())
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) if ident.quote_style.is_some() => ident.value.clone(),
+            other => other.to_string().to_ascii_lowercase(),
+        })
         .collect();
     match parts.as_slice() {
         [schema, function] if schema == "auth" => format!("auth.{function}"),
@@ -525,6 +530,20 @@ mod tests {
             "exists (select 1 from public.members m where m.team_id = team_id)",
             "EXISTS (SELECT 1 FROM \"members\" m WHERE m.team_id = team_id)",
         );
+    }
+
+    #[test]
+    fn quoted_built_ins_resolve_like_unquoted_ones() {
+        check("\"now\"()", "pg_now()");
+        check(
+            "\"auth\".\"uid\"() = \"user_id\"",
+            "auth_uid() = \"user_id\"",
+        );
+        check(
+            "\"extensions\".\"uuid_generate_v4\"()",
+            "uuid_generate_v4()",
+        );
+        refused("\"NOW\"()", "not supported");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 mod apply;
 pub mod expression;
+mod postgres_only;
+mod sequences;
 pub mod statements;
 mod translate;
 pub mod values;
