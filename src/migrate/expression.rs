@@ -224,6 +224,9 @@ fn rewrite(
     parameters: &[String],
     resolver: &dyn Resolver,
 ) -> Result<Option<Expr>, Unsupported> {
+    if let Some(replacement) = super::temporal::rewrite(expr)? {
+        return Ok(Some(replacement));
+    }
     Ok(Some(match expr {
         Expr::Function(function) => {
             let name = function_name(&function.name);
@@ -322,10 +325,7 @@ fn rewrite(
             Ident::with_quote('"', &parts[1].value),
             Ident::with_quote('"', &parts[2].value)
         )),
-        Expr::Interval(_)
-        | Expr::Extract { .. }
-        | Expr::AtTimeZone { .. }
-        | Expr::Collate { .. } => {
+        Expr::Collate { .. } => {
             return Err(Unsupported(format!("`{expr}` is not supported on SQLite")));
         }
         Expr::TypedString(typed) => raw(translate_cast(
@@ -419,11 +419,14 @@ fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
             | "auth_email" | "auth_jwt",
             _,
         ) => format!("{name}({joined})"),
-        _ => {
-            return Err(Unsupported(format!(
-                "the function {name}() is not supported on SQLite"
-            )));
-        }
+        _ => match super::temporal::call(name, args) {
+            Some(sql) => sql,
+            None => {
+                return Err(Unsupported(format!(
+                    "the function {name}() is not supported on SQLite"
+                )));
+            }
+        },
     })
 }
 
@@ -464,20 +467,18 @@ fn translate_cast(inner: &Expr, data_type: &DataType) -> Result<String, Unsuppor
         {
             format!("CAST({inner} AS TEXT)")
         }
-        "timestamptz" | "timestamp with time zone" => match literal {
-            Some(text) => naming::quote_literal(
-                &crate::migrate::values::normalize_timestamptz(&text)
-                    .ok_or_else(|| Unsupported(format!("invalid timestamptz literal '{text}'")))?,
-            ),
+        "timestamptz" | "timestamp with time zone" if literal.is_some() => {
+            let text = literal.unwrap_or_default();
+            let canonical = crate::migrate::values::normalize_timestamptz(&text)
+                .ok_or_else(|| Unsupported(format!("invalid timestamptz literal '{text}'")))?;
+            format!("pg_timestamptz({})", naming::quote_literal(&canonical))
+        }
+        // date, timestamp, timestamptz, interval: the store's date/time casts.
+        other => match super::temporal::cast(other, inner)? {
+            Some(sql) => sql,
+            // uuid, json, jsonb, time, enums, regclass…: the text is the value.
             None => inner.to_string(),
         },
-        "interval" => {
-            return Err(Unsupported(
-                "interval values are not supported on SQLite".into(),
-            ));
-        }
-        // uuid, json, jsonb, date, time, timestamp, enums, regclass…: the text is the value.
-        _ => inner.to_string(),
     })
 }
 
@@ -548,8 +549,6 @@ mod tests {
 
     #[test]
     fn unsupported_constructs_are_named() {
-        refused("now() - interval '1 day'", "interval");
         refused("to_tsvector(body)", "to_tsvector");
-        refused("extract(year from created_at)", "not supported");
     }
 }

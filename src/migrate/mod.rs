@@ -6,6 +6,7 @@ pub mod expression;
 mod postgres_only;
 mod sequences;
 pub mod statements;
+mod temporal;
 mod translate;
 pub mod values;
 

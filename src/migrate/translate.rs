@@ -1039,7 +1039,10 @@ fn translate_default(column: &Column, default: &str) -> Result<Option<String>, R
         (PgType::Timestamptz, Some(text)) => values::normalize_timestamptz(text)
             .map(|canonical| quote_literal(&canonical))
             .ok_or_else(|| Refusal::new(format!("invalid timestamptz {default}"))),
-        _ => Ok(translate_expr_text(default)?),
+        _ => Ok(super::temporal::assign(
+            &column.pg_type,
+            translate_expr_text(default)?,
+        )),
     }
     .map(Some)
 }
