@@ -9,9 +9,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use super::postgres_only;
 use super::statements;
 use super::translate::{self, Refusal};
-use crate::schema::SchemaCache;
+use crate::schema::{QualifiedName, SchemaCache};
 
 const BOOTSTRAP: &str = include_str!("bootstrap.sql");
+const STORAGE_SCHEMA: &str = include_str!("../storage/schema.sql");
 
 #[derive(Debug, Clone)]
 pub struct Migration {
@@ -205,8 +206,27 @@ fn display_path(path: &Path) -> String {
     short.display().to_string()
 }
 
-/// Creates the internal tables and Supabase's `auth` schema on a new database.
+/// Creates the internal tables and Supabase's `auth` schema on a new database, and the
+/// `storage` schema on any database that has none yet (one made by an older version included).
 fn bootstrap(connection: &mut Connection) -> Result<SchemaCache, MigrationError> {
+    let mut cache = bootstrap_auth(connection)?;
+    if cache
+        .table(&QualifiedName::new("storage", "objects"))
+        .is_none()
+    {
+        run_file(
+            connection,
+            &mut cache,
+            &mut Vec::new(),
+            "storage/schema.sql",
+            STORAGE_SCHEMA,
+            save_schema,
+        )?;
+    }
+    Ok(cache)
+}
+
+fn bootstrap_auth(connection: &mut Connection) -> Result<SchemaCache, MigrationError> {
     let exists: Option<String> = connection
         .query_row(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_solobase_schema'",

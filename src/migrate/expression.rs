@@ -1,14 +1,15 @@
 //! Expression: rewrites Postgres expressions and queries (sqlparser AST) into SQLite SQL text —
 //! `auth.uid()` → `auth_uid()`, `now()` → `pg_now()`, casts, `~` → `regexp`, `ilike`, `= any(…)`,
-//! `schema.table` → the SQLite table name. Shared by the migration translator and the
+//! array subscripts, `storage.foldername()` and its siblings, `schema.table` → the SQLite table
+//! name. Shared by the migration translator and the
 //! row-level-security engine; anything it cannot express is an error naming the construct.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Ident, ObjectName, ObjectNamePart, Statement, TableAlias, TableFactor, Value, ValueWithSpan,
-    VisitMut, VisitorMut,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement, Subscript, TableAlias,
+    TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
 use crate::schema::QualifiedName;
@@ -94,34 +95,75 @@ pub fn translate_expr_text_with(
 
 /// Replaces `:name` parameters (outside quotes) of translated SQL with the given SQL.
 pub fn substitute_parameters(sql: &str, replacements: &[(String, String)]) -> String {
+    rewrite_unquoted(sql, |rest, _| {
+        let name = rest.strip_prefix(':')?;
+        let length = name
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(name.len());
+        replacements
+            .iter()
+            .find(|(candidate, _)| candidate == &name[..length])
+            .map(|(_, replacement)| (1 + length, replacement.clone()))
+    })
+}
+
+/// Replaces calls `name()` (outside quotes, not part of a longer name) of the functions in
+/// `names` with what `replace` gives for that name.
+pub fn substitute_calls(
+    sql: &str,
+    names: &[&str],
+    mut replace: impl FnMut(&str) -> String,
+) -> String {
+    rewrite_unquoted(sql, |rest, before| {
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+            return None;
+        }
+        let name = names.iter().find(|name| {
+            rest.strip_prefix(**name)
+                .is_some_and(|tail| tail.starts_with("()"))
+        })?;
+        Some((name.len() + 2, replace(name)))
+    })
+}
+
+/// Copies `sql`, letting `replace` substitute text outside quoted literals and identifiers: at
+/// each such position it sees the rest of the text and the character before, and may answer
+/// how many bytes it consumes and their replacement.
+fn rewrite_unquoted(
+    sql: &str,
+    mut replace: impl FnMut(&str, Option<char>) -> Option<(usize, String)>,
+) -> String {
     let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.char_indices();
     let mut quote: Option<char> = None;
-    while let Some((index, c)) = chars.next() {
+    let mut before: Option<char> = None;
+    let mut index = 0;
+    while let Some(c) = sql[index..].chars().next() {
+        if quote.is_none()
+            && let Some((length, replacement)) = replace(&sql[index..], before)
+        {
+            out.push_str(&replacement);
+            index += length;
+            before = sql[..index].chars().next_back();
+            continue;
+        }
         match (quote, c) {
             (Some(open), c) if c == open => quote = None,
             (None, '\'' | '"') => quote = Some(c),
-            (None, ':') => {
-                let rest = &sql[index + 1..];
-                let length = rest
-                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .unwrap_or(rest.len());
-                if let Some((_, replacement)) = replacements
-                    .iter()
-                    .find(|(name, _)| name == &rest[..length])
-                {
-                    out.push_str(replacement);
-                    for _ in 0..length {
-                        chars.next();
-                    }
-                    continue;
-                }
-            }
             _ => {}
         }
         out.push(c);
+        index += c.len_utf8();
+        before = Some(c);
     }
     out
+}
+
+/// An identifier as Postgres names it: folded to lower case unless it was double-quoted.
+pub fn ident_name(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
 }
 
 /// A Postgres object name as a schema-qualified name (`public` when unqualified).
@@ -130,7 +172,7 @@ pub fn qualified_name(name: &ObjectName) -> QualifiedName {
         .0
         .iter()
         .map(|part| match part {
-            ObjectNamePart::Identifier(ident) => ident.value.clone(),
+            ObjectNamePart::Identifier(ident) => ident_name(ident),
             other => other.to_string(),
         })
         .collect();
@@ -312,10 +354,8 @@ fn rewrite(
                 .ok_or_else(|| Unsupported(format!("{placeholder} names no argument")))?;
             raw(format!(":{name}"))
         }
-        Expr::Identifier(ident)
-            if ident.quote_style.is_none() && parameters.contains(&ident.value) =>
-        {
-            raw(format!(":{}", ident.value))
+        Expr::Identifier(ident) if parameters.contains(&ident_name(ident)) => {
+            raw(format!(":{}", ident_name(ident)))
         }
         Expr::Identifier(ident) if ident.quote_style.is_none() && is_now_keyword(&ident.value) => {
             raw("pg_now()".into())
@@ -327,6 +367,30 @@ fn rewrite(
         )),
         Expr::Collate { .. } => {
             return Err(Unsupported(format!("`{expr}` is not supported on SQLite")));
+        }
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            // Arrays are JSON text: `a[i]` (1-based, NULL out of range) is a JSON lookup.
+            let mut sql = root.to_string();
+            for access in access_chain {
+                let AccessExpr::Subscript(Subscript::Index { index }) = access else {
+                    return Err(Unsupported(format!("`{expr}` is not supported on SQLite")));
+                };
+                sql = match index {
+                    Expr::Value(ValueWithSpan {
+                        value: Value::Number(number, _),
+                        ..
+                    }) => match number.parse::<i64>() {
+                        Ok(position) if position >= 1 => {
+                            format!("json_extract({sql}, '$[{}]')", position - 1)
+                        }
+                        _ => "NULL".into(),
+                    },
+                    other => format!(
+                        "(CASE WHEN CAST({other} AS INTEGER) >= 1 THEN json_extract({sql}, '$[' || (CAST({other} AS INTEGER) - 1) || ']') END)"
+                    ),
+                };
+            }
+            raw(sql)
         }
         Expr::TypedString(typed) => raw(translate_cast(
             &Expr::Value(typed.value.clone()),
@@ -355,7 +419,9 @@ fn function_name(name: &ObjectName) -> String {
         })
         .collect();
     match parts.as_slice() {
-        [schema, function] if schema == "auth" => format!("auth.{function}"),
+        [schema, function] if schema == "auth" || schema == "storage" => {
+            format!("{schema}.{function}")
+        }
         [.., function] => function.clone(),
         [] => String::new(),
     }
@@ -393,6 +459,9 @@ fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
         ("auth.role", 0) => "auth_role()".into(),
         ("auth.email", 0) => "auth_email()".into(),
         ("auth.jwt", 0) => "auth_jwt()".into(),
+        ("storage.foldername", 1) => format!("storage_foldername({joined})"),
+        ("storage.filename", 1) => format!("storage_filename({joined})"),
+        ("storage.extension", 1) => format!("storage_extension({joined})"),
         (
             "now"
             | "current_timestamp"
@@ -416,7 +485,8 @@ fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
             "lower" | "upper" | "coalesce" | "nullif" | "trim" | "ltrim" | "rtrim" | "abs"
             | "round" | "replace" | "substr" | "concat" | "crypt" | "gen_salt" | "count" | "sum"
             | "avg" | "min" | "max" | "random" | "pg_json_contains" | "auth_uid" | "auth_role"
-            | "auth_email" | "auth_jwt",
+            | "auth_email" | "auth_jwt" | "storage_foldername" | "storage_filename"
+            | "storage_extension",
             _,
         ) => format!("{name}({joined})"),
         _ => match super::temporal::call(name, args) {
@@ -545,6 +615,27 @@ mod tests {
             "uuid_generate_v4()",
         );
         refused("\"NOW\"()", "not supported");
+    }
+
+    #[test]
+    fn storage_helpers_and_array_subscripts_translate() {
+        check(
+            "(storage.foldername(name))[1] = auth.uid()::text",
+            "json_extract((storage_foldername(name)), '$[0]') = CAST(auth_uid() AS TEXT)",
+        );
+        check(
+            "storage.filename(name) = 'a.png'",
+            "storage_filename(name) = 'a.png'",
+        );
+        check(
+            "storage.extension(name) = 'png'",
+            "storage_extension(name) = 'png'",
+        );
+        check("tags[0]", "NULL");
+        check(
+            "tags[n]",
+            "(CASE WHEN CAST(n AS INTEGER) >= 1 THEN json_extract(tags, '$[' || (CAST(n AS INTEGER) - 1) || ']') END)",
+        );
     }
 
     #[test]

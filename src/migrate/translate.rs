@@ -12,7 +12,7 @@ use sqlparser::ast::{
     ValueWithSpan,
 };
 
-use super::expression::{self, Unsupported, qualified_name, translate_expr_text};
+use super::expression::{self, Unsupported, ident_name, qualified_name, translate_expr_text};
 use super::sequences;
 use super::values;
 use crate::schema::{
@@ -488,12 +488,15 @@ fn first_words(sql: &str) -> String {
 fn column_names(columns: &[sqlparser::ast::IndexColumn]) -> Vec<String> {
     columns
         .iter()
-        .map(|column| column.column.expr.to_string().trim_matches('"').to_owned())
+        .map(|column| match &column.column.expr {
+            Expr::Identifier(ident) => ident_name(ident),
+            other => other.to_string().trim_matches('"').to_owned(),
+        })
         .collect()
 }
 
 fn ident_names(idents: &[sqlparser::ast::Ident]) -> Vec<String> {
-    idents.iter().map(|ident| ident.value.clone()).collect()
+    idents.iter().map(ident_name).collect()
 }
 
 /// The Postgres type of a column definition.
@@ -569,7 +572,7 @@ fn default_name(table: &Table, columns: &[String], suffix: &str) -> String {
 }
 
 fn add_column(cache: &SchemaCache, table: &mut Table, definition: &ColumnDef) -> Outcome {
-    let name = definition.name.value.clone();
+    let name = ident_name(&definition.name);
     if table.column(&name).is_some() {
         return Err(Refusal::new(format!(
             "column \"{name}\" of relation \"{}\" already exists",
@@ -908,15 +911,15 @@ fn alter_table(
             let column = table
                 .columns
                 .iter_mut()
-                .find(|column| column.name == old_column_name.value)
+                .find(|column| column.name == ident_name(old_column_name))
                 .ok_or_else(|| {
                     Refusal::new(format!(
                         "column \"{}\" does not exist",
                         old_column_name.value
                     ))
                 })?;
-            column.name = new_column_name.value.clone();
-            renames.push((old_column_name.value.clone(), new_column_name.value.clone()));
+            column.name = ident_name(new_column_name);
+            renames.push((ident_name(old_column_name), ident_name(new_column_name)));
             Ok(())
         }
         AlterTableOperation::AlterColumn { column_name, op } => {
@@ -1224,7 +1227,13 @@ fn expression_type(
 ) -> Option<PgType> {
     match expr {
         Expr::Identifier(ident) => relations.iter().find_map(|relation| {
-            Some(cache.table(relation)?.column(&ident.value)?.pg_type.clone())
+            Some(
+                cache
+                    .table(relation)?
+                    .column(&ident_name(ident))?
+                    .pg_type
+                    .clone(),
+            )
         }),
         Expr::CompoundIdentifier(parts) => {
             let column = &parts.last()?.value;
@@ -1301,7 +1310,7 @@ fn create_function(
             name: argument
                 .name
                 .as_ref()
-                .map(|ident| ident.value.clone())
+                .map(ident_name)
                 .unwrap_or_else(|| format!("${}", position + 1)),
             pg_type,
             default: argument.default_expr.as_ref().map(ToString::to_string),
@@ -1321,7 +1330,7 @@ fn create_function(
                         .iter()
                         .map(|column| {
                             Ok((
-                                column.name.value.clone(),
+                                ident_name(&column.name),
                                 pg_type(cache, &column.data_type)?.0,
                             ))
                         })

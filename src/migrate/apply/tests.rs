@@ -413,3 +413,62 @@ fn bare_selects_run_and_report_their_errors() {
         "{error}"
     );
 }
+
+#[test]
+fn storage_policies_from_supabase_projects_isolate_users_by_folder() {
+    use crate::auth::{Caller, Role};
+    use crate::rest::authorize::{Clause, row_filter};
+    let (mut connection, session) = connection();
+    let cache = apply(
+        &mut connection,
+        r#"
+insert into storage.buckets (id, name, public) values ('avatars', 'avatars', true)
+  on conflict (id) do nothing;
+create policy "own folder" on storage.objects for select to authenticated
+  using (bucket_id = 'avatars' and auth.uid()::text = (storage.foldername(name))[1]);
+"#,
+    );
+    let objects = cache
+        .table(&QualifiedName::new("storage", "objects"))
+        .unwrap();
+    assert!(objects.rls_enabled);
+    connection
+        .execute_batch(
+            r#"insert into "storage.objects" (bucket_id, name) values
+               ('avatars', 'u1/a.png'), ('avatars', 'u2/b.png'), ('avatars', 'c.png')"#,
+        )
+        .unwrap();
+    let visible = |role: Role, sub: Option<&str>| -> Vec<String> {
+        let claims = serde_json::json!({"role": role.as_str(), "sub": sub});
+        let caller = Caller {
+            role,
+            claims: Arc::new(claims),
+        };
+        let filter = row_filter(
+            &cache,
+            objects,
+            PolicyCommand::Select,
+            Clause::Using,
+            &caller,
+        )
+        .unwrap()
+        .unwrap_or_else(|| "1".into());
+        session.begin(Some(caller.claims.clone()));
+        let mut statement = connection
+            .prepare(&format!(
+                r#"select name from "storage.objects" where {filter} order by name"#
+            ))
+            .unwrap();
+        let names = statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        session.end();
+        names
+    };
+    assert_eq!(visible(Role::Authenticated, Some("u1")), ["u1/a.png"]);
+    assert_eq!(visible(Role::Authenticated, Some("u2")), ["u2/b.png"]);
+    assert!(visible(Role::Anon, None).is_empty());
+    assert_eq!(visible(Role::ServiceRole, None).len(), 3);
+}

@@ -1,0 +1,4 @@
+//! Storage: Supabase Storage's `storage` schema (`schema.sql`, translated at bootstrap) and its
+//! SQL helpers (`functions`).
+
+pub mod functions;
