@@ -484,16 +484,23 @@ mod tests {
         store.observe_writes(log.clone()).unwrap();
         let (release, held) = std::sync::mpsc::channel::<()>();
         let holder = store.clone();
-        let mut hold = Box::pin(async move {
+        let hold = queued(async move {
             holder
                 .write_grouped(None, move |_| {
                     let _ = held.recv();
                 })
                 .await
-        });
-        assert!(futures_util::poll!(&mut hold).is_pending());
+        })
+        .await;
         tokio::spawn(hold);
         (store, log, release)
+    }
+
+    /// `write` polled once, so that it is queued on the writer, to be awaited later.
+    async fn queued<F: Future>(write: F) -> std::pin::Pin<Box<F>> {
+        let mut write = Box::pin(write);
+        assert!(futures_util::poll!(&mut write).is_pending());
+        write
     }
 
     fn insert(value: &'static str) -> impl FnOnce(&mut Connection) -> rusqlite::Result<()> {
@@ -522,8 +529,7 @@ mod tests {
         let (store, log, release) = held_store().await;
         let mut pending = Vec::new();
         for value in ["a", "b", "c", "d"] {
-            let mut write = Box::pin(store.write_grouped(None, insert(value)));
-            assert!(futures_util::poll!(&mut write).is_pending());
+            let write = queued(store.write_grouped(None, insert(value))).await;
             pending.push(write);
         }
         drop(release);
@@ -541,18 +547,16 @@ mod tests {
     #[tokio::test]
     async fn a_failing_job_rolls_back_to_its_savepoint_only() {
         let (store, log, release) = held_store().await;
-        let mut first = Box::pin(store.write_grouped(None, insert("a")));
-        assert!(futures_util::poll!(&mut first).is_pending());
+        let first = queued(store.write_grouped(None, insert("a"))).await;
         // Inserts, then fails on the unique key: its savepoint rolls back both statements.
-        let mut failing = Box::pin(store.write_grouped(None, |connection| {
+        let failing = queued(store.write_grouped(None, |connection| {
             let savepoint = connection.savepoint()?;
             savepoint.execute("insert into t values ('x')", [])?;
             savepoint.execute("insert into t values ('a')", [])?;
             savepoint.commit()
-        }));
-        assert!(futures_util::poll!(&mut failing).is_pending());
-        let mut last = Box::pin(store.write_grouped(None, insert("c")));
-        assert!(futures_util::poll!(&mut last).is_pending());
+        }))
+        .await;
+        let last = queued(store.write_grouped(None, insert("c"))).await;
         drop(release);
         first.await.unwrap().unwrap();
         let error = failing.await.unwrap().unwrap_err();
@@ -565,15 +569,13 @@ mod tests {
     #[tokio::test]
     async fn a_job_that_ends_the_group_transaction_fails_the_jobs_before_it_not_after() {
         let (store, log, release) = held_store().await;
-        let mut first = Box::pin(store.write_grouped(None, insert("a")));
-        assert!(futures_util::poll!(&mut first).is_pending());
+        let first = queued(store.write_grouped(None, insert("a"))).await;
         // A trigger's RAISE(ROLLBACK) ends the transaction the statement runs in.
-        let mut ending = Box::pin(store.write_grouped(None, |connection| {
+        let ending = queued(store.write_grouped(None, |connection| {
             connection.execute("insert into r values ('x')", [])
-        }));
-        assert!(futures_util::poll!(&mut ending).is_pending());
-        let mut last = Box::pin(store.write_grouped(None, insert("c")));
-        assert!(futures_util::poll!(&mut last).is_pending());
+        }))
+        .await;
+        let last = queued(store.write_grouped(None, insert("c"))).await;
         drop(release);
         assert!(matches!(first.await, Err(StoreError::NotCommitted(_))));
         assert!(matches!(ending.await, Err(StoreError::NotCommitted(_))));
