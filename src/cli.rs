@@ -129,6 +129,9 @@ async fn migrate(store: &Store, project: &Project) -> anyhow::Result<crate::sche
             ))
         })
         .await??;
+    for notice in &applied.notices {
+        eprintln!("notice: {notice}");
+    }
     for file in &applied.migrations {
         eprintln!("Applied migration {file}");
     }

@@ -29,6 +29,9 @@ pub struct Config {
 #[serde(default)]
 pub struct ApiConfig {
     pub port: u16,
+    /// The schemas `/rest/v1` serves (the first is the default profile); nothing outside them
+    /// is read, embedded, called or written through REST.
+    pub schemas: Vec<String>,
     /// The most rows a read returns, whatever its `limit`.
     pub max_rows: u64,
 }
@@ -37,6 +40,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             port: DEFAULT_PORT,
+            schemas: vec!["public".into(), "graphql_public".into()],
             max_rows: 1000,
         }
     }

@@ -169,12 +169,11 @@ async fn rest(
         }
     };
     let path = uri.path().strip_prefix("/rest/v1/").unwrap_or("");
-    let max_rows = app.project().config.api.max_rows;
     crate::rest::handle(
         app.store(),
         app.schema().clone(),
         caller,
-        max_rows,
+        &app.project().config.api,
         &method,
         path,
         uri.query().unwrap_or(""),

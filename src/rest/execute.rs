@@ -140,31 +140,49 @@ fn mutate(
     options: WriteOptions,
 ) -> Result<Outcome, RestError> {
     let mut rowids: Vec<i64> = Vec::new();
+    // The rows the command wrote (for an upsert, those it inserted) and those an upsert updated.
+    let (mut written, mut updated): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
     let mut only_updated = !write.statements.is_empty();
+    let fails = |sql: &Option<Sql>| -> Result<bool, RestError> {
+        match sql {
+            Some(sql) => Ok(number(connection, sql, sql.params.clone())? > 0),
+            None => Ok(false),
+        }
+    };
     for statement in &write.statements {
-        if let Some(exists) = &statement.exists {
-            only_updated &= number(connection, exists, exists.params.clone())? > 0;
-        } else {
-            only_updated = false;
+        // Postgres's order: the INSERT `with check` on the proposed row, then (for an upsert
+        // that updates) the UPDATE and SELECT `using` on the existing row, then constraints.
+        let exists = fails(&statement.exists)?;
+        only_updated &= exists;
+        if fails(&statement.proposed)? {
+            return Err(policy_violation(table, false));
+        }
+        if exists && fails(&statement.existing)? {
+            return Err(policy_violation(table, true));
         }
         let ids = column(connection, &statement.sql).map_err(|error| {
             constraint_error(connection, schema, table, &statement.values, error)
         })?;
-        rowids.extend(ids);
+        rowids.extend(&ids);
+        if exists {
+            updated.extend(ids);
+        } else {
+            written.extend(ids);
+        }
+    }
+    let checked = |sql: &Option<Sql>, ids: &[i64]| -> Result<bool, RestError> {
+        match sql {
+            Some(sql) if !ids.is_empty() => {
+                let ids = Literal::Text(serde_json::to_string(ids).expect("integers serialize"));
+                Ok(number(connection, sql, sql.params_with_first(ids))? == 0)
+            }
+            _ => Ok(true),
+        }
+    };
+    if !checked(&write.check, &written)? || !checked(&write.conflict_check, &updated)? {
+        return Err(policy_violation(table, false));
     }
     let ids = Literal::Text(serde_json::to_string(&rowids).expect("integers serialize"));
-    if let Some(check) = &write.check
-        && number(connection, check, check.params_with_first(ids.clone()))? > 0
-    {
-        return Err(RestError::sql(
-            "42501",
-            format!(
-                "new row violates row-level security policy for table \"{}\"",
-                table.name.name
-            ),
-            false,
-        ));
-    }
     let affected = rowids.len() as u64;
     if options.singular && affected != 1 {
         return Err(super::response::singular_mismatch(affected));
@@ -198,6 +216,20 @@ fn mutate(
         location,
         only_updated,
     })
+}
+
+/// Postgres's 42501 for a row a policy refuses: the new row's `with check`, or (`using`) an
+/// existing row an upsert would update.
+fn policy_violation(table: &Table, using: bool) -> RestError {
+    let clause = if using { " (USING expression)" } else { "" };
+    RestError::sql(
+        "42501",
+        format!(
+            "new row violates row-level security policy{clause} for table \"{}\"",
+            table.name.name
+        ),
+        false,
+    )
 }
 
 fn check_max_affected(affected: u64, options: WriteOptions) -> Result<(), RestError> {

@@ -373,6 +373,10 @@ fn no_request_panics_or_answers_5xx() {
         .unwrap();
     let store = runtime.block_on(fixture::store());
     let schema = std::sync::Arc::new(fixture::schema());
+    let api = crate::config::ApiConfig {
+        max_rows: 100,
+        ..Default::default()
+    };
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|cases| cases.parse().ok())
@@ -394,7 +398,7 @@ fn no_request_panics_or_answers_5xx() {
                     &store,
                     schema.clone(),
                     fixture::caller(role),
-                    100,
+                    &api,
                     &method,
                     &target,
                     &query,

@@ -769,7 +769,12 @@ impl<'a> Planner<'a> {
                             && fk.referenced_table.name == relation
                             && in_key(junction, fk)
                     }) {
-                        let Some(target) = self.schema.table(&to_target.referenced_table) else {
+                        // The far side must be exposed too: a junction never leads out of
+                        // the API's schemas (to `auth.users`, say).
+                        let Some(target) = same_schema
+                            .clone()
+                            .find(|table| table.name == to_target.referenced_table)
+                        else {
                             continue;
                         };
                         candidates.push(Candidate {
@@ -1296,7 +1301,15 @@ mod tests {
 
     fn request(method: Method, target: &str, body: &str) -> ApiRequest {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        request::parse(&method, path, query, &HeaderMap::new(), body.as_bytes()).unwrap()
+        request::parse(
+            &method,
+            path,
+            query,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            &crate::config::ApiConfig::default().schemas,
+        )
+        .unwrap()
     }
 
     /// The error code and status planning `target` gets with `schema`.

@@ -12,7 +12,7 @@ use super::plan::*;
 use super::request::{ContainOperator, IsValue, JsonKey, JsonStep, Quantifier, Resolution};
 use super::values::Literal;
 use crate::auth::Caller;
-use crate::migrate::expression::{substitute_calls, substitute_parameters};
+use crate::migrate::expression::{substitute_calls, substitute_parameters, translate_expr_text};
 use crate::schema::{PgType, PolicyCommand, QualifiedName, SchemaCache, Table};
 use crate::store::functions::{CLAIM_FUNCTIONS, claim_value};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
@@ -53,8 +53,12 @@ pub struct Write {
     pub statements: Vec<WriteStatement>,
     /// DELETE: removes the rowids after their representation has been read.
     pub delete: Option<Sql>,
-    /// The number of rowids whose new row fails the policies' `with check`.
+    /// The number of rowids whose new row fails the policies' `with check` (for an upsert: of
+    /// the rows it inserted).
     pub check: Option<Sql>,
+    /// For an upsert: the number of rowids it updated whose new row fails the UPDATE `with
+    /// check` or the SELECT policies, as Postgres checks `on conflict do update`.
+    pub conflict_check: Option<Sql>,
     /// `(json array, count)` of the rows.
     pub rows: Sql,
     /// The query string locating the first row (`id=eq.1`), for `return=headers-only`.
@@ -67,6 +71,12 @@ pub struct WriteStatement {
     pub sql: Sql,
     /// For `merge-duplicates`: whether the row to upsert already exists (answers 0 or 1).
     pub exists: Option<Sql>,
+    /// For inserts: 1 when the row as proposed (values and defaults) fails the INSERT `with
+    /// check`. Postgres checks it first: before any constraint, and before an upsert's update.
+    pub proposed: Option<Sql>,
+    /// For `merge-duplicates`: the number of existing rows with the row's key that the caller
+    /// may not update (UPDATE and SELECT `using`); Postgres refuses such an upsert.
+    pub existing: Option<Sql>,
     /// The values written, by column, to explain a constraint violation.
     pub values: Vec<(String, Literal)>,
 }
@@ -821,18 +831,68 @@ impl Builder<'_> {
         self.finish(text)
     }
 
-    /// The count of rowids in `?1` whose row fails the `with check` of `command`.
-    fn check(&mut self, table: &Table, command: PolicyCommand) -> Result<Option<Sql>, RestError> {
+    /// The count of rowids in `?1` whose row fails any of `clauses`.
+    fn check(
+        &mut self,
+        table: &Table,
+        clauses: &[(PolicyCommand, Clause)],
+    ) -> Result<Option<Sql>, RestError> {
         let ids = self.over_rowids();
-        let Some(policy) = self.row_test(table, "t0", command, Clause::WithCheck)? else {
+        let Some(failing) = self.failing(table, "t0", clauses)? else {
             self.params.clear();
             return Ok(None);
         };
         let text = format!(
-            "SELECT count(*) FROM {} AS t0 WHERE t0.{} IN {} AND NOT coalesce({policy}, 0)",
+            "SELECT count(*) FROM {} AS t0 WHERE t0.{} IN {} AND {failing}",
             self.dialect.relation(&table.name),
             self.dialect.row_id(),
             self.dialect.id_list(&ids)
+        );
+        Ok(Some(self.finish(text)))
+    }
+
+    /// A test true for a row `alias` of `table` that fails any of `clauses`, if any restricts.
+    fn failing(
+        &mut self,
+        table: &Table,
+        alias: &str,
+        clauses: &[(PolicyCommand, Clause)],
+    ) -> Result<Option<String>, RestError> {
+        let mut passing = Vec::new();
+        for (command, clause) in clauses {
+            if let Some(policy) = self.row_test(table, alias, *command, *clause)? {
+                passing.push(format!("coalesce({policy}, 0)"));
+            }
+        }
+        Ok((!passing.is_empty()).then(|| format!("NOT ({})", passing.join(" AND "))))
+    }
+
+    /// 1 when `row`, completed with the column defaults, fails the INSERT `with check`.
+    fn proposed(
+        &mut self,
+        table: &Table,
+        row: &[(String, Literal)],
+    ) -> Result<Option<Sql>, RestError> {
+        let Some(failing) =
+            self.failing(table, "t0", &[(PolicyCommand::Insert, Clause::WithCheck)])?
+        else {
+            return Ok(None);
+        };
+        let mut columns = Vec::new();
+        for column in &table.columns {
+            let value = match row.iter().find(|(name, _)| *name == column.name) {
+                Some((_, value)) => self.bind(value.clone()),
+                None => column
+                    .default
+                    .as_deref()
+                    .and_then(|default| translate_expr_text(default).ok())
+                    .map_or_else(|| "NULL".to_owned(), |sql| format!("({sql})")),
+            };
+            columns.push(format!("{value} AS {}", quote_ident(&column.name)));
+        }
+        let text = format!(
+            "SELECT count(*) FROM (SELECT {}) AS t0 WHERE {failing}",
+            columns.join(", ")
         );
         Ok(Some(self.finish(text)))
     }
@@ -846,13 +906,27 @@ impl Builder<'_> {
         delete: Option<Sql>,
         returning: &Returning,
     ) -> Result<Write, RestError> {
+        let conflict_check = if statements.iter().any(|s| s.existing.is_some()) {
+            self.check(
+                table,
+                &[
+                    (PolicyCommand::Update, Clause::WithCheck),
+                    (PolicyCommand::Select, Clause::Using),
+                ],
+            )?
+        } else {
+            None
+        };
         Ok(Write {
             statements,
             delete,
             check: match command {
-                PolicyCommand::Insert | PolicyCommand::Update => self.check(table, command)?,
+                PolicyCommand::Insert | PolicyCommand::Update => {
+                    self.check(table, &[(command, Clause::WithCheck)])?
+                }
                 _ => None,
             },
+            conflict_check,
             rows: self.representation(returning)?,
             location: returning
                 .location
@@ -866,35 +940,52 @@ impl Builder<'_> {
         let target = self.dialect.relation(&table.name);
         let mut statements = Vec::new();
         for row in &insert.rows {
-            let exists = match &insert.conflict {
-                Some(conflict) if conflict.resolution == Resolution::MergeDuplicates => {
-                    let keys: Option<Vec<&Literal>> = conflict
-                        .target
-                        .iter()
-                        .map(|column| {
-                            row.iter()
-                                .find(|(name, _)| name == column)
-                                .map(|(_, value)| value)
-                        })
-                        .collect();
-                    keys.map(|keys| {
-                        let terms: Vec<String> = conflict
-                            .target
-                            .iter()
-                            .zip(keys)
-                            .map(|(column, value)| {
-                                format!("{} = {}", quote_ident(column), self.bind(value.clone()))
-                            })
-                            .collect();
-                        let text = format!(
-                            "SELECT EXISTS (SELECT 1 FROM {target} WHERE {})",
-                            terms.join(" AND ")
-                        );
-                        self.finish(text)
-                    })
-                }
-                _ => None,
+            let merging = insert
+                .conflict
+                .as_ref()
+                .filter(|conflict| conflict.resolution == Resolution::MergeDuplicates);
+            let exists = match merging {
+                Some(conflict) => self.same_key(conflict, row).map(|terms| {
+                    let text =
+                        format!("SELECT EXISTS (SELECT 1 FROM {target} AS t0 WHERE {terms})");
+                    self.finish(text)
+                }),
+                None => None,
             };
+            let existing = match merging.filter(|conflict| {
+                conflict
+                    .update
+                    .iter()
+                    .any(|column| row.iter().any(|(name, _)| name == column))
+            }) {
+                Some(conflict) => match self.same_key(conflict, row) {
+                    Some(terms) => {
+                        let failing = self.failing(
+                            table,
+                            "t0",
+                            &[
+                                (PolicyCommand::Update, Clause::Using),
+                                (PolicyCommand::Select, Clause::Using),
+                            ],
+                        )?;
+                        match failing {
+                            Some(failing) => {
+                                let text = format!(
+                                    "SELECT count(*) FROM {target} AS t0 WHERE {terms} AND {failing}"
+                                );
+                                Some(self.finish(text))
+                            }
+                            None => {
+                                self.params.clear();
+                                None
+                            }
+                        }
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            let proposed = self.proposed(table, row)?;
             let text = if row.is_empty() {
                 format!(
                     "INSERT INTO {target} DEFAULT VALUES RETURNING {}",
@@ -921,6 +1012,8 @@ impl Builder<'_> {
             statements.push(WriteStatement {
                 sql: self.finish(text),
                 exists,
+                proposed,
+                existing,
                 values: row.clone(),
             });
         }
@@ -931,6 +1024,20 @@ impl Builder<'_> {
             None,
             &insert.returning,
         )
+    }
+
+    /// `t0.key = value AND …` for the conflict target, when `row` gives every key column.
+    fn same_key(&mut self, conflict: &Conflict, row: &[(String, Literal)]) -> Option<String> {
+        let mut terms = Vec::new();
+        for column in &conflict.target {
+            let (_, value) = row.iter().find(|(name, _)| name == column)?;
+            terms.push(format!(
+                "t0.{} = {}",
+                quote_ident(column),
+                self.bind(value.clone())
+            ));
+        }
+        Some(terms.join(" AND "))
     }
 
     fn conflict(
@@ -1012,6 +1119,8 @@ impl Builder<'_> {
         let statement = WriteStatement {
             sql: self.finish(text),
             exists: None,
+            proposed: None,
+            existing: None,
             values: update.assignments.clone(),
         };
         self.write(
@@ -1029,6 +1138,8 @@ impl Builder<'_> {
         let statement = WriteStatement {
             sql: self.finish(matching),
             exists: None,
+            proposed: None,
+            existing: None,
             values: Vec::new(),
         };
         let ids = self.over_rowids();
@@ -1154,8 +1265,15 @@ mod tests {
     #[track_caller]
     fn check(query_string: &str, expected_sql: &str, expected_params: &[Literal]) {
         let schema = fixture::schema();
-        let request =
-            request::parse(&Method::GET, "todos", query_string, &HeaderMap::new(), b"").unwrap();
+        let request = request::parse(
+            &Method::GET,
+            "todos",
+            query_string,
+            &HeaderMap::new(),
+            b"",
+            &crate::config::ApiConfig::default().schemas,
+        )
+        .unwrap();
         let plan = plan::build(&request, &schema, 1000).unwrap();
         let Query::Read { rows, .. } =
             to_sql(&plan, &schema, &fixture::caller(Role::Anon), &Sqlite).unwrap()
@@ -1207,6 +1325,7 @@ mod tests {
             "select=id,items!inner(id)",
             &HeaderMap::new(),
             b"",
+            &crate::config::ApiConfig::default().schemas,
         )
         .unwrap();
         let plan = plan::build(&request, &schema, 10).unwrap();
@@ -1294,8 +1413,15 @@ mod tests {
         } else {
             b""
         };
-        let request =
-            request::parse(&method, "selections", query_string, &HeaderMap::new(), body).unwrap();
+        let request = request::parse(
+            &method,
+            "selections",
+            query_string,
+            &HeaderMap::new(),
+            body,
+            &crate::config::ApiConfig::default().schemas,
+        )
+        .unwrap();
         let plan = plan::build(&request, schema, 1000).unwrap();
         match to_sql(&plan, schema, caller, &Sqlite).unwrap() {
             Query::Read { rows, count } => std::iter::once(rows).chain(count).collect(),

@@ -284,6 +284,7 @@ pub fn parse(
     raw_query: &str,
     headers: &HeaderMap,
     body: &[u8],
+    exposed: &[String],
 ) -> Result<ApiRequest, RestError> {
     let segments: Vec<&str> = path
         .split('/')
@@ -354,15 +355,19 @@ pub fn parse(
     } else {
         "accept-profile"
     })
+    .or(exposed.first().map(String::as_str))
     .unwrap_or("public")
     .to_owned();
-    if schema != "public" {
+    if !exposed.contains(&schema) {
         return Err(RestError::new(
             StatusCode::NOT_ACCEPTABLE,
             "PGRST106",
             format!("Invalid schema: {schema}"),
         )
-        .hint("Only the following schemas are exposed: public"));
+        .hint(format!(
+            "Only the following schemas are exposed: {}",
+            exposed.join(", ")
+        )));
     }
     let mut request = ApiRequest {
         schema,
@@ -966,20 +971,37 @@ fn parse_order(text: &str) -> Result<Vec<OrderTerm>, RestError> {
     split_top_level(text)
         .iter()
         .map(|term| {
-            let mut pieces: Vec<&str> = term.split('.').collect();
+            // `field[.asc|.desc][.nullsfirst|.nullslast]`; anything else after the field is a
+            // grammar error, as in PostgREST (a field name holds no dot outside parentheses).
+            let (field_text, modifiers) = split_order_term(term);
             let mut descending = false;
             let mut nulls_first = None;
-            while let Some(last) = pieces.last() {
-                match *last {
-                    "asc" => descending = false,
-                    "desc" => descending = true,
-                    "nullsfirst" => nulls_first = Some(true),
-                    "nullslast" => nulls_first = Some(false),
-                    _ => break,
+            let mut seen_nulls = false;
+            for (index, modifier) in modifiers.iter().enumerate() {
+                match *modifier {
+                    "asc" | "desc" if index == 0 => descending = *modifier == "desc",
+                    "nullsfirst" | "nullslast" if !seen_nulls => {
+                        nulls_first = Some(*modifier == "nullsfirst");
+                        seen_nulls = true;
+                    }
+                    other => {
+                        let unexpected = other
+                            .chars()
+                            .next()
+                            .map_or_else(|| "end of input".to_owned(), |c| format!("\"{c}\""));
+                        let expecting = if seen_nulls || index > 0 {
+                            "\"nullsfirst\" or \"nullslast\""
+                        } else {
+                            "\"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""
+                        };
+                        return Err(RestError::parse(
+                            "order",
+                            text,
+                            format!("unexpected {unexpected} expecting {expecting}"),
+                        ));
+                    }
                 }
-                pieces.pop();
             }
-            let field_text = pieces.join(".");
             if field_text.is_empty() {
                 return Err(RestError::parse(
                     "order",
@@ -988,7 +1010,7 @@ fn parse_order(text: &str) -> Result<Vec<OrderTerm>, RestError> {
                 ));
             }
             Ok(OrderTerm {
-                field: parse_field(&field_text)?,
+                field: parse_field(field_text)?,
                 descending,
                 nulls_first,
             })
@@ -1001,6 +1023,24 @@ fn row_count(text: &str) -> Option<u64> {
     text.parse::<u64>()
         .ok()
         .filter(|number| i64::try_from(*number).is_ok())
+}
+
+/// An order term split into its field and the dot-separated modifiers after it.
+fn split_order_term(term: &str) -> (&str, Vec<&str>) {
+    let mut depth = 0usize;
+    let mut quoted = false;
+    for (index, c) in term.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth = depth.saturating_sub(1),
+            '.' if !quoted && depth == 0 => {
+                return (&term[..index], term[index + 1..].split('.').collect());
+            }
+            _ => {}
+        }
+    }
+    (term, Vec::new())
 }
 
 fn parse_range_header(text: &str) -> Result<Range, RestError> {
@@ -1115,8 +1155,19 @@ fn parse_accept(accept: Option<&str>) -> Result<MediaType, RestError> {
 mod tests {
     use super::*;
 
+    fn exposed() -> Vec<String> {
+        crate::config::ApiConfig::default().schemas
+    }
+
     fn get(query: &str) -> Result<ApiRequest, RestError> {
-        parse(&Method::GET, "todos", query, &HeaderMap::new(), b"")
+        parse(
+            &Method::GET,
+            "todos",
+            query,
+            &HeaderMap::new(),
+            b"",
+            &exposed(),
+        )
     }
 
     #[track_caller]
@@ -1296,37 +1347,55 @@ mod tests {
         assert!(get(&nested_ok).is_ok());
         assert_eq!(error_code("offset=9223372036854775808"), "PGRST100");
         assert!(get("offset=9223372036854775807").is_ok());
+        assert_eq!(error_code("order=name.sideways"), "PGRST100");
+        assert_eq!(error_code("order=name.nullslast.asc"), "PGRST100");
         let mut headers = HeaderMap::new();
         headers.insert("accept", "application/xml".parse().unwrap());
         assert_eq!(
-            parse(&Method::GET, "t", "", &headers, b"")
+            parse(&Method::GET, "t", "", &headers, b"", &exposed())
                 .unwrap_err()
                 .code,
             "PGRST107"
         );
         headers.insert("accept-profile", "private".parse().unwrap());
         assert_eq!(
-            parse(&Method::GET, "t", "", &headers, b"")
+            parse(&Method::GET, "t", "", &headers, b"", &exposed())
                 .unwrap_err()
                 .code,
             "PGRST106"
         );
         assert_eq!(
-            parse(&Method::POST, "t", "", &HeaderMap::new(), b"{oops")
-                .unwrap_err()
-                .code,
+            parse(
+                &Method::POST,
+                "t",
+                "",
+                &HeaderMap::new(),
+                b"{oops",
+                &exposed()
+            )
+            .unwrap_err()
+            .code,
             "PGRST102"
         );
         assert_eq!(
-            parse(&Method::PUT, "rpc/f", "", &HeaderMap::new(), b"")
-                .unwrap_err()
-                .code,
+            parse(
+                &Method::PUT,
+                "rpc/f",
+                "",
+                &HeaderMap::new(),
+                b"",
+                &exposed()
+            )
+            .unwrap_err()
+            .code,
             "PGRST101"
         );
         let mut strict = HeaderMap::new();
         strict.insert("prefer", "handling=strict, foo".parse().unwrap());
         assert_eq!(
-            parse(&Method::GET, "t", "", &strict, b"").unwrap_err().code,
+            parse(&Method::GET, "t", "", &strict, b"", &exposed())
+                .unwrap_err()
+                .code,
             "PGRST122"
         );
     }
@@ -1350,6 +1419,7 @@ mod tests {
             "columns=%22a%22,%22b%22&on_conflict=id",
             &headers,
             br#"[{"a":1}]"#,
+            &exposed(),
         )
         .unwrap();
         assert_eq!(request.prefer.count, Some(CountPreference::Exact));
