@@ -909,6 +909,14 @@ fn alter_table(
                 )))
             }
         }
+        // Triggers are always enabled here; storage parameters only matter to Postgres.
+        AlterTableOperation::EnableTrigger { .. }
+        | AlterTableOperation::EnableAlwaysTrigger { .. }
+        | AlterTableOperation::SetOptionsParens { .. } => Ok(()),
+        AlterTableOperation::DisableTrigger { .. } => {
+            Err(Refusal::new("disabling triggers is not supported")
+                .hint("drop the trigger, or make its function return early when it should not act"))
+        }
         AlterTableOperation::NoForceRowLevelSecurity
         | AlterTableOperation::ReplicaIdentity { .. }
         | AlterTableOperation::OwnerTo { .. } => Ok(()),
@@ -1316,6 +1324,17 @@ fn expression_type(
         Expr::Nested(inner) => expression_type(cache, relations, inner),
         Expr::Function(function) => match function.name.to_string().to_ascii_lowercase().as_str() {
             "count" => Some(PgType::BigInt),
+            "bool_or" | "bool_and" | "every" => Some(PgType::Boolean),
+            "array_agg" => match &function.args {
+                sqlparser::ast::FunctionArguments::List(list) => match list.args.first() {
+                    Some(sqlparser::ast::FunctionArg::Unnamed(
+                        sqlparser::ast::FunctionArgExpr::Expr(inner),
+                    )) => expression_type(cache, relations, inner)
+                        .map(|element| PgType::Array(Box::new(element))),
+                    _ => None,
+                },
+                _ => None,
+            },
             "sum" | "avg" => Some(PgType::Numeric),
             "min" | "max" | "coalesce" => match &function.args {
                 sqlparser::ast::FunctionArguments::List(list) => {
