@@ -75,6 +75,8 @@ export async function startServer(fixture, workdir = copyFixture(fixture), port 
   return {
     url,
     workdir,
+    pid: child.pid,
+    exited: new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal))),
     client: (key = ANON_KEY, options = {}) =>
       createClient(url, key, { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: ws }, ...options }),
     async stop() {
