@@ -476,7 +476,7 @@ impl Builder<'_> {
                 let sql = if parts.is_empty() {
                     empty.to_owned()
                 } else {
-                    parts.join(joiner)
+                    join_terms(parts, joiner)
                 };
                 (format!("({sql})"), *negated)
             }
@@ -524,7 +524,7 @@ impl Builder<'_> {
                     if parts.is_empty() {
                         empty.to_owned()
                     } else {
-                        parts.join(joiner)
+                        join_terms(parts, joiner)
                     }
                 )
             }
@@ -569,7 +569,7 @@ impl Builder<'_> {
                     if parts.is_empty() {
                         "1".to_owned()
                     } else {
-                        parts.join(joiner)
+                        join_terms(parts, joiner)
                     }
                 )
             }
@@ -729,7 +729,10 @@ impl Builder<'_> {
             PolicyCommand::Select,
             false,
         )?;
-        Ok(format!("FROM {source} WHERE {}", terms.join(" AND ")))
+        Ok(format!(
+            "FROM {source} WHERE {}",
+            join_terms(terms, " AND ")
+        ))
     }
 
     /// The JSON of an embed for a row of `parent`: an object or NULL, an array, or a count.
@@ -1227,8 +1230,24 @@ fn where_clause(terms: &[String]) -> String {
     if terms.is_empty() {
         String::new()
     } else {
-        format!(" WHERE {}", terms.join(" AND "))
+        format!(" WHERE {}", join_terms(terms.to_vec(), " AND "))
     }
+}
+
+/// How many terms `join_terms` strings together before it groups them.
+const FLAT_TERMS: usize = 64;
+
+/// `a OR b OR …`, grouped in parentheses `FLAT_TERMS` at a time when long: SQLite's parser
+/// nests one level per term and refuses expressions deeper than 1,000, so a 1,200-term `or`
+/// becomes 19 groups of 64 instead.
+fn join_terms(mut terms: Vec<String>, joiner: &str) -> String {
+    while terms.len() > FLAT_TERMS {
+        terms = terms
+            .chunks(FLAT_TERMS)
+            .map(|chunk| format!("({})", chunk.join(joiner)))
+            .collect();
+    }
+    terms.join(joiner)
 }
 
 fn aggregates_refused() -> RestError {
