@@ -97,3 +97,15 @@ test("an upsert that updates is checked by the INSERT check, the UPDATE using an
   assert.equal(own.error, null)
   assert.deepEqual(own.data, [{ title: "renamed" }])
 })
+
+test("a security_invoker view applies the caller's policies; an owner's view reads as its owner and is warned about", async () => {
+  assert.deepEqual((await anon.from("notes_invoker").select("body")).data, [])
+  assert.deepEqual((await a.from("notes_invoker").select("body")).data, [{ body: "a secret" }])
+  assert.deepEqual((await b.from("notes_invoker").select("body").eq("user_id", A)).data, [])
+  const { count } = await b.from("notes_invoker").select("*", { count: "exact", head: true })
+  assert.equal(count, 1)
+  // As in Postgres, a view without security_invoker reads with its owner's rights.
+  assert.equal((await anon.from("notes_owner").select("body")).data.length, 2)
+  assert.match(server.output(), /WARNING: view public\.notes_owner reads public\.notes \(row-level security on\)/)
+  assert.doesNotMatch(server.output(), /view public\.notes_invoker/)
+})

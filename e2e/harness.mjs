@@ -75,6 +75,8 @@ export async function startServer(fixture, workdir = copyFixture(fixture), port 
   return {
     url,
     workdir,
+    /** What the server printed so far. */
+    output: () => output,
     client: (key = ANON_KEY, options = {}) =>
       createClient(url, key, { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: ws }, ...options }),
     async stop() {

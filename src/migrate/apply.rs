@@ -10,6 +10,43 @@ use super::statements;
 use super::translate::{self, Refusal};
 use crate::schema::{QualifiedName, SchemaCache};
 
+/// Views without `security_invoker` that read a table under row-level security: as in
+/// Postgres they read it with their owner's rights, so every caller sees all its rows
+/// (Supabase's security advisor flags the same views).
+fn owner_views_over_rls(cache: &SchemaCache) -> Vec<String> {
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let mut warnings = Vec::new();
+    for view in cache.tables.values() {
+        let crate::schema::TableKind::View {
+            definition,
+            security_invoker: false,
+        } = &view.kind
+        else {
+            continue;
+        };
+        let statements =
+            sqlparser::parser::Parser::parse_sql(&dialect, definition).unwrap_or_default();
+        let mut secured = Vec::new();
+        let _ = sqlparser::ast::visit_relations(&statements, |relation| {
+            let name = super::expression::qualified_name(relation);
+            if cache.table(&name).is_some_and(|table| table.rls_enabled) && !secured.contains(&name)
+            {
+                secured.push(name);
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        if !secured.is_empty() {
+            let names: Vec<String> = secured.iter().map(ToString::to_string).collect();
+            warnings.push(format!(
+                "view {} reads {} (row-level security on) with its owner's rights, so every caller sees all of its rows; create it `with (security_invoker = true)` to apply the caller's policies",
+                view.name,
+                names.join(", ")
+            ));
+        }
+    }
+    warnings
+}
+
 const BOOTSTRAP: &str = include_str!("bootstrap.sql");
 const STORAGE_SCHEMA: &str = include_str!("../storage/schema.sql");
 
@@ -29,6 +66,9 @@ pub struct Applied {
     /// File names applied now, in order.
     pub migrations: Vec<String>,
     pub seeded: bool,
+    /// When migrations were applied: what the schema they leave does that a reviewer should
+    /// know (views reading row-level-secured tables with their owner's rights).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +173,9 @@ pub fn apply_pending(
             },
         )?;
         applied.migrations.push(file);
+    }
+    if !applied.migrations.is_empty() {
+        applied.warnings = owner_views_over_rls(&cache);
     }
     if let Some(seed) = seed {
         let seeded: Option<String> = connection

@@ -14,7 +14,7 @@ use crate::migrate::expression::{
 };
 use crate::schema::{
     Function, FunctionLanguage, FunctionReturn, Policy, PolicyCommand, QualifiedName, SchemaCache,
-    Table,
+    Table, TableKind,
 };
 use crate::store::naming::{quote_ident, table_ident};
 
@@ -70,6 +70,47 @@ pub fn row_filter(
             };
             RestError::new(StatusCode::INTERNAL_SERVER_ERROR, code, reason)
         })
+}
+
+/// What a read of `view` selects from for `caller`: for a `security_invoker` view, its
+/// definition with every table under row-level security filtered by the caller's SELECT
+/// policies; `None` to read the view itself (owner's rights, or a caller who bypasses RLS).
+pub fn view_source(
+    schema: &SchemaCache,
+    view: &Table,
+    caller: &Caller,
+) -> Result<Option<String>, RestError> {
+    let TableKind::View {
+        definition,
+        security_invoker: true,
+    } = &view.kind
+    else {
+        return Ok(None);
+    };
+    if caller.bypasses_rls() {
+        return Ok(None);
+    }
+    let key = format!("view|{}|{}", view.name, caller.role.as_str());
+    schema
+        .compiled_policies
+        .get_or_insert_with(&key, || {
+            let resolver = PolicyResolver {
+                schema,
+                caller,
+                bypass: false,
+                visiting: RefCell::new(Vec::new()),
+            };
+            let dialect = sqlparser::dialect::PostgreSqlDialect {};
+            let mut statements = sqlparser::parser::Parser::parse_sql(&dialect, definition)
+                .map_err(|error| error.to_string())?;
+            let [statement] = statements.as_mut_slice() else {
+                return Err(format!("view {} is not one query", view.name));
+            };
+            translate_with(statement, &[], &resolver)
+                .map(|sql| Some(format!("({sql})")))
+                .map_err(|Unsupported(reason)| reason)
+        })
+        .map_err(|reason| RestError::new(StatusCode::INTERNAL_SERVER_ERROR, "42501", reason))
 }
 
 /// Resolves what policies refer to, for one caller.

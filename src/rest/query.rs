@@ -278,9 +278,10 @@ pub fn to_sql(
     };
     match plan {
         Plan::Read(read) => {
-            let from = dialect.relation(&read.shape.table.name);
+            let from = builder.relation(&read.shape.table)?;
             let rows = builder.rows(&read.shape, &from)?;
             let count = if read.count {
+                let from = builder.relation(&read.shape.table)?;
                 Some(builder.count(&read.shape, &from)?)
             } else {
                 None
@@ -352,6 +353,18 @@ impl Builder<'_> {
         Ok(Some(substitute_calls(&predicate, &names, |name| {
             self.claim(name)
         })))
+    }
+
+    /// What a read of `table` selects from: the relation, or for a `security_invoker` view
+    /// its definition under the caller's policies (claims bound in this statement).
+    fn relation(&mut self, table: &Table) -> Result<String, RestError> {
+        match authorize::view_source(self.schema, table, self.caller)? {
+            Some(sql) => {
+                let names = CLAIM_FUNCTIONS.map(|(name, _)| name);
+                Ok(substitute_calls(&sql, &names, |name| self.claim(name)))
+            }
+            None => Ok(self.dialect.relation(&table.name)),
+        }
     }
 
     /// The placeholder holding what the claim stand-in `function` answers for the caller,
@@ -711,7 +724,7 @@ impl Builder<'_> {
                         )
                     }))
                     .collect();
-                let relation = self.dialect.relation(&table.name);
+                let relation = self.relation(table)?;
                 let source =
                     self.source(table, &relation, &junction, PolicyCommand::Select, false)?;
                 vec![format!(
@@ -721,7 +734,7 @@ impl Builder<'_> {
             }
         };
         terms.extend(self.conditions(&embed.shape, child)?);
-        let relation = self.dialect.relation(&embed.shape.table.name);
+        let relation = self.relation(&embed.shape.table)?;
         let source = self.source(
             &embed.shape.table,
             &relation,
