@@ -75,8 +75,8 @@ fn reset(workdir: &Path, yes: bool) -> anyhow::Result<()> {
                 .unwrap_or_default()
                 .to_string_lossy()
         );
-        warnings = crate::migrate::apply_pending(&mut connection, &migrations[..=index], None)?
-            .warnings;
+        warnings =
+            crate::migrate::apply_pending(&mut connection, &migrations[..=index], None)?.warnings;
     }
     for warning in &warnings {
         eprintln!("WARNING: {warning}");

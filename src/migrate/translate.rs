@@ -479,7 +479,11 @@ fn security_invoker(options: &sqlparser::ast::CreateTableOptions) -> bool {
         sqlparser::ast::SqlOption::KeyValue { key, value } => {
             key.to_string().eq_ignore_ascii_case("security_invoker")
                 && matches!(
-                    value.to_string().trim_matches('\'').to_ascii_lowercase().as_str(),
+                    value
+                        .to_string()
+                        .trim_matches('\'')
+                        .to_ascii_lowercase()
+                        .as_str(),
                     "true" | "on" | "1" | "yes"
                 )
         }

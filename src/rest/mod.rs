@@ -7,6 +7,7 @@ pub mod error;
 pub mod execute;
 #[cfg(test)]
 mod fixture;
+pub mod invoker;
 pub mod plan;
 pub mod query;
 pub mod request;

@@ -8,6 +8,7 @@
 
 use super::authorize::{self, Clause};
 use super::error::RestError;
+use super::invoker;
 use super::plan::*;
 use super::request::{ContainOperator, IsValue, JsonKey, JsonStep, Quantifier, Resolution};
 use super::values::Literal;
@@ -1170,9 +1171,13 @@ impl Builder<'_> {
     }
 
     fn call(&mut self, call: &Call) -> Result<CallQuery, RestError> {
-        authorize::callable(self.schema, call.function, self.caller)?;
-        let statements: Vec<&str> = call
-            .body
+        let rewritten = invoker::body(self.schema, call.function, self.caller)?;
+        if rewritten.is_none() {
+            authorize::callable(self.schema, call.function, self.caller)?;
+        }
+        let statements: Vec<&str> = rewritten
+            .as_deref()
+            .unwrap_or(call.body)
             .split(";\n")
             .map(str::trim)
             .filter(|statement| !statement.trim_end_matches(';').trim().is_empty())
