@@ -77,6 +77,8 @@ export async function startServer(fixture, workdir = copyFixture(fixture), port 
     workdir,
     /** What the server printed so far. */
     output: () => output,
+    pid: child.pid,
+    exited: new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal))),
     client: (key = ANON_KEY, options = {}) =>
       createClient(url, key, { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: ws }, ...options }),
     async stop() {

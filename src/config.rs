@@ -23,6 +23,22 @@ pub struct Config {
     pub project_id: Option<String>,
     pub api: ApiConfig,
     pub auth: AuthConfig,
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// The largest object an upload may store, whatever its bucket allows (`"50MiB"`).
+    pub file_size_limit: String,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            file_size_limit: "50MiB".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,6 +181,10 @@ impl Project {
 
     pub fn data_dir(&self) -> PathBuf {
         self.supabase_dir().join(".solobase")
+    }
+
+    pub fn storage_dir(&self) -> PathBuf {
+        self.data_dir().join("storage")
     }
 
     pub fn database_path(&self) -> PathBuf {

@@ -1,4 +1,4 @@
-//! Server: the HTTP router (`/auth/v1`, `/rest/v1`, `/realtime/v1`), CORS as browser clients need it, and
+//! Server: the HTTP router (`/auth/v1`, `/rest/v1`, `/realtime/v1`, `/storage/v1`), CORS as browser clients need it, and
 //! `serve`, which runs until shutdown is signalled and lets in-flight requests finish.
 
 use std::future::Future;
@@ -38,6 +38,7 @@ const EXPOSED_HEADERS: [&str; 14] = [
 pub fn router(app: App) -> Router {
     Router::new()
         .nest("/auth/v1", crate::auth::api::routes())
+        .nest("/storage/v1", crate::storage::api::routes())
         .route("/rest/v1/{*path}", any(rest))
         .route("/rest/v1/", any(rest_root))
         .route("/realtime/v1/websocket", get(realtime::socket::upgrade))

@@ -6,46 +6,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
+use super::postgres_only;
 use super::statements;
 use super::translate::{self, Refusal};
 use crate::schema::{QualifiedName, SchemaCache};
-
-/// Views without `security_invoker` that read a table under row-level security: as in
-/// Postgres they read it with their owner's rights, so every caller sees all its rows
-/// (Supabase's security advisor flags the same views).
-fn owner_views_over_rls(cache: &SchemaCache) -> Vec<String> {
-    let dialect = sqlparser::dialect::PostgreSqlDialect {};
-    let mut warnings = Vec::new();
-    for view in cache.tables.values() {
-        let crate::schema::TableKind::View {
-            definition,
-            security_invoker: false,
-        } = &view.kind
-        else {
-            continue;
-        };
-        let statements =
-            sqlparser::parser::Parser::parse_sql(&dialect, definition).unwrap_or_default();
-        let mut secured = Vec::new();
-        let _ = sqlparser::ast::visit_relations(&statements, |relation| {
-            let name = super::expression::qualified_name(relation);
-            if cache.table(&name).is_some_and(|table| table.rls_enabled) && !secured.contains(&name)
-            {
-                secured.push(name);
-            }
-            std::ops::ControlFlow::<()>::Continue(())
-        });
-        if !secured.is_empty() {
-            let names: Vec<String> = secured.iter().map(ToString::to_string).collect();
-            warnings.push(format!(
-                "view {} reads {} (row-level security on) with its owner's rights, so every caller sees all of its rows; create it `with (security_invoker = true)` to apply the caller's policies",
-                view.name,
-                names.join(", ")
-            ));
-        }
-    }
-    warnings
-}
 
 const BOOTSTRAP: &str = include_str!("bootstrap.sql");
 const STORAGE_SCHEMA: &str = include_str!("../storage/schema.sql");
@@ -69,6 +33,8 @@ pub struct Applied {
     /// When migrations were applied: what the schema they leave does that a reviewer should
     /// know (views reading row-level-secured tables with their owner's rights).
     pub warnings: Vec<String>,
+    /// One line per file and kind of statement accepted without effect (grants, settings, …).
+    pub notices: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +128,7 @@ pub fn apply_pending(
         run_file(
             connection,
             &mut cache,
+            &mut applied.notices,
             &file,
             &migration.sql,
             |transaction, cache| {
@@ -200,6 +167,7 @@ pub fn apply_pending(
             run_file(
                 connection,
                 &mut cache,
+                &mut applied.notices,
                 &file,
                 sql.as_deref().unwrap_or(""),
                 |transaction, cache| {
@@ -214,6 +182,43 @@ pub fn apply_pending(
         }
     }
     Ok(applied)
+}
+
+/// Views without `security_invoker` that read a table under row-level security: as in
+/// Postgres they read it with their owner's rights, so every caller sees all its rows
+/// (Supabase's security advisor flags the same views).
+fn owner_views_over_rls(cache: &SchemaCache) -> Vec<String> {
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let mut warnings = Vec::new();
+    for view in cache.tables.values() {
+        let crate::schema::TableKind::View {
+            definition,
+            security_invoker: false,
+        } = &view.kind
+        else {
+            continue;
+        };
+        let statements =
+            sqlparser::parser::Parser::parse_sql(&dialect, definition).unwrap_or_default();
+        let mut secured = Vec::new();
+        let _ = sqlparser::ast::visit_relations(&statements, |relation| {
+            let name = super::expression::qualified_name(relation);
+            if cache.table(&name).is_some_and(|table| table.rls_enabled) && !secured.contains(&name)
+            {
+                secured.push(name);
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        if !secured.is_empty() {
+            let names: Vec<String> = secured.iter().map(ToString::to_string).collect();
+            warnings.push(format!(
+                "view {} reads {} (row-level security on) with its owner's rights, so every caller sees all of its rows; create it `with (security_invoker = true)` to apply the caller's policies",
+                view.name,
+                names.join(", ")
+            ));
+        }
+    }
+    warnings
 }
 
 /// The SchemaCache as the last applied migration left it.
@@ -255,6 +260,7 @@ fn bootstrap(connection: &mut Connection) -> Result<SchemaCache, MigrationError>
         run_file(
             connection,
             &mut cache,
+            &mut Vec::new(),
             "storage/schema.sql",
             STORAGE_SCHEMA,
             save_schema,
@@ -278,6 +284,7 @@ fn bootstrap_auth(connection: &mut Connection) -> Result<SchemaCache, MigrationE
     run_file(
         connection,
         &mut cache,
+        &mut Vec::new(),
         "bootstrap.sql",
         BOOTSTRAP,
         |transaction, cache| {
@@ -303,6 +310,7 @@ fn save_schema(connection: &Connection, cache: &SchemaCache) -> rusqlite::Result
 fn run_file(
     connection: &mut Connection,
     cache: &mut SchemaCache,
+    notices: &mut Vec<String>,
     file: &str,
     sql: &str,
     finish: impl FnOnce(&Connection, &SchemaCache) -> rusqlite::Result<()>,
@@ -312,17 +320,28 @@ fn run_file(
     let result = (|| {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut working = cache.clone();
+        let mut ignored = Ignored::default();
         for statement in statements::split(sql) {
-            translate::apply(&transaction, &mut working, &statement.text).map_err(
-                |Refusal { reason, hint }| MigrationError::Statement {
-                    file: file.to_owned(),
-                    line: statement.line,
-                    statement: statement.text.clone(),
-                    reason,
-                    hint,
-                },
-            )?;
+            let outcome = match postgres_only::classify(&statement.text) {
+                Some(Ok(rule)) => {
+                    ignored.record(rule, statement.line, &statement.text);
+                    Ok(())
+                }
+                Some(Err(refusal)) => Err(refusal),
+                None => translate::apply(&transaction, &mut working, &statement.text),
+            };
+            outcome.map_err(|Refusal { reason, hint }| MigrationError::Statement {
+                file: file.to_owned(),
+                line: statement.line,
+                statement: statement.text.clone(),
+                reason,
+                hint,
+            })?;
         }
+        super::sequences::check_defaults(&working).map_err(|refusal| MigrationError::File {
+            file: file.to_owned(),
+            reason: refusal.reason,
+        })?;
         let violation: Option<(String, String)> = transaction
             .query_row(
                 "SELECT \"table\", parent FROM pragma_foreign_key_check",
@@ -341,10 +360,40 @@ fn run_file(
         finish(&transaction, &working)?;
         transaction.commit()?;
         *cache = working;
+        notices.extend(ignored.notices(file));
         Ok(())
     })();
     connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA legacy_alter_table = OFF;")?;
     result
+}
+
+/// Statements of one file accepted without effect, grouped by rule in order of appearance.
+#[derive(Default)]
+struct Ignored(Vec<(postgres_only::Rule, usize, String, usize)>);
+
+impl Ignored {
+    fn record(&mut self, rule: postgres_only::Rule, line: usize, text: &str) {
+        match self.0.iter_mut().find(|(seen, ..)| *seen == rule) {
+            Some((_, _, _, count)) => *count += 1,
+            None => {
+                let words: Vec<&str> = text.split_whitespace().take(4).collect();
+                self.0.push((rule, line, words.join(" "), 1));
+            }
+        }
+    }
+
+    fn notices(self, file: &str) -> impl Iterator<Item = String> {
+        self.0.into_iter().map(move |(rule, line, words, count)| {
+            let more = match count {
+                1 => String::new(),
+                n => format!(" (and {} more like it)", n - 1),
+            };
+            format!(
+                "{file}:{line}: `{words} …`{more} has no effect: {}",
+                rule.why
+            )
+        })
+    }
 }
 
 #[cfg(test)]

@@ -266,6 +266,9 @@ fn rewrite(
     parameters: &[String],
     resolver: &dyn Resolver,
 ) -> Result<Option<Expr>, Unsupported> {
+    if let Some(replacement) = super::temporal::rewrite(expr)? {
+        return Ok(Some(replacement));
+    }
     Ok(Some(match expr {
         Expr::Function(function) => {
             let name = function_name(&function.name);
@@ -362,10 +365,7 @@ fn rewrite(
             Ident::with_quote('"', &parts[1].value),
             Ident::with_quote('"', &parts[2].value)
         )),
-        Expr::Interval(_)
-        | Expr::Extract { .. }
-        | Expr::AtTimeZone { .. }
-        | Expr::Collate { .. } => {
+        Expr::Collate { .. } => {
             return Err(Unsupported(format!("`{expr}` is not supported on SQLite")));
         }
         Expr::CompoundFieldAccess { root, access_chain } => {
@@ -407,11 +407,16 @@ fn is_now_keyword(word: &str) -> bool {
     )
 }
 
+/// A called function's name as Postgres resolves it: unquoted parts folded to lower case,
+/// quoted ones (`"now"()`, `"auth"."uid"()`, as pg_dump writes them) taken as they are.
 fn function_name(name: &ObjectName) -> String {
     let parts: Vec<String> = name
         .0
         .iter()
-        .map(|part| part.to_string().to_ascii_lowercase())
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) if ident.quote_style.is_some() => ident.value.clone(),
+            other => other.to_string().to_ascii_lowercase(),
+        })
         .collect();
     match parts.as_slice() {
         [schema, function] if schema == "auth" || schema == "storage" => {
@@ -484,11 +489,14 @@ fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
             | "storage_extension",
             _,
         ) => format!("{name}({joined})"),
-        _ => {
-            return Err(Unsupported(format!(
-                "the function {name}() is not supported on SQLite"
-            )));
-        }
+        _ => match super::temporal::call(name, args) {
+            Some(sql) => sql,
+            None => {
+                return Err(Unsupported(format!(
+                    "the function {name}() is not supported on SQLite"
+                )));
+            }
+        },
     })
 }
 
@@ -529,20 +537,18 @@ fn translate_cast(inner: &Expr, data_type: &DataType) -> Result<String, Unsuppor
         {
             format!("CAST({inner} AS TEXT)")
         }
-        "timestamptz" | "timestamp with time zone" => match literal {
-            Some(text) => naming::quote_literal(
-                &crate::migrate::values::normalize_timestamptz(&text)
-                    .ok_or_else(|| Unsupported(format!("invalid timestamptz literal '{text}'")))?,
-            ),
+        "timestamptz" | "timestamp with time zone" if literal.is_some() => {
+            let text = literal.unwrap_or_default();
+            let canonical = crate::migrate::values::normalize_timestamptz(&text)
+                .ok_or_else(|| Unsupported(format!("invalid timestamptz literal '{text}'")))?;
+            format!("pg_timestamptz({})", naming::quote_literal(&canonical))
+        }
+        // date, timestamp, timestamptz, interval: the store's date/time casts.
+        other => match super::temporal::cast(other, inner)? {
+            Some(sql) => sql,
+            // uuid, json, jsonb, time, enums, regclass…: the text is the value.
             None => inner.to_string(),
         },
-        "interval" => {
-            return Err(Unsupported(
-                "interval values are not supported on SQLite".into(),
-            ));
-        }
-        // uuid, json, jsonb, date, time, timestamp, enums, regclass…: the text is the value.
-        _ => inner.to_string(),
     })
 }
 
@@ -598,6 +604,20 @@ mod tests {
     }
 
     #[test]
+    fn quoted_built_ins_resolve_like_unquoted_ones() {
+        check("\"now\"()", "pg_now()");
+        check(
+            "\"auth\".\"uid\"() = \"user_id\"",
+            "auth_uid() = \"user_id\"",
+        );
+        check(
+            "\"extensions\".\"uuid_generate_v4\"()",
+            "uuid_generate_v4()",
+        );
+        refused("\"NOW\"()", "not supported");
+    }
+
+    #[test]
     fn storage_helpers_and_array_subscripts_translate() {
         check(
             "(storage.foldername(name))[1] = auth.uid()::text",
@@ -620,8 +640,6 @@ mod tests {
 
     #[test]
     fn unsupported_constructs_are_named() {
-        refused("now() - interval '1 day'", "interval");
         refused("to_tsvector(body)", "to_tsvector");
-        refused("extract(year from created_at)", "not supported");
     }
 }

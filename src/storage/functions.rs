@@ -26,9 +26,10 @@ pub fn filename(name: &str) -> Option<&str> {
     parts(name).last().copied()
 }
 
-/// `split_part(filename, '.', 2)`: the text between the first and second dot, '' when none.
+/// `reverse(split_part(reverse(filename), '.', 1))`: the text after the last dot, or the whole
+/// file name when it has none.
 pub fn extension(name: &str) -> Option<&str> {
-    filename(name).map(|file| file.split('.').nth(1).unwrap_or(""))
+    filename(name).map(|file| file.rsplit('.').next().unwrap_or(file))
 }
 
 pub fn register(connection: &Connection) -> rusqlite::Result<()> {
@@ -62,8 +63,8 @@ mod tests {
         assert_eq!(filename("u1/a.png"), Some("a.png"));
         assert_eq!(filename("u1/"), Some(""));
         assert_eq!(filename(""), None);
-        assert_eq!(extension("u1/a.tar.gz"), Some("tar"));
-        assert_eq!(extension("u1/README"), Some(""));
+        assert_eq!(extension("u1/a.tar.gz"), Some("gz"));
+        assert_eq!(extension("u1/README"), Some("README"));
     }
 
     #[test]

@@ -99,6 +99,7 @@ pub fn format_timestamptz(instant: jiff::Timestamp) -> String {
 pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Result<()> {
     let volatile = FunctionFlags::SQLITE_UTF8;
     let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    super::datetime::register(connection)?;
 
     for name in ["gen_random_uuid", "uuid_generate_v4"] {
         connection
