@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import crypto from "node:crypto"
 import fs from "node:fs"
 import path from "node:path"
-import { ANON_KEY, SERVICE_KEY, copyFixture, startServer } from "./harness.mjs"
+import { ANON_KEY, SERVICE_KEY, copyFixture, inbox, startServer, subscribed } from "./harness.mjs"
 
 let server, admin, ana, ben
 before(async () => {
@@ -80,6 +80,17 @@ test("upload, download, info, exists, list, move, copy and remove in the user's 
   const { data: blob } = await docs.download(`${own}/notes/todo.txt`)
   assert.equal(await blob.text(), "buy milk")
   assert.equal(blob.type, "text/plain")
+  const url = `${server.url}/storage/v1/object/docs/${own}/notes/todo.txt`
+  const auth = { apikey: ANON_KEY, authorization: `Bearer ${(await ana.auth.getSession()).data.session.access_token}` }
+  const part = await fetch(url, { headers: { ...auth, range: "bytes=4-" } })
+  assert.equal(part.status, 206)
+  assert.equal(part.headers.get("content-range"), "bytes 4-7/8")
+  assert.equal(await part.text(), "milk")
+  const unsatisfiable = await fetch(url, { headers: { ...auth, range: "bytes=9-" } })
+  assert.equal(unsatisfiable.status, 416)
+  assert.equal((await unsatisfiable.json()).code, "InvalidRange")
+  const cached = await fetch(url, { headers: { ...auth, "if-none-match": part.headers.get("etag") } })
+  assert.equal(cached.status, 304)
   const { data: info } = await docs.info(`${own}/notes/todo.txt`)
   assert.equal(info.size, 8)
   assert.equal(info.contentType, "text/plain")
@@ -220,6 +231,25 @@ test("signed download URLs work without a key until they expire; signed upload U
   assert.ok(row.id)
   // Signing an upload into someone else's folder is refused up front.
   assert.equal(failure(await ben.storage.from("docs").createSignedUploadUrl(`${ana.userId}/x.txt`)).statusCode, "403")
+})
+
+test("realtime and REST see storage.objects only through its policies", async () => {
+  const seen = inbox()
+  const { data: session } = await ben.auth.getSession()
+  ben.realtime.setAuth(session.session.access_token)
+  const channel = ben
+    .channel("ben-objects")
+    .on("postgres_changes", { event: "INSERT", schema: "storage", table: "objects" }, (payload) => seen.push(payload.new.name))
+  await subscribed(channel)
+  assert.equal((await ana.storage.from("docs").upload(`${ana.userId}/private.txt`, text("no"))).error, null)
+  assert.equal((await ben.storage.from("docs").upload(`${ben.userId}/visible.txt`, text("yes"))).error, null)
+  assert.equal(await seen.next(), `${ben.userId}/visible.txt`)
+  assert.deepEqual(seen.items, [])
+  await ben.removeChannel(channel)
+  ben.realtime.disconnect()
+  // The storage schema is not exposed over REST, as in Supabase.
+  const { error } = await admin.schema("storage").from("objects").select("*")
+  assert.equal(error.code, "PGRST106")
 })
 
 function peakMemoryKiB(pid) {

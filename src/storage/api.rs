@@ -7,19 +7,20 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::error::StorageError;
 use super::files::Files;
 use super::list::{ListRequest, Listing};
 use super::objects::{self, Access, BucketFields, BucketQuery, NewObject, Object};
-use super::sign;
 use super::upload::{self, Limits};
+use super::{range, sign};
 use crate::app::App;
 use crate::auth::Caller;
 
@@ -511,12 +512,49 @@ const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHAN
     .remove(b'(')
     .remove(b')');
 
-/// The file of `object` as a streamed response with Storage's headers.
-async fn send(app: &App, object: &Object, download: Option<&str>) -> Result<Response> {
+/// The file of `object` as a streamed response with Storage's headers: all of it, the
+/// `Range` asked for (206), or nothing when the client's copy is current (`If-None-Match`, 304).
+async fn send(
+    app: &App,
+    request: &HeaderMap,
+    object: &Object,
+    download: Option<&str>,
+) -> Result<Response> {
     let path = files(app).path(&object.version);
-    let file = tokio::fs::File::open(&path).await?;
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        // A row without its file (inserted by SQL, say) is an object that is not there.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StorageError::object_not_found());
+        }
+        Err(error) => return Err(error.into()),
+    };
     let size = file.metadata().await?.len();
-    let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
+    let etag = object.metadata_text("eTag");
+    let mut response = if etag.is_some() && upload::header(request, "if-none-match") == etag {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if let Some(range) = upload::header(request, "range") {
+        let (first, last) = range::parse(range, size)?;
+        file.seek(std::io::SeekFrom::Start(first)).await?;
+        let part = tokio_util::io::ReaderStream::new(file.take(last - first + 1));
+        let mut response = Response::new(Body::from_stream(part));
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let headers = response.headers_mut();
+        let content_range = format!("bytes {first}-{last}/{size}");
+        headers.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&content_range).expect("ascii"),
+        );
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(last - first + 1));
+        response
+    } else {
+        let mut response =
+            Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+        response
+    };
     let headers = response.headers_mut();
     let mut set = |name: header::HeaderName, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {
@@ -533,8 +571,8 @@ async fn send(app: &App, object: &Object, download: Option<&str>) -> Result<Resp
         header::CACHE_CONTROL,
         object.metadata_text("cacheControl").unwrap_or("no-cache"),
     );
-    set(header::CONTENT_LENGTH, &size.to_string());
-    if let Some(etag) = object.metadata_text("eTag") {
+    set(header::ACCEPT_RANGES, "bytes");
+    if let Some(etag) = etag {
         set(header::ETAG, etag);
     }
     if let Some(modified) = object
@@ -586,20 +624,22 @@ async fn download(
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
     let object = read_object(&app, &caller, bucket, name, false).await?;
-    send(&app, &object, params.download.as_deref()).await
+    send(&app, &headers, &object, params.download.as_deref()).await
 }
 
 async fn public_download(
     State(app): State<App>,
+    headers: HeaderMap,
     Path((bucket, name)): Path<(String, String)>,
     Query(params): Query<TokenParams>,
 ) -> Result<Response> {
     let object = read_object(&app, &Caller::service(), bucket, name, true).await?;
-    send(&app, &object, params.download.as_deref()).await
+    send(&app, &headers, &object, params.download.as_deref()).await
 }
 
 async fn signed_download(
     State(app): State<App>,
+    headers: HeaderMap,
     Path((bucket, name)): Path<(String, String)>,
     Query(params): Query<TokenParams>,
 ) -> Result<Response> {
@@ -613,7 +653,7 @@ async fn signed_download(
         sign::DOWNLOAD,
     )?;
     let object = read_object(&app, &Caller::service(), bucket, name, false).await?;
-    send(&app, &object, params.download.as_deref()).await
+    send(&app, &headers, &object, params.download.as_deref()).await
 }
 
 async fn info(

@@ -1,6 +1,6 @@
 //! Error: Supabase Storage's error shape, `{statusCode, code, error, message}`. As Storage does,
 //! the HTTP status is 400 for every client error (the body's `statusCode` carries the precise
-//! one: "404", "409", "413"…), 500 for server faults, and 403 only for a missing identity.
+//! one: "404", "409", "413"…), 500 for server faults, 416 for a bad `Range`.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -129,6 +129,19 @@ impl StorageError {
             "Payload too large",
             "The object exceeded the maximum allowed size".into(),
         )
+    }
+
+    /// A `Range` that cannot be served: sent as a real 416, as Storage does.
+    pub fn invalid_range() -> Self {
+        Self {
+            http: StatusCode::RANGE_NOT_SATISFIABLE,
+            ..Self::new(
+                416,
+                "InvalidRange",
+                "invalid_range",
+                "invalid range provided".into(),
+            )
+        }
     }
 
     pub fn not_found_route() -> Self {

@@ -1,7 +1,7 @@
 //! Storage: Supabase Storage — the `storage` schema (`schema.sql`, translated at bootstrap) and
 //! its SQL helpers (`functions`), and `/storage/v1` (`api`): bucket and object rows under the
 //! caller's policies (`objects`), file contents on disk (`files`), upload bodies (`upload`),
-//! listings (`list`), signed URLs (`sign`), Storage's error shape (`error`).
+//! listings (`list`), download ranges (`range`), signed URLs (`sign`), Storage's error shape (`error`).
 
 pub mod api;
 pub mod error;
@@ -9,6 +9,7 @@ pub mod files;
 pub mod functions;
 pub mod list;
 pub mod objects;
+pub mod range;
 pub mod sign;
 pub mod upload;
 
