@@ -323,7 +323,40 @@ fn execute(connection: &Connection, sql: &str, values: Vec<Literal>) -> rusqlite
 }
 
 fn query_error(sql: &str) -> impl Fn(rusqlite::Error) -> RestError + '_ {
-    move |error| RestError::internal(format!("{error}: {sql}"))
+    move |error| {
+        limit_error(&error).unwrap_or_else(|| RestError::internal(format!("{error}: {sql}")))
+    }
+}
+
+/// A statement SQLite refused because a request made it too big (too many terms, values,
+/// columns or bytes): the client's to fix, so a 400 that says so, not a server fault.
+fn limit_error(error: &rusqlite::Error) -> Option<RestError> {
+    let (failure, message) = match error {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            (failure, message.as_deref().unwrap_or(""))
+        }
+        rusqlite::Error::SqlInputError { error, msg, .. } => (error, msg.as_str()),
+        _ => return None,
+    };
+    let too_big = failure.code == rusqlite::ErrorCode::TooBig
+        || (failure.code == rusqlite::ErrorCode::Unknown
+            && [
+                "too many ",
+                "too large",
+                "parser stack overflow",
+                "at most ",
+            ]
+            .iter()
+            .any(|sign| message.contains(sign)));
+    too_big.then(|| {
+        RestError::sql(
+            "54000",
+            format!("the request is too large: {message}"),
+            false,
+        )
+        .hint("Split it into smaller requests.")
+        .with_status(axum::http::StatusCode::BAD_REQUEST)
+    })
 }
 
 /// `(json array, rows)` from a statement answering both.
@@ -381,7 +414,7 @@ fn raised(error: rusqlite::Error) -> RestError {
         {
             RestError::sql("42501", message.clone(), false)
         }
-        _ => RestError::internal(error),
+        _ => limit_error(&error).unwrap_or_else(|| RestError::internal(error)),
     }
 }
 
@@ -394,7 +427,7 @@ fn constraint_error(
     error: rusqlite::Error,
 ) -> RestError {
     let rusqlite::Error::SqliteFailure(failure, Some(message)) = &error else {
-        return RestError::internal(error);
+        return limit_error(&error).unwrap_or_else(|| RestError::internal(error));
     };
     let detail = message.split_once(": ").map_or("", |(_, detail)| detail);
     let relation = &table.name.name;
@@ -448,7 +481,7 @@ fn constraint_error(
             false,
         ),
         rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER => RestError::sql("P0001", message.clone(), false),
-        _ => RestError::internal(error),
+        _ => limit_error(&error).unwrap_or_else(|| RestError::internal(error)),
     }
 }
 

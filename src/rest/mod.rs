@@ -7,6 +7,8 @@ pub mod error;
 pub mod execute;
 #[cfg(test)]
 mod fixture;
+#[cfg(test)]
+mod fuzz;
 pub mod invoker;
 pub mod plan;
 pub mod query;

@@ -490,7 +490,7 @@ impl Builder<'_> {
                 let sql = if parts.is_empty() {
                     empty.to_owned()
                 } else {
-                    parts.join(joiner)
+                    join_terms(parts, joiner)
                 };
                 (format!("({sql})"), *negated)
             }
@@ -538,7 +538,7 @@ impl Builder<'_> {
                     if parts.is_empty() {
                         empty.to_owned()
                     } else {
-                        parts.join(joiner)
+                        join_terms(parts, joiner)
                     }
                 )
             }
@@ -583,7 +583,7 @@ impl Builder<'_> {
                     if parts.is_empty() {
                         "1".to_owned()
                     } else {
-                        parts.join(joiner)
+                        join_terms(parts, joiner)
                     }
                 )
             }
@@ -743,7 +743,10 @@ impl Builder<'_> {
             PolicyCommand::Select,
             false,
         )?;
-        Ok(format!("FROM {source} WHERE {}", terms.join(" AND ")))
+        Ok(format!(
+            "FROM {source} WHERE {}",
+            join_terms(terms, " AND ")
+        ))
     }
 
     /// The JSON of an embed for a row of `parent`: an object or NULL, an array, or a count.
@@ -1245,8 +1248,24 @@ fn where_clause(terms: &[String]) -> String {
     if terms.is_empty() {
         String::new()
     } else {
-        format!(" WHERE {}", terms.join(" AND "))
+        format!(" WHERE {}", join_terms(terms.to_vec(), " AND "))
     }
+}
+
+/// How many terms `join_terms` strings together before it groups them.
+const FLAT_TERMS: usize = 64;
+
+/// `a OR b OR …`, grouped in parentheses `FLAT_TERMS` at a time when long: SQLite's parser
+/// nests one level per term and refuses expressions deeper than 1,000, so a 1,200-term `or`
+/// becomes 19 groups of 64 instead.
+fn join_terms(mut terms: Vec<String>, joiner: &str) -> String {
+    while terms.len() > FLAT_TERMS {
+        terms = terms
+            .chunks(FLAT_TERMS)
+            .map(|chunk| format!("({})", chunk.join(joiner)))
+            .collect();
+    }
+    terms.join(joiner)
 }
 
 fn aggregates_refused() -> RestError {

@@ -385,6 +385,7 @@ pub fn parse(
         rpc_query_args: Vec::new(),
     };
     for (key, value) in query_pairs(raw_query) {
+        check_nesting(&key, &value)?;
         apply_parameter(&mut request, &key, &value)?;
     }
     if let Some(range) = header("range") {
@@ -415,6 +416,39 @@ pub fn parse(
         });
     }
     Ok(request)
+}
+
+/// How deeply parentheses may nest in one parameter (embeds in `select`, logic trees) and how
+/// many dots an embed path may have: real queries stay far below, and the parser, planner and
+/// SQL builder recurse once per level.
+pub const MAX_NESTING: usize = 32;
+
+/// Refuses a parameter nested deeper than `MAX_NESTING`, before anything recurses over it.
+fn check_nesting(key: &str, value: &str) -> Result<(), RestError> {
+    let path_depth = key.split("->").next().unwrap_or(key).matches('.').count();
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    let mut quoted = false;
+    for c in value.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest.max(path_depth) > MAX_NESTING {
+        let shown: String = key.chars().take(64).collect();
+        return Err(RestError::parse(
+            "query parameter",
+            &shown,
+            format!("nested more than {MAX_NESTING} levels deep"),
+        ));
+    }
+    Ok(())
 }
 
 fn invalid_body() -> RestError {
@@ -471,7 +505,7 @@ fn apply_parameter(request: &mut ApiRequest, key: &str, value: &str) -> Result<(
         }
         ("order", _) => request.orders.push((path, parse_order(value)?)),
         ("limit", _) | ("offset", _) => {
-            let number: u64 = value.parse().map_err(|_| {
+            let number = row_count(value).ok_or_else(|| {
                 RestError::parse(
                     last,
                     value,
@@ -984,6 +1018,13 @@ fn parse_order(text: &str) -> Result<Vec<OrderTerm>, RestError> {
         .collect()
 }
 
+/// A row count or position: a non-negative integer SQL can hold (at most 2^63 - 1).
+fn row_count(text: &str) -> Option<u64> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|number| i64::try_from(*number).is_ok())
+}
+
 /// An order term split into its field and the dot-separated modifiers after it.
 fn split_order_term(term: &str) -> (&str, Vec<&str>) {
     let mut depth = 0usize;
@@ -1013,11 +1054,11 @@ fn parse_range_header(text: &str) -> Result<Range, RestError> {
     };
     let spec = text.trim().strip_prefix("items=").unwrap_or(text.trim());
     let (first, last) = spec.split_once('-').ok_or_else(error)?;
-    let first: u64 = first.parse().map_err(|_| error())?;
+    let first = row_count(first).ok_or_else(error)?;
     let limit = if last.is_empty() {
         None
     } else {
-        let last: u64 = last.parse().map_err(|_| error())?;
+        let last = row_count(last).ok_or_else(error)?;
         if last < first {
             return Err(error());
         }
@@ -1294,6 +1335,18 @@ mod tests {
         assert_eq!(error_code("limit=x"), "PGRST100");
         assert_eq!(error_code("select=a,b(c"), "PGRST100");
         assert_eq!(error_code("or=a.eq.1"), "PGRST100");
+        let deep_or = format!("or=({}id.eq.1{})", "or(".repeat(40), ")".repeat(40));
+        assert_eq!(error_code(&deep_or), "PGRST100");
+        let deep_select = format!("select={}id{}", "items(".repeat(40), ")".repeat(40));
+        assert_eq!(error_code(&deep_select), "PGRST100");
+        assert_eq!(
+            error_code(&format!("{}id=eq.1", "items.".repeat(40))),
+            "PGRST100"
+        );
+        let nested_ok = format!("select={}id{}", "items(".repeat(32), ")".repeat(32));
+        assert!(get(&nested_ok).is_ok());
+        assert_eq!(error_code("offset=9223372036854775808"), "PGRST100");
+        assert!(get("offset=9223372036854775807").is_ok());
         assert_eq!(error_code("order=name.sideways"), "PGRST100");
         assert_eq!(error_code("order=name.nullslast.asc"), "PGRST100");
         let mut headers = HeaderMap::new();
