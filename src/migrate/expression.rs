@@ -328,6 +328,7 @@ fn rewrite(
         | Expr::Collate { .. } => {
             return Err(Unsupported(format!("`{expr}` is not supported on SQLite")));
         }
+        Expr::Position { expr: needle, r#in } => raw(format!("instr({in}, {needle})")),
         Expr::TypedString(typed) => raw(translate_cast(
             &Expr::Value(typed.value.clone()),
             &typed.data_type,
@@ -504,6 +505,10 @@ mod tests {
             "auth_jwt() -> 'app_metadata' ->> 'role' = 'admin'",
         );
         check("timezone('utc'::text, now())", "pg_now()");
+        check(
+            "position('+admin@' in email) > 0",
+            "instr(email, '+admin@') > 0",
+        );
     }
 
     #[test]

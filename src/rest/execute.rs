@@ -291,7 +291,22 @@ fn execute(connection: &Connection, sql: &str, values: Vec<Literal>) -> rusqlite
 }
 
 fn query_error(sql: &str) -> impl Fn(rusqlite::Error) -> RestError + '_ {
-    move |error| RestError::internal(format!("{error}: {sql}"))
+    move |error| {
+        function_error(&error).unwrap_or_else(|| RestError::internal(format!("{error}: {sql}")))
+    }
+}
+
+/// An error a plpgsql body raised (or let through), with its SQLSTATE, message, detail, hint.
+fn function_error(error: &rusqlite::Error) -> Option<RestError> {
+    let raised = crate::plpgsql::PgError::decode(error)?;
+    let mut rest = RestError::sql(&raised.code, raised.message, false);
+    if let Some(detail) = raised.detail {
+        rest = rest.details(detail);
+    }
+    if let Some(hint) = raised.hint {
+        rest = rest.hint(hint);
+    }
+    Some(rest)
 }
 
 /// `(json array, rows)` from a statement answering both.
@@ -338,6 +353,9 @@ fn column(connection: &Connection, sql: &Sql) -> rusqlite::Result<Vec<i64>> {
 
 /// An error raised inside a function body: `RAISE(ABORT, …)` from a trigger is P0001.
 fn raised(error: rusqlite::Error) -> RestError {
+    if let Some(raised) = function_error(&error) {
+        return raised;
+    }
     match &error {
         rusqlite::Error::SqliteFailure(failure, Some(message))
             if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER =>
@@ -356,6 +374,9 @@ fn constraint_error(
     values: &[(String, Literal)],
     error: rusqlite::Error,
 ) -> RestError {
+    if let Some(raised) = function_error(&error) {
+        return raised;
+    }
     let rusqlite::Error::SqliteFailure(failure, Some(message)) = &error else {
         return RestError::internal(error);
     };

@@ -156,7 +156,8 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         };
         Ok(Some(pattern.is_match(&text)))
     })?;
-    Ok(())
+    // The project's functions and triggers, run by the plpgsql interpreter.
+    crate::plpgsql::register(connection)
 }
 
 /// A LIKE pattern (`%` any run, `_` one character, `\\` escapes) as an anchored regex.
