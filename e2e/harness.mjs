@@ -75,12 +75,45 @@ export async function startServer(fixture, workdir = copyFixture(fixture), port 
   return {
     url,
     workdir,
+    pid: child.pid,
+    exited: new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal))),
     client: (key = ANON_KEY, options = {}) =>
       createClient(url, key, { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: ws }, ...options }),
     async stop() {
       const exited = new Promise((resolve) => child.on("exit", resolve))
       child.kill("SIGTERM")
       return exited
+    },
+  }
+}
+
+/** Subscribes and resolves once the server has answered the join. */
+export function subscribed(channel) {
+  return new Promise((resolve, reject) => {
+    channel.subscribe((status, error) => {
+      if (status === "SUBSCRIBED") resolve(channel)
+      else if (status === "CHANNEL_ERROR" || status === "TIMED_OUT") reject(error ?? new Error(status))
+    })
+  })
+}
+
+/** A queue of callback payloads with `next()` that waits for the next one; `items` are those not taken yet. */
+export function inbox() {
+  const items = []
+  const waiters = []
+  return {
+    items,
+    push(item) {
+      const waiter = waiters.shift()
+      if (waiter) waiter(item)
+      else items.push(item)
+    },
+    next(ms = 5000) {
+      if (items.length) return Promise.resolve(items.shift())
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("nothing arrived")), ms)
+        waiters.push((item) => (clearTimeout(timer), resolve(item)))
+      })
     },
   }
 }

@@ -102,6 +102,7 @@ fn start(workdir: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
             .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
         let store = Store::open(&project.database_path(), reader_count())?;
         let schema = migrate(&store, &project).await?;
+        crate::storage::recover(&store, &project).await?;
         let port = port.unwrap_or(project.config.api.port);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
@@ -129,6 +130,9 @@ async fn migrate(store: &Store, project: &Project) -> anyhow::Result<crate::sche
             ))
         })
         .await??;
+    for notice in &applied.notices {
+        eprintln!("notice: {notice}");
+    }
     for file in &applied.migrations {
         eprintln!("Applied migration {file}");
     }

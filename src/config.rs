@@ -23,12 +23,31 @@ pub struct Config {
     pub project_id: Option<String>,
     pub api: ApiConfig,
     pub auth: AuthConfig,
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// The largest object an upload may store, whatever its bucket allows (`"50MiB"`).
+    pub file_size_limit: String,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            file_size_limit: "50MiB".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ApiConfig {
     pub port: u16,
+    /// The schemas `/rest/v1` serves (the first is the default profile); nothing outside them
+    /// is read, embedded, called or written through REST.
+    pub schemas: Vec<String>,
     /// The most rows a read returns, whatever its `limit`.
     pub max_rows: u64,
 }
@@ -37,6 +56,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             port: DEFAULT_PORT,
+            schemas: vec!["public".into(), "graphql_public".into()],
             max_rows: 1000,
         }
     }
@@ -161,6 +181,10 @@ impl Project {
 
     pub fn data_dir(&self) -> PathBuf {
         self.supabase_dir().join(".solobase")
+    }
+
+    pub fn storage_dir(&self) -> PathBuf {
+        self.data_dir().join("storage")
     }
 
     pub fn database_path(&self) -> PathBuf {

@@ -13,5 +13,6 @@ pub mod realtime;
 pub mod rest;
 pub mod schema;
 pub mod server;
+pub mod storage;
 pub mod store;
 pub mod typegen;

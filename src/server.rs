@@ -1,4 +1,4 @@
-//! Server: the HTTP router (`/auth/v1`, `/rest/v1`, `/realtime/v1`), CORS as browser clients need it, and
+//! Server: the HTTP router (`/auth/v1`, `/rest/v1`, `/realtime/v1`, `/storage/v1`), CORS as browser clients need it, and
 //! `serve`, which runs until shutdown is signalled and lets in-flight requests finish.
 
 use std::future::Future;
@@ -38,6 +38,7 @@ const EXPOSED_HEADERS: [&str; 14] = [
 pub fn router(app: App) -> Router {
     Router::new()
         .nest("/auth/v1", crate::auth::api::routes())
+        .nest("/storage/v1", crate::storage::api::routes())
         .route("/rest/v1/{*path}", any(rest))
         .route("/rest/v1/", any(rest_root))
         .route("/realtime/v1/websocket", get(realtime::socket::upgrade))
@@ -49,6 +50,7 @@ pub fn router(app: App) -> Router {
             "/realtime/v1/api/broadcast/{topic}/events/{event}",
             post(realtime::broadcast::post_event),
         )
+        .layer(axum::middleware::from_fn(shape_rejections))
         .layer(cors())
         .with_state(app)
 }
@@ -68,6 +70,47 @@ fn cors() -> CorsLayer {
         .allow_headers(AllowHeaders::mirror_request())
         .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
         .max_age(Duration::from_secs(86_400))
+}
+
+/// The request body limit: axum's default, applied to every body extractor.
+const BODY_LIMIT: &str = "2 MiB";
+
+/// axum answers a body it cannot take (over the limit, unreadable) with a plain-text 4xx before
+/// any handler runs; clients parse errors as JSON, so those are rewritten in the error shape of
+/// the API the path belongs to.
+async fn shape_rejections(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/plain"));
+    let api = ["/rest/v1", "/auth/v1"]
+        .into_iter()
+        .find(|prefix| path.starts_with(prefix));
+    let (Some(api), true) = (api, status.is_client_error() && plain) else {
+        return response;
+    };
+    let message = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        format!("The request body is larger than the limit of {BODY_LIMIT}")
+    } else {
+        let body = axum::body::to_bytes(response.into_body(), 4096).await;
+        String::from_utf8_lossy(&body.unwrap_or_default()).into_owned()
+    };
+    if api == "/rest/v1" {
+        let code = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            "54000"
+        } else {
+            "PGRST102"
+        };
+        crate::rest::error::RestError::new(status, code, message).into_response()
+    } else {
+        crate::auth::error::AuthError::new(status, "validation_failed", message).into_response()
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; in-flight requests are finished.
@@ -127,12 +170,11 @@ async fn rest(
         }
     };
     let path = uri.path().strip_prefix("/rest/v1/").unwrap_or("");
-    let max_rows = app.project().config.api.max_rows;
     crate::rest::handle(
         app.store(),
         app.schema().clone(),
         caller,
-        max_rows,
+        &app.project().config.api,
         &method,
         path,
         uri.query().unwrap_or(""),

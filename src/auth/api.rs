@@ -123,7 +123,8 @@ fn issuer(headers: &HeaderMap) -> String {
     format!("http://{host}/auth/v1")
 }
 
-/// Sign-in and sign-up attempts per IP address and per email, in a fixed five-minute window.
+/// Sign-in and sign-up attempts per IP address, in a fixed five-minute window. Attempts are
+/// never counted per email alone: an attacker elsewhere must not lock a victim out.
 #[derive(Default)]
 pub struct RateLimiter {
     windows: Mutex<HashMap<String, (Instant, u32)>>,
@@ -132,22 +133,18 @@ pub struct RateLimiter {
 impl RateLimiter {
     const WINDOW: Duration = Duration::from_secs(300);
 
-    fn check(&self, keys: &[String], limit: u32) -> Result<()> {
+    fn check(&self, key: &str, limit: u32) -> Result<()> {
         let mut windows = self
             .windows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
-        let mut over = false;
-        for key in keys {
-            let entry = windows.entry(key.clone()).or_insert((now, 0));
-            if now.duration_since(entry.0) > Self::WINDOW {
-                *entry = (now, 0);
-            }
-            entry.1 += 1;
-            over |= entry.1 > limit;
+        let entry = windows.entry(key.to_owned()).or_insert((now, 0));
+        if now.duration_since(entry.0) > Self::WINDOW {
+            *entry = (now, 0);
         }
-        if over {
+        entry.1 += 1;
+        if entry.1 > limit {
             return Err(AuthError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "over_request_rate_limit",
@@ -158,13 +155,11 @@ impl RateLimiter {
     }
 }
 
-fn rate_limit(app: &App, address: &SocketAddr, email: Option<&str>) -> Result<()> {
-    let mut keys = vec![format!("ip:{}", address.ip())];
-    if let Some(email) = email {
-        keys.push(format!("email:{}", email.to_lowercase()));
-    }
-    app.auth_limiter()
-        .check(&keys, app.project().config.auth.rate_limit.sign_in_sign_ups)
+fn rate_limit(app: &App, address: &SocketAddr) -> Result<()> {
+    app.auth_limiter().check(
+        &format!("ip:{}", address.ip()),
+        app.project().config.auth.rate_limit.sign_in_sign_ups,
+    )
 }
 
 fn check_password(app: &App, password: &str) -> Result<()> {
@@ -192,6 +187,9 @@ async fn hash_password(password: String) -> Result<String> {
     .map_err(AuthError::internal)?
     .map_err(AuthError::internal)
 }
+
+/// An Argon2id hash (default parameters, like ours) of a password nobody knows.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$x+LkUMjTA7gvSHL01yR4PA$d0bFOH/kts1uRKFLn+xwQcxy/J45ebFbFtotPKyyCPc";
 
 /// Verifies Argon2id hashes (ours) and bcrypt hashes (Supabase's, seeds' `crypt()`).
 async fn verify_password(password: String, hash: String) -> bool {
@@ -301,7 +299,7 @@ async fn sign_up(
         .filter(|data| data.is_object())
         .cloned()
         .unwrap_or_else(|| json!({}));
-    rate_limit(&app, &address, email.as_deref())?;
+    rate_limit(&app, &address)?;
     if !config.enable_signup {
         return Err(AuthError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -368,13 +366,7 @@ async fn sign_up(
             "Email signups are disabled",
         ));
     }
-    if !valid_email(&email) {
-        return Err(AuthError::new(
-            StatusCode::BAD_REQUEST,
-            "email_address_invalid",
-            "Unable to validate email address: invalid format",
-        ));
-    }
+    check_email(&email)?;
     let password =
         password.ok_or_else(|| AuthError::validation("Signup requires a valid password"))?;
     check_password(&app, &password)?;
@@ -426,8 +418,15 @@ async fn sign_up(
     .into_response())
 }
 
-fn valid_email(email: &str) -> bool {
-    match email.split_once('@') {
+/// Refuses an email with NUL or other control characters (`validation_failed`, as GoTrue's
+/// parser does) or without the shape of an address (`email_address_invalid`).
+fn check_email(email: &str) -> Result<()> {
+    if email.contains(char::is_control) {
+        return Err(AuthError::validation(
+            "Unable to validate email address: invalid format",
+        ));
+    }
+    let valid = match email.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
                 && domain.contains('.')
@@ -436,7 +435,15 @@ fn valid_email(email: &str) -> bool {
                 && !email.contains(char::is_whitespace)
         }
         None => false,
+    };
+    if !valid {
+        return Err(AuthError::new(
+            StatusCode::BAD_REQUEST,
+            "email_address_invalid",
+            "Unable to validate email address: invalid format",
+        ));
     }
+    Ok(())
 }
 
 /// `POST /token?grant_type=password|refresh_token`.
@@ -452,10 +459,15 @@ async fn token(
     match query.get("grant_type").map(String::as_str) {
         Some("password") => {
             let email = text(&body, "email").map(str::to_owned);
-            rate_limit(&app, &address, email.as_deref())?;
+            rate_limit(&app, &address)?;
             let Some(email) = email else {
                 return Err(AuthError::validation("missing email or phone"));
             };
+            if email.contains(char::is_control) {
+                return Err(AuthError::validation(
+                    "Unable to validate email address: invalid format",
+                ));
+            }
             let password = text(&body, "password").unwrap_or("").to_owned();
             let invalid = || {
                 AuthError::new(
@@ -469,19 +481,20 @@ async fn token(
                 users::find_by_email(connection, &lookup)
             })
             .await?;
-            let Some(user) = user else {
+            // An unknown email (or a user without a password) is checked against a dummy hash,
+            // so the answer takes as long as for a wrong password.
+            let hash = user
+                .as_ref()
+                .and_then(|user| user.encrypted_password.clone())
+                .filter(|hash| !hash.is_empty());
+            let verified = verify_password(
+                password,
+                hash.clone().unwrap_or_else(|| DUMMY_HASH.to_owned()),
+            )
+            .await;
+            let (Some(user), Some(_), true) = (user, hash, verified) else {
                 return Err(invalid());
             };
-            let Some(hash) = user
-                .encrypted_password
-                .clone()
-                .filter(|hash| !hash.is_empty())
-            else {
-                return Err(invalid());
-            };
-            if !verify_password(password, hash).await {
-                return Err(invalid());
-            }
             if user.email_confirmed_at.is_none() {
                 return Err(AuthError::new(
                     StatusCode::BAD_REQUEST,
@@ -691,12 +704,8 @@ async fn update_user(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
         None => None,
     };
     let email = text(&body, "email").map(str::to_owned);
-    if email.as_deref().is_some_and(|email| !valid_email(email)) {
-        return Err(AuthError::new(
-            StatusCode::BAD_REQUEST,
-            "email_address_invalid",
-            "Unable to validate email address: invalid format",
-        ));
+    if let Some(email) = email.as_deref() {
+        check_email(email)?;
     }
     let metadata = body
         .get("data")
@@ -877,12 +886,8 @@ async fn admin_create(State(app): State<App>, headers: HeaderMap, body: Bytes) -
     admin(&app, &headers)?;
     let body = parse_body(&body)?;
     let email = text(&body, "email").map(str::to_owned);
-    if email.as_deref().is_some_and(|email| !valid_email(email)) {
-        return Err(AuthError::new(
-            StatusCode::BAD_REQUEST,
-            "email_address_invalid",
-            "Unable to validate email address: invalid format",
-        ));
+    if let Some(email) = email.as_deref() {
+        check_email(email)?;
     }
     let hash = new_password_hash(&app, text(&body, "password")).await?;
     let confirmed = body

@@ -53,6 +53,7 @@ impl Keys {
         validation.required_spec_claims.clear();
         validation.validate_aud = false;
         validation.leeway = 30;
+        validation.validate_nbf = true;
         let encoding = EncodingKey::from_secret(secret);
         let default_secret = config.jwt_secret == DEFAULT_JWT_SECRET;
         let opaque = |variable: &str, default: &str| {

@@ -208,8 +208,8 @@ pub enum Refresh {
 }
 
 /// GoTrue's rotation (protocol.md §3.4): the token is revoked and a child issued; a revoked
-/// token is honoured only as the parent of the active token or within the reuse interval;
-/// otherwise the whole session is revoked.
+/// token is honoured only within the reuse interval, and then answers the session's active
+/// token; otherwise the whole session is revoked.
 pub fn refresh(
     connection: &Connection,
     token: &str,
@@ -240,13 +240,6 @@ pub fn refresh(
         return Ok(Refresh::SessionMissing);
     }
     if revoked {
-        let active_child: Option<String> = connection
-            .query_row(
-                "SELECT token FROM \"auth.refresh_tokens\" WHERE parent = ?1 AND revoked = 0",
-                [token],
-                |row| row.get(0),
-            )
-            .optional()?;
         let within_interval = jiff::Timestamp::now()
             .duration_since(
                 revoked_at
@@ -263,8 +256,17 @@ pub fn refresh(
             connection.execute("DELETE FROM \"auth.sessions\" WHERE id = ?1", [&session])?;
             return Ok(Refresh::AlreadyUsed);
         }
-        if let Some(child) = active_child {
-            return Ok(Refresh::Granted(user_id, session, child));
+        // Within the interval the session's active token is handed out again, as GoTrue
+        // does: a retried refresh never starts a second live chain.
+        let active: Option<String> = connection
+            .query_row(
+                "SELECT token FROM \"auth.refresh_tokens\" WHERE session_id = ?1 AND revoked = 0 ORDER BY id DESC LIMIT 1",
+                [&session],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(active) = active {
+            return Ok(Refresh::Granted(user_id, session, active));
         }
     }
     connection.execute(

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
+use super::postgres_only;
 use super::statements;
 use super::translate::{self, Refusal};
-use crate::schema::SchemaCache;
+use crate::schema::{QualifiedName, SchemaCache};
 
 const BOOTSTRAP: &str = include_str!("bootstrap.sql");
+const STORAGE_SCHEMA: &str = include_str!("../storage/schema.sql");
 
 #[derive(Debug, Clone)]
 pub struct Migration {
@@ -28,6 +30,8 @@ pub struct Applied {
     /// File names applied now, in order.
     pub migrations: Vec<String>,
     pub seeded: bool,
+    /// One line per file and kind of statement accepted without effect (grants, settings, …).
+    pub notices: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +125,7 @@ pub fn apply_pending(
         run_file(
             connection,
             &mut cache,
+            &mut applied.notices,
             &file,
             &migration.sql,
             |transaction, cache| {
@@ -156,6 +161,7 @@ pub fn apply_pending(
             run_file(
                 connection,
                 &mut cache,
+                &mut applied.notices,
                 &file,
                 sql.as_deref().unwrap_or(""),
                 |transaction, cache| {
@@ -200,8 +206,27 @@ fn display_path(path: &Path) -> String {
     short.display().to_string()
 }
 
-/// Creates the internal tables and Supabase's `auth` schema on a new database.
+/// Creates the internal tables and Supabase's `auth` schema on a new database, and the
+/// `storage` schema on any database that has none yet (one made by an older version included).
 fn bootstrap(connection: &mut Connection) -> Result<SchemaCache, MigrationError> {
+    let mut cache = bootstrap_auth(connection)?;
+    if cache
+        .table(&QualifiedName::new("storage", "objects"))
+        .is_none()
+    {
+        run_file(
+            connection,
+            &mut cache,
+            &mut Vec::new(),
+            "storage/schema.sql",
+            STORAGE_SCHEMA,
+            save_schema,
+        )?;
+    }
+    Ok(cache)
+}
+
+fn bootstrap_auth(connection: &mut Connection) -> Result<SchemaCache, MigrationError> {
     let exists: Option<String> = connection
         .query_row(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_solobase_schema'",
@@ -216,6 +241,7 @@ fn bootstrap(connection: &mut Connection) -> Result<SchemaCache, MigrationError>
     run_file(
         connection,
         &mut cache,
+        &mut Vec::new(),
         "bootstrap.sql",
         BOOTSTRAP,
         |transaction, cache| {
@@ -241,6 +267,7 @@ fn save_schema(connection: &Connection, cache: &SchemaCache) -> rusqlite::Result
 fn run_file(
     connection: &mut Connection,
     cache: &mut SchemaCache,
+    notices: &mut Vec<String>,
     file: &str,
     sql: &str,
     finish: impl FnOnce(&Connection, &SchemaCache) -> rusqlite::Result<()>,
@@ -250,17 +277,28 @@ fn run_file(
     let result = (|| {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut working = cache.clone();
+        let mut ignored = Ignored::default();
         for statement in statements::split(sql) {
-            translate::apply(&transaction, &mut working, &statement.text).map_err(
-                |Refusal { reason, hint }| MigrationError::Statement {
-                    file: file.to_owned(),
-                    line: statement.line,
-                    statement: statement.text.clone(),
-                    reason,
-                    hint,
-                },
-            )?;
+            let outcome = match postgres_only::classify(&statement.text) {
+                Some(Ok(rule)) => {
+                    ignored.record(rule, statement.line, &statement.text);
+                    Ok(())
+                }
+                Some(Err(refusal)) => Err(refusal),
+                None => translate::apply(&transaction, &mut working, &statement.text),
+            };
+            outcome.map_err(|Refusal { reason, hint }| MigrationError::Statement {
+                file: file.to_owned(),
+                line: statement.line,
+                statement: statement.text.clone(),
+                reason,
+                hint,
+            })?;
         }
+        super::sequences::check_defaults(&working).map_err(|refusal| MigrationError::File {
+            file: file.to_owned(),
+            reason: refusal.reason,
+        })?;
         let violation: Option<(String, String)> = transaction
             .query_row(
                 "SELECT \"table\", parent FROM pragma_foreign_key_check",
@@ -279,10 +317,40 @@ fn run_file(
         finish(&transaction, &working)?;
         transaction.commit()?;
         *cache = working;
+        notices.extend(ignored.notices(file));
         Ok(())
     })();
     connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA legacy_alter_table = OFF;")?;
     result
+}
+
+/// Statements of one file accepted without effect, grouped by rule in order of appearance.
+#[derive(Default)]
+struct Ignored(Vec<(postgres_only::Rule, usize, String, usize)>);
+
+impl Ignored {
+    fn record(&mut self, rule: postgres_only::Rule, line: usize, text: &str) {
+        match self.0.iter_mut().find(|(seen, ..)| *seen == rule) {
+            Some((_, _, _, count)) => *count += 1,
+            None => {
+                let words: Vec<&str> = text.split_whitespace().take(4).collect();
+                self.0.push((rule, line, words.join(" "), 1));
+            }
+        }
+    }
+
+    fn notices(self, file: &str) -> impl Iterator<Item = String> {
+        self.0.into_iter().map(move |(rule, line, words, count)| {
+            let more = match count {
+                1 => String::new(),
+                n => format!(" (and {} more like it)", n - 1),
+            };
+            format!(
+                "{file}:{line}: `{words} …`{more} has no effect: {}",
+                rule.why
+            )
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,15 @@
 //! Expression: rewrites Postgres expressions and queries (sqlparser AST) into SQLite SQL text —
 //! `auth.uid()` → `auth_uid()`, `now()` → `pg_now()`, casts, `~` → `regexp`, `ilike`, `= any(…)`,
-//! `schema.table` → the SQLite table name. Shared by the migration translator and the
+//! array subscripts, `storage.foldername()` and its siblings, `schema.table` → the SQLite table
+//! name. Shared by the migration translator and the
 //! row-level-security engine; anything it cannot express is an error naming the construct.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Ident, ObjectName, ObjectNamePart, Statement, TableAlias, TableFactor, Value, ValueWithSpan,
-    VisitMut, VisitorMut,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement, Subscript, TableAlias,
+    TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
 use crate::schema::QualifiedName;
@@ -94,34 +95,75 @@ pub fn translate_expr_text_with(
 
 /// Replaces `:name` parameters (outside quotes) of translated SQL with the given SQL.
 pub fn substitute_parameters(sql: &str, replacements: &[(String, String)]) -> String {
+    rewrite_unquoted(sql, |rest, _| {
+        let name = rest.strip_prefix(':')?;
+        let length = name
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(name.len());
+        replacements
+            .iter()
+            .find(|(candidate, _)| candidate == &name[..length])
+            .map(|(_, replacement)| (1 + length, replacement.clone()))
+    })
+}
+
+/// Replaces calls `name()` (outside quotes, not part of a longer name) of the functions in
+/// `names` with what `replace` gives for that name.
+pub fn substitute_calls(
+    sql: &str,
+    names: &[&str],
+    mut replace: impl FnMut(&str) -> String,
+) -> String {
+    rewrite_unquoted(sql, |rest, before| {
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+            return None;
+        }
+        let name = names.iter().find(|name| {
+            rest.strip_prefix(**name)
+                .is_some_and(|tail| tail.starts_with("()"))
+        })?;
+        Some((name.len() + 2, replace(name)))
+    })
+}
+
+/// Copies `sql`, letting `replace` substitute text outside quoted literals and identifiers: at
+/// each such position it sees the rest of the text and the character before, and may answer
+/// how many bytes it consumes and their replacement.
+fn rewrite_unquoted(
+    sql: &str,
+    mut replace: impl FnMut(&str, Option<char>) -> Option<(usize, String)>,
+) -> String {
     let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.char_indices();
     let mut quote: Option<char> = None;
-    while let Some((index, c)) = chars.next() {
+    let mut before: Option<char> = None;
+    let mut index = 0;
+    while let Some(c) = sql[index..].chars().next() {
+        if quote.is_none()
+            && let Some((length, replacement)) = replace(&sql[index..], before)
+        {
+            out.push_str(&replacement);
+            index += length;
+            before = sql[..index].chars().next_back();
+            continue;
+        }
         match (quote, c) {
             (Some(open), c) if c == open => quote = None,
             (None, '\'' | '"') => quote = Some(c),
-            (None, ':') => {
-                let rest = &sql[index + 1..];
-                let length = rest
-                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .unwrap_or(rest.len());
-                if let Some((_, replacement)) = replacements
-                    .iter()
-                    .find(|(name, _)| name == &rest[..length])
-                {
-                    out.push_str(replacement);
-                    for _ in 0..length {
-                        chars.next();
-                    }
-                    continue;
-                }
-            }
             _ => {}
         }
         out.push(c);
+        index += c.len_utf8();
+        before = Some(c);
     }
     out
+}
+
+/// An identifier as Postgres names it: folded to lower case unless it was double-quoted.
+pub fn ident_name(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
 }
 
 /// A Postgres object name as a schema-qualified name (`public` when unqualified).
@@ -130,7 +172,7 @@ pub fn qualified_name(name: &ObjectName) -> QualifiedName {
         .0
         .iter()
         .map(|part| match part {
-            ObjectNamePart::Identifier(ident) => ident.value.clone(),
+            ObjectNamePart::Identifier(ident) => ident_name(ident),
             other => other.to_string(),
         })
         .collect();
@@ -224,6 +266,9 @@ fn rewrite(
     parameters: &[String],
     resolver: &dyn Resolver,
 ) -> Result<Option<Expr>, Unsupported> {
+    if let Some(replacement) = super::temporal::rewrite(expr)? {
+        return Ok(Some(replacement));
+    }
     Ok(Some(match expr {
         Expr::Function(function) => {
             let name = function_name(&function.name);
@@ -309,10 +354,8 @@ fn rewrite(
                 .ok_or_else(|| Unsupported(format!("{placeholder} names no argument")))?;
             raw(format!(":{name}"))
         }
-        Expr::Identifier(ident)
-            if ident.quote_style.is_none() && parameters.contains(&ident.value) =>
-        {
-            raw(format!(":{}", ident.value))
+        Expr::Identifier(ident) if parameters.contains(&ident_name(ident)) => {
+            raw(format!(":{}", ident_name(ident)))
         }
         Expr::Identifier(ident) if ident.quote_style.is_none() && is_now_keyword(&ident.value) => {
             raw("pg_now()".into())
@@ -322,13 +365,34 @@ fn rewrite(
             Ident::with_quote('"', &parts[1].value),
             Ident::with_quote('"', &parts[2].value)
         )),
-        Expr::Interval(_)
-        | Expr::Extract { .. }
-        | Expr::AtTimeZone { .. }
-        | Expr::Collate { .. } => {
+        Expr::Collate { .. } => {
             return Err(Unsupported(format!("`{expr}` is not supported on SQLite")));
         }
         Expr::Position { expr: needle, r#in } => raw(format!("instr({in}, {needle})")),
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            // Arrays are JSON text: `a[i]` (1-based, NULL out of range) is a JSON lookup.
+            let mut sql = root.to_string();
+            for access in access_chain {
+                let AccessExpr::Subscript(Subscript::Index { index }) = access else {
+                    return Err(Unsupported(format!("`{expr}` is not supported on SQLite")));
+                };
+                sql = match index {
+                    Expr::Value(ValueWithSpan {
+                        value: Value::Number(number, _),
+                        ..
+                    }) => match number.parse::<i64>() {
+                        Ok(position) if position >= 1 => {
+                            format!("json_extract({sql}, '$[{}]')", position - 1)
+                        }
+                        _ => "NULL".into(),
+                    },
+                    other => format!(
+                        "(CASE WHEN CAST({other} AS INTEGER) >= 1 THEN json_extract({sql}, '$[' || (CAST({other} AS INTEGER) - 1) || ']') END)"
+                    ),
+                };
+            }
+            raw(sql)
+        }
         Expr::TypedString(typed) => raw(translate_cast(
             &Expr::Value(typed.value.clone()),
             &typed.data_type,
@@ -344,14 +408,21 @@ fn is_now_keyword(word: &str) -> bool {
     )
 }
 
+/// A called function's name as Postgres resolves it: unquoted parts folded to lower case,
+/// quoted ones (`"now"()`, `"auth"."uid"()`, as pg_dump writes them) taken as they are.
 fn function_name(name: &ObjectName) -> String {
     let parts: Vec<String> = name
         .0
         .iter()
-        .map(|part| part.to_string().to_ascii_lowercase())
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) if ident.quote_style.is_some() => ident.value.clone(),
+            other => other.to_string().to_ascii_lowercase(),
+        })
         .collect();
     match parts.as_slice() {
-        [schema, function] if schema == "auth" => format!("auth.{function}"),
+        [schema, function] if schema == "auth" || schema == "storage" => {
+            format!("{schema}.{function}")
+        }
         [.., function] => function.clone(),
         [] => String::new(),
     }
@@ -389,6 +460,9 @@ fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
         ("auth.role", 0) => "auth_role()".into(),
         ("auth.email", 0) => "auth_email()".into(),
         ("auth.jwt", 0) => "auth_jwt()".into(),
+        ("storage.foldername", 1) => format!("storage_foldername({joined})"),
+        ("storage.filename", 1) => format!("storage_filename({joined})"),
+        ("storage.extension", 1) => format!("storage_extension({joined})"),
         (
             "now"
             | "current_timestamp"
@@ -412,14 +486,18 @@ fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
             "lower" | "upper" | "coalesce" | "nullif" | "trim" | "ltrim" | "rtrim" | "abs"
             | "round" | "replace" | "substr" | "concat" | "crypt" | "gen_salt" | "count" | "sum"
             | "avg" | "min" | "max" | "random" | "pg_json_contains" | "auth_uid" | "auth_role"
-            | "auth_email" | "auth_jwt",
+            | "auth_email" | "auth_jwt" | "storage_foldername" | "storage_filename"
+            | "storage_extension",
             _,
         ) => format!("{name}({joined})"),
-        _ => {
-            return Err(Unsupported(format!(
-                "the function {name}() is not supported on SQLite"
-            )));
-        }
+        _ => match super::temporal::call(name, args) {
+            Some(sql) => sql,
+            None => {
+                return Err(Unsupported(format!(
+                    "the function {name}() is not supported on SQLite"
+                )));
+            }
+        },
     })
 }
 
@@ -460,20 +538,18 @@ fn translate_cast(inner: &Expr, data_type: &DataType) -> Result<String, Unsuppor
         {
             format!("CAST({inner} AS TEXT)")
         }
-        "timestamptz" | "timestamp with time zone" => match literal {
-            Some(text) => naming::quote_literal(
-                &crate::migrate::values::normalize_timestamptz(&text)
-                    .ok_or_else(|| Unsupported(format!("invalid timestamptz literal '{text}'")))?,
-            ),
+        "timestamptz" | "timestamp with time zone" if literal.is_some() => {
+            let text = literal.unwrap_or_default();
+            let canonical = crate::migrate::values::normalize_timestamptz(&text)
+                .ok_or_else(|| Unsupported(format!("invalid timestamptz literal '{text}'")))?;
+            format!("pg_timestamptz({})", naming::quote_literal(&canonical))
+        }
+        // date, timestamp, timestamptz, interval: the store's date/time casts.
+        other => match super::temporal::cast(other, inner)? {
+            Some(sql) => sql,
+            // uuid, json, jsonb, time, enums, regclass…: the text is the value.
             None => inner.to_string(),
         },
-        "interval" => {
-            return Err(Unsupported(
-                "interval values are not supported on SQLite".into(),
-            ));
-        }
-        // uuid, json, jsonb, date, time, timestamp, enums, regclass…: the text is the value.
-        _ => inner.to_string(),
     })
 }
 
@@ -533,9 +609,42 @@ mod tests {
     }
 
     #[test]
+    fn quoted_built_ins_resolve_like_unquoted_ones() {
+        check("\"now\"()", "pg_now()");
+        check(
+            "\"auth\".\"uid\"() = \"user_id\"",
+            "auth_uid() = \"user_id\"",
+        );
+        check(
+            "\"extensions\".\"uuid_generate_v4\"()",
+            "uuid_generate_v4()",
+        );
+        refused("\"NOW\"()", "not supported");
+    }
+
+    #[test]
+    fn storage_helpers_and_array_subscripts_translate() {
+        check(
+            "(storage.foldername(name))[1] = auth.uid()::text",
+            "json_extract((storage_foldername(name)), '$[0]') = CAST(auth_uid() AS TEXT)",
+        );
+        check(
+            "storage.filename(name) = 'a.png'",
+            "storage_filename(name) = 'a.png'",
+        );
+        check(
+            "storage.extension(name) = 'png'",
+            "storage_extension(name) = 'png'",
+        );
+        check("tags[0]", "NULL");
+        check(
+            "tags[n]",
+            "(CASE WHEN CAST(n AS INTEGER) >= 1 THEN json_extract(tags, '$[' || (CAST(n AS INTEGER) - 1) || ']') END)",
+        );
+    }
+
+    #[test]
     fn unsupported_constructs_are_named() {
-        refused("now() - interval '1 day'", "interval");
         refused("to_tsvector(body)", "to_tsvector");
-        refused("extract(year from created_at)", "not supported");
     }
 }

@@ -3,7 +3,10 @@
 
 mod apply;
 pub mod expression;
+mod postgres_only;
+mod sequences;
 pub mod statements;
+mod temporal;
 mod translate;
 pub mod values;
 

@@ -12,7 +12,8 @@ use sqlparser::ast::{
     ValueWithSpan,
 };
 
-use super::expression::{self, Unsupported, qualified_name, translate_expr_text};
+use super::expression::{self, Unsupported, ident_name, qualified_name, translate_expr_text};
+use super::sequences;
 use super::values;
 use crate::schema::{
     CheckConstraint, Column, ForeignKey, Function, FunctionArgument, FunctionLanguage,
@@ -29,14 +30,14 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(reason: impl Into<String>) -> Self {
+    pub(super) fn new(reason: impl Into<String>) -> Self {
         Self {
             reason: reason.into(),
             hint: None,
         }
     }
 
-    fn hint(mut self, hint: impl Into<String>) -> Self {
+    pub(super) fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
@@ -67,6 +68,13 @@ pub fn apply(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Ou
     if let Some(outcome) = prepass(connection, cache, text) {
         return outcome;
     }
+    if let Some(outcome) = sequences::alter(connection, cache, text) {
+        return outcome;
+    }
+    let identity = sequences::identity_sequence(text);
+    let text = identity
+        .as_ref()
+        .map_or(text, |found| found.statement.as_str());
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
     let statements = sqlparser::parser::Parser::parse_sql(&dialect, text).map_err(|error| {
         Refusal::new(format!("cannot parse: {error}")).hint("check the statement's syntax")
@@ -74,7 +82,10 @@ pub fn apply(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Ou
     for statement in statements {
         apply_statement(connection, cache, statement)?;
     }
-    Ok(())
+    match identity {
+        Some(found) => found.register(cache),
+        None => Ok(()),
+    }
 }
 
 /// Statements sqlparser cannot parse, or that need no parsing: publications, DO blocks, no-ops.
@@ -87,17 +98,6 @@ fn prepass(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Opti
         .is_some_and(|word| *word == "do" || word.starts_with("do$"))
     {
         return Some(do_block(connection, cache, text));
-    }
-    if matches!(
-        words.first().copied(),
-        Some("grant" | "revoke" | "set" | "begin" | "commit" | "analyze" | "vacuum")
-    ) || first_two == "create extension"
-        || first_two == "create schema"
-        || first_two == "create role"
-        || first_two == "alter default"
-        || (first_two.starts_with("alter ") && words.contains(&"owner"))
-    {
-        return Some(Ok(()));
     }
     if first_two == "create publication"
         || first_two == "alter publication"
@@ -254,8 +254,8 @@ fn apply_statement(
                 add_constraint(cache, &mut table, constraint)?;
             }
             connection.execute_batch(&create_table_sql(cache, &table, &table_ident(&name))?)?;
-            cache.tables.insert(name, table);
-            Ok(())
+            cache.tables.insert(name.clone(), table);
+            sequences::start_counters(connection, cache, &name)
         }
         Statement::AlterTable(alter) => {
             let name = qualified_name(&alter.name);
@@ -270,8 +270,8 @@ fn apply_statement(
             if needs_rebuild(&before, &table) {
                 rebuild(connection, cache, &before, &table, &renames)?;
             }
-            cache.tables.insert(name, table);
-            Ok(())
+            cache.tables.insert(name.clone(), table);
+            sequences::start_counters(connection, cache, &name)
         }
         Statement::CreateIndex(index) => {
             let table = qualified_name(&index.table_name);
@@ -423,7 +423,6 @@ fn apply_statement(
             }
             Ok(())
         }
-        Statement::Grant { .. } | Statement::Revoke { .. } | Statement::CreateExtension { .. } | Statement::CreateSchema { .. } => Ok(()),
         Statement::Drop { object_type, if_exists, names, .. } => {
             for name in &names {
                 let qualified = qualified_name(name);
@@ -432,6 +431,7 @@ fn apply_statement(
                     ObjectType::View => ("VIEW", cache.tables.remove(&qualified).is_some()),
                     ObjectType::Index => ("INDEX", true),
                     ObjectType::Type => ("", cache.enums.remove(&qualified).is_some()),
+                    ObjectType::Sequence => ("", cache.sequences.remove(&qualified).is_some()),
                     _ => return Err(Refusal::new(format!("drop {object_type} is not supported"))),
                 };
                 if !known && !if_exists {
@@ -463,6 +463,9 @@ fn apply_statement(
             }
             Ok(())
         }
+        Statement::CreateSequence { if_not_exists, name, sequence_options, .. } => {
+            sequences::create(cache, qualified_name(&name), if_not_exists, &sequence_options)
+        }
         Statement::Insert(mut insert) => {
             normalize_insert_values(cache, &mut insert)?;
             let sql = expression::translate_node(&mut Statement::Insert(insert), &[])?;
@@ -474,9 +477,24 @@ fn apply_statement(
             connection.execute_batch(&sql)?;
             Ok(())
         }
+        mut statement @ Statement::Query(_) => {
+            if let Some(outcome) = sequences::setval(connection, cache, &statement) {
+                return outcome;
+            }
+            bare_select(connection, &mut statement)
+        }
         other => Err(Refusal::new(format!("`{}` is not supported", first_words(&other.to_string())))
             .hint("Solobase supports tables, indexes, enums, views, policies, sql functions, triggers, comments, grants and publications")),
     }
+}
+
+/// A bare `select …` in a migration runs for its effects (and its errors); its rows are dropped.
+fn bare_select(connection: &Connection, statement: &mut Statement) -> Outcome {
+    let sql = expression::translate_node(statement, &[])?;
+    let mut prepared = connection.prepare(&sql)?;
+    let mut rows = prepared.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
 }
 
 /// Accepts calls of the project's scalar `language sql` functions while validating a policy
@@ -508,12 +526,15 @@ fn first_words(sql: &str) -> String {
 fn column_names(columns: &[sqlparser::ast::IndexColumn]) -> Vec<String> {
     columns
         .iter()
-        .map(|column| column.column.expr.to_string().trim_matches('"').to_owned())
+        .map(|column| match &column.column.expr {
+            Expr::Identifier(ident) => ident_name(ident),
+            other => other.to_string().trim_matches('"').to_owned(),
+        })
         .collect()
 }
 
 fn ident_names(idents: &[sqlparser::ast::Ident]) -> Vec<String> {
-    idents.iter().map(|ident| ident.value.clone()).collect()
+    idents.iter().map(ident_name).collect()
 }
 
 /// The Postgres type of a column definition.
@@ -589,7 +610,7 @@ fn default_name(table: &Table, columns: &[String], suffix: &str) -> String {
 }
 
 fn add_column(cache: &SchemaCache, table: &mut Table, definition: &ColumnDef) -> Outcome {
-    let name = definition.name.value.clone();
+    let name = ident_name(&definition.name);
     if table.column(&name).is_some() {
         return Err(Refusal::new(format!(
             "column \"{name}\" of relation \"{}\" already exists",
@@ -664,6 +685,11 @@ fn add_column(cache: &SchemaCache, table: &mut Table, definition: &ColumnDef) ->
     if let Some(default) = &column.default {
         translate_default(&column, default)?;
     }
+    column.identity |= column
+        .default
+        .as_deref()
+        .and_then(sequences::nextval_default)
+        .is_some();
     table.columns.push(column);
     Ok(())
 }
@@ -757,6 +783,26 @@ fn add_constraint(cache: &SchemaCache, table: &mut Table, constraint: &TableCons
                 .unwrap_or_else(|| format!("{}_check", table.name.name));
             table.checks.push(CheckConstraint { name, expression });
         }
+        TableConstraint::PrimaryKeyUsingIndex(using) => {
+            table.primary_key = promote_index(table, using)?;
+            for column in &mut table.columns {
+                if table.primary_key.contains(&column.name) {
+                    column.nullable = false;
+                }
+            }
+        }
+        TableConstraint::UniqueUsingIndex(using) => {
+            let columns = promote_index(table, using)?;
+            let name = using
+                .name
+                .as_ref()
+                .unwrap_or(&using.index_name)
+                .value
+                .clone();
+            table
+                .unique_constraints
+                .push(UniqueConstraint { name, columns });
+        }
         other => {
             return Err(Refusal::new(format!(
                 "the constraint `{other}` is not supported"
@@ -771,6 +817,27 @@ fn add_constraint(cache: &SchemaCache, table: &mut Table, constraint: &TableCons
         }
     }
     Ok(())
+}
+
+/// `add constraint … {primary key|unique} using index i` (pg_dump, `db diff`): the unique index
+/// `i` becomes the constraint; its columns are returned and its own entry removed.
+fn promote_index(
+    table: &mut Table,
+    using: &sqlparser::ast::ConstraintUsingIndex,
+) -> Result<Vec<String>, Refusal> {
+    let index = &using.index_name.value;
+    let position = table
+        .unique_constraints
+        .iter()
+        .position(|unique| unique.name == *index)
+        .ok_or_else(|| {
+            Refusal::new(format!(
+                "index \"{index}\" is not a unique index of \"{}\" on plain columns",
+                table.name
+            ))
+            .hint("create it first with `create unique index … on table (columns)`")
+        })?;
+    Ok(table.unique_constraints.remove(position).columns)
 }
 
 fn constraint_columns(table: &Table) -> Vec<String> {
@@ -819,6 +886,20 @@ fn alter_table(
             table.rls_enabled = false;
             Ok(())
         }
+        // `not valid` constraints are enforced on the existing rows as well (the table is
+        // rebuilt), so validating one later has nothing left to check.
+        AlterTableOperation::ValidateConstraint { name } => {
+            let known = table.foreign_keys.iter().any(|c| c.name == name.value)
+                || table.checks.iter().any(|c| c.name == name.value);
+            if known {
+                Ok(())
+            } else {
+                Err(Refusal::new(format!(
+                    "constraint \"{}\" of relation \"{}\" does not exist",
+                    name.value, table.name
+                )))
+            }
+        }
         AlterTableOperation::NoForceRowLevelSecurity
         | AlterTableOperation::ReplicaIdentity { .. }
         | AlterTableOperation::OwnerTo { .. } => Ok(()),
@@ -830,6 +911,10 @@ fn alter_table(
             table.unique_constraints.retain(|c| c.name != name.value);
             table.foreign_keys.retain(|c| c.name != name.value);
             table.checks.retain(|c| c.name != name.value);
+            if name.value == format!("{}_pkey", table.name.name) && !table.primary_key.is_empty() {
+                table.primary_key.clear();
+                return Ok(());
+            }
             if before
                 == table.unique_constraints.len() + table.foreign_keys.len() + table.checks.len()
                 && !if_exists
@@ -864,15 +949,15 @@ fn alter_table(
             let column = table
                 .columns
                 .iter_mut()
-                .find(|column| column.name == old_column_name.value)
+                .find(|column| column.name == ident_name(old_column_name))
                 .ok_or_else(|| {
                     Refusal::new(format!(
                         "column \"{}\" does not exist",
                         old_column_name.value
                     ))
                 })?;
-            column.name = new_column_name.value.clone();
-            renames.push((old_column_name.value.clone(), new_column_name.value.clone()));
+            column.name = ident_name(new_column_name);
+            renames.push((ident_name(old_column_name), ident_name(new_column_name)));
             Ok(())
         }
         AlterTableOperation::AlterColumn { column_name, op } => {
@@ -889,6 +974,11 @@ fn alter_table(
                 AlterColumnOperation::SetDefault { value } => {
                     column.default = Some(value.to_string());
                     translate_default(column, &value.to_string())?;
+                    column.identity |= sequences::nextval_default(&value.to_string()).is_some();
+                }
+                AlterColumnOperation::AddGenerated { .. } => {
+                    column.identity = true;
+                    column.nullable = false;
                 }
                 AlterColumnOperation::DropDefault => column.default = None,
                 other => {
@@ -975,7 +1065,11 @@ pub fn affinity(pg_type: &PgType) -> &'static str {
     }
 }
 
-fn translate_default(column: &Column, default: &str) -> Result<String, Refusal> {
+/// The SQLite default of a column; `None` where the key's AUTOINCREMENT stands in (`nextval`).
+fn translate_default(column: &Column, default: &str) -> Result<Option<String>, Refusal> {
+    if sequences::nextval_default(default).is_some() {
+        return Ok(None);
+    }
     let literal = default
         .strip_prefix('\'')
         .and_then(|rest| rest.strip_suffix('\''));
@@ -986,8 +1080,12 @@ fn translate_default(column: &Column, default: &str) -> Result<String, Refusal> 
         (PgType::Timestamptz, Some(text)) => values::normalize_timestamptz(text)
             .map(|canonical| quote_literal(&canonical))
             .ok_or_else(|| Refusal::new(format!("invalid timestamptz {default}"))),
-        _ => Ok(translate_expr_text(default)?),
+        _ => Ok(super::temporal::assign(
+            &column.pg_type,
+            translate_expr_text(default)?,
+        )),
     }
+    .map(Some)
 }
 
 /// `CREATE TABLE` for the model, with every constraint Postgres would enforce.
@@ -1009,11 +1107,10 @@ fn create_table_sql(cache: &SchemaCache, table: &Table, ident: &str) -> Result<S
         if !column.nullable {
             line.push_str(" NOT NULL");
         }
-        if let Some(default) = &column.default {
-            line.push_str(&format!(
-                " DEFAULT ({})",
-                translate_default(column, default)?
-            ));
+        if let Some(default) = &column.default
+            && let Some(translated) = translate_default(column, default)?
+        {
+            line.push_str(&format!(" DEFAULT ({translated})"));
         }
         match &column.pg_type {
             PgType::Json | PgType::Jsonb => {
@@ -1168,7 +1265,13 @@ fn expression_type(
 ) -> Option<PgType> {
     match expr {
         Expr::Identifier(ident) => relations.iter().find_map(|relation| {
-            Some(cache.table(relation)?.column(&ident.value)?.pg_type.clone())
+            Some(
+                cache
+                    .table(relation)?
+                    .column(&ident_name(ident))?
+                    .pg_type
+                    .clone(),
+            )
         }),
         Expr::CompoundIdentifier(parts) => {
             let column = &parts.last()?.value;
@@ -1244,7 +1347,7 @@ fn create_function(
             name: argument
                 .name
                 .as_ref()
-                .map(|ident| ident.value.clone())
+                .map(ident_name)
                 .unwrap_or_else(|| format!("${}", position + 1)),
             pg_type,
             default: argument.default_expr.as_ref().map(ToString::to_string),
@@ -1264,7 +1367,7 @@ fn create_function(
                         .iter()
                         .map(|column| {
                             Ok((
-                                column.name.value.clone(),
+                                ident_name(&column.name),
                                 pg_type(cache, &column.data_type)?.0,
                             ))
                         })

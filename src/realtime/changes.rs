@@ -92,7 +92,17 @@ impl Change {
             data["record"] = Value::Object(record.as_ref().clone());
         }
         if let Some(old) = &self.old_record {
-            data["old_record"] = Value::Object(old.as_ref().clone());
+            // With row-level security on, the old row may hold what a subscriber can no longer
+            // see: like Supabase, send only its primary key.
+            let old = if self.table.rls_enabled {
+                old.iter()
+                    .filter(|(column, _)| self.table.primary_key.contains(column))
+                    .map(|(column, value)| (column.clone(), value.clone()))
+                    .collect()
+            } else {
+                old.as_ref().clone()
+            };
+            data["old_record"] = Value::Object(old);
         }
         data
     }

@@ -16,7 +16,7 @@ use crate::schema::{
     Function, FunctionLanguage, FunctionReturn, Policy, PolicyCommand, QualifiedName, SchemaCache,
     Table,
 };
-use crate::store::naming::table_ident;
+use crate::store::naming::{quote_ident, table_ident};
 
 /// Which clause of the policies to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,13 +290,31 @@ pub fn inline_function<'a>(
     };
     let resolver = resolver_for(function);
     let body = translate_with(statement, &parameters, &resolver)?;
+    if parameters.is_empty() {
+        return Ok(Some(format!("({body})")));
+    }
+    // The arguments are evaluated where the call is written (against the caller's row) and the
+    // body reads them from a one-row derived table, so a column of a table the body reads can
+    // never capture an argument that names a column of the caller's row.
+    let scope = quote_ident(&format!("{}.args", function.name.name));
+    let bound: Vec<String> = parameters
+        .iter()
+        .zip(args)
+        .map(|(parameter, arg)| format!("({arg}) AS {}", quote_ident(parameter)))
+        .collect();
     let replacements: Vec<(String, String)> = parameters
-        .into_iter()
-        .zip(args.iter().map(|arg| format!("({arg})")))
+        .iter()
+        .map(|parameter| {
+            (
+                parameter.clone(),
+                format!("{scope}.{}", quote_ident(parameter)),
+            )
+        })
         .collect();
     Ok(Some(format!(
-        "({})",
-        substitute_parameters(&body, &replacements)
+        "(SELECT ({}) FROM (SELECT {}) AS {scope})",
+        substitute_parameters(&body, &replacements),
+        bound.join(", ")
     )))
 }
 

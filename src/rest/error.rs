@@ -31,6 +31,12 @@ impl RestError {
         Self::new(status_for_sqlstate(sqlstate, anon), sqlstate, message)
     }
 
+    /// The same error with another HTTP status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn details(mut self, details: impl Into<String>) -> Self {
         self.details = Some(details.into());
         self

@@ -140,31 +140,49 @@ fn mutate(
     options: WriteOptions,
 ) -> Result<Outcome, RestError> {
     let mut rowids: Vec<i64> = Vec::new();
+    // The rows the command wrote (for an upsert, those it inserted) and those an upsert updated.
+    let (mut written, mut updated): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
     let mut only_updated = !write.statements.is_empty();
+    let fails = |sql: &Option<Sql>| -> Result<bool, RestError> {
+        match sql {
+            Some(sql) => Ok(number(connection, sql, sql.params.clone())? > 0),
+            None => Ok(false),
+        }
+    };
     for statement in &write.statements {
-        if let Some(exists) = &statement.exists {
-            only_updated &= number(connection, exists, exists.params.clone())? > 0;
-        } else {
-            only_updated = false;
+        // Postgres's order: the INSERT `with check` on the proposed row, then (for an upsert
+        // that updates) the UPDATE and SELECT `using` on the existing row, then constraints.
+        let exists = fails(&statement.exists)?;
+        only_updated &= exists;
+        if fails(&statement.proposed)? {
+            return Err(policy_violation(table, false));
+        }
+        if exists && fails(&statement.existing)? {
+            return Err(policy_violation(table, true));
         }
         let ids = column(connection, &statement.sql).map_err(|error| {
             constraint_error(connection, schema, table, &statement.values, error)
         })?;
-        rowids.extend(ids);
+        rowids.extend(&ids);
+        if exists {
+            updated.extend(ids);
+        } else {
+            written.extend(ids);
+        }
+    }
+    let checked = |sql: &Option<Sql>, ids: &[i64]| -> Result<bool, RestError> {
+        match sql {
+            Some(sql) if !ids.is_empty() => {
+                let ids = Literal::Text(serde_json::to_string(ids).expect("integers serialize"));
+                Ok(number(connection, sql, sql.params_with_first(ids))? == 0)
+            }
+            _ => Ok(true),
+        }
+    };
+    if !checked(&write.check, &written)? || !checked(&write.conflict_check, &updated)? {
+        return Err(policy_violation(table, false));
     }
     let ids = Literal::Text(serde_json::to_string(&rowids).expect("integers serialize"));
-    if let Some(check) = &write.check
-        && number(connection, check, check.params_with_first(ids.clone()))? > 0
-    {
-        return Err(RestError::sql(
-            "42501",
-            format!(
-                "new row violates row-level security policy for table \"{}\"",
-                table.name.name
-            ),
-            false,
-        ));
-    }
     let affected = rowids.len() as u64;
     if options.singular && affected != 1 {
         return Err(super::response::singular_mismatch(affected));
@@ -198,6 +216,20 @@ fn mutate(
         location,
         only_updated,
     })
+}
+
+/// Postgres's 42501 for a row a policy refuses: the new row's `with check`, or (`using`) an
+/// existing row an upsert would update.
+fn policy_violation(table: &Table, using: bool) -> RestError {
+    let clause = if using { " (USING expression)" } else { "" };
+    RestError::sql(
+        "42501",
+        format!(
+            "new row violates row-level security policy{clause} for table \"{}\"",
+            table.name.name
+        ),
+        false,
+    )
 }
 
 fn check_max_affected(affected: u64, options: WriteOptions) -> Result<(), RestError> {
@@ -292,8 +324,41 @@ fn execute(connection: &Connection, sql: &str, values: Vec<Literal>) -> rusqlite
 
 fn query_error(sql: &str) -> impl Fn(rusqlite::Error) -> RestError + '_ {
     move |error| {
-        function_error(&error).unwrap_or_else(|| RestError::internal(format!("{error}: {sql}")))
+        function_error(&error)
+            .or_else(|| limit_error(&error))
+            .unwrap_or_else(|| RestError::internal(format!("{error}: {sql}")))
     }
+}
+
+/// A statement SQLite refused because a request made it too big (too many terms, values,
+/// columns or bytes): the client's to fix, so a 400 that says so, not a server fault.
+fn limit_error(error: &rusqlite::Error) -> Option<RestError> {
+    let (failure, message) = match error {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            (failure, message.as_deref().unwrap_or(""))
+        }
+        rusqlite::Error::SqlInputError { error, msg, .. } => (error, msg.as_str()),
+        _ => return None,
+    };
+    let too_big = failure.code == rusqlite::ErrorCode::TooBig
+        || (failure.code == rusqlite::ErrorCode::Unknown
+            && [
+                "too many ",
+                "too large",
+                "parser stack overflow",
+                "at most ",
+            ]
+            .iter()
+            .any(|sign| message.contains(sign)));
+    too_big.then(|| {
+        RestError::sql(
+            "54000",
+            format!("the request is too large: {message}"),
+            false,
+        )
+        .hint("Split it into smaller requests.")
+        .with_status(axum::http::StatusCode::BAD_REQUEST)
+    })
 }
 
 /// An error a plpgsql body raised (or let through), with its SQLSTATE, message, detail, hint.
@@ -362,7 +427,7 @@ fn raised(error: rusqlite::Error) -> RestError {
         {
             RestError::sql("P0001", message.clone(), false)
         }
-        _ => RestError::internal(error),
+        _ => limit_error(&error).unwrap_or_else(|| RestError::internal(error)),
     }
 }
 
@@ -378,7 +443,7 @@ fn constraint_error(
         return raised;
     }
     let rusqlite::Error::SqliteFailure(failure, Some(message)) = &error else {
-        return RestError::internal(error);
+        return limit_error(&error).unwrap_or_else(|| RestError::internal(error));
     };
     let detail = message.split_once(": ").map_or("", |(_, detail)| detail);
     let relation = &table.name.name;
@@ -432,7 +497,7 @@ fn constraint_error(
             false,
         ),
         rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER => RestError::sql("P0001", message.clone(), false),
-        _ => RestError::internal(error),
+        _ => limit_error(&error).unwrap_or_else(|| RestError::internal(error)),
     }
 }
 

@@ -7,6 +7,8 @@ pub mod error;
 pub mod execute;
 #[cfg(test)]
 mod fixture;
+#[cfg(test)]
+mod fuzz;
 pub mod plan;
 pub mod query;
 pub mod request;
@@ -20,6 +22,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::{Caller, Role};
+use crate::config::ApiConfig;
 use crate::schema::SchemaCache;
 use crate::store::Store;
 use error::RestError;
@@ -27,14 +30,14 @@ use execute::WriteOptions;
 use plan::Plan;
 use request::{MediaType, ReturnPreference};
 
-/// Serves one `/rest/v1/{path}` request for a verified caller; reads return at most
-/// `max_rows` rows.
+/// Serves one `/rest/v1/{path}` request for a verified caller over the schemas `api` exposes;
+/// reads return at most `api.max_rows` rows.
 #[allow(clippy::too_many_arguments)]
 pub async fn handle(
     store: &Store,
     schema: Arc<SchemaCache>,
     caller: Caller,
-    max_rows: u64,
+    api: &ApiConfig,
     method: &Method,
     path: &str,
     raw_query: &str,
@@ -42,9 +45,9 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let request = request::parse(method, path, raw_query, headers, &body)?;
+        let request = request::parse(method, path, raw_query, headers, &body, &api.schemas)?;
         let (query, table) = {
-            let plan = plan::build(&request, &schema, max_rows)?;
+            let plan = plan::build(&request, &schema, api.max_rows)?;
             let table = match &plan {
                 Plan::Insert(insert) => Some(insert.table.name.clone()),
                 Plan::Update(update) => Some(update.table.name.clone()),
@@ -103,7 +106,7 @@ mod tests {
             store,
             Arc::new(fixture::schema()),
             fixture::caller(role),
-            1000,
+            &ApiConfig::default(),
             &method.parse().unwrap(),
             path,
             query,

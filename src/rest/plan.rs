@@ -608,6 +608,7 @@ impl<'a> Planner<'a> {
                     Operator::Lte => Comparison::Lte,
                     Operator::IsDistinct => Comparison::IsDistinct,
                     pattern => {
+                        check_regex(*pattern, value)?;
                         return Ok(Test::Pattern {
                             kind: pattern_kind(*pattern),
                             quantifier: Quantifier::Any,
@@ -768,7 +769,12 @@ impl<'a> Planner<'a> {
                             && fk.referenced_table.name == relation
                             && in_key(junction, fk)
                     }) {
-                        let Some(target) = self.schema.table(&to_target.referenced_table) else {
+                        // The far side must be exposed too: a junction never leads out of
+                        // the API's schemas (to `auth.users`, say).
+                        let Some(target) = same_schema
+                            .clone()
+                            .find(|table| table.name == to_target.referenced_table)
+                        else {
                             continue;
                         };
                         candidates.push(Candidate {
@@ -894,6 +900,13 @@ impl<'a> Planner<'a> {
                     .unwrap_or_else(|| table.primary_key.clone());
                 for column in &target {
                     payload_column(table, column)?;
+                }
+                if !target.is_empty() && !is_unique(table, &target) {
+                    return Err(RestError::sql(
+                        "42P10",
+                        "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+                        false,
+                    ));
                 }
                 (!target.is_empty()).then(|| Conflict {
                     update: keys
@@ -1158,9 +1171,43 @@ fn expr(table: &Table, field: &Field) -> Result<Expr, RestError> {
             false,
         )
     })?;
+    if let Some(step) = field.json_path.first()
+        && !matches!(column.pg_type, PgType::Json | PgType::Jsonb)
+    {
+        let arrow = if step.as_text { "->>" } else { "->" };
+        return Err(RestError::sql(
+            "42883",
+            format!(
+                "operator does not exist: {} {arrow} unknown",
+                column.pg_type.pg_name()
+            ),
+            false,
+        )
+        .hint("No operator matches the given name and argument types. You might need to add explicit type casts."));
+    }
     Ok(Expr {
         path: field.json_path.clone(),
         ..plain(column)
+    })
+}
+
+/// `match`/`imatch` patterns must compile, as Postgres checks its `~` operands (2201B).
+fn check_regex(operator: Operator, pattern: &str) -> Result<(), RestError> {
+    if !matches!(operator, Operator::Match | Operator::Imatch) {
+        return Ok(());
+    }
+    regex::Regex::new(pattern).map(drop).map_err(|error| {
+        let reason = error.to_string();
+        let reason = reason
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim_start_matches("error: ");
+        RestError::sql(
+            "2201B",
+            format!("invalid regular expression: {reason}"),
+            false,
+        )
     })
 }
 
@@ -1254,7 +1301,15 @@ mod tests {
 
     fn request(method: Method, target: &str, body: &str) -> ApiRequest {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        request::parse(&method, path, query, &HeaderMap::new(), body.as_bytes()).unwrap()
+        request::parse(
+            &method,
+            path,
+            query,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            &crate::config::ApiConfig::default().schemas,
+        )
+        .unwrap()
     }
 
     /// The error code and status planning `target` gets with `schema`.

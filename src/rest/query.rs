@@ -12,8 +12,9 @@ use super::plan::*;
 use super::request::{ContainOperator, IsValue, JsonKey, JsonStep, Quantifier, Resolution};
 use super::values::Literal;
 use crate::auth::Caller;
-use crate::migrate::expression::substitute_parameters;
+use crate::migrate::expression::{substitute_calls, substitute_parameters, translate_expr_text};
 use crate::schema::{PgType, PolicyCommand, QualifiedName, SchemaCache, Table};
+use crate::store::functions::{CLAIM_FUNCTIONS, claim_value};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
 
 /// SQL text and its positional parameters.
@@ -52,8 +53,12 @@ pub struct Write {
     pub statements: Vec<WriteStatement>,
     /// DELETE: removes the rowids after their representation has been read.
     pub delete: Option<Sql>,
-    /// The number of rowids whose new row fails the policies' `with check`.
+    /// The number of rowids whose new row fails the policies' `with check` (for an upsert: of
+    /// the rows it inserted).
     pub check: Option<Sql>,
+    /// For an upsert: the number of rowids it updated whose new row fails the UPDATE `with
+    /// check` or the SELECT policies, as Postgres checks `on conflict do update`.
+    pub conflict_check: Option<Sql>,
     /// `(json array, count)` of the rows.
     pub rows: Sql,
     /// The query string locating the first row (`id=eq.1`), for `return=headers-only`.
@@ -66,6 +71,12 @@ pub struct WriteStatement {
     pub sql: Sql,
     /// For `merge-duplicates`: whether the row to upsert already exists (answers 0 or 1).
     pub exists: Option<Sql>,
+    /// For inserts: 1 when the row as proposed (values and defaults) fails the INSERT `with
+    /// check`. Postgres checks it first: before any constraint, and before an upsert's update.
+    pub proposed: Option<Sql>,
+    /// For `merge-duplicates`: the number of existing rows with the row's key that the caller
+    /// may not update (UPDATE and SELECT `using`); Postgres refuses such an upsert.
+    pub existing: Option<Sql>,
     /// The values written, by column, to explain a constraint violation.
     pub values: Vec<(String, Literal)>,
 }
@@ -262,6 +273,7 @@ pub fn to_sql(
         schema,
         caller,
         params: Vec::new(),
+        claims: Vec::new(),
         aliases: 0,
     };
     match plan {
@@ -287,6 +299,8 @@ struct Builder<'d> {
     schema: &'d SchemaCache,
     caller: &'d Caller,
     params: Vec<Literal>,
+    /// The claim stand-ins bound in the current statement, with their placeholders.
+    claims: Vec<(String, String)>,
     aliases: usize,
 }
 
@@ -302,6 +316,7 @@ impl Builder<'_> {
     }
 
     fn finish(&mut self, text: String) -> Sql {
+        self.claims.clear();
         Sql {
             text,
             params: std::mem::take(&mut self.params),
@@ -320,11 +335,11 @@ impl Builder<'_> {
         )
     }
 
-    /// The policy predicate for rows of `table` as `alias`, if the caller is restricted.
+    /// The caller's policy predicate for `table` (over its bare columns), with the claims it
+    /// reads bound as parameters of this statement; `None` when the caller is not restricted.
     fn policy(
-        &self,
+        &mut self,
         table: &Table,
-        alias: &str,
         command: PolicyCommand,
         clause: Clause,
     ) -> Result<Option<String>, RestError> {
@@ -333,9 +348,69 @@ impl Builder<'_> {
         else {
             return Ok(None);
         };
-        if predicate == "0" {
-            return Ok(Some("0".into()));
+        let names = CLAIM_FUNCTIONS.map(|(name, _)| name);
+        Ok(Some(substitute_calls(&predicate, &names, |name| {
+            self.claim(name)
+        })))
+    }
+
+    /// The placeholder holding what the claim stand-in `function` answers for the caller,
+    /// bound once per statement.
+    fn claim(&mut self, function: &str) -> String {
+        if let Some((_, placeholder)) = self.claims.iter().find(|(name, _)| name == function) {
+            return placeholder.clone();
         }
+        let claim = CLAIM_FUNCTIONS
+            .iter()
+            .find(|(name, _)| *name == function)
+            .and_then(|(_, claim)| *claim);
+        let value =
+            claim_value(Some(&self.caller.claims), claim).map_or(Literal::Null, Literal::Text);
+        let placeholder = self.bind(value);
+        self.claims.push((function.to_owned(), placeholder.clone()));
+        placeholder
+    }
+
+    /// `FROM` item for the rows of `table` (read from `from`, the relation or a subquery) as
+    /// `alias` that the caller's `command` policy lets through:
+    /// `(SELECT * FROM from AS name WHERE predicate) AS alias`. SQLite flattens it into the
+    /// outer query, so the predicate is a plain term of its `WHERE`, using indexes exactly as
+    /// an explicit filter does, while inside it bare columns and `name.column` mean the row, as
+    /// they do in the policy. `rowid` keeps the row id visible for statements over it.
+    fn source(
+        &mut self,
+        table: &Table,
+        from: &str,
+        alias: &str,
+        command: PolicyCommand,
+        rowid: bool,
+    ) -> Result<String, RestError> {
+        let Some(predicate) = self.policy(table, command, Clause::Using)? else {
+            return Ok(format!("{from} AS {alias}"));
+        };
+        let columns = if rowid {
+            format!("{}, *", self.dialect.row_id())
+        } else {
+            "*".to_owned()
+        };
+        Ok(format!(
+            "(SELECT {columns} FROM {from} AS {} WHERE {predicate}) AS {alias}",
+            quote_ident(&table.name.name)
+        ))
+    }
+
+    /// Whether the one row of `table` as `alias` passes the caller's policy: the predicate
+    /// over that row's columns, for tests of a row already pinned by its id or key.
+    fn row_test(
+        &mut self,
+        table: &Table,
+        alias: &str,
+        command: PolicyCommand,
+        clause: Clause,
+    ) -> Result<Option<String>, RestError> {
+        let Some(predicate) = self.policy(table, command, clause)? else {
+            return Ok(None);
+        };
         // Policies name bare columns (or `table.column`); give them this row under both names.
         let columns: Vec<String> = table
             .columns
@@ -352,8 +427,8 @@ impl Builder<'_> {
         )))
     }
 
-    /// `WHERE` terms for the rows of `shape` as `alias`: its filters, embed presence tests and
-    /// the SELECT policy.
+    /// `WHERE` terms for the rows of `shape` as `alias`: its filters and embed presence tests
+    /// (the SELECT policy is in its `source`).
     fn conditions(&mut self, shape: &Shape, alias: &str) -> Result<Vec<String>, RestError> {
         let mut terms = Vec::new();
         for condition in &shape.filters {
@@ -372,11 +447,6 @@ impl Builder<'_> {
                     format!("NOT {exists}")
                 });
             }
-        }
-        if let Some(policy) =
-            self.policy(&shape.table, alias, PolicyCommand::Select, Clause::Using)?
-        {
-            terms.push(policy);
         }
         Ok(terms)
     }
@@ -406,7 +476,7 @@ impl Builder<'_> {
                 let sql = if parts.is_empty() {
                     empty.to_owned()
                 } else {
-                    parts.join(joiner)
+                    join_terms(parts, joiner)
                 };
                 (format!("({sql})"), *negated)
             }
@@ -454,7 +524,7 @@ impl Builder<'_> {
                     if parts.is_empty() {
                         empty.to_owned()
                     } else {
-                        parts.join(joiner)
+                        join_terms(parts, joiner)
                     }
                 )
             }
@@ -499,7 +569,7 @@ impl Builder<'_> {
                     if parts.is_empty() {
                         "1".to_owned()
                     } else {
-                        parts.join(joiner)
+                        join_terms(parts, joiner)
                     }
                 )
             }
@@ -624,7 +694,7 @@ impl Builder<'_> {
                 child: to_child,
             } => {
                 let junction = self.alias();
-                let mut on: Vec<String> = to_parent
+                let on: Vec<String> = to_parent
                     .iter()
                     .map(|(parent_column, junction_column)| {
                         format!(
@@ -641,23 +711,27 @@ impl Builder<'_> {
                         )
                     }))
                     .collect();
-                if let Some(policy) =
-                    self.policy(table, &junction, PolicyCommand::Select, Clause::Using)?
-                {
-                    on.push(policy);
-                }
+                let relation = self.dialect.relation(&table.name);
+                let source =
+                    self.source(table, &relation, &junction, PolicyCommand::Select, false)?;
                 vec![format!(
-                    "EXISTS (SELECT 1 FROM {} AS {junction} WHERE {})",
-                    self.dialect.relation(&table.name),
+                    "EXISTS (SELECT 1 FROM {source} WHERE {})",
                     on.join(" AND ")
                 )]
             }
         };
         terms.extend(self.conditions(&embed.shape, child)?);
+        let relation = self.dialect.relation(&embed.shape.table.name);
+        let source = self.source(
+            &embed.shape.table,
+            &relation,
+            child,
+            PolicyCommand::Select,
+            false,
+        )?;
         Ok(format!(
-            "FROM {} AS {child} WHERE {}",
-            self.dialect.relation(&embed.shape.table.name),
-            terms.join(" AND ")
+            "FROM {source} WHERE {}",
+            join_terms(terms, " AND ")
         ))
     }
 
@@ -689,8 +763,9 @@ impl Builder<'_> {
     /// `(json array, rows)` of `shape` read from `from` (a relation or a subquery).
     fn rows(&mut self, shape: &Shape, from: &str) -> Result<Sql, RestError> {
         let alias = self.alias();
+        let source = self.source(&shape.table, from, &alias, PolicyCommand::Select, false)?;
         let terms = self.conditions(shape, &alias)?;
-        let from_rest = format!("FROM {from} AS {alias}{}", where_clause(&terms));
+        let from_rest = format!("FROM {source}{}", where_clause(&terms));
         let text = if let [Output::Count { key }] = shape.outputs.as_slice() {
             format!(
                 "SELECT json_array(json_object({}, count(*))), 1 {from_rest}",
@@ -711,11 +786,9 @@ impl Builder<'_> {
     /// The number of rows the filters and policy select, ignoring the range.
     fn count(&mut self, shape: &Shape, from: &str) -> Result<Sql, RestError> {
         let alias = self.alias();
+        let source = self.source(&shape.table, from, &alias, PolicyCommand::Select, false)?;
         let terms = self.conditions(shape, &alias)?;
-        let text = format!(
-            "SELECT count(*) FROM {from} AS {alias}{}",
-            where_clause(&terms)
-        );
+        let text = format!("SELECT count(*) FROM {source}{}", where_clause(&terms));
         Ok(self.finish(text))
     }
 
@@ -724,22 +797,15 @@ impl Builder<'_> {
         let ids = self.over_rowids();
         let alias = self.alias();
         let shape = &returning.shape;
-        let mut terms = vec![format!(
+        let terms = vec![format!(
             "{alias}.{} IN {}",
             self.dialect.row_id(),
             self.dialect.id_list(&ids)
         )];
-        if let Some(policy) =
-            self.policy(&shape.table, &alias, PolicyCommand::Select, Clause::Using)?
-        {
-            terms.push(policy);
-        }
+        let relation = self.dialect.relation(&shape.table.name);
+        let source = self.source(&shape.table, &relation, &alias, PolicyCommand::Select, true)?;
         let object = self.object(shape, &alias)?;
-        let rest = format!(
-            "FROM {} AS {alias}{}",
-            self.dialect.relation(&shape.table.name),
-            where_clause(&terms)
-        );
+        let rest = format!("FROM {source}{}", where_clause(&terms));
         let text = self.dialect.array_and_count(&object, &rest);
         Ok(self.finish(text))
     }
@@ -765,18 +831,68 @@ impl Builder<'_> {
         self.finish(text)
     }
 
-    /// The count of rowids in `?1` whose row fails the `with check` of `command`.
-    fn check(&mut self, table: &Table, command: PolicyCommand) -> Result<Option<Sql>, RestError> {
+    /// The count of rowids in `?1` whose row fails any of `clauses`.
+    fn check(
+        &mut self,
+        table: &Table,
+        clauses: &[(PolicyCommand, Clause)],
+    ) -> Result<Option<Sql>, RestError> {
         let ids = self.over_rowids();
-        let Some(policy) = self.policy(table, "t0", command, Clause::WithCheck)? else {
+        let Some(failing) = self.failing(table, "t0", clauses)? else {
             self.params.clear();
             return Ok(None);
         };
         let text = format!(
-            "SELECT count(*) FROM {} AS t0 WHERE t0.{} IN {} AND NOT coalesce({policy}, 0)",
+            "SELECT count(*) FROM {} AS t0 WHERE t0.{} IN {} AND {failing}",
             self.dialect.relation(&table.name),
             self.dialect.row_id(),
             self.dialect.id_list(&ids)
+        );
+        Ok(Some(self.finish(text)))
+    }
+
+    /// A test true for a row `alias` of `table` that fails any of `clauses`, if any restricts.
+    fn failing(
+        &mut self,
+        table: &Table,
+        alias: &str,
+        clauses: &[(PolicyCommand, Clause)],
+    ) -> Result<Option<String>, RestError> {
+        let mut passing = Vec::new();
+        for (command, clause) in clauses {
+            if let Some(policy) = self.row_test(table, alias, *command, *clause)? {
+                passing.push(format!("coalesce({policy}, 0)"));
+            }
+        }
+        Ok((!passing.is_empty()).then(|| format!("NOT ({})", passing.join(" AND "))))
+    }
+
+    /// 1 when `row`, completed with the column defaults, fails the INSERT `with check`.
+    fn proposed(
+        &mut self,
+        table: &Table,
+        row: &[(String, Literal)],
+    ) -> Result<Option<Sql>, RestError> {
+        let Some(failing) =
+            self.failing(table, "t0", &[(PolicyCommand::Insert, Clause::WithCheck)])?
+        else {
+            return Ok(None);
+        };
+        let mut columns = Vec::new();
+        for column in &table.columns {
+            let value = match row.iter().find(|(name, _)| *name == column.name) {
+                Some((_, value)) => self.bind(value.clone()),
+                None => column
+                    .default
+                    .as_deref()
+                    .and_then(|default| translate_expr_text(default).ok())
+                    .map_or_else(|| "NULL".to_owned(), |sql| format!("({sql})")),
+            };
+            columns.push(format!("{value} AS {}", quote_ident(&column.name)));
+        }
+        let text = format!(
+            "SELECT count(*) FROM (SELECT {}) AS t0 WHERE {failing}",
+            columns.join(", ")
         );
         Ok(Some(self.finish(text)))
     }
@@ -790,13 +906,27 @@ impl Builder<'_> {
         delete: Option<Sql>,
         returning: &Returning,
     ) -> Result<Write, RestError> {
+        let conflict_check = if statements.iter().any(|s| s.existing.is_some()) {
+            self.check(
+                table,
+                &[
+                    (PolicyCommand::Update, Clause::WithCheck),
+                    (PolicyCommand::Select, Clause::Using),
+                ],
+            )?
+        } else {
+            None
+        };
         Ok(Write {
             statements,
             delete,
             check: match command {
-                PolicyCommand::Insert | PolicyCommand::Update => self.check(table, command)?,
+                PolicyCommand::Insert | PolicyCommand::Update => {
+                    self.check(table, &[(command, Clause::WithCheck)])?
+                }
                 _ => None,
             },
+            conflict_check,
             rows: self.representation(returning)?,
             location: returning
                 .location
@@ -810,35 +940,52 @@ impl Builder<'_> {
         let target = self.dialect.relation(&table.name);
         let mut statements = Vec::new();
         for row in &insert.rows {
-            let exists = match &insert.conflict {
-                Some(conflict) if conflict.resolution == Resolution::MergeDuplicates => {
-                    let keys: Option<Vec<&Literal>> = conflict
-                        .target
-                        .iter()
-                        .map(|column| {
-                            row.iter()
-                                .find(|(name, _)| name == column)
-                                .map(|(_, value)| value)
-                        })
-                        .collect();
-                    keys.map(|keys| {
-                        let terms: Vec<String> = conflict
-                            .target
-                            .iter()
-                            .zip(keys)
-                            .map(|(column, value)| {
-                                format!("{} = {}", quote_ident(column), self.bind(value.clone()))
-                            })
-                            .collect();
-                        let text = format!(
-                            "SELECT EXISTS (SELECT 1 FROM {target} WHERE {})",
-                            terms.join(" AND ")
-                        );
-                        self.finish(text)
-                    })
-                }
-                _ => None,
+            let merging = insert
+                .conflict
+                .as_ref()
+                .filter(|conflict| conflict.resolution == Resolution::MergeDuplicates);
+            let exists = match merging {
+                Some(conflict) => self.same_key(conflict, row).map(|terms| {
+                    let text =
+                        format!("SELECT EXISTS (SELECT 1 FROM {target} AS t0 WHERE {terms})");
+                    self.finish(text)
+                }),
+                None => None,
             };
+            let existing = match merging.filter(|conflict| {
+                conflict
+                    .update
+                    .iter()
+                    .any(|column| row.iter().any(|(name, _)| name == column))
+            }) {
+                Some(conflict) => match self.same_key(conflict, row) {
+                    Some(terms) => {
+                        let failing = self.failing(
+                            table,
+                            "t0",
+                            &[
+                                (PolicyCommand::Update, Clause::Using),
+                                (PolicyCommand::Select, Clause::Using),
+                            ],
+                        )?;
+                        match failing {
+                            Some(failing) => {
+                                let text = format!(
+                                    "SELECT count(*) FROM {target} AS t0 WHERE {terms} AND {failing}"
+                                );
+                                Some(self.finish(text))
+                            }
+                            None => {
+                                self.params.clear();
+                                None
+                            }
+                        }
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            let proposed = self.proposed(table, row)?;
             let text = if row.is_empty() {
                 format!(
                     "INSERT INTO {target} DEFAULT VALUES RETURNING {}",
@@ -865,6 +1012,8 @@ impl Builder<'_> {
             statements.push(WriteStatement {
                 sql: self.finish(text),
                 exists,
+                proposed,
+                existing,
                 values: row.clone(),
             });
         }
@@ -875,6 +1024,20 @@ impl Builder<'_> {
             None,
             &insert.returning,
         )
+    }
+
+    /// `t0.key = value AND …` for the conflict target, when `row` gives every key column.
+    fn same_key(&mut self, conflict: &Conflict, row: &[(String, Literal)]) -> Option<String> {
+        let mut terms = Vec::new();
+        for column in &conflict.target {
+            let (_, value) = row.iter().find(|(name, _)| name == column)?;
+            terms.push(format!(
+                "t0.{} = {}",
+                quote_ident(column),
+                self.bind(value.clone())
+            ));
+        }
+        Some(terms.join(" AND "))
     }
 
     fn conflict(
@@ -899,12 +1062,8 @@ impl Builder<'_> {
             return Ok(format!(" ON CONFLICT ({target}) DO NOTHING"));
         }
         // An upsert may only overwrite rows the caller could update.
-        let guard = match self.policy(
-            table,
-            &self.dialect.relation(&table.name),
-            PolicyCommand::Update,
-            Clause::Using,
-        )? {
+        let relation = self.dialect.relation(&table.name);
+        let guard = match self.row_test(table, &relation, PolicyCommand::Update, Clause::Using)? {
             Some(policy) => format!(" WHERE {policy}"),
             None => String::new(),
         };
@@ -922,17 +1081,15 @@ impl Builder<'_> {
         command: PolicyCommand,
     ) -> Result<String, RestError> {
         let alias = self.alias();
+        let relation = self.dialect.relation(&table.name);
+        let source = self.source(table, &relation, &alias, command, true)?;
         let mut terms = Vec::new();
         for condition in filters {
             terms.push(self.condition(&alias, condition)?);
         }
-        if let Some(policy) = self.policy(table, &alias, command, Clause::Using)? {
-            terms.push(policy);
-        }
         Ok(format!(
-            "SELECT {alias}.{} FROM {} AS {alias}{}",
+            "SELECT {alias}.{} FROM {source}{}",
             self.dialect.row_id(),
-            self.dialect.relation(&table.name),
             where_clause(&terms)
         ))
     }
@@ -962,6 +1119,8 @@ impl Builder<'_> {
         let statement = WriteStatement {
             sql: self.finish(text),
             exists: None,
+            proposed: None,
+            existing: None,
             values: update.assignments.clone(),
         };
         self.write(
@@ -979,6 +1138,8 @@ impl Builder<'_> {
         let statement = WriteStatement {
             sql: self.finish(matching),
             exists: None,
+            proposed: None,
+            existing: None,
             values: Vec::new(),
         };
         let ids = self.over_rowids();
@@ -1069,8 +1230,24 @@ fn where_clause(terms: &[String]) -> String {
     if terms.is_empty() {
         String::new()
     } else {
-        format!(" WHERE {}", terms.join(" AND "))
+        format!(" WHERE {}", join_terms(terms.to_vec(), " AND "))
     }
+}
+
+/// How many terms `join_terms` strings together before it groups them.
+const FLAT_TERMS: usize = 64;
+
+/// `a OR b OR …`, grouped in parentheses `FLAT_TERMS` at a time when long: SQLite's parser
+/// nests one level per term and refuses expressions deeper than 1,000, so a 1,200-term `or`
+/// becomes 19 groups of 64 instead.
+fn join_terms(mut terms: Vec<String>, joiner: &str) -> String {
+    while terms.len() > FLAT_TERMS {
+        terms = terms
+            .chunks(FLAT_TERMS)
+            .map(|chunk| format!("({})", chunk.join(joiner)))
+            .collect();
+    }
+    terms.join(joiner)
 }
 
 fn aggregates_refused() -> RestError {
@@ -1088,8 +1265,15 @@ mod tests {
     #[track_caller]
     fn check(query_string: &str, expected_sql: &str, expected_params: &[Literal]) {
         let schema = fixture::schema();
-        let request =
-            request::parse(&Method::GET, "todos", query_string, &HeaderMap::new(), b"").unwrap();
+        let request = request::parse(
+            &Method::GET,
+            "todos",
+            query_string,
+            &HeaderMap::new(),
+            b"",
+            &crate::config::ApiConfig::default().schemas,
+        )
+        .unwrap();
         let plan = plan::build(&request, &schema, 1000).unwrap();
         let Query::Read { rows, .. } =
             to_sql(&plan, &schema, &fixture::caller(Role::Anon), &Sqlite).unwrap()
@@ -1141,6 +1325,7 @@ mod tests {
             "select=id,items!inner(id)",
             &HeaderMap::new(),
             b"",
+            &crate::config::ApiConfig::default().schemas,
         )
         .unwrap();
         let plan = plan::build(&request, &schema, 10).unwrap();
@@ -1154,28 +1339,207 @@ mod tests {
             panic!()
         };
         // Default deny: no policy lets the caller see an item, in the embed and the `!inner` test.
-        assert_eq!(
-            rows.text
-                .matches("t2.\"todo_id\" = t1.\"id\" AND 0")
-                .count(),
-            1,
-            "{}",
-            rows.text
-        );
-        assert_eq!(
-            rows.text
-                .matches("t3.\"todo_id\" = t1.\"id\" AND 0")
-                .count(),
-            1,
-            "{}",
-            rows.text
-        );
+        for alias in ["t2", "t3"] {
+            assert_eq!(
+                rows.text
+                    .matches(&format!(
+                        "FROM (SELECT * FROM \"items\" AS \"items\" WHERE 0) AS {alias} WHERE {alias}.\"todo_id\" = t1.\"id\""
+                    ))
+                    .count(),
+                1,
+                "{}",
+                rows.text
+            );
+        }
         let Query::Read { rows, .. } =
             to_sql(&plan, &schema, &fixture::caller(Role::ServiceRole), &Sqlite).unwrap()
         else {
             panic!()
         };
-        assert!(!rows.text.contains("AND 0"), "{}", rows.text);
+        assert!(!rows.text.contains("WHERE 0"), "{}", rows.text);
+    }
+
+    const SELECTIONS: &str = "
+        create table public.selections (
+          id bigint generated by default as identity primary key,
+          user_id uuid not null,
+          item_id text not null
+        );
+        create index selections_user_id_idx on public.selections (user_id);
+        alter table public.selections enable row level security;
+        create policy own on public.selections for all to authenticated
+          using (auth.uid() = user_id) with check (auth.uid() = user_id);
+        create policy tagged on public.selections for select to anon
+          using (item_id = auth.jwt() ->> 'item' and 'auth.uid()' <> auth.role());
+    ";
+
+    /// A connection holding `SELECTIONS` with two users' rows, and its schema.
+    fn selections() -> (rusqlite::Connection, SchemaCache) {
+        let mut connection = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::functions::register(&connection, Default::default()).unwrap();
+        let migration = crate::migrate::Migration {
+            version: "1".into(),
+            name: "selections".into(),
+            path: "1_selections.sql".into(),
+            sql: SELECTIONS.into(),
+        };
+        crate::migrate::apply_pending(&mut connection, &[migration], None).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO selections (user_id, item_id) VALUES ('00000000-0000-0000-0000-00000000000a', 'a'), ('00000000-0000-0000-0000-00000000000b', 'b'), ('00000000-0000-0000-0000-00000000000a', 'c');",
+            )
+            .unwrap();
+        let schema = crate::migrate::load_schema(&connection).unwrap();
+        (connection, schema)
+    }
+
+    fn caller_with(role: Role, claims: serde_json::Value) -> Caller {
+        Caller {
+            role,
+            claims: std::sync::Arc::new(claims),
+        }
+    }
+
+    /// The statements of `method table?query` for `caller`: the read (or the write's row
+    /// selection) first, then the count when one was asked for.
+    fn statements(
+        schema: &SchemaCache,
+        caller: &Caller,
+        method: Method,
+        query_string: &str,
+    ) -> Vec<Sql> {
+        let body: &[u8] = if method == Method::PATCH {
+            br#"{"item_id":"z"}"#
+        } else {
+            b""
+        };
+        let request = request::parse(
+            &method,
+            "selections",
+            query_string,
+            &HeaderMap::new(),
+            body,
+            &crate::config::ApiConfig::default().schemas,
+        )
+        .unwrap();
+        let plan = plan::build(&request, schema, 1000).unwrap();
+        match to_sql(&plan, schema, caller, &Sqlite).unwrap() {
+            Query::Read { rows, count } => std::iter::once(rows).chain(count).collect(),
+            Query::Write(write) => write.statements.into_iter().map(|s| s.sql).collect(),
+            Query::Call(_) => panic!("not a call"),
+        }
+    }
+
+    /// How SQLite plans `sql`: the detail lines of EXPLAIN QUERY PLAN.
+    fn query_plan(connection: &rusqlite::Connection, sql: &Sql) -> Vec<String> {
+        let mut statement = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+            .unwrap();
+        statement
+            .query_map(rusqlite::params_from_iter(&sql.params), |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_owner_only_policy_searches_the_owner_index_like_an_explicit_filter() {
+        let (connection, schema) = selections();
+        let ana = caller_with(
+            Role::Authenticated,
+            serde_json::json!({"sub": "00000000-0000-0000-0000-00000000000a", "role": "authenticated"}),
+        );
+        for (method, query_string) in [
+            (Method::GET, "select=*"),
+            (
+                Method::GET,
+                "select=*&user_id=eq.00000000-0000-0000-0000-00000000000a",
+            ),
+            (Method::GET, "select=id&item_id=eq.a&limit=1"),
+            (Method::DELETE, "item_id=eq.a"),
+            (Method::PATCH, "item_id=eq.a"),
+        ] {
+            for sql in statements(&schema, &ana, method.clone(), query_string) {
+                let plan = query_plan(&connection, &sql);
+                assert!(
+                    plan.iter().any(|line| line.starts_with("SEARCH")
+                        && line.contains("selections_user_id_idx")),
+                    "{method} {query_string}: {plan:?}\n{}",
+                    sql.text
+                );
+                // Only the rows already found are scanned (the JSON aggregate's subquery).
+                assert!(
+                    !plan
+                        .iter()
+                        .any(|line| line.starts_with("SCAN") && !line.starts_with("SCAN (subquery")),
+                    "{method} {query_string}: {plan:?}"
+                );
+            }
+        }
+        // The claims are bound values: the statement text is the same for every caller.
+        let ben = caller_with(
+            Role::Authenticated,
+            serde_json::json!({"sub": "00000000-0000-0000-0000-00000000000b", "role": "authenticated"}),
+        );
+        let [ana_rows] = &statements(&schema, &ana, Method::GET, "select=item_id&order=id")[..]
+        else {
+            panic!()
+        };
+        let [ben_rows] = &statements(&schema, &ben, Method::GET, "select=item_id&order=id")[..]
+        else {
+            panic!()
+        };
+        assert_eq!(ana_rows.text, ben_rows.text);
+        let body = |sql: &Sql| -> String {
+            connection
+                .query_row(&sql.text, rusqlite::params_from_iter(&sql.params), |row| {
+                    row.get(0)
+                })
+                .unwrap()
+        };
+        assert_eq!(body(ana_rows), r#"[{"item_id":"a"},{"item_id":"c"}]"#);
+        assert_eq!(body(ben_rows), r#"[{"item_id":"b"}]"#);
+    }
+
+    #[test]
+    fn bound_claims_keep_the_stand_ins_semantics() {
+        let (connection, schema) = selections();
+        let body = |caller: &Caller| -> String {
+            let [rows] = &statements(&schema, caller, Method::GET, "select=item_id&order=id")[..]
+            else {
+                panic!()
+            };
+            connection
+                .query_row(
+                    &rows.text,
+                    rusqlite::params_from_iter(&rows.params),
+                    |row| row.get(0),
+                )
+                .unwrap()
+        };
+        // No `sub` claim: auth.uid() is NULL and matches nothing.
+        assert_eq!(
+            body(&caller_with(
+                Role::Authenticated,
+                serde_json::json!({"role": "authenticated"})
+            )),
+            "[]"
+        );
+        // auth.jwt() paths read the whole claim set; quoted text that looks like a call stays text.
+        assert_eq!(
+            body(&caller_with(
+                Role::Anon,
+                serde_json::json!({"role": "anon", "item": "b"})
+            )),
+            r#"[{"item_id":"b"}]"#
+        );
+        assert_eq!(
+            body(&caller_with(
+                Role::Anon,
+                serde_json::json!({"role": "anon"})
+            )),
+            "[]"
+        );
     }
 
     #[test]
@@ -1186,6 +1550,7 @@ mod tests {
             schema: &schema,
             caller: &fixture::caller(Role::Anon),
             params: Vec::new(),
+            claims: Vec::new(),
             aliases: 0,
         };
         let sql = builder.arguments(

@@ -284,6 +284,7 @@ pub fn parse(
     raw_query: &str,
     headers: &HeaderMap,
     body: &[u8],
+    exposed: &[String],
 ) -> Result<ApiRequest, RestError> {
     let segments: Vec<&str> = path
         .split('/')
@@ -354,15 +355,19 @@ pub fn parse(
     } else {
         "accept-profile"
     })
+    .or(exposed.first().map(String::as_str))
     .unwrap_or("public")
     .to_owned();
-    if schema != "public" {
+    if !exposed.contains(&schema) {
         return Err(RestError::new(
             StatusCode::NOT_ACCEPTABLE,
             "PGRST106",
             format!("Invalid schema: {schema}"),
         )
-        .hint("Only the following schemas are exposed: public"));
+        .hint(format!(
+            "Only the following schemas are exposed: {}",
+            exposed.join(", ")
+        )));
     }
     let mut request = ApiRequest {
         schema,
@@ -380,6 +385,7 @@ pub fn parse(
         rpc_query_args: Vec::new(),
     };
     for (key, value) in query_pairs(raw_query) {
+        check_nesting(&key, &value)?;
         apply_parameter(&mut request, &key, &value)?;
     }
     if let Some(range) = header("range") {
@@ -410,6 +416,39 @@ pub fn parse(
         });
     }
     Ok(request)
+}
+
+/// How deeply parentheses may nest in one parameter (embeds in `select`, logic trees) and how
+/// many dots an embed path may have: real queries stay far below, and the parser, planner and
+/// SQL builder recurse once per level.
+pub const MAX_NESTING: usize = 32;
+
+/// Refuses a parameter nested deeper than `MAX_NESTING`, before anything recurses over it.
+fn check_nesting(key: &str, value: &str) -> Result<(), RestError> {
+    let path_depth = key.split("->").next().unwrap_or(key).matches('.').count();
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    let mut quoted = false;
+    for c in value.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' if !quoted => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest.max(path_depth) > MAX_NESTING {
+        let shown: String = key.chars().take(64).collect();
+        return Err(RestError::parse(
+            "query parameter",
+            &shown,
+            format!("nested more than {MAX_NESTING} levels deep"),
+        ));
+    }
+    Ok(())
 }
 
 fn invalid_body() -> RestError {
@@ -466,7 +505,7 @@ fn apply_parameter(request: &mut ApiRequest, key: &str, value: &str) -> Result<(
         }
         ("order", _) => request.orders.push((path, parse_order(value)?)),
         ("limit", _) | ("offset", _) => {
-            let number: u64 = value.parse().map_err(|_| {
+            let number = row_count(value).ok_or_else(|| {
                 RestError::parse(
                     last,
                     value,
@@ -932,20 +971,37 @@ fn parse_order(text: &str) -> Result<Vec<OrderTerm>, RestError> {
     split_top_level(text)
         .iter()
         .map(|term| {
-            let mut pieces: Vec<&str> = term.split('.').collect();
+            // `field[.asc|.desc][.nullsfirst|.nullslast]`; anything else after the field is a
+            // grammar error, as in PostgREST (a field name holds no dot outside parentheses).
+            let (field_text, modifiers) = split_order_term(term);
             let mut descending = false;
             let mut nulls_first = None;
-            while let Some(last) = pieces.last() {
-                match *last {
-                    "asc" => descending = false,
-                    "desc" => descending = true,
-                    "nullsfirst" => nulls_first = Some(true),
-                    "nullslast" => nulls_first = Some(false),
-                    _ => break,
+            let mut seen_nulls = false;
+            for (index, modifier) in modifiers.iter().enumerate() {
+                match *modifier {
+                    "asc" | "desc" if index == 0 => descending = *modifier == "desc",
+                    "nullsfirst" | "nullslast" if !seen_nulls => {
+                        nulls_first = Some(*modifier == "nullsfirst");
+                        seen_nulls = true;
+                    }
+                    other => {
+                        let unexpected = other
+                            .chars()
+                            .next()
+                            .map_or_else(|| "end of input".to_owned(), |c| format!("\"{c}\""));
+                        let expecting = if seen_nulls || index > 0 {
+                            "\"nullsfirst\" or \"nullslast\""
+                        } else {
+                            "\"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""
+                        };
+                        return Err(RestError::parse(
+                            "order",
+                            text,
+                            format!("unexpected {unexpected} expecting {expecting}"),
+                        ));
+                    }
                 }
-                pieces.pop();
             }
-            let field_text = pieces.join(".");
             if field_text.is_empty() {
                 return Err(RestError::parse(
                     "order",
@@ -954,12 +1010,37 @@ fn parse_order(text: &str) -> Result<Vec<OrderTerm>, RestError> {
                 ));
             }
             Ok(OrderTerm {
-                field: parse_field(&field_text)?,
+                field: parse_field(field_text)?,
                 descending,
                 nulls_first,
             })
         })
         .collect()
+}
+
+/// A row count or position: a non-negative integer SQL can hold (at most 2^63 - 1).
+fn row_count(text: &str) -> Option<u64> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|number| i64::try_from(*number).is_ok())
+}
+
+/// An order term split into its field and the dot-separated modifiers after it.
+fn split_order_term(term: &str) -> (&str, Vec<&str>) {
+    let mut depth = 0usize;
+    let mut quoted = false;
+    for (index, c) in term.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth = depth.saturating_sub(1),
+            '.' if !quoted && depth == 0 => {
+                return (&term[..index], term[index + 1..].split('.').collect());
+            }
+            _ => {}
+        }
+    }
+    (term, Vec::new())
 }
 
 fn parse_range_header(text: &str) -> Result<Range, RestError> {
@@ -973,11 +1054,11 @@ fn parse_range_header(text: &str) -> Result<Range, RestError> {
     };
     let spec = text.trim().strip_prefix("items=").unwrap_or(text.trim());
     let (first, last) = spec.split_once('-').ok_or_else(error)?;
-    let first: u64 = first.parse().map_err(|_| error())?;
+    let first = row_count(first).ok_or_else(error)?;
     let limit = if last.is_empty() {
         None
     } else {
-        let last: u64 = last.parse().map_err(|_| error())?;
+        let last = row_count(last).ok_or_else(error)?;
         if last < first {
             return Err(error());
         }
@@ -1074,8 +1155,19 @@ fn parse_accept(accept: Option<&str>) -> Result<MediaType, RestError> {
 mod tests {
     use super::*;
 
+    fn exposed() -> Vec<String> {
+        crate::config::ApiConfig::default().schemas
+    }
+
     fn get(query: &str) -> Result<ApiRequest, RestError> {
-        parse(&Method::GET, "todos", query, &HeaderMap::new(), b"")
+        parse(
+            &Method::GET,
+            "todos",
+            query,
+            &HeaderMap::new(),
+            b"",
+            &exposed(),
+        )
     }
 
     #[track_caller]
@@ -1243,37 +1335,67 @@ mod tests {
         assert_eq!(error_code("limit=x"), "PGRST100");
         assert_eq!(error_code("select=a,b(c"), "PGRST100");
         assert_eq!(error_code("or=a.eq.1"), "PGRST100");
+        let deep_or = format!("or=({}id.eq.1{})", "or(".repeat(40), ")".repeat(40));
+        assert_eq!(error_code(&deep_or), "PGRST100");
+        let deep_select = format!("select={}id{}", "items(".repeat(40), ")".repeat(40));
+        assert_eq!(error_code(&deep_select), "PGRST100");
+        assert_eq!(
+            error_code(&format!("{}id=eq.1", "items.".repeat(40))),
+            "PGRST100"
+        );
+        let nested_ok = format!("select={}id{}", "items(".repeat(32), ")".repeat(32));
+        assert!(get(&nested_ok).is_ok());
+        assert_eq!(error_code("offset=9223372036854775808"), "PGRST100");
+        assert!(get("offset=9223372036854775807").is_ok());
+        assert_eq!(error_code("order=name.sideways"), "PGRST100");
+        assert_eq!(error_code("order=name.nullslast.asc"), "PGRST100");
         let mut headers = HeaderMap::new();
         headers.insert("accept", "application/xml".parse().unwrap());
         assert_eq!(
-            parse(&Method::GET, "t", "", &headers, b"")
+            parse(&Method::GET, "t", "", &headers, b"", &exposed())
                 .unwrap_err()
                 .code,
             "PGRST107"
         );
         headers.insert("accept-profile", "private".parse().unwrap());
         assert_eq!(
-            parse(&Method::GET, "t", "", &headers, b"")
+            parse(&Method::GET, "t", "", &headers, b"", &exposed())
                 .unwrap_err()
                 .code,
             "PGRST106"
         );
         assert_eq!(
-            parse(&Method::POST, "t", "", &HeaderMap::new(), b"{oops")
-                .unwrap_err()
-                .code,
+            parse(
+                &Method::POST,
+                "t",
+                "",
+                &HeaderMap::new(),
+                b"{oops",
+                &exposed()
+            )
+            .unwrap_err()
+            .code,
             "PGRST102"
         );
         assert_eq!(
-            parse(&Method::PUT, "rpc/f", "", &HeaderMap::new(), b"")
-                .unwrap_err()
-                .code,
+            parse(
+                &Method::PUT,
+                "rpc/f",
+                "",
+                &HeaderMap::new(),
+                b"",
+                &exposed()
+            )
+            .unwrap_err()
+            .code,
             "PGRST101"
         );
         let mut strict = HeaderMap::new();
         strict.insert("prefer", "handling=strict, foo".parse().unwrap());
         assert_eq!(
-            parse(&Method::GET, "t", "", &strict, b"").unwrap_err().code,
+            parse(&Method::GET, "t", "", &strict, b"", &exposed())
+                .unwrap_err()
+                .code,
             "PGRST122"
         );
     }
@@ -1297,6 +1419,7 @@ mod tests {
             "columns=%22a%22,%22b%22&on_conflict=id",
             &headers,
             br#"[{"a":1}]"#,
+            &exposed(),
         )
         .unwrap();
         assert_eq!(request.prefer.count, Some(CountPreference::Exact));

@@ -46,6 +46,9 @@ pub struct SchemaCache {
     pub functions: BTreeMap<QualifiedName, Function>,
     /// Tables added to the `supabase_realtime` publication.
     pub realtime_tables: BTreeSet<QualifiedName>,
+    /// `create sequence` and identity sequences, by qualified name.
+    #[serde(default, with = "qualified_map")]
+    pub sequences: BTreeMap<QualifiedName, Sequence>,
     /// Triggers declared with `create trigger`, by the table they fire on.
     pub triggers: Vec<Trigger>,
     /// Row-level-security predicates already translated (filled by `rest::authorize`).
@@ -90,6 +93,15 @@ impl SchemaCache {
     pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
         self.tables.get(name)
     }
+}
+
+/// A sequence; it counts for the integer key that takes its `nextval` as default or owns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sequence {
+    /// The first value `nextval` returns.
+    pub start: i64,
+    /// `owned by table.column`, or the identity column it was created for.
+    pub owned_by: Option<(QualifiedName, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,7 +1,8 @@
 //! SQL functions that stand in for Postgres built-ins on SQLite: `gen_random_uuid()`,
 //! `uuid_generate_v4()`, `pg_now()` (transaction-stable `now()`), the `auth.*()` helpers that
-//! read the caller's claims (`auth_uid()`, `auth_role()`, `auth_email()`, `auth_jwt()`), and
-//! `regexp` for Postgres's `~`. Each connection gets its own `Session`.
+//! read the caller's claims (`auth_uid()`, `auth_role()`, `auth_email()`, `auth_jwt()`),
+//! `regexp` for Postgres's `~` and Storage's `storage.foldername()` family. Each connection gets
+//! its own `Session`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -43,13 +44,35 @@ impl Session {
             .clone()
     }
 
-    fn claim(&self, name: &str) -> Option<String> {
-        let state = self.snapshot();
-        match state.claims.as_deref()?.get(name)? {
-            Value::String(text) => Some(text.clone()),
-            Value::Null => None,
-            other => Some(other.to_string()),
-        }
+    fn claims(&self) -> Option<Arc<Value>> {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .claims
+            .clone()
+    }
+}
+
+/// The stand-ins that read the caller's claims, each with the claim it answers (`None`: the
+/// whole set, as JSON).
+pub const CLAIM_FUNCTIONS: [(&str, Option<&str>); 4] = [
+    ("auth_uid", Some("sub")),
+    ("auth_role", Some("role")),
+    ("auth_email", Some("email")),
+    ("auth_jwt", None),
+];
+
+/// What the claim stand-in answering `claim` returns for `claims`: a string claim as its text,
+/// a missing or null one as NULL, any other value as its JSON.
+pub fn claim_value(claims: Option<&Value>, claim: Option<&str>) -> Option<String> {
+    let claims = claims?;
+    let Some(name) = claim else {
+        return Some(claims.to_string());
+    };
+    match claims.get(name)? {
+        Value::String(text) => Some(text.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
     }
 }
 
@@ -73,6 +96,7 @@ pub fn format_timestamptz(instant: jiff::Timestamp) -> String {
 pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Result<()> {
     let volatile = FunctionFlags::SQLITE_UTF8;
     let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    super::datetime::register(connection)?;
 
     for name in ["gen_random_uuid", "uuid_generate_v4"] {
         connection
@@ -84,23 +108,12 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         Ok(now_session.snapshot().now.unwrap_or_else(timestamp_now))
     })?;
 
-    for (name, claim) in [
-        ("auth_uid", "sub"),
-        ("auth_role", "role"),
-        ("auth_email", "email"),
-    ] {
+    for (name, claim) in CLAIM_FUNCTIONS {
         let claim_session = session.clone();
-        connection
-            .create_scalar_function(name, 0, volatile, move |_| Ok(claim_session.claim(claim)))?;
+        connection.create_scalar_function(name, 0, volatile, move |_| {
+            Ok(claim_value(claim_session.claims().as_deref(), claim))
+        })?;
     }
-
-    let jwt_session = session;
-    connection.create_scalar_function("auth_jwt", 0, volatile, move |_| {
-        Ok(jwt_session
-            .snapshot()
-            .claims
-            .map(|claims| claims.to_string()))
-    })?;
 
     // pgcrypto's crypt(password, gen_salt('bf')), as Supabase seeds use it: a bcrypt hash.
     connection.create_scalar_function("gen_salt", -1, volatile, |_| Ok("bf"))?;
@@ -156,6 +169,7 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         };
         Ok(Some(pattern.is_match(&text)))
     })?;
+    crate::storage::functions::register(connection)?;
     // The project's functions and triggers, run by the plpgsql interpreter.
     crate::plpgsql::register(connection)
 }

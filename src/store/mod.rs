@@ -3,6 +3,7 @@
 //! (the caller's claims and the transaction's `now()`) that the SQL functions read, so
 //! `auth.uid()` inside a default, check or policy sees the caller of that job and no other.
 
+pub mod datetime;
 pub mod functions;
 pub mod naming;
 mod pool;

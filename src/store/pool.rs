@@ -1,6 +1,7 @@
 //! The connection pool: one writer thread owning the only read-write connection, and a set of
 //! read-only WAL connections handed out to blocking tasks.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
@@ -53,6 +54,31 @@ struct PooledConnection {
     session: Arc<Session>,
 }
 
+/// A read connection taken from the pool. Dropping it ends the job's session and returns the
+/// connection and its permit, unless the store was closed meanwhile.
+struct Lease {
+    inner: Arc<Inner>,
+    pooled: Option<PooledConnection>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(pooled) = self.pooled.take() else {
+            return;
+        };
+        pooled.session.end();
+        let mut readers = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !self.inner.readers_available.is_closed() {
+            readers.push(pooled);
+            self.inner.readers_available.add_permits(1);
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the database at {path}: {source}")]
@@ -62,6 +88,8 @@ pub enum StoreError {
     },
     #[error("the database is closed")]
     Closed,
+    #[error("a database job panicked")]
+    Panicked,
 }
 
 impl Store {
@@ -121,7 +149,10 @@ impl Store {
         let (reply, response) = oneshot::channel();
         self.enqueue(Box::new(move |writer| {
             writer.session.begin(claims);
-            let result = job(&mut writer.connection);
+            // A job that panics loses its answer, not the writer thread: its transaction rolls
+            // back as the unwind drops it, and the next job runs as usual.
+            let connection = &mut writer.connection;
+            let result = std::panic::catch_unwind(AssertUnwindSafe(move || job(connection)));
             writer.session.end();
             if writer.connection.is_autocommit() {
                 for observer in &writer.observers {
@@ -130,7 +161,10 @@ impl Store {
             }
             let _ = reply.send(result);
         }))?;
-        response.await.map_err(|_| StoreError::Closed)
+        response
+            .await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(|_| StoreError::Panicked)
     }
 
     /// Installs `observer` on the writer connection; every write queued after this call is
@@ -160,7 +194,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> T + Send + 'static,
     {
-        let _permit = self
+        let permit = self
             .inner
             .readers_available
             .acquire()
@@ -173,20 +207,20 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner)
             .pop()
             .ok_or(StoreError::Closed)?;
-        let (pooled, result) = tokio::task::spawn_blocking(move || {
+        // From here the lease owns the slot: it goes back to the pool when the blocking task
+        // ends, also when the request awaiting it was dropped (client gone) or the job panicked.
+        permit.forget();
+        let lease = Lease {
+            inner: self.inner.clone(),
+            pooled: Some(pooled),
+        };
+        tokio::task::spawn_blocking(move || {
+            let pooled = lease.pooled.as_ref().expect("a lease holds its connection");
             pooled.session.begin(claims);
-            let result = job(&pooled.connection);
-            pooled.session.end();
-            (pooled, result)
+            job(&pooled.connection)
         })
         .await
-        .map_err(|_| StoreError::Closed)?;
-        self.inner
-            .readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(pooled);
-        Ok(result)
+        .map_err(|_| StoreError::Panicked)
     }
 
     /// Finishes queued writes, then closes every connection. Later calls fail with `Closed`.
@@ -245,6 +279,7 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<PooledConne
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn writes_are_visible_to_readers_and_jobs_see_their_own_caller() {
@@ -278,6 +313,35 @@ mod tests {
             store.read(None, |_| ()).await,
             Err(StoreError::Closed)
         ));
+    }
+
+    #[tokio::test]
+    async fn jobs_whose_caller_went_away_or_that_panicked_leave_the_store_whole() {
+        let dir = tempdir();
+        let store = Store::open(&dir.join("db.sqlite"), 2).unwrap();
+        for _ in 0..8 {
+            let slow = store.read(None, |_| std::thread::sleep(Duration::from_millis(30)));
+            assert!(
+                tokio::time::timeout(Duration::from_millis(2), slow)
+                    .await
+                    .is_err()
+            );
+        }
+        for _ in 0..4 {
+            let panicking = store.read(None, |_| panic!("a job that fails badly"));
+            assert!(matches!(panicking.await, Err(StoreError::Panicked)));
+        }
+        let panicking = store.write(None, |_| panic!("a write that fails badly"));
+        assert!(matches!(panicking.await, Err(StoreError::Panicked)));
+        store.write(None, |_| ()).await.unwrap();
+        let reads = (0..4).map(|_| {
+            store.read(None, |connection| {
+                connection.query_row("select 1", [], |row| row.get::<_, i64>(0))
+            })
+        });
+        for result in futures_util::future::join_all(reads).await {
+            assert_eq!(result.unwrap().unwrap(), 1);
+        }
     }
 
     fn tempdir() -> PathBuf {

@@ -337,3 +337,138 @@ fn applied_migrations_are_skipped_and_the_seed_runs_once() {
         .unwrap();
     assert_eq!(products, 1);
 }
+
+/// What `supabase db diff` and pg_dump write around the schema itself.
+const DUMP: &str = r#"
+SET statement_timeout = 0;
+SET client_encoding = 'UTF8';
+SELECT pg_catalog.set_config('search_path', '', false);
+SET default_tablespace = '';
+COMMENT ON SCHEMA "public" IS 'standard public schema';
+CREATE TABLE IF NOT EXISTS "public"."teams" ("id" "uuid" DEFAULT "extensions"."uuid_generate_v4"() NOT NULL, "slug" "text");
+ALTER TABLE "public"."teams" OWNER TO "postgres";
+CREATE TABLE IF NOT EXISTS "public"."members" ("team_id" "uuid", "user_id" "uuid" DEFAULT "auth"."uid"(), "joined_at" timestamp with time zone DEFAULT "now"());
+ALTER TABLE ONLY "public"."teams" ADD CONSTRAINT "teams_pkey" PRIMARY KEY ("id");
+CREATE UNIQUE INDEX teams_slug_idx ON public.teams USING btree (slug);
+ALTER TABLE ONLY "public"."teams" ADD CONSTRAINT "teams_slug_key" UNIQUE USING INDEX "teams_slug_idx";
+ALTER TABLE "public"."members" ADD CONSTRAINT "members_team_id_fkey" FOREIGN KEY ("team_id") REFERENCES "public"."teams"("id") NOT VALID;
+ALTER TABLE "public"."members" VALIDATE CONSTRAINT "members_team_id_fkey";
+GRANT ALL ON TABLE "public"."teams" TO "anon";
+GRANT ALL ON TABLE "public"."teams" TO "authenticated";
+GRANT ALL ON ALL TABLES IN SCHEMA public TO service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" IN SCHEMA "public" GRANT ALL ON TABLES TO "anon";
+select 1;
+RESET ALL;
+"#;
+
+#[test]
+fn pg_dump_output_applies_with_one_notice_per_kind() {
+    let (mut connection, session) = connection();
+    let applied = apply_pending(&mut connection, &[migration("1", DUMP)], None).unwrap();
+    assert_eq!(applied.notices.len(), 4, "{:#?}", applied.notices);
+    assert!(applied.notices[0].starts_with("supabase/migrations/1_test.sql:2: `SET statement_timeout = 0 …` (and 4 more like it) has no effect"), "{}", applied.notices[0]);
+    assert!(applied.notices.iter().any(|notice| notice.contains(":15: `GRANT ALL ON TABLE …` (and 3 more like it) has no effect: table and function privileges are not modeled")), "{:#?}", applied.notices);
+    let cache = load_schema(&connection).unwrap();
+    let teams = cache.table(&QualifiedName::public("teams")).unwrap();
+    assert_eq!(teams.primary_key, ["id"]);
+    assert_eq!(teams.unique_constraints[0].name, "teams_slug_key");
+    session.begin(Some(Arc::new(
+        serde_json::json!({"sub": "11111111-1111-1111-1111-111111111111"}),
+    )));
+    connection
+        .execute_batch("insert into teams (slug) values ('a'); insert into members (team_id) select id from teams")
+        .unwrap();
+    let (user, joined): (String, String) = connection
+        .query_row("select user_id, joined_at from members", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(user, "11111111-1111-1111-1111-111111111111");
+    assert!(joined.ends_with("+00:00"), "{joined}");
+    assert!(sqlite_error(&connection, "insert into teams (slug) values ('a')").contains("UNIQUE"));
+    assert!(
+        sqlite_error(
+            &connection,
+            "insert into members (team_id) values ('22222222-2222-2222-2222-222222222222')"
+        )
+        .contains("FOREIGN KEY")
+    );
+}
+
+#[test]
+fn bare_selects_run_and_report_their_errors() {
+    let (mut connection, _) = connection();
+    let error = apply_pending(
+        &mut connection,
+        &[migration(
+            "1",
+            "select cron.schedule('x', '* * * * *', 'select 1')",
+        )],
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("1_test.sql:1: the function schedule() is not supported"),
+        "{error}"
+    );
+}
+
+#[test]
+fn storage_policies_from_supabase_projects_isolate_users_by_folder() {
+    use crate::auth::{Caller, Role};
+    use crate::rest::authorize::{Clause, row_filter};
+    let (mut connection, session) = connection();
+    let cache = apply(
+        &mut connection,
+        r#"
+insert into storage.buckets (id, name, public) values ('avatars', 'avatars', true)
+  on conflict (id) do nothing;
+create policy "own folder" on storage.objects for select to authenticated
+  using (bucket_id = 'avatars' and auth.uid()::text = (storage.foldername(name))[1]);
+"#,
+    );
+    let objects = cache
+        .table(&QualifiedName::new("storage", "objects"))
+        .unwrap();
+    assert!(objects.rls_enabled);
+    connection
+        .execute_batch(
+            r#"insert into "storage.objects" (bucket_id, name) values
+               ('avatars', 'u1/a.png'), ('avatars', 'u2/b.png'), ('avatars', 'c.png')"#,
+        )
+        .unwrap();
+    let visible = |role: Role, sub: Option<&str>| -> Vec<String> {
+        let claims = serde_json::json!({"role": role.as_str(), "sub": sub});
+        let caller = Caller {
+            role,
+            claims: Arc::new(claims),
+        };
+        let filter = row_filter(
+            &cache,
+            objects,
+            PolicyCommand::Select,
+            Clause::Using,
+            &caller,
+        )
+        .unwrap()
+        .unwrap_or_else(|| "1".into());
+        session.begin(Some(caller.claims.clone()));
+        let mut statement = connection
+            .prepare(&format!(
+                r#"select name from "storage.objects" where {filter} order by name"#
+            ))
+            .unwrap();
+        let names = statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        session.end();
+        names
+    };
+    assert_eq!(visible(Role::Authenticated, Some("u1")), ["u1/a.png"]);
+    assert_eq!(visible(Role::Authenticated, Some("u2")), ["u2/b.png"]);
+    assert!(visible(Role::Anon, None).is_empty());
+    assert_eq!(visible(Role::ServiceRole, None).len(), 3);
+}
