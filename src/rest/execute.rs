@@ -71,8 +71,8 @@ pub async fn run(
         }
         Query::Write(write) => {
             store
-                .write(claims, move |connection| {
-                    let transaction = connection.transaction().map_err(RestError::internal)?;
+                .write_grouped(claims, move |connection| {
+                    let transaction = connection.savepoint().map_err(RestError::internal)?;
                     let table = table
                         .as_ref()
                         .and_then(|name| schema.table(name))
@@ -95,8 +95,8 @@ pub async fn run(
         }
         Query::Call(call) => {
             store
-                .write(claims, move |connection| {
-                    let transaction = connection.transaction().map_err(RestError::internal)?;
+                .write_grouped(claims, move |connection| {
+                    let transaction = connection.savepoint().map_err(RestError::internal)?;
                     let outcome = call_function(&transaction, &call)?;
                     if let Outcome::Rows { returned, .. } = &outcome {
                         check_max_affected(*returned, options)?;
@@ -110,13 +110,13 @@ pub async fn run(
     result.map_err(RestError::internal)?
 }
 
-fn finish(transaction: rusqlite::Transaction, options: WriteOptions) -> Result<(), RestError> {
+/// Keeps the job's work (its savepoint released into the group's transaction), or, for
+/// `tx=rollback`, undoes it.
+fn finish(mut transaction: rusqlite::Savepoint, options: WriteOptions) -> Result<(), RestError> {
     if options.rollback {
-        transaction.rollback()
-    } else {
-        transaction.commit()
+        transaction.rollback().map_err(RestError::internal)?;
     }
-    .map_err(RestError::internal)
+    transaction.commit().map_err(RestError::internal)
 }
 
 fn read(connection: &Connection, rows: &Sql, count: Option<&Sql>) -> Result<Outcome, RestError> {
