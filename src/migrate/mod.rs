@@ -2,6 +2,8 @@
 //! SQLite DDL, applies pending files in order (each in one transaction) and the seed once.
 
 mod apply;
+mod builtins;
+mod evolve;
 pub mod expression;
 mod postgres_only;
 mod sequences;
@@ -13,4 +15,4 @@ pub mod values;
 pub use apply::{
     Applied, Migration, MigrationError, apply_pending, build_schema, discover, load_schema,
 };
-pub use translate::affinity;
+pub use translate::{affinity, pg_type};

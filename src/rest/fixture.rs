@@ -103,6 +103,7 @@ fn function(
         security_definer: false,
         body: String::new(),
         sqlite_body: Some(body.into()),
+        program: None,
     }
 }
 
@@ -153,6 +154,7 @@ pub fn schema() -> SchemaCache {
     );
     view.kind = TableKind::View {
         definition: "select id, title from todos where not done".into(),
+        security_invoker: false,
     };
     let tables = [
         table(

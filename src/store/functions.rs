@@ -53,6 +53,9 @@ impl Session {
     }
 }
 
+/// How Postgres starts the message of a row a policy's `with check` refuses.
+pub const RLS_VIOLATION: &str = "new row violates row-level security policy for table";
+
 /// The stand-ins that read the caller's claims, each with the claim it answers (`None`: the
 /// whole set, as JSON).
 pub const CLAIM_FUNCTIONS: [(&str, Option<&str>); 4] = [
@@ -98,10 +101,77 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
     let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     super::datetime::register(connection)?;
 
+    // Postgres's split_part (a negative field counts from the end), left and right.
+    connection.create_scalar_function("split_part", 3, pure, |context| {
+        let (Some(text), Some(delimiter), Some(field)) = (
+            context.get::<Option<String>>(0)?,
+            context.get::<Option<String>>(1)?,
+            context.get::<Option<i64>>(2)?,
+        ) else {
+            return Ok(None);
+        };
+        if field == 0 {
+            return Err(rusqlite::Error::UserFunctionError(
+                "field position must not be zero".into(),
+            ));
+        }
+        let parts: Vec<&str> = if delimiter.is_empty() {
+            vec![text.as_str()]
+        } else {
+            text.split(delimiter.as_str()).collect()
+        };
+        let index = if field > 0 {
+            field - 1
+        } else {
+            parts.len() as i64 + field
+        };
+        Ok(Some(
+            usize::try_from(index)
+                .ok()
+                .and_then(|index| parts.get(index))
+                .map_or(String::new(), |part| (*part).to_owned()),
+        ))
+    })?;
+    for (name, from_left) in [("pg_left", true), ("pg_right", false)] {
+        connection.create_scalar_function(name, 2, pure, move |context| {
+            let (Some(text), Some(count)) = (
+                context.get::<Option<String>>(0)?,
+                context.get::<Option<i64>>(1)?,
+            ) else {
+                return Ok(None);
+            };
+            let chars: Vec<char> = text.chars().collect();
+            let length = chars.len() as i64;
+            let keep = if count >= 0 {
+                count.min(length)
+            } else {
+                (length + count).max(0)
+            } as usize;
+            Ok(Some(if from_left {
+                chars[..keep].iter().collect::<String>()
+            } else {
+                chars[chars.len() - keep..].iter().collect::<String>()
+            }))
+        })?;
+    }
+
     for name in ["gen_random_uuid", "uuid_generate_v4"] {
         connection
             .create_scalar_function(name, 0, volatile, |_| Ok(uuid::Uuid::new_v4().to_string()))?;
     }
+
+    // Fails the statement when a row written by a `security invoker` function fails the
+    // `with check` of its table's policies (the function's RETURNING calls it per row).
+    connection.create_scalar_function("rls_check", 2, pure, |context| {
+        let passed: Option<i64> = context.get(0)?;
+        if passed.unwrap_or(0) != 0 {
+            return Ok(1);
+        }
+        let table: String = context.get(1)?;
+        Err(rusqlite::Error::UserFunctionError(
+            format!("{RLS_VIOLATION} \"{table}\"").into(),
+        ))
+    })?;
 
     let now_session = session.clone();
     connection.create_scalar_function("pg_now", 0, volatile, move |_| {
@@ -169,7 +239,9 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         };
         Ok(Some(pattern.is_match(&text)))
     })?;
-    crate::storage::functions::register(connection)
+    crate::storage::functions::register(connection)?;
+    // The project's functions and triggers, run by the plpgsql interpreter.
+    crate::plpgsql::register(connection)
 }
 
 /// A LIKE pattern (`%` any run, `_` one character, `\\` escapes) as an anchored regex.

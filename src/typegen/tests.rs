@@ -59,6 +59,7 @@ fn function(name: &str, arguments: Vec<FunctionArgument>, returns: FunctionRetur
         security_definer: false,
         body: "select 1".into(),
         sqlite_body: None,
+        program: None,
     }
 }
 
@@ -225,6 +226,7 @@ pub(crate) fn fixture() -> SchemaCache {
     );
     names.kind = TableKind::View {
         definition: "select id, name as title, upper(name) as shout from products".into(),
+        security_invoker: false,
     };
     let mut totals = table(
         "order_totals",
@@ -237,6 +239,7 @@ pub(crate) fn fixture() -> SchemaCache {
     totals.kind = TableKind::View {
         definition: "select product_id, sum(quantity) as total from orders group by product_id"
             .into(),
+        security_invoker: false,
     };
 
     for table in [profiles, products, orders, receipts, names, totals] {

@@ -255,14 +255,14 @@ fn a_failing_statement_names_its_line_and_applies_nothing_of_the_file() {
         &mut connection,
         &[migration(
             "1",
-            "create table a (id int);\n\ndo $$ begin perform 1; end $$;",
+            "create table a (id int);\n\ndo $$ begin execute 'drop table a'; end $$;",
         )],
         None,
     )
     .unwrap_err();
     let message = error.to_string();
     assert!(
-        message.starts_with("supabase/migrations/1_test.sql:3: DO blocks are not supported"),
+        message.starts_with("supabase/migrations/1_test.sql:3: DO block: EXECUTE"),
         "{message}"
     );
     assert!(message.contains("hint:"), "{message}");
@@ -294,8 +294,8 @@ fn unsupported_statements_and_policies_are_refused() {
             "cannot be evaluated",
         ),
         (
-            "create function f() returns int language plpgsql as $$ begin return 1; end $$",
-            "plpgsql",
+            "create function f() returns int language plpgsql as $$ begin execute 'select 1'; end $$",
+            "EXECUTE of dynamic SQL",
         ),
         ("create materialized view v as select 1", "materialized"),
     ] {
@@ -422,6 +422,14 @@ fn storage_policies_from_supabase_projects_isolate_users_by_folder() {
     let cache = apply(
         &mut connection,
         r#"
+-- As `supabase db pull` dumps it: Storage's own helper, kept built in.
+create or replace function storage.foldername(name text) returns text[] language plpgsql as $function$
+declare _parts text[];
+begin
+  select string_to_array(name, '/') into _parts;
+  return _parts[1:array_length(_parts,1)-1];
+end
+$function$;
 insert into storage.buckets (id, name, public) values ('avatars', 'avatars', true)
   on conflict (id) do nothing;
 create policy "own folder" on storage.objects for select to authenticated
@@ -471,4 +479,27 @@ create policy "own folder" on storage.objects for select to authenticated
     assert_eq!(visible(Role::Authenticated, Some("u2")), ["u2/b.png"]);
     assert!(visible(Role::Anon, None).is_empty());
     assert_eq!(visible(Role::ServiceRole, None).len(), 3);
+}
+
+#[test]
+fn delete_using_and_update_from_touch_the_rows_postgres_touches() {
+    let (mut connection, _) = connection();
+    apply(
+        &mut connection,
+        "create table lists (id int primary key, archived boolean not null default false);
+         create table entries (id int primary key, list_id int references lists, note text);
+         insert into lists values (1, true), (2, false);
+         insert into entries values (1, 1, 'a'), (2, 1, 'b'), (3, 2, 'c');
+         update entries set note = note || '!' from lists l where l.id = entries.list_id and not l.archived;
+         delete from entries e using lists l where l.id = e.list_id and l.archived and e.id > 1;",
+    );
+    let mut statement = connection
+        .prepare("select id || note from entries order by id")
+        .unwrap();
+    let rows: Vec<String> = statement
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, ["1a", "3c!"]);
 }
