@@ -11,6 +11,7 @@ use sqlparser::ast::{Expr, Ident, ObjectName, Statement, VisitMut, VisitorMut};
 use sqlparser::dialect::PostgreSqlDialect;
 
 use super::lexer::{Kind, Token, tokenize};
+use crate::migrate::catalog;
 use crate::migrate::expression::{self, Resolver, Unsupported};
 use crate::schema::{FunctionReturn, PgType, QualifiedName, SchemaCache};
 use crate::store::naming::quote_literal;
@@ -879,7 +880,7 @@ impl<'a> Parser<'a> {
             .and_then(|mut parser| parser.parse_expr())
             .map_err(|error| format!("cannot parse the expression `{text}`: {error}"))?;
         let refs = self.bind(&mut expr)?;
-        let translated = expression::translate_with(&mut expr, &[], &Calls(self.context.cache))
+        let translated = expression::translate_with(&mut expr, &[], &self.calls())
             .map_err(|Unsupported(reason)| reason)?;
         Ok(Sql {
             text: format!("SELECT {translated}"),
@@ -894,12 +895,19 @@ impl<'a> Parser<'a> {
             return Err(format!("expected one statement in `{}`", text.trim()));
         };
         let refs = self.bind(statement)?;
-        let translated = expression::translate_with(statement, &[], &Calls(self.context.cache))
+        let translated = expression::translate_with(statement, &[], &self.calls())
             .map_err(|Unsupported(reason)| reason)?;
         Ok(Sql {
             text: translated,
             refs,
         })
+    }
+
+    fn calls(&self) -> Calls<'_> {
+        Calls {
+            cache: self.context.cache,
+            catalog: self.context.utility,
+        }
     }
 
     /// Replaces variable references in `node` by `?n` parameters; returns what they stand for.
@@ -980,13 +988,17 @@ impl VisitorMut for Binder<'_, '_> {
 
     fn pre_visit_relation(&mut self, relation: &mut ObjectName) -> ControlFlow<Self::Break> {
         let name = expression::qualified_name(relation);
-        if name.schema == "pg_catalog"
-            || name.schema == "information_schema"
-            || name.name.starts_with("pg_")
-        {
-            return ControlFlow::Break(format!(
-                "the Postgres catalog {relation} does not exist on SQLite"
-            ));
+        if catalog::is_catalog(&name) {
+            let known = catalog::relation(self.parser.context.cache, &name).is_some();
+            return match (self.parser.context.utility, known) {
+                (true, true) => ControlFlow::Continue(()),
+                (true, false) => ControlFlow::Break(format!(
+                    "the Postgres catalog {relation} does not exist on SQLite"
+                )),
+                (false, _) => ControlFlow::Break(format!(
+                    "a function body cannot read the Postgres catalog {relation} on SQLite"
+                )),
+            };
         }
         self.parser.relations.borrow_mut().push(name);
         ControlFlow::Continue(())
@@ -1003,18 +1015,28 @@ impl VisitorMut for Binder<'_, '_> {
     }
 }
 
-/// Calls of the project's own functions become `pg_call('schema.name', args…)`.
-pub struct Calls<'a>(pub &'a SchemaCache);
+/// Calls of the project's own functions become `pg_call('schema.name', args…)`; with
+/// `catalog`, the Postgres catalog relations read the schema as it is now.
+pub struct Calls<'a> {
+    pub cache: &'a SchemaCache,
+    pub catalog: bool,
+}
 
 impl Resolver for Calls<'_> {
+    fn relation(&self, name: &QualifiedName) -> Result<Option<String>, Unsupported> {
+        Ok(self
+            .catalog
+            .then(|| catalog::relation(self.cache, name))
+            .flatten())
+    }
+
     fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
+        let functions = &self.cache.functions;
         let found = match name.split_once('.') {
-            Some((schema, function)) => self.0.functions.get(&QualifiedName::new(schema, function)),
-            None => self
-                .0
-                .functions
+            Some((schema, function)) => functions.get(&QualifiedName::new(schema, function)),
+            None => functions
                 .get(&QualifiedName::public(name))
-                .or_else(|| self.0.functions.values().find(|f| f.name.name == name)),
+                .or_else(|| functions.values().find(|f| f.name.name == name)),
         };
         Ok(found
             .filter(|function| !matches!(function.returns, FunctionReturn::Trigger))
