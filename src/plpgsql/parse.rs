@@ -145,6 +145,8 @@ pub struct Context<'a> {
     pub function: Option<&'a QualifiedName>,
     /// Arguments and other predeclared scalars (`found`, `tg_op`, …).
     pub scalars: Vec<String>,
+    /// Those of `scalars` that are arrays.
+    pub arrays: Vec<String>,
     /// Predeclared records (`new`, `old`).
     pub records: Vec<String>,
     /// DO blocks may run DDL through the migration translator.
@@ -171,6 +173,8 @@ pub fn parse_body(text: &str, context: &Context) -> Result<Program, String> {
 #[derive(Default)]
 struct Scope {
     scalars: HashSet<String>,
+    /// Scalars of an array type (arrays are JSON text on SQLite).
+    arrays: HashSet<String>,
     records: HashSet<String>,
     labels: HashSet<String>,
 }
@@ -195,6 +199,7 @@ impl<'a> Parser<'a> {
             context,
             scopes: vec![Scope {
                 scalars: context.scalars.iter().cloned().collect(),
+                arrays: context.arrays.iter().cloned().collect(),
                 records: context.records.iter().cloned().collect(),
                 labels: HashSet::new(),
             }],
@@ -410,9 +415,14 @@ impl<'a> Parser<'a> {
         self.expect(";")?;
         let _ = constant;
         let scope = self.scopes.last_mut().expect("a block scope");
-        match var_type {
+        match &var_type {
             VarType::Record => scope.records.insert(name.clone()),
-            VarType::Scalar(_) => scope.scalars.insert(name.clone()),
+            VarType::Scalar(pg_type) => {
+                if matches!(pg_type, PgType::Array(_)) {
+                    scope.arrays.insert(name.clone());
+                }
+                scope.scalars.insert(name.clone())
+            }
         };
         Ok(Declaration {
             name,
@@ -954,6 +964,20 @@ impl VisitorMut for Binder<'_, '_> {
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
         let parser = self.parser;
+        if let Expr::BinaryOp {
+            left,
+            op: sqlparser::ast::BinaryOperator::StringConcat,
+            right,
+        } = expr
+            && [left, right].iter().any(|side| {
+                matches!(side.as_ref(), Expr::Identifier(ident)
+                    if parser.scopes.iter().any(|scope| scope.arrays.contains(&ident_name(ident))))
+            })
+        {
+            return ControlFlow::Break(format!(
+                "`{expr}` concatenates arrays, which SQLite (arrays as JSON text) cannot do with ||"
+            ));
+        }
         let replacement = match expr {
             Expr::Identifier(ident) => {
                 let name = ident_name(ident);

@@ -388,6 +388,14 @@ fn constructs_that_cannot_mean_the_same_are_refused_with_the_line() {
 }
 
 #[test]
+fn array_concatenation_of_variables_is_refused_rather_than_joined_as_text() {
+    let error = refused(
+        "do $$ declare a uuid[] := '{}'; b uuid[] := '{}'; c uuid[]; begin c := a || b; end $$;",
+    );
+    assert!(error.contains("concatenates arrays"), "{error}");
+}
+
+#[test]
 fn do_blocks_and_bare_selects_read_the_catalog_as_the_migration_left_it() {
     let guarded = "do $$ begin
            if not exists (select 1 from pg_constraint where conname = 'posts_title_key') then
