@@ -7,6 +7,7 @@ pub mod catalog;
 mod evolve;
 pub mod expression;
 mod postgres_only;
+pub mod printed;
 mod sequences;
 pub mod statements;
 mod temporal;
