@@ -3,9 +3,11 @@
 
 mod apply;
 mod builtins;
+pub mod catalog;
 mod evolve;
 pub mod expression;
 mod postgres_only;
+pub mod printed;
 mod sequences;
 pub mod statements;
 mod temporal;

@@ -18,8 +18,8 @@ use super::sequences;
 use super::values;
 use crate::schema::{
     CheckConstraint, Column, ForeignKey, Function, FunctionArgument, FunctionLanguage,
-    FunctionReturn, PgType, Policy, PolicyCommand, QualifiedName, ReferentialAction, SchemaCache,
-    Table, TableKind, Trigger, UniqueConstraint, Volatility,
+    FunctionReturn, PgType, Policy, PolicyCommand, PrintedType, QualifiedName, ReferentialAction,
+    SchemaCache, Table, TableKind, Trigger, UniqueConstraint, Volatility,
 };
 use crate::store::naming::{quote_ident, quote_literal, table_ident, table_name};
 
@@ -500,7 +500,7 @@ fn apply_statement(
             if let Some(outcome) = sequences::setval(connection, cache, &statement) {
                 return outcome;
             }
-            bare_select(connection, &mut statement)
+            bare_select(connection, cache, &mut statement)
         }
         other => Err(Refusal::new(format!("`{}` is not supported", first_words(&other.to_string())))
             .hint("Solobase supports tables, indexes, enums, views, policies, sql functions, triggers, comments, grants and publications")),
@@ -508,8 +508,12 @@ fn apply_statement(
 }
 
 /// A bare `select …` in a migration runs for its effects (and its errors); its rows are dropped.
-fn bare_select(connection: &Connection, statement: &mut Statement) -> Outcome {
-    let sql = expression::translate_node(statement, &[])?;
+fn bare_select(connection: &Connection, cache: &SchemaCache, statement: &mut Statement) -> Outcome {
+    let calls = crate::plpgsql::Calls {
+        cache,
+        catalog: true,
+    };
+    let sql = expression::translate_with(statement, &[], &calls)?;
     let mut prepared = connection.prepare(&sql)?;
     let mut rows = prepared.query([])?;
     while rows.next()?.is_some() {}
@@ -627,6 +631,21 @@ fn named_type(cache: &SchemaCache, original: &str) -> Result<(PgType, bool), Ref
         "json" => (PgType::Json, false),
         "jsonb" => (PgType::Jsonb, false),
         "bytea" => (PgType::Bytea, false),
+        "tsvector" => (PgType::Printed(PrintedType::TsVector), false),
+        "int4range" => (PgType::Printed(PrintedType::Int4Range), false),
+        "int8range" => (PgType::Printed(PrintedType::Int8Range), false),
+        "numrange" => (PgType::Printed(PrintedType::NumRange), false),
+        "daterange" => (PgType::Printed(PrintedType::DateRange), false),
+        "inet" => (PgType::Printed(PrintedType::Inet), false),
+        "cidr" => (PgType::Printed(PrintedType::Cidr), false),
+        "vector" | "extensions.vector" => (PgType::Printed(PrintedType::Vector(length)), false),
+        "geometry" | "extensions.geometry" | "geography" | "extensions.geography" => {
+            return Err(Refusal::new(format!(
+                "type \"{}\" (PostGIS) is not supported",
+                original.trim()
+            ))
+            .hint("store the coordinates in numeric columns or as GeoJSON in a jsonb column"));
+        }
         _ => {
             let other = original.trim();
             let name = match other.split_once('.') {
@@ -1183,6 +1202,9 @@ fn translate_default(column: &Column, default: &str) -> Result<Option<String>, R
         (PgType::Timestamptz, Some(text)) => values::normalize_timestamptz(text)
             .map(|canonical| quote_literal(&canonical))
             .ok_or_else(|| Refusal::new(format!("invalid timestamptz {default}"))),
+        (PgType::Printed(printed), Some(text)) => super::printed::normalize(*printed, text)
+            .map(|canonical| quote_literal(&canonical))
+            .map_err(Refusal::new),
         _ => Ok(super::temporal::assign(
             &column.pg_type,
             translate_expr_text(default)?,
@@ -1743,6 +1765,7 @@ fn normalize_insert_values(cache: &SchemaCache, insert: &mut sqlparser::ast::Ins
             let normalized = match &column.pg_type {
                 PgType::Array(_) => values::array_literal_to_json(text),
                 PgType::Timestamptz => values::normalize_timestamptz(text),
+                PgType::Printed(printed) => super::printed::normalize(*printed, text).ok(),
                 _ => continue,
             }
             .ok_or_else(|| {
