@@ -116,7 +116,7 @@ fn finish(transaction: rusqlite::Transaction, options: WriteOptions) -> Result<(
     } else {
         transaction.commit()
     }
-    .map_err(RestError::internal)
+    .map_err(failure)
 }
 
 fn read(connection: &Connection, rows: &Sql, count: Option<&Sql>) -> Result<Outcome, RestError> {
@@ -323,23 +323,32 @@ fn execute(connection: &Connection, sql: &str, values: Vec<Literal>) -> rusqlite
 }
 
 fn query_error(sql: &str) -> impl Fn(rusqlite::Error) -> RestError + '_ {
-    move |error| {
-        limit_error(&error).unwrap_or_else(|| RestError::internal(format!("{error}: {sql}")))
-    }
+    move |error| refusal(&error).unwrap_or_else(|| RestError::internal(format!("{error}: {sql}")))
 }
 
-/// A statement SQLite refused because a request made it too big (too many terms, values,
-/// columns or bytes): the client's to fix, so a 400 that says so, not a server fault.
-fn limit_error(error: &rusqlite::Error) -> Option<RestError> {
-    let (failure, message) = match error {
-        rusqlite::Error::SqliteFailure(failure, message) => {
-            (failure, message.as_deref().unwrap_or(""))
-        }
+/// A SQLite failure as the client's error when it is one, else an internal error (logged).
+fn failure(error: rusqlite::Error) -> RestError {
+    refusal(&error).unwrap_or_else(|| RestError::internal(error))
+}
+
+/// A statement stopped by the caller's statement timeout (57014, as Postgres cancels it), or
+/// one SQLite refused because the request made it too big (too many terms, values, columns or
+/// bytes: the client's to fix, so a 400 that says so). `None` for real faults.
+fn refusal(error: &rusqlite::Error) -> Option<RestError> {
+    let (cause, message) = match error {
+        rusqlite::Error::SqliteFailure(cause, message) => (cause, message.as_deref().unwrap_or("")),
         rusqlite::Error::SqlInputError { error, msg, .. } => (error, msg.as_str()),
         _ => return None,
     };
-    let too_big = failure.code == rusqlite::ErrorCode::TooBig
-        || (failure.code == rusqlite::ErrorCode::Unknown
+    if cause.code == rusqlite::ErrorCode::OperationInterrupted {
+        return Some(RestError::sql(
+            "57014",
+            "canceling statement due to statement timeout",
+            false,
+        ));
+    }
+    let too_big = cause.code == rusqlite::ErrorCode::TooBig
+        || (cause.code == rusqlite::ErrorCode::Unknown
             && [
                 "too many ",
                 "too large",
@@ -409,7 +418,7 @@ fn raised(error: rusqlite::Error) -> RestError {
         {
             RestError::sql("P0001", message.clone(), false)
         }
-        _ => limit_error(&error).unwrap_or_else(|| RestError::internal(error)),
+        _ => failure(error),
     }
 }
 
@@ -421,12 +430,12 @@ fn constraint_error(
     values: &[(String, Literal)],
     error: rusqlite::Error,
 ) -> RestError {
-    let rusqlite::Error::SqliteFailure(failure, Some(message)) = &error else {
-        return limit_error(&error).unwrap_or_else(|| RestError::internal(error));
+    let rusqlite::Error::SqliteFailure(cause, Some(message)) = &error else {
+        return failure(error);
     };
     let detail = message.split_once(": ").map_or("", |(_, detail)| detail);
     let relation = &table.name.name;
-    match failure.extended_code {
+    match cause.extended_code {
         rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
             let columns: Vec<String> = detail
                 .split(", ")
@@ -476,7 +485,7 @@ fn constraint_error(
             false,
         ),
         rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER => RestError::sql("P0001", message.clone(), false),
-        _ => limit_error(&error).unwrap_or_else(|| RestError::internal(error)),
+        _ => failure(error),
     }
 }
 
