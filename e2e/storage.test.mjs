@@ -48,7 +48,7 @@ test("buckets: create, read, list, update, empty and delete; duplicates and poli
   // No insert policy on storage.buckets: users cannot create buckets; anon cannot even see them.
   assert.deepEqual(failure(await ana.storage.createBucket("mine")), { status: 400, statusCode: "403", message: "new row violates row-level security policy" })
   const { data: seen } = await ana.storage.listBuckets()
-  assert.deepEqual(seen.map((b) => b.id), ["avatars", "big", "docs", "photos"])
+  assert.deepEqual(seen.map((b) => b.id), ["avatars", "big", "docs", "drop", "mine", "photos"])
   assert.deepEqual((await server.client().storage.listBuckets()).data, [])
   assert.equal(failure(await server.client().storage.getBucket("docs")).statusCode, "404")
 
@@ -170,6 +170,19 @@ test("two users are isolated by an owner policy on storage.foldername(name) and 
   assert.equal((await ana.storage.from("avatars").upload(`${ana.userId}/me.png`, text("png", "image/png"))).error, null)
   assert.equal(failure(await ben.storage.from("avatars").upload(`${ana.userId}/me.png`, text("x"), { upsert: true })).statusCode, "403")
   assert.equal(await (await ben.storage.from("avatars").download(`${ana.userId}/me.png`)).data.text(), "png")
+})
+
+test("deleting needs the select policies too; owner is the uploader, for owner = auth.uid() policies", async () => {
+  assert.equal((await ana.storage.from("drop").upload("box.txt", text("kept"))).error, null)
+  assert.deepEqual((await ana.storage.from("drop").remove(["box.txt"])).data, [])
+  assert.equal(await (await admin.storage.from("drop").download("box.txt")).data.text(), "kept")
+
+  assert.equal((await ana.storage.from("mine").upload("notes.txt", text("ana"), { metadata: { topic: "x" } })).error, null)
+  const { data: info } = await ana.storage.from("mine").info("notes.txt")
+  assert.deepEqual(info.metadata, { topic: "x" })
+  assert.equal((await ben.storage.from("mine").info("notes.txt")).error.statusCode, "404")
+  const { data: rows } = await admin.storage.from("mine").list()
+  assert.deepEqual(rows.map((row) => row.name), ["notes.txt"])
 })
 
 test("anon is denied writes and private reads; public URLs need no key", async () => {

@@ -23,6 +23,23 @@ pub struct Access<'a> {
 }
 
 impl Access<'_> {
+    /// Rows the caller may delete: as in Postgres, a `delete … where …` also needs the row to
+    /// pass the select policies.
+    pub fn deletable(&self, table: &str) -> Result<String, StorageError> {
+        self.readable_and(table, PolicyCommand::Delete)
+    }
+
+    /// Rows the caller may update (an `update … where …`: select and update policies).
+    pub fn updatable(&self, table: &str) -> Result<String, StorageError> {
+        self.readable_and(table, PolicyCommand::Update)
+    }
+
+    fn readable_and(&self, table: &str, command: PolicyCommand) -> Result<String, StorageError> {
+        let select = self.policy(table, PolicyCommand::Select, Clause::Using)?;
+        let other = self.policy(table, command, Clause::Using)?;
+        Ok(format!("({select}) AND ({other})"))
+    }
+
     /// The caller's predicate over `storage.<table>` rows for a command and clause ("1": all
     /// rows). A policy that cannot be evaluated denies.
     pub fn policy(
@@ -261,7 +278,7 @@ pub fn update_bucket(
     id: &str,
     fields: &BucketFields,
 ) -> Result<(), StorageError> {
-    let using = access.policy("buckets", PolicyCommand::Update, Clause::Using)?;
+    let using = access.updatable("buckets")?;
     let check = access.policy("buckets", PolicyCommand::Update, Clause::WithCheck)?;
     let mut sets = vec!["updated_at = pg_now()".to_owned()];
     let mut values: Vec<SqlValue> = vec![SqlValue::Text(id.to_owned())];
@@ -505,12 +522,9 @@ pub fn check_write(
     if !upsert {
         return Err(StorageError::duplicate());
     }
-    let select = access.policy("objects", PolicyCommand::Select, Clause::Using)?;
-    let update = access.policy("objects", PolicyCommand::Update, Clause::Using)?;
+    let updatable = access.updatable("objects")?;
     let old_row_passes: bool = connection.query_row(
-        &format!(
-            "SELECT EXISTS (SELECT 1 FROM {OBJECTS} WHERE rowid = ?1 AND ({select}) AND ({update}))"
-        ),
+        &format!("SELECT EXISTS (SELECT 1 FROM {OBJECTS} WHERE rowid = ?1 AND {updatable})"),
         [rowid],
         |row| row.get(0),
     )?;
@@ -584,7 +598,7 @@ pub fn move_object(
     let transaction = connection.unchecked_transaction()?;
     let source = find_object(&transaction, access, from.0, from.1)?;
     find_bucket(&transaction, to.0)?;
-    let using = access.policy("objects", PolicyCommand::Update, Clause::Using)?;
+    let using = access.updatable("objects")?;
     let check = access.policy("objects", PolicyCommand::Update, Clause::WithCheck)?;
     let tokens =
         serde_json::to_string(&to.1.split('/').collect::<Vec<_>>()).expect("strings serialize");
@@ -625,7 +639,7 @@ pub fn delete_objects(
     bucket: &str,
     names: &[String],
 ) -> Result<Vec<Object>, StorageError> {
-    let using = access.policy("objects", PolicyCommand::Delete, Clause::Using)?;
+    let using = access.deletable("objects")?;
     let mut deleted = Vec::new();
     let transaction = connection.unchecked_transaction()?;
     for name in names {
@@ -650,7 +664,7 @@ pub fn empty_bucket(
     bucket: &str,
 ) -> Result<Vec<String>, StorageError> {
     get_bucket(connection, access, bucket)?;
-    let using = access.policy("objects", PolicyCommand::Delete, Clause::Using)?;
+    let using = access.deletable("objects")?;
     let mut statement = connection.prepare(&format!(
         "DELETE FROM {OBJECTS} WHERE bucket_id = ?1 AND ({using}) RETURNING version"
     ))?;
