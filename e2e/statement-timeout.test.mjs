@@ -52,6 +52,26 @@ test("a write past the timeout is canceled and rolled back; the writer goes on",
   assert.equal(insert.status, 201)
 })
 
+test("a write statement canceled in a group commit costs the writes grouped with it nothing", async () => {
+  const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+  const slow = () => timed(call("/rest/v1/rpc/slow_update", { n: FOREVER }, ANON_KEY))
+  const insert = (name) => call("/rest/v1/items", { name }, ANON_KEY)
+  // The first slow write holds the writer; the next three queue behind it as one group.
+  const holding = slow()
+  await pause(100)
+  const before = insert("queued before")
+  await pause(30)
+  const canceled = slow()
+  await pause(30)
+  const after = insert("queued after")
+  assertCanceled(await holding)
+  assertCanceled(await canceled)
+  assert.equal((await before).status, 201)
+  assert.equal((await after).status, 201)
+  const names = await (await call("/rest/v1/items?select=name&name=like.queued*&order=name", undefined, ANON_KEY)).json()
+  assert.deepEqual(names, [{ name: "queued after" }, { name: "queued before" }])
+})
+
 test("a one-row read stays fast while slow reads run", async () => {
   const slow = Array.from({ length: 6 }, () => timed(call(`/rest/v1/rpc/spin?n=${FOREVER}`, undefined, USER)))
   await new Promise((resolve) => setTimeout(resolve, 300))

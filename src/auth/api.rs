@@ -274,7 +274,7 @@ async fn write<T: Send + 'static>(
     job: impl FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     app.store()
-        .write(None, job)
+        .write_grouped(None, job)
         .await
         .map_err(AuthError::internal)?
 }
@@ -327,7 +327,7 @@ async fn sign_up(
             ));
         }
         let (user, session, refresh) = write(&app, move |connection| {
-            let transaction = connection.transaction().map_err(database)?;
+            let transaction = connection.savepoint().map_err(database)?;
             let id = users::create(
                 &transaction,
                 NewUser {
@@ -373,7 +373,7 @@ async fn sign_up(
     let hash = hash_password(password).await?;
     let confirmed = !config.email.enable_confirmations;
     let (user, session) = write(&app, move |connection| {
-        let transaction = connection.transaction().map_err(database)?;
+        let transaction = connection.savepoint().map_err(database)?;
         if users::find_by_email(&transaction, &email)
             .map_err(database)?
             .is_some()
@@ -533,7 +533,7 @@ async fn token(
             };
             let reuse = app.project().config.auth.refresh_token_reuse_interval;
             let (user, session, refresh) = write(&app, move |connection| {
-                let transaction = connection.transaction().map_err(database)?;
+                let transaction = connection.savepoint().map_err(database)?;
                 let outcome = users::refresh(&transaction, &presented, reuse).map_err(database)?;
                 transaction.commit().map_err(database)?;
                 match outcome {
@@ -711,7 +711,7 @@ async fn update_user(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
         .get("data")
         .map(|data| users::merge_metadata(&current.user_metadata, data));
     let user = write(&app, move |connection| {
-        let transaction = connection.transaction().map_err(database)?;
+        let transaction = connection.savepoint().map_err(database)?;
         apply_changes(
             &transaction,
             &user_id,
@@ -905,7 +905,7 @@ async fn admin_create(State(app): State<App>, headers: HeaderMap, body: Bytes) -
     }
     let id = text(&body, "id").map(str::to_owned);
     let user = write(&app, move |connection| {
-        let transaction = connection.transaction().map_err(database)?;
+        let transaction = connection.savepoint().map_err(database)?;
         if let Some(email) = &email
             && users::find_by_email(&transaction, email)
                 .map_err(database)?
@@ -973,7 +973,7 @@ async fn admin_update(
     let email = text(&body, "email").map(str::to_owned);
     let confirm = body.get("email_confirm").and_then(Value::as_bool) == Some(true);
     let user = write(&app, move |connection| {
-        let transaction = connection.transaction().map_err(database)?;
+        let transaction = connection.savepoint().map_err(database)?;
         let current = users::find_by_id(&transaction, &id).map_err(database)?.ok_or_else(user_not_found)?;
         let user_metadata = body.get("user_metadata").map(|patch| users::merge_metadata(&current.user_metadata, patch));
         let app_metadata = body.get("app_metadata").map(|patch| users::merge_metadata(&current.app_metadata, patch));

@@ -15,8 +15,8 @@ use super::query::{CallOutput, CallQuery, Query, Sql, Write};
 use super::values::Literal;
 use crate::auth::Caller;
 use crate::schema::{PgType, QualifiedName, SchemaCache, Table};
-use crate::store::Store;
 use crate::store::naming::{quote_ident, table_ident};
+use crate::store::{Claims, Store, StoreError};
 
 /// What a query produced, before it becomes an HTTP response.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,9 +70,11 @@ pub async fn run(
                 .await
         }
         Query::Write(write) => {
-            store
-                .write(claims, move |connection| {
-                    let transaction = connection.transaction().map_err(RestError::internal)?;
+            let write = Arc::new(write);
+            grouped(store, claims, move || {
+                let (schema, table, write) = (schema.clone(), table.clone(), write.clone());
+                move |connection: &mut Connection| {
+                    let transaction = connection.savepoint().map_err(RestError::internal)?;
                     let table = table
                         .as_ref()
                         .and_then(|name| schema.table(name))
@@ -80,8 +82,9 @@ pub async fn run(
                     let outcome = mutate(&transaction, &schema, table, &write, options)?;
                     finish(transaction, options)?;
                     Ok(outcome)
-                })
-                .await
+                }
+            })
+            .await
         }
         Query::Call(call) if call.read_only => {
             store
@@ -94,29 +97,58 @@ pub async fn run(
                 .await
         }
         Query::Call(call) => {
-            store
-                .write(claims, move |connection| {
-                    let transaction = connection.transaction().map_err(RestError::internal)?;
+            let call = Arc::new(call);
+            grouped(store, claims, move || {
+                let call = call.clone();
+                move |connection: &mut Connection| {
+                    let transaction = connection.savepoint().map_err(RestError::internal)?;
                     let outcome = call_function(&transaction, &call)?;
                     if let Outcome::Rows { returned, .. } = &outcome {
                         check_max_affected(*returned, options)?;
                     }
                     finish(transaction, options)?;
                     Ok(outcome)
-                })
-                .await
+                }
+            })
+            .await
         }
     };
     result.map_err(RestError::internal)?
 }
 
-fn finish(transaction: rusqlite::Transaction, options: WriteOptions) -> Result<(), RestError> {
-    if options.rollback {
-        transaction.rollback()
-    } else {
-        transaction.commit()
+/// How often a grouped write is tried when another job's failure rolled its group back.
+const GROUP_ATTEMPTS: usize = 3;
+
+/// Runs the job `make` builds as a grouped write; should another job of its group end the
+/// group's transaction (nothing of this one was committed), runs it again.
+async fn grouped<F, J>(
+    store: &Store,
+    claims: Claims,
+    make: F,
+) -> Result<Result<Outcome, RestError>, StoreError>
+where
+    F: Fn() -> J,
+    J: FnOnce(&mut Connection) -> Result<Outcome, RestError> + Send + 'static,
+{
+    let mut attempt = 1;
+    loop {
+        match store.write_grouped(claims.clone(), make()).await {
+            Err(StoreError::NotCommitted(cause)) if attempt < GROUP_ATTEMPTS => {
+                tracing::warn!("retrying a write whose group was rolled back: {cause}");
+                attempt += 1;
+            }
+            result => return result,
+        }
     }
-    .map_err(failure)
+}
+
+/// Keeps the job's work (its savepoint released into the group's transaction), or, for
+/// `tx=rollback`, undoes it.
+fn finish(mut transaction: rusqlite::Savepoint, options: WriteOptions) -> Result<(), RestError> {
+    if options.rollback {
+        transaction.rollback().map_err(RestError::internal)?;
+    }
+    transaction.commit().map_err(failure)
 }
 
 fn read(connection: &Connection, rows: &Sql, count: Option<&Sql>) -> Result<Outcome, RestError> {

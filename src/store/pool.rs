@@ -1,5 +1,7 @@
 //! The connection pool: one writer thread owning the only read-write connection, and a set of
-//! read-only WAL connections handed out to blocking tasks.
+//! read-only WAL connections handed out to blocking tasks. The writer commits in groups: the
+//! grouped jobs that queue while it works run as savepoints of one transaction, and are
+//! answered after the one commit (one fsync) that makes all of them durable.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -17,14 +19,27 @@ use super::functions::{self, Session, StatementTimeouts};
 /// Claims of the caller a job runs for (`None` for the server's own work).
 pub type Claims = Option<Arc<Value>>;
 
-type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
+/// Work queued for the writer thread.
+struct WriteJob {
+    /// Runs inside the writer's group transaction; otherwise alone, outside any transaction.
+    grouped: bool,
+    /// Does the work and leaves the answer for its caller, to send once the work is durable.
+    run: Box<dyn FnOnce(&mut Writer) -> Answer + Send>,
+}
+
+/// Answers a job's caller: `Ok` once its work is committed, or why its group's was not.
+type Answer = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// The most jobs one group commit takes, to bound how long the first of them waits.
+const MAX_GROUP: usize = 128;
 
 /// Watches the writer connection: realtime uses it to capture committed changes.
 ///
 /// `install` runs once on the writer thread, in order with the write jobs, so every job queued
-/// after `Store::observe_writes` is seen. `after_write` runs after each job returns and before its
-/// caller is answered; it sees the connection outside any transaction (jobs commit or roll back
-/// before returning), so whatever the job's TEMP triggers recorded was committed.
+/// after `Store::observe_writes` is seen. `after_write` runs after each commit (of one job, or
+/// of a group) and before the callers are answered; it sees the connection outside any
+/// transaction, so whatever TEMP triggers recorded was committed, in commit order — the work
+/// of a job that rolled back to its savepoint left no record.
 pub trait WriteObserver: Send + Sync {
     fn install(&self, connection: &Connection) -> rusqlite::Result<()>;
     fn after_write(&self, connection: &Connection);
@@ -93,6 +108,8 @@ pub enum StoreError {
     Closed,
     #[error("a database job panicked")]
     Panicked,
+    #[error("the write was not committed: {0}")]
+    NotCommitted(String),
 }
 
 impl Store {
@@ -122,8 +139,28 @@ impl Store {
                     session,
                     observers: Vec::new(),
                 };
-                for job in receiver {
-                    job(&mut writer);
+                let mut next = receiver.recv().ok();
+                while let Some(job) = next.take() {
+                    if !job.grouped {
+                        writer.run_alone(job);
+                    } else {
+                        // What queued while the last commit was in flight commits together.
+                        let mut group = vec![job];
+                        while group.len() < MAX_GROUP {
+                            match receiver.try_recv() {
+                                Ok(job) if job.grouped => group.push(job),
+                                Ok(job) => {
+                                    next = Some(job);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        writer.run_group(group);
+                    }
+                    if next.is_none() {
+                        next = receiver.recv().ok();
+                    }
                 }
                 // Dropping the connection here checkpoints and closes the database cleanly.
             })
@@ -156,42 +193,67 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner) = timeouts;
     }
 
-    /// Runs `job` on the writer connection for `claims`. Writes are serialized in arrival order.
+    /// Runs `job` alone on the writer connection for `claims`, outside any transaction: the job
+    /// manages its own (migrations, which switch pragmas between transactions). Writes are
+    /// serialized in arrival order.
     pub async fn write<T, F>(&self, claims: Claims, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> T + Send + 'static,
     {
+        self.submit(false, claims, job).await
+    }
+
+    /// Runs `job` on the writer connection for `claims` inside the transaction it shares with
+    /// the grouped jobs queued beside it. The job makes its work atomic with
+    /// `Connection::savepoint` (never BEGIN or COMMIT): a job that fails rolls back to its
+    /// savepoint and leaves the others' work in place. The answer comes after the one commit
+    /// that makes the whole group durable (`synchronous=FULL`).
+    pub async fn write_grouped<T, F>(&self, claims: Claims, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> T + Send + 'static,
+    {
+        self.submit(true, claims, job).await
+    }
+
+    async fn submit<T, F>(&self, grouped: bool, claims: Claims, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> T + Send + 'static,
+    {
         let (reply, response) = oneshot::channel();
-        self.enqueue(Box::new(move |writer| {
-            writer.session.begin(claims);
-            // A job that panics loses its answer, not the writer thread: its transaction rolls
-            // back as the unwind drops it, and the next job runs as usual.
-            let connection = &mut writer.connection;
-            let result = std::panic::catch_unwind(AssertUnwindSafe(move || job(connection)));
-            writer.session.end();
-            if writer.connection.is_autocommit() {
-                for observer in &writer.observers {
-                    observer.after_write(&writer.connection);
-                }
-            }
-            let _ = reply.send(result);
-        }))?;
-        response
-            .await
-            .map_err(|_| StoreError::Closed)?
-            .map_err(|_| StoreError::Panicked)
+        self.enqueue(WriteJob {
+            grouped,
+            run: Box::new(move |writer| {
+                writer.session.begin(claims);
+                // A job that panics loses its answer, not the writer thread: its savepoint or
+                // transaction rolls back as the unwind drops it, and the next job runs as usual.
+                let connection = &mut writer.connection;
+                let result = std::panic::catch_unwind(AssertUnwindSafe(move || job(connection)));
+                writer.session.end();
+                Box::new(move |committed: Result<(), StoreError>| {
+                    let answer = committed.and_then(|()| result.map_err(|_| StoreError::Panicked));
+                    let _ = reply.send(answer);
+                })
+            }),
+        })?;
+        response.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Installs `observer` on the writer connection; every write queued after this call is
     /// observed. An install that fails is logged and the observer is not added.
     pub fn observe_writes(&self, observer: Arc<dyn WriteObserver>) -> Result<(), StoreError> {
-        self.enqueue(Box::new(move |writer| {
-            match observer.install(&writer.connection) {
-                Ok(()) => writer.observers.push(observer),
-                Err(error) => tracing::error!("installing a write observer failed: {error}"),
-            }
-        }))
+        self.enqueue(WriteJob {
+            grouped: false,
+            run: Box::new(move |writer| {
+                match observer.install(&writer.connection) {
+                    Ok(()) => writer.observers.push(observer),
+                    Err(error) => tracing::error!("installing a write observer failed: {error}"),
+                }
+                Box::new(|_| {})
+            }),
+        })
     }
 
     fn enqueue(&self, job: WriteJob) -> Result<(), StoreError> {
@@ -261,6 +323,70 @@ impl Store {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+}
+
+impl Writer {
+    /// Runs a job that manages its own transaction, then shows the observers what it committed.
+    fn run_alone(&mut self, job: WriteJob) {
+        let answer = (job.run)(self);
+        if self.connection.is_autocommit() {
+            self.observe();
+        }
+        answer(Ok(()));
+    }
+
+    /// Runs grouped jobs in one transaction, commits it once, shows the observers what was
+    /// committed, then answers every job.
+    fn run_group(&mut self, group: Vec<WriteJob>) {
+        let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
+        // Should BEGIN fail, each job's savepoint is its own transaction.
+        let mut open = self.begin();
+        for job in group {
+            let answer = (job.run)(self);
+            if open && self.connection.is_autocommit() {
+                // An error that ends the whole transaction (I/O, disk full, a write statement
+                // interrupted by its timeout): the work of the jobs before this one in the group
+                // is gone, through no fault of theirs; this one gets its own error.
+                for answer in answers.drain(..) {
+                    answer(Err(StoreError::NotCommitted(
+                        "the transaction was rolled back".into(),
+                    )));
+                }
+                answer(Ok(()));
+                open = self.begin();
+            } else {
+                answers.push(answer);
+            }
+        }
+        let committed = if open {
+            self.connection.execute_batch("COMMIT").map_err(|error| {
+                let _ = self.connection.execute_batch("ROLLBACK");
+                error.to_string()
+            })
+        } else {
+            Ok(())
+        };
+        self.observe();
+        for answer in answers {
+            answer(committed.clone().map_err(StoreError::NotCommitted));
+        }
+    }
+
+    fn begin(&self) -> bool {
+        match self.connection.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!("beginning a group transaction failed: {error}");
+                false
+            }
+        }
+    }
+
+    fn observe(&self) {
+        for observer in &self.observers {
+            observer.after_write(&self.connection);
+        }
     }
 }
 
@@ -340,6 +466,155 @@ mod tests {
         ));
     }
 
+    /// Records, per commit it is shown, the values inserted into `t`, as realtime's capture
+    /// does: a TEMP trigger logs into a TEMP table that `after_write` drains.
+    #[derive(Default)]
+    struct Log(Mutex<Vec<Vec<String>>>);
+
+    impl WriteObserver for Log {
+        fn install(&self, connection: &Connection) -> rusqlite::Result<()> {
+            connection.execute_batch(
+                "CREATE TEMP TABLE log (v TEXT);
+                 CREATE TEMP TRIGGER log_t AFTER INSERT ON main.t BEGIN INSERT INTO log VALUES (NEW.v); END;",
+            )
+        }
+
+        fn after_write(&self, connection: &Connection) {
+            let mut statement = connection
+                .prepare("SELECT v FROM log ORDER BY rowid")
+                .unwrap();
+            let values = statement
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .collect::<Result<Vec<String>, _>>()
+                .unwrap();
+            connection.execute("DELETE FROM log", []).unwrap();
+            self.0.lock().unwrap().push(values);
+        }
+    }
+
+    /// A store with `t (v text unique)` observed by a `Log` and `r`, which refuses every insert
+    /// with RAISE(ROLLBACK), and a job that holds the writer
+    /// until the returned sender is dropped, so that what is queued meanwhile forms one group.
+    async fn held_store() -> (Store, Arc<Log>, std::sync::mpsc::Sender<()>) {
+        let store = Store::open(&tempdir().join("db.sqlite"), 2).unwrap();
+        store
+            .write(None, |connection| {
+                connection.execute_batch(
+                    "create table t (v text unique);
+                     create table r (v text);
+                     create trigger r_refuses before insert on r begin select raise(rollback, 'refused'); end;",
+                )
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let log = Arc::new(Log::default());
+        store.observe_writes(log.clone()).unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holder = store.clone();
+        let hold = queued(async move {
+            holder
+                .write_grouped(None, move |_| {
+                    let _ = held.recv();
+                })
+                .await
+        })
+        .await;
+        tokio::spawn(hold);
+        (store, log, release)
+    }
+
+    /// `write` polled once, so that it is queued on the writer, to be awaited later.
+    async fn queued<F: Future>(write: F) -> std::pin::Pin<Box<F>> {
+        let mut write = Box::pin(write);
+        assert!(futures_util::poll!(&mut write).is_pending());
+        write
+    }
+
+    fn insert(value: &'static str) -> impl FnOnce(&mut Connection) -> rusqlite::Result<()> {
+        move |connection| {
+            let savepoint = connection.savepoint()?;
+            savepoint.execute("insert into t values (?1)", [value])?;
+            savepoint.commit()
+        }
+    }
+
+    async fn values(store: &Store) -> Vec<String> {
+        store
+            .read(None, |connection| {
+                let mut statement = connection.prepare("select v from t order by rowid")?;
+                statement
+                    .query_map([], |row| row.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn writes_queued_during_a_commit_commit_together_and_are_answered_once_durable() {
+        let (store, log, release) = held_store().await;
+        let mut pending = Vec::new();
+        for value in ["a", "b", "c", "d"] {
+            let write = queued(store.write_grouped(None, insert(value))).await;
+            pending.push(write);
+        }
+        drop(release);
+        let mut pending = pending.into_iter();
+        pending.next().unwrap().await.unwrap().unwrap();
+        // Answered after the commit: a reader already sees the whole group.
+        assert_eq!(values(&store).await, ["a", "b", "c", "d"]);
+        for write in pending {
+            write.await.unwrap().unwrap();
+        }
+        // Two commits: the holding job's, then one for the four writes, in queue order.
+        assert_eq!(*log.0.lock().unwrap(), [vec![], vec!["a", "b", "c", "d"]]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_rolls_back_to_its_savepoint_only() {
+        let (store, log, release) = held_store().await;
+        let first = queued(store.write_grouped(None, insert("a"))).await;
+        // Inserts, then fails on the unique key: its savepoint rolls back both statements.
+        let failing = queued(store.write_grouped(None, |connection| {
+            let savepoint = connection.savepoint()?;
+            savepoint.execute("insert into t values ('x')", [])?;
+            savepoint.execute("insert into t values ('a')", [])?;
+            savepoint.commit()
+        }))
+        .await;
+        let last = queued(store.write_grouped(None, insert("c"))).await;
+        drop(release);
+        first.await.unwrap().unwrap();
+        let error = failing.await.unwrap().unwrap_err();
+        assert!(error.to_string().contains("UNIQUE"), "{error}");
+        last.await.unwrap().unwrap();
+        assert_eq!(values(&store).await, ["a", "c"]);
+        assert_eq!(*log.0.lock().unwrap(), [vec![], vec!["a", "c"]]);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_ends_the_group_transaction_fails_the_jobs_before_it_not_after() {
+        let (store, log, release) = held_store().await;
+        let first = queued(store.write_grouped(None, insert("a"))).await;
+        // A trigger's RAISE(ROLLBACK) ends the transaction the statement runs in.
+        let ending = queued(store.write_grouped(None, |connection| {
+            connection.execute("insert into r values ('x')", [])
+        }))
+        .await;
+        let last = queued(store.write_grouped(None, insert("c"))).await;
+        drop(release);
+        assert!(matches!(first.await, Err(StoreError::NotCommitted(_))));
+        // The job that ended it is answered with its own error.
+        let error = ending.await.unwrap().unwrap_err();
+        assert!(error.to_string().contains("refused"), "{error}");
+        last.await.unwrap().unwrap();
+        assert_eq!(values(&store).await, ["c"]);
+        assert_eq!(log.0.lock().unwrap().last().unwrap(), &["c"]);
+    }
+
     #[tokio::test]
     async fn jobs_whose_caller_went_away_or_that_panicked_leave_the_store_whole() {
         let dir = tempdir();
@@ -357,6 +632,8 @@ mod tests {
             assert!(matches!(panicking.await, Err(StoreError::Panicked)));
         }
         let panicking = store.write(None, |_| panic!("a write that fails badly"));
+        assert!(matches!(panicking.await, Err(StoreError::Panicked)));
+        let panicking = store.write_grouped(None, |_| panic!("a grouped write that fails badly"));
         assert!(matches!(panicking.await, Err(StoreError::Panicked)));
         store.write(None, |_| ()).await.unwrap();
         let reads = (0..4).map(|_| {
