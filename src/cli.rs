@@ -95,6 +95,9 @@ fn display_dir(dir: &Path) -> String {
 
 fn start(workdir: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
     let project = existing_project(&workdir)?;
+    for warning in &project.config.warnings {
+        eprintln!("warning: {warning}");
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let data_dir = project.data_dir();

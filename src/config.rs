@@ -26,6 +26,9 @@ pub struct Config {
     pub auth: AuthConfig,
     pub storage: StorageConfig,
     pub db: DbConfig,
+    /// `env(NAME)` references left unresolved in keys Solobase does not use, one line each.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -286,42 +289,108 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         path: path.to_owned(),
         message: error.to_string(),
     })?;
-    resolve_env(&mut value, path)?;
-    value
-        .try_into()
-        .map_err(|error: toml::de::Error| ConfigError::Invalid {
-            path: path.to_owned(),
-            message: error.to_string(),
-        })
+    let mut unset = Vec::new();
+    resolve_env(&mut value, &mut Vec::new(), &mut unset);
+    let invalid = |error: toml::de::Error| ConfigError::Invalid {
+        path: path.to_owned(),
+        message: error.to_string(),
+    };
+    let mut warnings = Vec::new();
+    for (key, name) in &unset {
+        if uses_key(&value, key) {
+            return Err(ConfigError::MissingEnv {
+                path: path.to_owned(),
+                name: name.clone(),
+            });
+        }
+        warnings.push(format!(
+            "{}: {} is not set in the environment; {} (which Solobase does not use) is left out",
+            path.display(),
+            name,
+            key.join(".")
+        ));
+    }
+    for (key, _) in &unset {
+        remove_key(&mut value, key);
+    }
+    let config: Config = value.try_into().map_err(invalid)?;
+    Ok(Config { warnings, ..config })
 }
 
-/// Replaces every `"env(NAME)"` string with the variable's value, as the Supabase CLI does.
-fn resolve_env(value: &mut toml::Value, path: &Path) -> Result<(), ConfigError> {
+/// Replaces every `"env(NAME)"` string with the variable's value, as the Supabase CLI does;
+/// the keys whose variable is unset are collected in `unset` with the variable's name.
+fn resolve_env(
+    value: &mut toml::Value,
+    key: &mut Vec<String>,
+    unset: &mut Vec<(Vec<String>, String)>,
+) {
     match value {
         toml::Value::String(text) => {
             if let Some(name) = text
                 .strip_prefix("env(")
                 .and_then(|rest| rest.strip_suffix(')'))
             {
-                *text = std::env::var(name).map_err(|_| ConfigError::MissingEnv {
-                    path: path.to_owned(),
-                    name: name.into(),
-                })?;
+                match std::env::var(name) {
+                    Ok(resolved) => *text = resolved,
+                    Err(_) => unset.push((key.clone(), name.to_owned())),
+                }
             }
         }
         toml::Value::Array(items) => {
-            for item in items {
-                resolve_env(item, path)?;
+            for (index, item) in items.iter_mut().enumerate() {
+                key.push(index.to_string());
+                resolve_env(item, key, unset);
+                key.pop();
             }
         }
         toml::Value::Table(table) => {
-            for (_, item) in table.iter_mut() {
-                resolve_env(item, path)?;
+            for (name, item) in table.iter_mut() {
+                key.push(name.clone());
+                resolve_env(item, key, unset);
+                key.pop();
             }
         }
         _ => {}
     }
-    Ok(())
+}
+
+/// Whether `Config` reads `key`: with a value there that no setting accepts (`[{}]`), reading
+/// the file fails exactly when some setting takes it; unused keys are skipped whatever they hold.
+fn uses_key(value: &toml::Value, key: &[String]) -> bool {
+    let mut probe = value.clone();
+    let Some(slot) = key.iter().try_fold(&mut probe, |node, part| match node {
+        toml::Value::Table(table) => table.get_mut(part),
+        toml::Value::Array(items) => items.get_mut(part.parse::<usize>().ok()?),
+        _ => None,
+    }) else {
+        return false;
+    };
+    *slot = toml::Value::Array(vec![toml::Value::Table(toml::Table::new())]);
+    probe.try_into::<Config>().is_err()
+}
+
+fn remove_key(value: &mut toml::Value, key: &[String]) {
+    let Some((last, parents)) = key.split_last() else {
+        return;
+    };
+    let parent = parents.iter().try_fold(value, |node, part| match node {
+        toml::Value::Table(table) => table.get_mut(part),
+        toml::Value::Array(items) => items.get_mut(part.parse::<usize>().ok()?),
+        _ => None,
+    });
+    match parent {
+        Some(toml::Value::Table(table)) => {
+            table.remove(last);
+        }
+        Some(toml::Value::Array(items)) => {
+            if let Ok(index) = last.parse::<usize>()
+                && index < items.len()
+            {
+                items[index] = toml::Value::String(String::new());
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -397,5 +466,30 @@ mod tests {
         assert!(error.to_string().contains("SOLOBASE_TEST_UNSET_VARIABLE"));
         let config = check("[auth]\njwt_secret = \"env(PATH)\"").unwrap();
         assert_eq!(config.auth.jwt_secret, std::env::var("PATH").unwrap());
+    }
+
+    #[test]
+    fn unset_env_references_in_unused_sections_are_warnings() {
+        let config = check(
+            "[api]\nport = 6000\n[auth.external.github]\nenabled = true\n\
+             secret = \"env(SOLOBASE_TEST_UNSET_GITHUB_SECRET)\"\n\
+             [auth.sms.twilio]\nauth_token = \"env(SOLOBASE_TEST_UNSET_TWILIO)\"\n\
+             [storage.s3_credentials]\naccess_key_id = \"env(SOLOBASE_TEST_UNSET_S3)\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.api.port, 6000);
+        assert_eq!(config.warnings.len(), 3, "{:?}", config.warnings);
+        assert_eq!(
+            config.warnings[0],
+            "supabase/config.toml: SOLOBASE_TEST_UNSET_GITHUB_SECRET is not set in the environment; \
+             auth.external.github.secret (which Solobase does not use) is left out"
+        );
+        let error = check("[api]\nport = \"env(SOLOBASE_TEST_UNSET_PORT)\"").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("SOLOBASE_TEST_UNSET_PORT is not set"),
+            "{error}"
+        );
     }
 }

@@ -234,6 +234,14 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn pre_visit_statement(&mut self, statement: &mut Statement) -> ControlFlow<Self::Break> {
+        if let Statement::Delete(delete) = statement
+            && delete.using.is_some()
+        {
+            match delete_using(delete) {
+                Ok(rewritten) => *statement = rewritten,
+                Err(error) => return ControlFlow::Break(error),
+            }
+        }
         match statement {
             Statement::Query(_)
             | Statement::Insert(_)
@@ -254,6 +262,55 @@ impl VisitorMut for Rewriter<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `delete from t [as a] using u … where cond` (which SQLite lacks) as
+/// `delete from t where rowid in (select a.rowid from t as a, u … where cond)`.
+fn delete_using(delete: &sqlparser::ast::Delete) -> Result<Statement, Unsupported> {
+    let (sqlparser::ast::FromTable::WithFromKeyword(from)
+    | sqlparser::ast::FromTable::WithoutKeyword(from)) = &delete.from;
+    let [target] = from.as_slice() else {
+        return Err(Unsupported("delete … using needs one target table".into()));
+    };
+    let (table, reference) = match &target.relation {
+        TableFactor::Table {
+            name,
+            alias: Some(alias),
+            ..
+        } => (name, alias.name.to_string()),
+        TableFactor::Table { name, .. } => (name, name.to_string()),
+        _ => {
+            return Err(Unsupported(
+                "delete … using needs a plain target table".into(),
+            ));
+        }
+    };
+    if delete.returning.is_some() {
+        return Err(Unsupported(
+            "delete … using … returning is not supported".into(),
+        ));
+    }
+    let using: Vec<String> = delete
+        .using
+        .iter()
+        .flatten()
+        .map(ToString::to_string)
+        .collect();
+    let condition = delete
+        .selection
+        .as_ref()
+        .map(|selection| format!(" WHERE {selection}"))
+        .unwrap_or_default();
+    let sql = format!(
+        "DELETE FROM {table} WHERE rowid IN (SELECT {reference}.rowid FROM {target}, {}{condition})",
+        using.join(", ")
+    );
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let mut statements = sqlparser::parser::Parser::parse_sql(&dialect, &sql)
+        .map_err(|error| Unsupported(format!("cannot rewrite delete … using: {error}")))?;
+    statements
+        .pop()
+        .ok_or_else(|| Unsupported("cannot rewrite delete … using".into()))
 }
 
 fn first_words(sql: &str) -> String {
@@ -489,14 +546,16 @@ fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
             | "storage_extension",
             _,
         ) => format!("{name}({joined})"),
-        _ => match super::temporal::call(name, args) {
-            Some(sql) => sql,
-            None => {
-                return Err(Unsupported(format!(
-                    "the function {name}() is not supported on SQLite"
-                )));
+        _ => {
+            match super::temporal::call(name, args).or_else(|| super::builtins::call(name, args)) {
+                Some(sql) => sql,
+                None => {
+                    return Err(Unsupported(format!(
+                        "the function {name}() is not supported on SQLite"
+                    )));
+                }
             }
-        },
+        }
     })
 }
 

@@ -2,6 +2,8 @@
 //! SQLite DDL, applies pending files in order (each in one transaction) and the seed once.
 
 mod apply;
+mod builtins;
+mod evolve;
 pub mod expression;
 mod postgres_only;
 mod sequences;

@@ -95,8 +95,18 @@ pub fn classify(text: &str) -> Option<Result<Rule, Refusal>> {
         }
         ("notify" | "listen" | "unlisten", _) => accept(NOTIFY),
         ("alter", "function" | "procedure") if function_setting(&words) => accept(FUNCTION_SETTING),
+        ("alter", "table" | "index") if storage_clause(&lowered) => accept(MAINTENANCE),
         _ => None,
     }
+}
+
+/// `alter table|index … cluster on i | set without cluster | set tablespace t | set logged`.
+fn storage_clause(lowered: &str) -> bool {
+    let pattern = regex::Regex::new(
+        r"(?s)^alter\s+(table|index)\s+(if\s+exists\s+)?(only\s+)?\S+\s+(cluster\s+on\s|set\s+without\s+cluster|set\s+tablespace\s|set\s+(logged|unlogged)$)",
+    )
+    .expect("valid pattern");
+    pattern.is_match(lowered.trim())
 }
 
 /// `alter <anything> … owner to <role>`.
@@ -262,6 +272,8 @@ mod tests {
         accepted("notify pgrst, 'reload schema'", NOTIFY);
         accepted("begin", TRANSACTION);
         accepted("analyze public.t", MAINTENANCE);
+        accepted("alter table public.t cluster on t_pkey", MAINTENANCE);
+        accepted("ALTER TABLE ONLY public.t SET TABLESPACE fast", MAINTENANCE);
     }
 
     #[test]

@@ -7,11 +7,12 @@ use rusqlite::Connection;
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableOperation, ColumnDef, ColumnOption, CreateFunctionBody,
     CreatePolicyCommand, CreatePolicyType, DataType, Expr, FunctionBehavior, FunctionReturnType,
-    FunctionSecurity, ObjectName, ObjectType, ReferentialAction as SqlAction, SelectItem, SetExpr,
-    Statement, TableConstraint, TriggerEvent, TriggerPeriod, UserDefinedTypeRepresentation, Value,
-    ValueWithSpan,
+    FunctionSecurity, ObjectName, ObjectType, ReferentialAction as SqlAction, RenameTableNameKind,
+    SelectItem, SetExpr, Statement, TableConstraint, TriggerEvent, TriggerPeriod,
+    UserDefinedTypeRepresentation, Value, ValueWithSpan,
 };
 
+use super::evolve::{self, ColumnChanges};
 use super::expression::{self, Unsupported, ident_name, qualified_name, translate_expr_text};
 use super::sequences;
 use super::values;
@@ -63,6 +64,12 @@ pub fn apply(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Ou
         return outcome;
     }
     if let Some(outcome) = sequences::alter(connection, cache, text) {
+        return outcome;
+    }
+    if let Some(outcome) = evolve::rename_index(connection, cache, text) {
+        return outcome;
+    }
+    if let Some(outcome) = evolve::alter_function_security(cache, text) {
         return outcome;
     }
     let identity = sequences::identity_sequence(text);
@@ -196,13 +203,16 @@ fn apply_statement(
             let Some(mut table) = cache.tables.get(&name).cloned() else {
                 return if alter.if_exists { Ok(()) } else { Err(Refusal::new(format!("relation \"{name}\" does not exist"))) };
             };
+            if let [AlterTableOperation::RenameTable { table_name: RenameTableNameKind::To(new) | RenameTableNameKind::As(new) }] = alter.operations.as_slice() {
+                return evolve::rename_table(connection, cache, &name, &qualified_name(new).name);
+            }
             let before = table.clone();
-            let mut renames = Vec::new();
+            let mut changes = ColumnChanges::default();
             for operation in &alter.operations {
-                alter_table(cache, &mut table, operation, &mut renames)?;
+                alter_table(cache, &mut table, operation, &mut changes)?;
             }
             if needs_rebuild(&before, &table) {
-                rebuild(connection, cache, &before, &table, &renames)?;
+                rebuild(connection, cache, &before, &table, &changes)?;
             }
             cache.tables.insert(name.clone(), table);
             sequences::start_counters(connection, cache, &name)
@@ -401,7 +411,10 @@ fn apply_statement(
                     ObjectType::Table => ("TABLE", cache.tables.remove(&qualified).is_some()),
                     ObjectType::View => ("VIEW", cache.tables.remove(&qualified).is_some()),
                     ObjectType::Index => ("INDEX", true),
-                    ObjectType::Type => ("", cache.enums.remove(&qualified).is_some()),
+                    ObjectType::Type => {
+                        evolve::unused_type(cache, &qualified)?;
+                        ("", cache.enums.remove(&qualified).is_some())
+                    }
                     ObjectType::Sequence => ("", cache.sequences.remove(&qualified).is_some()),
                     _ => return Err(Refusal::new(format!("drop {object_type} is not supported"))),
                 };
@@ -428,6 +441,9 @@ fn apply_statement(
             connection.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", quote_ident(&name)))?;
             Ok(())
         }
+        Statement::AlterType(alter) => evolve::alter_type(connection, cache, &alter),
+        Statement::CreateRule(_) => Err(Refusal::new("rules (`create rule`) are not supported")
+            .hint("write the rule as a trigger, or as a view with an instead-of trigger")),
         Statement::CreateSequence { if_not_exists, name, sequence_options, .. } => {
             sequences::create(cache, qualified_name(&name), if_not_exists, &sequence_options)
         }
@@ -657,11 +673,11 @@ fn add_column(cache: &SchemaCache, table: &mut Table, definition: &ColumnDef) ->
 }
 
 fn referenced_columns(
-    cache: &SchemaCache,
+    table: Option<&Table>,
     referenced: &QualifiedName,
     columns: &[sqlparser::ast::Ident],
 ) -> Result<Vec<String>, Refusal> {
-    let Some(table) = cache.table(referenced) else {
+    let Some(table) = table else {
         return Err(Refusal::new(format!(
             "relation \"{referenced}\" does not exist"
         )));
@@ -686,8 +702,14 @@ fn foreign_key(
     foreign: &sqlparser::ast::ForeignKeyConstraint,
 ) -> Result<ForeignKey, Refusal> {
     let referenced_table = qualified_name(&foreign.foreign_table);
+    // A table may reference itself (a parent row, a manager) while it is being created.
+    let referenced = if referenced_table == table.name {
+        Some(table)
+    } else {
+        cache.table(&referenced_table)
+    };
     let referenced_columns =
-        referenced_columns(cache, &referenced_table, &foreign.referred_columns)?;
+        referenced_columns(referenced, &referenced_table, &foreign.referred_columns)?;
     Ok(ForeignKey {
         name: name.unwrap_or_else(|| default_name(table, &columns, "fkey")),
         columns,
@@ -823,7 +845,7 @@ fn alter_table(
     cache: &SchemaCache,
     table: &mut Table,
     operation: &AlterTableOperation,
-    renames: &mut Vec<(String, String)>,
+    changes: &mut ColumnChanges,
 ) -> Outcome {
     match operation {
         AlterTableOperation::AddColumn {
@@ -861,6 +883,39 @@ fn alter_table(
                     name.value, table.name
                 )))
             }
+        }
+        AlterTableOperation::RenameConstraint { old_name, new_name } => {
+            let (old, new) = (ident_name(old_name), ident_name(new_name));
+            let mut found =
+                old == format!("{}_pkey", table.name.name) && !table.primary_key.is_empty();
+            for name in table
+                .unique_constraints
+                .iter_mut()
+                .map(|c| &mut c.name)
+                .chain(table.foreign_keys.iter_mut().map(|c| &mut c.name))
+                .chain(table.checks.iter_mut().map(|c| &mut c.name))
+            {
+                if *name == old {
+                    *name = new.clone();
+                    found = true;
+                }
+            }
+            if found {
+                Ok(())
+            } else {
+                Err(Refusal::new(format!(
+                    "constraint \"{old}\" for table \"{}\" does not exist",
+                    table.name
+                )))
+            }
+        }
+        // Triggers are always enabled here; storage parameters only matter to Postgres.
+        AlterTableOperation::EnableTrigger { .. }
+        | AlterTableOperation::EnableAlwaysTrigger { .. }
+        | AlterTableOperation::SetOptionsParens { .. } => Ok(()),
+        AlterTableOperation::DisableTrigger { .. } => {
+            Err(Refusal::new("disabling triggers is not supported")
+                .hint("drop the trigger, or make its function return early when it should not act"))
         }
         AlterTableOperation::NoForceRowLevelSecurity
         | AlterTableOperation::ReplicaIdentity { .. }
@@ -919,7 +974,9 @@ fn alter_table(
                     ))
                 })?;
             column.name = ident_name(new_column_name);
-            renames.push((ident_name(old_column_name), ident_name(new_column_name)));
+            changes
+                .renames
+                .push((ident_name(old_column_name), ident_name(new_column_name)));
             Ok(())
         }
         AlterTableOperation::AlterColumn { column_name, op } => {
@@ -937,6 +994,27 @@ fn alter_table(
                     column.default = Some(value.to_string());
                     translate_default(column, &value.to_string())?;
                     column.identity |= sequences::nextval_default(&value.to_string()).is_some();
+                }
+                AlterColumnOperation::SetDataType {
+                    data_type, using, ..
+                } => {
+                    let new_type = pg_type(cache, data_type)?.0;
+                    if using.is_none() && !evolve::assignment_cast(&column.pg_type, &new_type) {
+                        return Err(Refusal::new(format!(
+                            "column \"{}\" cannot be cast automatically to type {}",
+                            column.name,
+                            new_type.pg_name()
+                        ))
+                        .hint(format!(
+                            "You might need to specify \"USING {}::{}\".",
+                            column.name,
+                            new_type.pg_name()
+                        )));
+                    }
+                    column.pg_type = new_type;
+                    changes
+                        .conversions
+                        .push((column.name.clone(), using.clone()));
                 }
                 AlterColumnOperation::AddGenerated { .. } => {
                     column.identity = true;
@@ -973,14 +1051,15 @@ fn needs_rebuild(before: &Table, after: &Table) -> bool {
 }
 
 /// SQLite's table rebuild: create the new shape, copy the rows, swap, restore indexes and triggers.
-fn rebuild(
+pub(super) fn rebuild(
     connection: &Connection,
     cache: &SchemaCache,
     before: &Table,
     after: &Table,
-    renames: &[(String, String)],
+    changes: &ColumnChanges,
 ) -> Outcome {
     let name = table_name(&after.name);
+    evolve::rename_columns(connection, &name, &changes.renames)?;
     let temporary = format!("{name}__solobase_rebuild");
     let mut statement = connection.prepare("SELECT sql FROM sqlite_master WHERE tbl_name = ?1 AND type IN ('index', 'trigger') AND sql IS NOT NULL")?;
     let dependents: Vec<String> = statement
@@ -990,22 +1069,22 @@ fn rebuild(
     let mut targets = Vec::new();
     let mut sources = Vec::new();
     for column in &before.columns {
-        let renamed = renames
-            .iter()
-            .find(|(old, _)| *old == column.name)
-            .map(|(_, new)| new.as_str())
-            .unwrap_or(&column.name);
-        if after.column(renamed).is_some() {
+        let renamed = changes.renamed(&column.name);
+        if let Some(target) = after.column(renamed) {
             targets.push(quote_ident(renamed));
-            sources.push(quote_ident(&column.name));
+            sources.push(evolve::source(column, target, changes)?);
         }
     }
     connection.execute_batch(&format!(
-        "INSERT INTO {} ({}) SELECT {} FROM {}; DROP TABLE {}; ALTER TABLE {} RENAME TO {};",
+        "INSERT INTO {} ({}) SELECT {} FROM {};",
         quote_ident(&temporary),
         targets.join(", "),
         sources.join(", "),
         quote_ident(&name),
+    ))?;
+    evolve::convert_rows(connection, cache, &temporary, after, changes)?;
+    connection.execute_batch(&format!(
+        "DROP TABLE {}; ALTER TABLE {} RENAME TO {};",
         quote_ident(&name),
         quote_ident(&temporary),
         quote_ident(&name)
@@ -1245,6 +1324,17 @@ fn expression_type(
         Expr::Nested(inner) => expression_type(cache, relations, inner),
         Expr::Function(function) => match function.name.to_string().to_ascii_lowercase().as_str() {
             "count" => Some(PgType::BigInt),
+            "bool_or" | "bool_and" | "every" => Some(PgType::Boolean),
+            "array_agg" => match &function.args {
+                sqlparser::ast::FunctionArguments::List(list) => match list.args.first() {
+                    Some(sqlparser::ast::FunctionArg::Unnamed(
+                        sqlparser::ast::FunctionArgExpr::Expr(inner),
+                    )) => expression_type(cache, relations, inner)
+                        .map(|element| PgType::Array(Box::new(element))),
+                    _ => None,
+                },
+                _ => None,
+            },
             "sum" | "avg" => Some(PgType::Numeric),
             "min" | "max" | "coalesce" => match &function.args {
                 sqlparser::ast::FunctionArguments::List(list) => {

@@ -132,6 +132,60 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
     let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     super::datetime::register(connection)?;
 
+    // Postgres's split_part (a negative field counts from the end), left and right.
+    connection.create_scalar_function("split_part", 3, pure, |context| {
+        let (Some(text), Some(delimiter), Some(field)) = (
+            context.get::<Option<String>>(0)?,
+            context.get::<Option<String>>(1)?,
+            context.get::<Option<i64>>(2)?,
+        ) else {
+            return Ok(None);
+        };
+        if field == 0 {
+            return Err(rusqlite::Error::UserFunctionError(
+                "field position must not be zero".into(),
+            ));
+        }
+        let parts: Vec<&str> = if delimiter.is_empty() {
+            vec![text.as_str()]
+        } else {
+            text.split(delimiter.as_str()).collect()
+        };
+        let index = if field > 0 {
+            field - 1
+        } else {
+            parts.len() as i64 + field
+        };
+        Ok(Some(
+            usize::try_from(index)
+                .ok()
+                .and_then(|index| parts.get(index))
+                .map_or(String::new(), |part| (*part).to_owned()),
+        ))
+    })?;
+    for (name, from_left) in [("pg_left", true), ("pg_right", false)] {
+        connection.create_scalar_function(name, 2, pure, move |context| {
+            let (Some(text), Some(count)) = (
+                context.get::<Option<String>>(0)?,
+                context.get::<Option<i64>>(1)?,
+            ) else {
+                return Ok(None);
+            };
+            let chars: Vec<char> = text.chars().collect();
+            let length = chars.len() as i64;
+            let keep = if count >= 0 {
+                count.min(length)
+            } else {
+                (length + count).max(0)
+            } as usize;
+            Ok(Some(if from_left {
+                chars[..keep].iter().collect::<String>()
+            } else {
+                chars[chars.len() - keep..].iter().collect::<String>()
+            }))
+        })?;
+    }
+
     for name in ["gen_random_uuid", "uuid_generate_v4"] {
         connection
             .create_scalar_function(name, 0, volatile, |_| Ok(uuid::Uuid::new_v4().to_string()))?;

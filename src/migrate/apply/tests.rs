@@ -472,3 +472,26 @@ create policy "own folder" on storage.objects for select to authenticated
     assert!(visible(Role::Anon, None).is_empty());
     assert_eq!(visible(Role::ServiceRole, None).len(), 3);
 }
+
+#[test]
+fn delete_using_and_update_from_touch_the_rows_postgres_touches() {
+    let (mut connection, _) = connection();
+    apply(
+        &mut connection,
+        "create table lists (id int primary key, archived boolean not null default false);
+         create table entries (id int primary key, list_id int references lists, note text);
+         insert into lists values (1, true), (2, false);
+         insert into entries values (1, 1, 'a'), (2, 1, 'b'), (3, 2, 'c');
+         update entries set note = note || '!' from lists l where l.id = entries.list_id and not l.archived;
+         delete from entries e using lists l where l.id = e.list_id and l.archived and e.id > 1;",
+    );
+    let mut statement = connection
+        .prepare("select id || note from entries order by id")
+        .unwrap();
+    let rows: Vec<String> = statement
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, ["1a", "3c!"]);
+}

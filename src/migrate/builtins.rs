@@ -1,0 +1,128 @@
+//! Built-ins: Postgres string, aggregate, array and setting functions that app schemas call,
+//! as SQLite expressions over the stored forms (booleans 0/1, arrays as JSON text).
+
+/// The SQLite expression for a call of `name` with translated `args`, if it is one of these.
+pub fn call(name: &str, args: &[String]) -> Option<String> {
+    Some(match (name, args) {
+        // Aggregates: booleans are 0/1, so `or` is the maximum and `and` the minimum.
+        ("bool_or", [value]) => format!("max({value})"),
+        ("bool_and" | "every", [value]) => format!("min({value})"),
+        ("array_agg" | "json_agg" | "jsonb_agg", [value]) => format!("json_group_array({value})"),
+        ("string_agg", [value, separator]) => format!("group_concat({value}, {separator})"),
+        // Strings.
+        ("split_part", [text, delimiter, field]) => {
+            format!("split_part({text}, {delimiter}, {field})")
+        }
+        ("strpos", [text, part]) => format!("instr({text}, {part})"),
+        ("left", [text, count]) => format!("pg_left({text}, {count})"),
+        ("right", [text, count]) => format!("pg_right({text}, {count})"),
+        ("starts_with", [text, prefix]) => {
+            format!("(substr({text}, 1, length({prefix})) = {prefix})")
+        }
+        ("concat_ws", [_, ..]) => format!("concat_ws({})", args.join(", ")),
+        // Arrays (JSON text).
+        ("array_to_string", [array, separator]) => format!(
+            "(SELECT group_concat(value, {separator}) FROM json_each({array}) WHERE value IS NOT NULL)"
+        ),
+        ("array_append", [array, value]) => format!("json_insert({array}, '$[#]', {value})"),
+        ("array_prepend", [value, array]) => {
+            format!(
+                "(SELECT json_group_array(value) FROM (SELECT {value} AS value UNION ALL SELECT value FROM json_each({array})))"
+            )
+        }
+        // PostgREST's request settings, as Supabase's helpers read them.
+        ("current_setting", [setting, ..]) => return setting_value(setting),
+        _ => return None,
+    })
+}
+
+/// `current_setting('request.jwt.claims' | 'request.jwt.claim.<name>' | 'role', …)`.
+fn setting_value(setting: &str) -> Option<String> {
+    let name = setting.strip_prefix('\'')?.strip_suffix('\'')?;
+    Some(match name {
+        "request.jwt.claims" => "auth_jwt()".into(),
+        "role" | "request.jwt.claim.role" => "auth_role()".into(),
+        _ => {
+            let claim = name.strip_prefix("request.jwt.claim.")?;
+            if !claim.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return None;
+            }
+            format!("json_extract(auth_jwt(), '$.{claim}')")
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use crate::migrate::expression::translate_expr_text;
+
+    /// Expressions with the value PostgreSQL 15 answers (booleans as 0/1, arrays as JSON).
+    const POSTGRES: &[(&str, &str)] = &[
+        ("split_part('a,b,c', ',', 2)", "b"),
+        ("split_part('a,b,c', ',', -1)", "c"),
+        ("split_part('a,b,c', ',', 4)", ""),
+        ("split_part('abc', '', 1)", "abc"),
+        ("strpos('high', 'ig')", "2"),
+        ("left('abcde', 2)", "ab"),
+        ("left('abcde', -2)", "abc"),
+        ("right('abcde', 2)", "de"),
+        ("right('abcde', -2)", "cde"),
+        ("starts_with('alphabet', 'alph')", "1"),
+        ("concat_ws(', ', 'a', null, 'b')", "a, b"),
+        ("array_to_string(array['a', null, 'c'], '-')", "a-c"),
+        ("array_append(array['a'], 'b')", r#"["a","b"]"#),
+        ("array_prepend('z', array['a'])", r#"["z","a"]"#),
+        (
+            "(select bool_or(x > 1) from (select 1 as x union all select 2) as t)",
+            "1",
+        ),
+        (
+            "(select bool_and(x > 1) from (select 1 as x union all select 2) as t)",
+            "0",
+        ),
+        (
+            "(select string_agg(x, '+') from (select 'a' as x union all select 'b') as t)",
+            "a+b",
+        ),
+        (
+            "(select array_agg(x) from (select 1 as x union all select 2) as t)",
+            "[1,2]",
+        ),
+    ];
+
+    #[test]
+    fn built_ins_answer_what_postgres_answers() {
+        let connection = Connection::open_in_memory().unwrap();
+        crate::store::functions::register(&connection, Default::default()).unwrap();
+        for (postgres, expected) in POSTGRES {
+            let sql =
+                translate_expr_text(postgres).unwrap_or_else(|error| panic!("{postgres}: {error}"));
+            let value: rusqlite::types::Value = connection
+                .query_row(&format!("select {sql}"), [], |row| row.get(0))
+                .unwrap_or_else(|error| panic!("{postgres} → {sql}: {error}"));
+            let actual = match value {
+                rusqlite::types::Value::Integer(number) => number.to_string(),
+                rusqlite::types::Value::Text(text) => text,
+                other => format!("{other:?}"),
+            };
+            assert_eq!(actual, *expected, "{postgres} → {sql}");
+        }
+    }
+
+    #[test]
+    fn request_settings_read_the_callers_claims() {
+        assert_eq!(
+            translate_expr_text("current_setting('request.jwt.claims', true)::json->>'sub'")
+                .unwrap(),
+            "auth_jwt() ->> 'sub'"
+        );
+        assert_eq!(
+            translate_expr_text("current_setting('request.jwt.claim.sub', true)").unwrap(),
+            "json_extract(auth_jwt(), '$.sub')"
+        );
+        let error = translate_expr_text("current_setting('request.headers', true)").unwrap_err();
+        assert!(error.0.contains("current_setting"), "{error}");
+    }
+}
