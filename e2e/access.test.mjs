@@ -54,9 +54,31 @@ test("a definer helper's argument binds to the caller's row, not the helper's ta
 })
 
 test("unquoted mixed-case names in a function body are the same table", async () => {
-  const { data, error } = await b.rpc("note_count")
-  assert.equal(data, null)
-  assert.equal(error.code, "42501")
+  // note_count() reads public.Notes: the caller's policies on notes apply to it.
+  assert.equal((await b.rpc("note_count")).data, 1)
+  assert.equal((await anon.rpc("note_count")).data, 0)
+})
+
+test("every statement of an invoker function runs under the caller's policies, writes included", async () => {
+  const notes = async () => (await service.from("notes").select("id, user_id, body").order("id")).data
+  const before = await notes()
+  // B renames A's note: the update reaches no row of A's, and the result shows none.
+  const renamed = await b.rpc("rename_note", { note_id: 1, new_body: "pwned" })
+  assert.equal(renamed.error, null)
+  assert.deepEqual(renamed.data, [])
+  // B's own note, renamed to what the restrictive policy refuses: the with check fails.
+  const shouted = await b.rpc("rename_note", { note_id: 2, new_body: "LOUD" })
+  assert.equal(shouted.error.code, "42501")
+  // Planting a note as A, and deleting everyone's notes (notes has no delete policy), as B.
+  const planted = await b.rpc("plant_note", { note_id: 9, owner: A, note_body: "planted" })
+  assert.equal(planted.error.code, "42501")
+  assert.equal((await b.rpc("wipe_notes")).error, null)
+  assert.equal((await anon.rpc("wipe_notes")).error, null)
+  assert.deepEqual(await notes(), before)
+  // What B's policies allow goes through.
+  assert.equal((await b.rpc("plant_note", { note_id: 3, owner: B, note_body: "b new" })).error, null)
+  assert.deepEqual((await b.rpc("rename_note", { note_id: 2, new_body: "b renamed" })).data, [{ id: 2, user_id: B, body: "b renamed" }])
+  assert.deepEqual(await notes(), [before[0], { id: 2, user_id: B, body: "b renamed" }, { id: 3, user_id: B, body: "b new" }])
 })
 
 test("order with an unknown direction is a grammar error", async () => {
@@ -96,4 +118,17 @@ test("an upsert that updates is checked by the INSERT check, the UPDATE using an
   const own = await a.from("tickets").upsert({ id: 1, user_id: A, title: "renamed" }).select("title")
   assert.equal(own.error, null)
   assert.deepEqual(own.data, [{ title: "renamed" }])
+})
+
+test("a security_invoker view applies the caller's policies; an owner's view reads as its owner and is warned about", async () => {
+  assert.deepEqual((await anon.from("notes_invoker").select("body")).data, [])
+  assert.deepEqual((await a.from("notes_invoker").select("body")).data, [{ body: "a secret" }])
+  assert.deepEqual((await b.from("notes_invoker").select("body").eq("user_id", A)).data, [])
+  const everyone = (await service.from("notes").select("user_id")).data
+  const { count } = await b.from("notes_invoker").select("*", { count: "exact", head: true })
+  assert.equal(count, everyone.filter((note) => note.user_id === B).length)
+  // As in Postgres, a view without security_invoker reads with its owner's rights.
+  assert.equal((await anon.from("notes_owner").select("body")).data.length, everyone.length)
+  assert.match(server.output(), /WARNING: view public\.notes_owner reads public\.notes \(row-level security on\)/)
+  assert.doesNotMatch(server.output(), /view public\.notes_invoker/)
 })

@@ -75,6 +75,8 @@ export async function startServer(fixture, workdir = copyFixture(fixture), port 
   return {
     url,
     workdir,
+    /** What the server printed so far. */
+    output: () => output,
     pid: child.pid,
     exited: new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal))),
     client: (key = ANON_KEY, options = {}) =>

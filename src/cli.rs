@@ -140,6 +140,9 @@ async fn migrate(store: &Store, project: &Project) -> anyhow::Result<crate::sche
     for file in &applied.migrations {
         eprintln!("Applied migration {file}");
     }
+    for warning in &applied.warnings {
+        eprintln!("WARNING: {warning}");
+    }
     if applied.seeded {
         eprintln!("Seeded data from supabase/seed.sql");
     }

@@ -65,6 +65,7 @@ fn reset(workdir: &Path, yes: bool) -> anyhow::Result<()> {
     let mut connection = rusqlite::Connection::open(&database)
         .with_context(|| format!("creating {}", database.display()))?;
     crate::store::functions::register(&connection, Default::default())?;
+    let mut warnings = Vec::new();
     for (index, migration) in migrations.iter().enumerate() {
         eprintln!(
             "Applying migration {}...",
@@ -74,7 +75,11 @@ fn reset(workdir: &Path, yes: bool) -> anyhow::Result<()> {
                 .unwrap_or_default()
                 .to_string_lossy()
         );
-        crate::migrate::apply_pending(&mut connection, &migrations[..=index], None)?;
+        warnings =
+            crate::migrate::apply_pending(&mut connection, &migrations[..=index], None)?.warnings;
+    }
+    for warning in &warnings {
+        eprintln!("WARNING: {warning}");
     }
     let seed = project.seed_path();
     if seed.exists() {

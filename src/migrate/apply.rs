@@ -30,6 +30,9 @@ pub struct Applied {
     /// File names applied now, in order.
     pub migrations: Vec<String>,
     pub seeded: bool,
+    /// When migrations were applied: what the schema they leave does that a reviewer should
+    /// know (views reading row-level-secured tables with their owner's rights).
+    pub warnings: Vec<String>,
     /// One line per file and kind of statement accepted without effect (grants, settings, …).
     pub notices: Vec<String>,
 }
@@ -138,6 +141,9 @@ pub fn apply_pending(
         )?;
         applied.migrations.push(file);
     }
+    if !applied.migrations.is_empty() {
+        applied.warnings = owner_views_over_rls(&cache);
+    }
     if let Some(seed) = seed {
         let seeded: Option<String> = connection
             .query_row(
@@ -176,6 +182,43 @@ pub fn apply_pending(
         }
     }
     Ok(applied)
+}
+
+/// Views without `security_invoker` that read a table under row-level security: as in
+/// Postgres they read it with their owner's rights, so every caller sees all its rows
+/// (Supabase's security advisor flags the same views).
+fn owner_views_over_rls(cache: &SchemaCache) -> Vec<String> {
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let mut warnings = Vec::new();
+    for view in cache.tables.values() {
+        let crate::schema::TableKind::View {
+            definition,
+            security_invoker: false,
+        } = &view.kind
+        else {
+            continue;
+        };
+        let statements =
+            sqlparser::parser::Parser::parse_sql(&dialect, definition).unwrap_or_default();
+        let mut secured = Vec::new();
+        let _ = sqlparser::ast::visit_relations(&statements, |relation| {
+            let name = super::expression::qualified_name(relation);
+            if cache.table(&name).is_some_and(|table| table.rls_enabled) && !secured.contains(&name)
+            {
+                secured.push(name);
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        if !secured.is_empty() {
+            let names: Vec<String> = secured.iter().map(ToString::to_string).collect();
+            warnings.push(format!(
+                "view {} reads {} (row-level security on) with its owner's rights, so every caller sees all of its rows; create it `with (security_invoker = true)` to apply the caller's policies",
+                view.name,
+                names.join(", ")
+            ));
+        }
+    }
+    warnings
 }
 
 /// The SchemaCache as the last applied migration left it.

@@ -325,7 +325,10 @@ fn apply_statement(
                 name.clone(),
                 Table {
                     name,
-                    kind: TableKind::View { definition: view.query.to_string() },
+                    kind: TableKind::View {
+                        definition: view.query.to_string(),
+                        security_invoker: security_invoker(&view.options),
+                    },
                     columns,
                     primary_key: Vec::new(),
                     unique_constraints: Vec::new(),
@@ -499,6 +502,27 @@ impl expression::Resolver for ProjectFunctions<'_> {
 
 fn first_words(sql: &str) -> String {
     sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// Whether `create view … with (security_invoker = true)` (or `on`, `1`, `yes`) was given.
+fn security_invoker(options: &sqlparser::ast::CreateTableOptions) -> bool {
+    let sqlparser::ast::CreateTableOptions::With(options) = options else {
+        return false;
+    };
+    options.iter().any(|option| match option {
+        sqlparser::ast::SqlOption::KeyValue { key, value } => {
+            key.to_string().eq_ignore_ascii_case("security_invoker")
+                && matches!(
+                    value
+                        .to_string()
+                        .trim_matches('\'')
+                        .to_ascii_lowercase()
+                        .as_str(),
+                    "true" | "on" | "1" | "yes"
+                )
+        }
+        _ => false,
+    })
 }
 
 fn column_names(columns: &[sqlparser::ast::IndexColumn]) -> Vec<String> {

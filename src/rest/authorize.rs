@@ -14,7 +14,7 @@ use crate::migrate::expression::{
 };
 use crate::schema::{
     Function, FunctionLanguage, FunctionReturn, Policy, PolicyCommand, QualifiedName, SchemaCache,
-    Table,
+    Table, TableKind,
 };
 use crate::store::naming::{quote_ident, table_ident};
 
@@ -51,12 +51,7 @@ pub fn row_filter(
     schema
         .compiled_policies
         .get_or_insert_with(&key, || {
-            let resolver = PolicyResolver {
-                schema,
-                caller,
-                bypass: false,
-                visiting: RefCell::new(Vec::new()),
-            };
+            let resolver = PolicyResolver::new(schema, caller);
             resolver
                 .predicate(table, command, clause)
                 .map_err(|Unsupported(reason)| reason)
@@ -72,6 +67,42 @@ pub fn row_filter(
         })
 }
 
+/// What a read of `view` selects from for `caller`: for a `security_invoker` view, its
+/// definition with every table under row-level security filtered by the caller's SELECT
+/// policies; `None` to read the view itself (owner's rights, or a caller who bypasses RLS).
+pub fn view_source(
+    schema: &SchemaCache,
+    view: &Table,
+    caller: &Caller,
+) -> Result<Option<String>, RestError> {
+    let TableKind::View {
+        definition,
+        security_invoker: true,
+    } = &view.kind
+    else {
+        return Ok(None);
+    };
+    if caller.bypasses_rls() {
+        return Ok(None);
+    }
+    let key = format!("view|{}|{}", view.name, caller.role.as_str());
+    schema
+        .compiled_policies
+        .get_or_insert_with(&key, || {
+            let resolver = PolicyResolver::new(schema, caller);
+            let dialect = sqlparser::dialect::PostgreSqlDialect {};
+            let mut statements = sqlparser::parser::Parser::parse_sql(&dialect, definition)
+                .map_err(|error| error.to_string())?;
+            let [statement] = statements.as_mut_slice() else {
+                return Err(format!("view {} is not one query", view.name));
+            };
+            translate_with(statement, &[], &resolver)
+                .map(|sql| Some(format!("({sql})")))
+                .map_err(|Unsupported(reason)| reason)
+        })
+        .map_err(|reason| RestError::new(StatusCode::INTERNAL_SERVER_ERROR, "42501", reason))
+}
+
 /// Resolves what policies refer to, for one caller.
 pub struct PolicyResolver<'a> {
     pub schema: &'a SchemaCache,
@@ -82,7 +113,17 @@ pub struct PolicyResolver<'a> {
     pub visiting: RefCell<Vec<QualifiedName>>,
 }
 
-impl PolicyResolver<'_> {
+impl<'a> PolicyResolver<'a> {
+    /// Resolves for `caller` outside any function: every table under its own policies.
+    pub fn new(schema: &'a SchemaCache, caller: &'a Caller) -> Self {
+        Self {
+            schema,
+            caller,
+            bypass: false,
+            visiting: RefCell::new(Vec::new()),
+        }
+    }
+
     pub fn predicate(
         &self,
         table: &Table,
@@ -179,11 +220,13 @@ impl Resolver for PolicyResolver<'_> {
     }
 }
 
-/// Whether `caller` may call `function` over RPC. A `security invoker` function whose body
-/// reads another table under row-level security is refused (42501): the body runs as written,
-/// so that table's policies could not be applied, and failing open is not an option. Rows of
-/// the table the function returns are filtered by its policies like a read; `security definer`
-/// functions read without the caller's policies, as in Postgres.
+/// Whether `caller` may call `function` over RPC with its body as translated at migration
+/// time (`language sql` invoker bodies are rewritten under the caller's policies by
+/// `invoker::body` instead). A `security invoker` function whose body reads another table
+/// under row-level security is refused (42501): that table's policies could not be applied,
+/// and failing open is not an option. Rows of the table the function returns are filtered by
+/// its policies like a read; `security definer` functions read without the caller's policies,
+/// as in Postgres.
 pub fn callable(
     schema: &SchemaCache,
     function: &Function,

@@ -450,6 +450,11 @@ fn raised(error: rusqlite::Error) -> RestError {
         {
             RestError::sql("P0001", message.clone(), false)
         }
+        rusqlite::Error::SqliteFailure(_, Some(message))
+            if message.starts_with(crate::store::functions::RLS_VIOLATION) =>
+        {
+            RestError::sql("42501", message.clone(), false)
+        }
         _ => failure(error),
     }
 }

@@ -153,6 +153,7 @@ pub fn schema() -> SchemaCache {
     );
     view.kind = TableKind::View {
         definition: "select id, title from todos where not done".into(),
+        security_invoker: false,
     };
     let tables = [
         table(

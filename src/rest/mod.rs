@@ -9,6 +9,7 @@ pub mod execute;
 mod fixture;
 #[cfg(test)]
 mod fuzz;
+pub mod invoker;
 pub mod plan;
 pub mod query;
 pub mod request;

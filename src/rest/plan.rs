@@ -1069,6 +1069,7 @@ impl<'a> Planner<'a> {
                     name: qualified.clone(),
                     kind: TableKind::View {
                         definition: String::new(),
+                        security_invoker: false,
                     },
                     columns: columns
                         .iter()

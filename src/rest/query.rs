@@ -8,6 +8,7 @@
 
 use super::authorize::{self, Clause};
 use super::error::RestError;
+use super::invoker;
 use super::plan::*;
 use super::request::{ContainOperator, IsValue, JsonKey, JsonStep, Quantifier, Resolution};
 use super::values::Literal;
@@ -278,9 +279,10 @@ pub fn to_sql(
     };
     match plan {
         Plan::Read(read) => {
-            let from = dialect.relation(&read.shape.table.name);
+            let from = builder.relation(&read.shape.table)?;
             let rows = builder.rows(&read.shape, &from)?;
             let count = if read.count {
+                let from = builder.relation(&read.shape.table)?;
                 Some(builder.count(&read.shape, &from)?)
             } else {
                 None
@@ -352,6 +354,18 @@ impl Builder<'_> {
         Ok(Some(substitute_calls(&predicate, &names, |name| {
             self.claim(name)
         })))
+    }
+
+    /// What a read of `table` selects from: the relation, or for a `security_invoker` view
+    /// its definition under the caller's policies (claims bound in this statement).
+    fn relation(&mut self, table: &Table) -> Result<String, RestError> {
+        match authorize::view_source(self.schema, table, self.caller)? {
+            Some(sql) => {
+                let names = CLAIM_FUNCTIONS.map(|(name, _)| name);
+                Ok(substitute_calls(&sql, &names, |name| self.claim(name)))
+            }
+            None => Ok(self.dialect.relation(&table.name)),
+        }
     }
 
     /// The placeholder holding what the claim stand-in `function` answers for the caller,
@@ -711,7 +725,7 @@ impl Builder<'_> {
                         )
                     }))
                     .collect();
-                let relation = self.dialect.relation(&table.name);
+                let relation = self.relation(table)?;
                 let source =
                     self.source(table, &relation, &junction, PolicyCommand::Select, false)?;
                 vec![format!(
@@ -721,7 +735,7 @@ impl Builder<'_> {
             }
         };
         terms.extend(self.conditions(&embed.shape, child)?);
-        let relation = self.dialect.relation(&embed.shape.table.name);
+        let relation = self.relation(&embed.shape.table)?;
         let source = self.source(
             &embed.shape.table,
             &relation,
@@ -1160,9 +1174,13 @@ impl Builder<'_> {
     }
 
     fn call(&mut self, call: &Call) -> Result<CallQuery, RestError> {
-        authorize::callable(self.schema, call.function, self.caller)?;
-        let statements: Vec<&str> = call
-            .body
+        let rewritten = invoker::body(self.schema, call.function, self.caller)?;
+        if rewritten.is_none() {
+            authorize::callable(self.schema, call.function, self.caller)?;
+        }
+        let statements: Vec<&str> = rewritten
+            .as_deref()
+            .unwrap_or(call.body)
             .split(";\n")
             .map(str::trim)
             .filter(|statement| !statement.trim_end_matches(';').trim().is_empty())

@@ -128,9 +128,13 @@ impl Table {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TableKind {
     Table,
-    /// A view; `definition` is the Postgres `select` text it was created with.
+    /// A view; `definition` is the Postgres `select` text it was created with. It reads its
+    /// tables with its owner's rights (no policies) unless `security_invoker` is set, when the
+    /// caller's policies apply, as in Postgres 15.
     View {
         definition: String,
+        #[serde(default)]
+        security_invoker: bool,
     },
 }
 

@@ -87,6 +87,9 @@ impl Session {
     }
 }
 
+/// How Postgres starts the message of a row a policy's `with check` refuses.
+pub const RLS_VIOLATION: &str = "new row violates row-level security policy for table";
+
 /// The stand-ins that read the caller's claims, each with the claim it answers (`None`: the
 /// whole set, as JSON).
 pub const CLAIM_FUNCTIONS: [(&str, Option<&str>); 4] = [
@@ -190,6 +193,19 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         connection
             .create_scalar_function(name, 0, volatile, |_| Ok(uuid::Uuid::new_v4().to_string()))?;
     }
+
+    // Fails the statement when a row written by a `security invoker` function fails the
+    // `with check` of its table's policies (the function's RETURNING calls it per row).
+    connection.create_scalar_function("rls_check", 2, pure, |context| {
+        let passed: Option<i64> = context.get(0)?;
+        if passed.unwrap_or(0) != 0 {
+            return Ok(1);
+        }
+        let table: String = context.get(1)?;
+        Err(rusqlite::Error::UserFunctionError(
+            format!("{RLS_VIOLATION} \"{table}\"").into(),
+        ))
+    })?;
 
     let now_session = session.clone();
     connection.create_scalar_function("pg_now", 0, volatile, move |_| {

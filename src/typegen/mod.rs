@@ -371,7 +371,7 @@ impl Generator<'_> {
             .map(|column| member(&column.name, false, self.column_type(column, true)))
             .collect();
         let mut members = vec![member("Row", false, object_type(row, true))];
-        if let TableKind::View { definition } = &view.kind
+        if let TableKind::View { definition, .. } = &view.kind
             && let Some(updatable) = view::updatable_columns(definition)
         {
             let writable = |column: &Column| {

@@ -225,6 +225,7 @@ pub(crate) fn fixture() -> SchemaCache {
     );
     names.kind = TableKind::View {
         definition: "select id, name as title, upper(name) as shout from products".into(),
+        security_invoker: false,
     };
     let mut totals = table(
         "order_totals",
@@ -237,6 +238,7 @@ pub(crate) fn fixture() -> SchemaCache {
     totals.kind = TableKind::View {
         definition: "select product_id, sum(quantity) as total from orders group by product_id"
             .into(),
+        security_invoker: false,
     };
 
     for table in [profiles, products, orders, receipts, names, totals] {

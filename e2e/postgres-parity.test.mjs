@@ -1,0 +1,88 @@
+// Postgres is the judge: the access fixture's migration and seed run unchanged on a throwaway
+// PostgreSQL 15 cluster, then each attack runs as the same user on both — through supabase-js
+// against Solobase, as the SQL PostgREST would send to Postgres — and both must answer the
+// same SQLSTATE and leave the same rows (order of RLS and constraint checks, upsert policies).
+import { after, before, test } from "node:test"
+import assert from "node:assert/strict"
+import fs from "node:fs"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+import { ANON_KEY, SERVICE_KEY, signJwt, startServer } from "./harness.mjs"
+import { startPostgres } from "./postgres.mjs"
+
+const A = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
+const B = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"
+const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "access", "supabase")
+let server, postgres
+before(async () => {
+  ;[server, postgres] = await Promise.all([startServer("access"), startPostgres()])
+  for (const file of fs.readdirSync(path.join(fixture, "migrations")).sort()) {
+    assert.equal(postgres.sql(fs.readFileSync(path.join(fixture, "migrations", file), "utf8")).code, null, file)
+  }
+  assert.equal(postgres.sql(fs.readFileSync(path.join(fixture, "seed.sql"), "utf8")).code, null)
+})
+after(async () => {
+  await postgres?.stop()
+  assert.equal(await server.stop(), 0)
+})
+
+const client = (sub) =>
+  server.client(ANON_KEY, { global: { headers: { Authorization: `Bearer ${signJwt({ sub, role: "authenticated", exp: 4e9 })}` } } })
+
+/** Runs one attack on both and compares the answer and the rows of `table` after it. */
+async function same({ as, table, order, rest, sql }) {
+  const { error } = await rest(client(as))
+  const postgresAnswer = postgres.sql(sql, { role: "authenticated", sub: as }).code
+  assert.equal(error?.code ?? null, postgresAnswer, sql)
+  const { data } = await server.client(SERVICE_KEY).from(table).select("*").order(order)
+  assert.deepEqual(data, postgres.rows(`public.${table}`, order), sql)
+}
+
+test("the INSERT with check is checked before the key: 42501, not 23505", async () => {
+  await same({
+    as: B,
+    table: "likes",
+    order: "post_id",
+    rest: (db) => db.from("likes").insert({ user_id: A, post_id: 1 }),
+    sql: `insert into likes (user_id, post_id) values ('${A}', 1);`,
+  })
+  await same({
+    as: A,
+    table: "likes",
+    order: "post_id",
+    rest: (db) => db.from("likes").insert({ user_id: A, post_id: 1 }),
+    sql: `insert into likes (user_id, post_id) values ('${A}', 1);`,
+  })
+  await same({
+    as: B,
+    table: "likes",
+    order: "post_id",
+    rest: (db) => db.from("likes").insert({ user_id: B, post_id: 1 }),
+    sql: `insert into likes (user_id, post_id) values ('${B}', 1);`,
+  })
+})
+
+test("an upsert checks the INSERT check, the UPDATE and SELECT using, then the UPDATE check", async () => {
+  const upsert = (table, row, { ignore = false } = {}) => {
+    const columns = Object.keys(row)
+    const values = Object.values(row).map((value) => (typeof value === "string" ? `'${value}'` : String(value)))
+    const action = ignore ? "do nothing" : `do update set ${columns.map((column) => `${column} = excluded.${column}`).join(", ")}`
+    return {
+      table,
+      order: "id",
+      rest: (db) => db.from(table).upsert(row, { ignoreDuplicates: ignore }),
+      sql: `insert into ${table} (${columns.join(", ")}) values (${values.join(", ")}) on conflict (id) ${action};`,
+    }
+  }
+  // The proposed row fails the INSERT check.
+  await same({ as: B, ...upsert("tickets", { id: 2, user_id: B, title: "b ticket", approved: true }) })
+  await same({ as: B, ...upsert("tickets", { id: 1, user_id: A, title: "x" }, { ignore: true }) })
+  // The existing row is another user's: the UPDATE (and SELECT) using refuse it.
+  await same({ as: B, ...upsert("tickets", { id: 1, user_id: B, title: "mine now" }) })
+  // The result fails the UPDATE check, though the proposed row passed the INSERT check.
+  await same({ as: B, ...upsert("drafts", { id: 2, user_id: B, status: "published" }) })
+  // What the policies allow: an update, an insert, an ignored duplicate.
+  await same({ as: B, ...upsert("drafts", { id: 2, user_id: B, status: "review" }) })
+  await same({ as: B, ...upsert("drafts", { id: 3, user_id: B, status: "published" }) })
+  await same({ as: B, ...upsert("drafts", { id: 2, user_id: B, status: "published" }, { ignore: true }) })
+})

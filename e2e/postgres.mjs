@@ -1,0 +1,85 @@
+// A throwaway PostgreSQL 15 cluster for tests that compare Solobase with Postgres: initdb into
+// a temporary folder, served on a Unix socket only, stopped by its PID. As root the server
+// runs as the `postgres` user. PG_BIN overrides where the PostgreSQL binaries are.
+import { execFileSync, spawnSync } from "node:child_process"
+import fs from "node:fs"
+import os from "node:os"
+import path from "node:path"
+
+const bin = process.env.PG_BIN ?? "/usr/lib/postgresql/15/bin"
+
+/** A function running a binary as the user the cluster belongs to. */
+function runner() {
+  if (process.getuid() !== 0) return (file, args) => execFileSync(file, args, { stdio: "pipe" })
+  return (file, args) => execFileSync("runuser", ["-u", "postgres", "--", file, ...args], { stdio: "pipe" })
+}
+
+/**
+ * Starts a cluster with Supabase's roles (`anon`, `authenticated`, `service_role`), an `auth`
+ * schema whose `auth.uid()` reads `request.jwt.claim.sub`, `auth.users`, pgcrypto and the
+ * `supabase_realtime` publication, as the Supabase images provide them.
+ */
+export async function startPostgres() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "solobase-pg-"))
+  if (process.getuid() === 0) {
+    const uid = Number(execFileSync("id", ["-u", "postgres"]).toString())
+    const gid = Number(execFileSync("id", ["-g", "postgres"]).toString())
+    fs.chownSync(dir, uid, gid)
+  }
+  const data = path.join(dir, "data")
+  const run = runner()
+  run(path.join(bin, "initdb"), ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"])
+  run(path.join(bin, "pg_ctl"), ["-D", data, "-w", "-l", path.join(dir, "log"), "-o", `-k ${dir} -c listen_addresses='' -c fsync=off`, "start"])
+  const pid = Number(fs.readFileSync(path.join(data, "postmaster.pid"), "utf8").split("\n")[0])
+  const cluster = {
+    /**
+     * Runs `sql` as the superuser, or with `role` and the JWT subject `sub` as PostgREST
+     * sets them; resolves with `{ code, output }` (the SQLSTATE of an error, else null).
+     */
+    sql(sql, { role, sub } = {}) {
+      const setup = role
+        ? `select set_config('request.jwt.claim.sub', '${sub ?? ""}', false);\nset role ${role};\n`
+        : ""
+      const result = spawnSync(path.join(bin, "psql"), ["-h", dir, "-U", "postgres", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=sqlstate", "-f", "-"], {
+        input: `${setup}${sql}`,
+        encoding: "utf8",
+      })
+      const error = result.stderr.match(/ERROR:\s+([0-9A-Z]{5})/)
+      if (!error && result.status !== 0) throw new Error(`psql failed: ${result.stderr}`)
+      return { code: error ? error[1] : null, output: result.stdout.trim().split("\n").slice(role ? 1 : 0).join("\n") }
+    },
+    /** Rows of `table` ordered by `order`, as JSON values. */
+    rows(table, order) {
+      const { output } = cluster.sql(`select coalesce(json_agg(t order by ${order}), '[]') from ${table} t;`)
+      return JSON.parse(output)
+    },
+    async stop() {
+      process.kill(pid, "SIGINT")
+      for (;;) {
+        try {
+          process.kill(pid, 0)
+        } catch {
+          break
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      fs.rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  cluster.sql(`
+    create extension pgcrypto;
+    create role anon nologin;
+    create role authenticated nologin;
+    create role service_role nologin bypassrls;
+    create schema auth;
+    grant usage on schema auth to anon, authenticated;
+    create table auth.users (instance_id uuid, id uuid primary key, aud text, role text, email text,
+      encrypted_password text, email_confirmed_at timestamptz, raw_app_meta_data jsonb,
+      raw_user_meta_data jsonb, created_at timestamptz, updated_at timestamptz);
+    create function auth.uid() returns uuid language sql stable as
+      $$ select nullif(current_setting('request.jwt.claim.sub', true), '')::uuid $$;
+    create publication supabase_realtime;
+    alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+  `)
+  return cluster
+}
