@@ -355,7 +355,11 @@ fn execute(connection: &Connection, sql: &str, values: Vec<Literal>) -> rusqlite
 }
 
 fn query_error(sql: &str) -> impl Fn(rusqlite::Error) -> RestError + '_ {
-    move |error| refusal(&error).unwrap_or_else(|| RestError::internal(format!("{error}: {sql}")))
+    move |error| {
+        function_error(&error)
+            .or_else(|| refusal(&error))
+            .unwrap_or_else(|| RestError::internal(format!("{error}: {sql}")))
+    }
 }
 
 /// A SQLite failure as the client's error when it is one, else an internal error (logged).
@@ -398,6 +402,19 @@ fn refusal(error: &rusqlite::Error) -> Option<RestError> {
         .hint("Split it into smaller requests.")
         .with_status(axum::http::StatusCode::BAD_REQUEST)
     })
+}
+
+/// An error a plpgsql body raised (or let through), with its SQLSTATE, message, detail, hint.
+fn function_error(error: &rusqlite::Error) -> Option<RestError> {
+    let raised = crate::plpgsql::PgError::decode(error)?;
+    let mut rest = RestError::sql(&raised.code, raised.message, false);
+    if let Some(detail) = raised.detail {
+        rest = rest.details(detail);
+    }
+    if let Some(hint) = raised.hint {
+        rest = rest.hint(hint);
+    }
+    Some(rest)
 }
 
 /// `(json array, rows)` from a statement answering both.
@@ -444,6 +461,9 @@ fn column(connection: &Connection, sql: &Sql) -> rusqlite::Result<Vec<i64>> {
 
 /// An error raised inside a function body: `RAISE(ABORT, …)` from a trigger is P0001.
 fn raised(error: rusqlite::Error) -> RestError {
+    if let Some(raised) = function_error(&error) {
+        return raised;
+    }
     match &error {
         rusqlite::Error::SqliteFailure(failure, Some(message))
             if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER =>
@@ -467,6 +487,9 @@ fn constraint_error(
     values: &[(String, Literal)],
     error: rusqlite::Error,
 ) -> RestError {
+    if let Some(raised) = function_error(&error) {
+        return raised;
+    }
     let rusqlite::Error::SqliteFailure(cause, Some(message)) = &error else {
         return failure(error);
     };
