@@ -1438,6 +1438,10 @@ fn create_function(
     function: sqlparser::ast::CreateFunction,
 ) -> Outcome {
     let name = qualified_name(&function.name);
+    if crate::storage::functions::is_builtin(&name) {
+        // Supabase's own helper, as `supabase db pull` dumps it: Solobase provides it built in.
+        return Ok(());
+    }
     let language = match function
         .language
         .as_ref()

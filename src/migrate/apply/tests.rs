@@ -422,6 +422,14 @@ fn storage_policies_from_supabase_projects_isolate_users_by_folder() {
     let cache = apply(
         &mut connection,
         r#"
+-- As `supabase db pull` dumps it: Storage's own helper, kept built in.
+create or replace function storage.foldername(name text) returns text[] language plpgsql as $function$
+declare _parts text[];
+begin
+  select string_to_array(name, '/') into _parts;
+  return _parts[1:array_length(_parts,1)-1];
+end
+$function$;
 insert into storage.buckets (id, name, public) values ('avatars', 'avatars', true)
   on conflict (id) do nothing;
 create policy "own folder" on storage.objects for select to authenticated
