@@ -265,6 +265,36 @@ test("realtime and REST see storage.objects only through its policies", async ()
   assert.equal(error.code, "PGRST106")
 })
 
+test("bad requests get Storage-shaped errors, never a bare status", async () => {
+  const headers = { apikey: SERVICE_KEY, authorization: `Bearer ${SERVICE_KEY}`, "content-type": "application/json" }
+  const cases = [
+    ["GET", "/bucket?limit=abc", undefined, 400, "400"],
+    ["GET", "/object/big/%FF", undefined, 400, "400"],
+    ["PATCH", "/bucket/big", undefined, 404, "404"],
+    ["GET", "/no/such/route", undefined, 404, "404"],
+    ["POST", "/object/move", "{bad", 400, "400"],
+    ["POST", "/object/move", "{}", 400, "400"],
+    ["POST", "/object/list/big", JSON.stringify({ prefix: "", sortBy: { column: "size" } }), 400, "400"],
+    ["POST", "/object/list/nope", JSON.stringify({ prefix: "" }), 200, undefined],
+    ["DELETE", "/object/big", JSON.stringify({ prefixes: [] }), 400, "400"],
+    ["POST", "/object/sign/big/x.txt", JSON.stringify({ expiresIn: 0 }), 400, "400"],
+    ["GET", "/object/sign/big/x.txt?token=nope", undefined, 400, "400"],
+    ["POST", "/object/big/bad%5Ekey", "x", 400, "400"],
+    ["POST", "/object/nope/a.txt", "x", 400, "404"],
+    ["POST", "/bucket", JSON.stringify({ name: "x", file_size_limit: "lots" }), 400, "400"],
+  ]
+  for (const [method, route, body, status, statusCode] of cases) {
+    const response = await fetch(`${server.url}/storage/v1${route}`, { method, headers, body })
+    assert.equal(response.status, status, `${method} ${route}`)
+    const json = await response.json()
+    if (statusCode) {
+      assert.equal(json.statusCode, statusCode, `${method} ${route}`)
+      assert.equal(typeof json.message, "string")
+      assert.equal(typeof json.error, "string")
+    }
+  }
+})
+
 function peakMemoryKiB(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
   return Number(status.match(/VmHWM:\s+(\d+)/)[1])

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod migrate;
+pub mod plpgsql;
 pub mod realtime;
 pub mod rest;
 pub mod schema;

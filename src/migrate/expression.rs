@@ -425,6 +425,7 @@ fn rewrite(
         Expr::Collate { .. } => {
             return Err(Unsupported(format!("`{expr}` is not supported on SQLite")));
         }
+        Expr::Position { expr: needle, r#in } => raw(format!("instr({in}, {needle})")),
         Expr::CompoundFieldAccess { root, access_chain } => {
             // Arrays are JSON text: `a[i]` (1-based, NULL out of range) is a JSON lookup.
             let mut sql = root.to_string();
@@ -641,6 +642,10 @@ mod tests {
             "auth_jwt() -> 'app_metadata' ->> 'role' = 'admin'",
         );
         check("timezone('utc'::text, now())", "pg_now()");
+        check(
+            "position('+admin@' in email) > 0",
+            "instr(email, '+admin@') > 0",
+        );
     }
 
     #[test]

@@ -15,4 +15,4 @@ pub mod values;
 pub use apply::{
     Applied, Migration, MigrationError, apply_pending, build_schema, discover, load_schema,
 };
-pub use translate::affinity;
+pub use translate::{affinity, pg_type};

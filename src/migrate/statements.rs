@@ -48,7 +48,7 @@ fn find_from(sql: &str, from: usize, needle: &str) -> Option<usize> {
 }
 
 /// Index just past a quoted string or identifier starting at `start` (doubled quotes escape).
-fn skip_quoted(bytes: &[u8], start: usize, quote: u8) -> usize {
+pub fn skip_quoted(bytes: &[u8], start: usize, quote: u8) -> usize {
     let mut index = start + 1;
     while index < bytes.len() {
         if bytes[index] == quote {
@@ -64,7 +64,7 @@ fn skip_quoted(bytes: &[u8], start: usize, quote: u8) -> usize {
 }
 
 /// The dollar-quote tag (`$$` or `$name$`) starting at `start`, if one does.
-fn dollar_tag(sql: &str, start: usize) -> Option<&str> {
+pub fn dollar_tag(sql: &str, start: usize) -> Option<&str> {
     let rest = &sql[start + 1..];
     let end = rest.find('$')?;
     let name = &rest[..end];

@@ -52,7 +52,13 @@ impl From<Unsupported> for Refusal {
 
 impl From<rusqlite::Error> for Refusal {
     fn from(error: rusqlite::Error) -> Self {
-        Refusal::new(format!("SQLite refused the translated statement: {error}"))
+        match crate::plpgsql::PgError::decode(&error) {
+            Some(raised) => Refusal::new(format!(
+                "a function or trigger raised {}",
+                crate::plpgsql::describe(&raised)
+            )),
+            None => Refusal::new(format!("SQLite refused the translated statement: {error}")),
+        }
     }
 }
 
@@ -60,7 +66,7 @@ type Outcome = Result<(), Refusal>;
 
 /// Applies one statement: updates `cache` and executes the SQLite translation.
 pub fn apply(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Outcome {
-    if let Some(outcome) = prepass(cache, text) {
+    if let Some(outcome) = prepass(connection, cache, text) {
         return outcome;
     }
     if let Some(outcome) = sequences::alter(connection, cache, text) {
@@ -90,7 +96,7 @@ pub fn apply(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Ou
 }
 
 /// Statements sqlparser cannot parse, or that need no parsing: publications, DO blocks, no-ops.
-fn prepass(cache: &mut SchemaCache, text: &str) -> Option<Outcome> {
+fn prepass(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Option<Outcome> {
     let lowered = text.to_ascii_lowercase();
     let words: Vec<&str> = lowered.split_whitespace().collect();
     let first_two = words.iter().take(2).copied().collect::<Vec<_>>().join(" ");
@@ -98,9 +104,7 @@ fn prepass(cache: &mut SchemaCache, text: &str) -> Option<Outcome> {
         .first()
         .is_some_and(|word| *word == "do" || word.starts_with("do$"))
     {
-        return Some(Err(Refusal::new("DO blocks are not supported").hint(
-            "write the block's statements out as plain SQL statements in the migration",
-        )));
+        return Some(do_block(connection, cache, text));
     }
     if first_two == "create publication"
         || first_two == "alter publication"
@@ -109,6 +113,68 @@ fn prepass(cache: &mut SchemaCache, text: &str) -> Option<Outcome> {
         return Some(publication(cache, text, &words));
     }
     None
+}
+
+/// `DO $$ … $$`: the block runs now, its DDL statements applied as the migration's own.
+fn do_block(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Outcome {
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, text)
+        .tokenize()
+        .map_err(|error| Refusal::new(format!("cannot read the DO block: {error}")))?;
+    let mut body = None;
+    let mut language = None;
+    let mut words = tokens
+        .iter()
+        .filter(|token| !matches!(token, sqlparser::tokenizer::Token::Whitespace(_)));
+    while let Some(token) = words.next() {
+        match token {
+            sqlparser::tokenizer::Token::DollarQuotedString(quoted) => {
+                body = Some(quoted.value.clone())
+            }
+            sqlparser::tokenizer::Token::SingleQuotedString(quoted) => body = Some(quoted.clone()),
+            sqlparser::tokenizer::Token::Word(word)
+                if word.value.eq_ignore_ascii_case("language") =>
+            {
+                language = words
+                    .next()
+                    .map(|token| token.to_string().trim_matches('"').to_ascii_lowercase());
+            }
+            _ => {}
+        }
+    }
+    if language
+        .as_deref()
+        .is_some_and(|language| language != "plpgsql")
+    {
+        return Err(Refusal::new(format!(
+            "DO blocks in language {} are not supported",
+            language.unwrap_or_default()
+        ))
+        .hint("write the block in plpgsql"));
+    }
+    let body = body
+        .ok_or_else(|| Refusal::new("the DO block's body must be a quoted string (as $$ … $$)"))?;
+    let program = crate::plpgsql::compile_do(cache, &body).map_err(|reason| {
+        Refusal::new(format!("DO block: {reason}"))
+            .hint("Solobase runs plpgsql without dynamic SQL (EXECUTE) or the Postgres catalogs")
+    })?;
+    let mut refused = None;
+    let mut utility = |statement: &str| {
+        apply(connection, cache, statement).map_err(|refusal| {
+            let error = crate::plpgsql::PgError::new("0A000", refusal.reason.clone());
+            refused = Some(refusal);
+            error
+        })
+    };
+    let outcome = crate::plpgsql::execute_do(connection, &program, &mut utility);
+    match (outcome, refused) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(refusal)) => Err(refusal),
+        (Err(error), None) => Err(Refusal::new(format!(
+            "the DO block raised {}",
+            crate::plpgsql::describe(&error)
+        ))),
+    }
 }
 
 /// `create|alter publication supabase_realtime [for|add|drop] table a, b` and `for all tables`.
@@ -350,44 +416,7 @@ fn apply_statement(
             _ => Err(Refusal::new("only enum types (`create type … as enum`) are supported")),
         },
         Statement::CreateFunction(function) => create_function(connection, cache, function),
-        Statement::CreateTrigger(trigger) => {
-            let table = qualified_name(&trigger.table_name);
-            if cache.table(&table).is_none() {
-                return Err(Refusal::new(format!("relation \"{table}\" does not exist")));
-            }
-            let function_name = trigger
-                .exec_body
-                .as_ref()
-                .map(|body| qualified_name(&body.func_desc.name))
-                .ok_or_else(|| Refusal::new("a trigger must execute a function"))?;
-            let timing = match trigger.period {
-                Some(TriggerPeriod::After) => "AFTER",
-                Some(TriggerPeriod::Before) => "BEFORE",
-                _ => return Err(Refusal::new("only before/after triggers are supported")),
-            };
-            let name = qualified_name(&trigger.name).name;
-            let body = trigger_body(cache, &table, &function_name, trigger.exec_body.as_ref().map(|body| body.func_desc.args.as_deref().unwrap_or(&[]).iter().map(|arg| arg.to_string()).collect()).unwrap_or_default())?;
-            let mut events = Vec::new();
-            for event in &trigger.events {
-                let event_name = match event {
-                    TriggerEvent::Insert => "INSERT",
-                    TriggerEvent::Update(_) => "UPDATE",
-                    TriggerEvent::Delete => "DELETE",
-                    _ => return Err(Refusal::new("only insert, update and delete triggers are supported")),
-                };
-                events.push(event_name.to_ascii_lowercase());
-                let sqlite_name = if trigger.events.len() > 1 { format!("{name}_{}", event_name.to_ascii_lowercase()) } else { name.clone() };
-                let timing = if body.after_only { "AFTER" } else { timing };
-                connection.execute_batch(&format!(
-                    "CREATE TRIGGER {} {timing} {event_name} ON {} FOR EACH ROW BEGIN {} END",
-                    quote_ident(&sqlite_name),
-                    table_ident(&table),
-                    body.sql
-                ))?;
-            }
-            cache.triggers.push(Trigger { name, table, timing: timing.to_ascii_lowercase(), events, for_each_row: true, function: function_name });
-            Ok(())
-        }
+        Statement::CreateTrigger(trigger) => create_trigger(connection, cache, trigger),
         Statement::Comment { object_type, object_name, comment, .. } => {
             match object_type {
                 sqlparser::ast::CommentObject::Table => {
@@ -434,14 +463,20 @@ fn apply_statement(
         }
         Statement::DropFunction(drop) => {
             for function in &drop.func_desc {
-                cache.functions.remove(&qualified_name(&function.name));
+                let name = qualified_name(&function.name);
+                cache.functions.remove(&name);
+                crate::plpgsql::drop_function(connection, &name)?;
             }
             Ok(())
         }
         Statement::DropTrigger(drop) => {
             let name = qualified_name(&drop.trigger_name).name;
+            let tables: Vec<QualifiedName> = cache.triggers.iter().filter(|trigger| trigger.name == name).map(|trigger| trigger.table.clone()).collect();
             cache.triggers.retain(|trigger| trigger.name != name);
             connection.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", quote_ident(&name)))?;
+            for table in tables {
+                crate::plpgsql::sync_triggers(connection, cache, &table).map_err(Refusal::new)?;
+            }
             Ok(())
         }
         Statement::AlterType(alter) => evolve::alter_type(connection, cache, &alter),
@@ -487,6 +522,9 @@ struct ProjectFunctions<'a>(&'a SchemaCache);
 
 impl expression::Resolver for ProjectFunctions<'_> {
     fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
+        if let Some(function) = crate::plpgsql::find(self.0, name) {
+            return Ok(Some(crate::plpgsql::call_sql(&function.name, args)));
+        }
         let last = name.rsplit('.').next().unwrap_or(name);
         let found = self.0.functions.values().find(|function| {
             function.name.name == last && function.language == FunctionLanguage::Sql
@@ -1399,7 +1437,6 @@ fn create_function(
     cache: &mut SchemaCache,
     function: sqlparser::ast::CreateFunction,
 ) -> Outcome {
-    let _ = connection;
     let name = qualified_name(&function.name);
     let language = match function
         .language
@@ -1478,37 +1515,165 @@ fn create_function(
         .iter()
         .map(|argument| argument.name.clone())
         .collect();
-    let sqlite_body = match (language, &returns) {
-        (FunctionLanguage::Sql, _) => Some(translate_sql_body(&body, &argument_names)?),
-        (FunctionLanguage::Plpgsql, FunctionReturn::Trigger) => {
-            Some(translate_trigger_body(&body)?)
-        }
-        (FunctionLanguage::Plpgsql, _) => {
-            return Err(
-                Refusal::new("plpgsql functions are supported only as trigger functions")
-                    .hint("rewrite the function in language sql"),
-            );
-        }
+    let sqlite_body = match language {
+        FunctionLanguage::Sql => Some(translate_sql_body(&body, &argument_names)?),
+        FunctionLanguage::Plpgsql => None,
     };
     let volatility = match function.behavior {
         Some(FunctionBehavior::Immutable) => Volatility::Immutable,
         Some(FunctionBehavior::Stable) => Volatility::Stable,
         _ => Volatility::Volatile,
     };
-    cache.functions.insert(
-        name.clone(),
-        Function {
-            name,
-            arguments,
-            returns,
-            language,
-            volatility,
-            security_definer: matches!(function.security, Some(FunctionSecurity::Definer)),
-            body,
-            sqlite_body,
-        },
-    );
+    let mut created = Function {
+        name: name.clone(),
+        arguments,
+        returns,
+        language,
+        volatility,
+        security_definer: matches!(function.security, Some(FunctionSecurity::Definer)),
+        body,
+        sqlite_body,
+        program: None,
+    };
+    if language == FunctionLanguage::Plpgsql {
+        let program = crate::plpgsql::compile_function(cache, &created).map_err(|reason| {
+            Refusal::new(format!("function {name}(): {reason}"))
+                .hint("Solobase runs plpgsql without dynamic SQL (EXECUTE), cursors or the Postgres catalogs; rewrite this part")
+        })?;
+        created.program = Some(program);
+        if !matches!(created.returns, FunctionReturn::Trigger) {
+            created.sqlite_body = Some(crate::plpgsql::rpc_body(cache, &created));
+        }
+    }
+    crate::plpgsql::store_function(connection, &created)?;
+    cache.functions.insert(name.clone(), created);
+    // Triggers run the function as now defined.
+    let tables: Vec<QualifiedName> = cache
+        .triggers
+        .iter()
+        .filter(|trigger| trigger.function == name)
+        .map(|trigger| trigger.table.clone())
+        .collect();
+    for table in tables {
+        crate::plpgsql::sync_triggers(connection, cache, &table).map_err(Refusal::new)?;
+    }
     Ok(())
+}
+
+fn create_trigger(
+    connection: &Connection,
+    cache: &mut SchemaCache,
+    trigger: sqlparser::ast::CreateTrigger,
+) -> Outcome {
+    let table = qualified_name(&trigger.table_name);
+    if cache.table(&table).is_none() {
+        return Err(Refusal::new(format!("relation \"{table}\" does not exist")));
+    }
+    let exec = trigger
+        .exec_body
+        .as_ref()
+        .ok_or_else(|| Refusal::new("a trigger must execute a function"))?;
+    let function_name = qualified_name(&exec.func_desc.name);
+    let args: Vec<String> = exec
+        .func_desc
+        .args
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .map(|arg| {
+            arg.to_string()
+                .trim_matches(|c| c == '\'' || c == '"')
+                .to_owned()
+        })
+        .collect();
+    let timing = match trigger.period {
+        Some(TriggerPeriod::After) => "AFTER",
+        Some(TriggerPeriod::Before) => "BEFORE",
+        _ => {
+            return Err(Refusal::new("only before/after triggers are supported")
+                .hint("INSTEAD OF triggers need views SQLite cannot write through"));
+        }
+    };
+    if trigger.trigger_object.as_ref().is_some_and(|object| {
+        object
+            .to_string()
+            .to_ascii_uppercase()
+            .contains("STATEMENT")
+    }) {
+        return Err(Refusal::new(
+            "statement-level triggers (FOR EACH STATEMENT) are not supported",
+        )
+        .hint("use FOR EACH ROW"));
+    }
+    let name = qualified_name(&trigger.name).name;
+    let mut events = Vec::new();
+    for event in &trigger.events {
+        events.push(match event {
+            TriggerEvent::Insert => "INSERT",
+            TriggerEvent::Update(columns) if columns.is_empty() => "UPDATE",
+            TriggerEvent::Update(_) => {
+                return Err(Refusal::new("UPDATE OF column triggers are not supported")
+                    .hint("test the columns in the trigger function or a WHEN condition"));
+            }
+            TriggerEvent::Delete => "DELETE",
+            _ => {
+                return Err(Refusal::new(
+                    "only insert, update and delete triggers are supported",
+                ));
+            }
+        });
+    }
+    if function_name.name == "moddatetime" {
+        let column = args
+            .first()
+            .ok_or_else(|| Refusal::new("moddatetime needs a column name"))?;
+        for event in &events {
+            let sqlite_name = if events.len() > 1 {
+                format!("{name}_{}", event.to_ascii_lowercase())
+            } else {
+                name.clone()
+            };
+            connection.execute_batch(&format!(
+                "CREATE TRIGGER {} AFTER {event} ON {} FOR EACH ROW BEGIN UPDATE {} SET {} = pg_now() WHERE rowid = NEW.rowid; END",
+                quote_ident(&sqlite_name),
+                table_ident(&table),
+                table_ident(&table),
+                quote_ident(column)
+            ))?;
+        }
+    } else {
+        let found = cache
+            .functions
+            .get(&function_name)
+            .ok_or_else(|| Refusal::new(format!("function {function_name}() does not exist")))?;
+        if !matches!(found.returns, FunctionReturn::Trigger) || found.program.is_none() {
+            return Err(Refusal::new(format!(
+                "function {function_name}() must return type trigger"
+            )));
+        }
+    }
+    let when = trigger.condition.as_ref().map(ToString::to_string);
+    if let Some(when) = &when {
+        crate::plpgsql::trigger_condition(cache, when)
+            .map_err(|reason| Refusal::new(format!("the trigger's WHEN condition: {reason}")))?;
+    }
+    cache
+        .triggers
+        .retain(|existing| !(existing.name == name && existing.table == table));
+    cache.triggers.push(Trigger {
+        name,
+        table: table.clone(),
+        timing: timing.to_ascii_lowercase(),
+        events: events
+            .iter()
+            .map(|event| event.to_ascii_lowercase())
+            .collect(),
+        for_each_row: true,
+        function: function_name,
+        args,
+        when,
+    });
+    crate::plpgsql::sync_triggers(connection, cache, &table).map_err(Refusal::new)
 }
 
 fn string_value(expr: &Expr) -> Option<String> {
@@ -1535,100 +1700,6 @@ fn translate_sql_body(body: &str, arguments: &[String]) -> Result<String, Refusa
         translated.push(expression::translate_node(&mut statement, arguments)?);
     }
     Ok(translated.join(";\n"))
-}
-
-/// A plpgsql trigger body made of plain statements and `return new|old|null`.
-fn translate_trigger_body(body: &str) -> Result<String, Refusal> {
-    let mut inner = body.trim();
-    let lowered = inner.to_ascii_lowercase();
-    if lowered.starts_with("declare") {
-        return Err(
-            Refusal::new("trigger functions with declare sections are not supported")
-                .hint("use plain statements and `return new`"),
-        );
-    }
-    if let Some(rest) = lowered.strip_prefix("begin") {
-        let end = rest.trim_end().trim_end_matches(';').trim_end();
-        if !end.ends_with("end") {
-            return Err(Refusal::new(
-                "cannot read the trigger function's begin … end block",
-            ));
-        }
-        inner = inner[5..5 + end.len() - 3].trim();
-    }
-    let mut statements = Vec::new();
-    for piece in super::statements::split(inner) {
-        let words: Vec<String> = piece
-            .text
-            .split_whitespace()
-            .map(str::to_ascii_lowercase)
-            .collect();
-        if words.first().map(String::as_str) == Some("return") {
-            continue;
-        }
-        if piece.text.contains(":=") || words.first().map(String::as_str) == Some("if") {
-            return Err(Refusal::new(format!(
-                "`{}` is not supported in trigger functions",
-                first_words(&piece.text)
-            ))
-            .hint(
-                "trigger functions may contain insert/update/delete statements and `return new`",
-            ));
-        }
-        statements.push(translate_sql_body(&piece.text, &[])?);
-    }
-    Ok(statements
-        .iter()
-        .map(|statement| format!("{statement};"))
-        .collect::<Vec<_>>()
-        .join(" "))
-}
-
-struct TriggerBody {
-    sql: String,
-    /// SQLite cannot modify NEW in a BEFORE trigger, so emulations run AFTER.
-    after_only: bool,
-}
-
-fn trigger_body(
-    cache: &SchemaCache,
-    table: &QualifiedName,
-    function: &QualifiedName,
-    args: Vec<String>,
-) -> Result<TriggerBody, Refusal> {
-    if function.name == "moddatetime" {
-        let column = args
-            .first()
-            .map(|arg| arg.trim_matches(|c| c == '\'' || c == '"').to_owned())
-            .ok_or_else(|| Refusal::new("moddatetime needs a column name"))?;
-        return Ok(TriggerBody {
-            sql: format!(
-                "UPDATE {} SET {} = pg_now() WHERE rowid = NEW.rowid;",
-                table_ident(table),
-                quote_ident(&column)
-            ),
-            after_only: true,
-        });
-    }
-    let found = cache
-        .functions
-        .get(function)
-        .or_else(|| {
-            cache
-                .functions
-                .values()
-                .find(|candidate| candidate.name.name == function.name)
-        })
-        .ok_or_else(|| Refusal::new(format!("function {function}() does not exist")))?;
-    let sql = found
-        .sqlite_body
-        .clone()
-        .filter(|_| matches!(found.returns, FunctionReturn::Trigger))
-        .ok_or_else(|| Refusal::new(format!("function {function}() is not a trigger function")))?;
-    Ok(TriggerBody {
-        sql,
-        after_only: false,
-    })
 }
 
 /// Seed and migration inserts: literal values normalized to the stored form of their column.

@@ -211,6 +211,22 @@ impl Resolver for PolicyResolver<'_> {
     }
 
     fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
+        if let Some(function) = crate::plpgsql::find(self.schema, name) {
+            let guarded = crate::plpgsql::relations(function).iter().find(|table| {
+                self.schema
+                    .table(table)
+                    .is_some_and(|table| table.rls_enabled)
+            });
+            return match guarded {
+                Some(table) if !function.security_definer && !self.bypass => {
+                    Err(Unsupported(format!(
+                        "{}() reads \"{table}\", which has row-level security, as the caller; declare it security definer",
+                        function.name
+                    )))
+                }
+                _ => Ok(Some(crate::plpgsql::call_sql(&function.name, args))),
+            };
+        }
         inline_function(self.schema, name, args, &|function| PolicyResolver {
             schema: self.schema,
             caller: self.caller,
@@ -239,20 +255,31 @@ pub fn callable(
         FunctionReturn::Rows { table, .. } => Some(table.clone()),
         _ => None,
     };
-    let dialect = sqlparser::dialect::PostgreSqlDialect {};
-    let statements =
-        sqlparser::parser::Parser::parse_sql(&dialect, &function.body).unwrap_or_default();
-    let mut guarded = None;
-    let _ = sqlparser::ast::visit_relations(&statements, |relation| {
-        let name = crate::migrate::expression::qualified_name(relation);
-        if Some(&name) != returned.as_ref()
-            && schema.table(&name).is_some_and(|table| table.rls_enabled)
-        {
-            guarded = Some(name);
-            return std::ops::ControlFlow::Break(());
-        }
-        std::ops::ControlFlow::Continue(())
-    });
+    let guarded = if function.language == FunctionLanguage::Plpgsql {
+        crate::plpgsql::relations(function)
+            .iter()
+            .find(|name| {
+                Some(*name) != returned.as_ref()
+                    && schema.table(name).is_some_and(|table| table.rls_enabled)
+            })
+            .cloned()
+    } else {
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        let statements =
+            sqlparser::parser::Parser::parse_sql(&dialect, &function.body).unwrap_or_default();
+        let mut guarded = None;
+        let _ = sqlparser::ast::visit_relations(&statements, |relation| {
+            let name = crate::migrate::expression::qualified_name(relation);
+            if Some(&name) != returned.as_ref()
+                && schema.table(&name).is_some_and(|table| table.rls_enabled)
+            {
+                guarded = Some(name);
+                return std::ops::ControlFlow::Break(());
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        guarded
+    };
     match guarded {
         Some(table) => Err(RestError::sql(
             "42501",

@@ -324,7 +324,9 @@ fn execute(connection: &Connection, sql: &str, values: Vec<Literal>) -> rusqlite
 
 fn query_error(sql: &str) -> impl Fn(rusqlite::Error) -> RestError + '_ {
     move |error| {
-        limit_error(&error).unwrap_or_else(|| RestError::internal(format!("{error}: {sql}")))
+        function_error(&error)
+            .or_else(|| limit_error(&error))
+            .unwrap_or_else(|| RestError::internal(format!("{error}: {sql}")))
     }
 }
 
@@ -357,6 +359,19 @@ fn limit_error(error: &rusqlite::Error) -> Option<RestError> {
         .hint("Split it into smaller requests.")
         .with_status(axum::http::StatusCode::BAD_REQUEST)
     })
+}
+
+/// An error a plpgsql body raised (or let through), with its SQLSTATE, message, detail, hint.
+fn function_error(error: &rusqlite::Error) -> Option<RestError> {
+    let raised = crate::plpgsql::PgError::decode(error)?;
+    let mut rest = RestError::sql(&raised.code, raised.message, false);
+    if let Some(detail) = raised.detail {
+        rest = rest.details(detail);
+    }
+    if let Some(hint) = raised.hint {
+        rest = rest.hint(hint);
+    }
+    Some(rest)
 }
 
 /// `(json array, rows)` from a statement answering both.
@@ -403,6 +418,9 @@ fn column(connection: &Connection, sql: &Sql) -> rusqlite::Result<Vec<i64>> {
 
 /// An error raised inside a function body: `RAISE(ABORT, …)` from a trigger is P0001.
 fn raised(error: rusqlite::Error) -> RestError {
+    if let Some(raised) = function_error(&error) {
+        return raised;
+    }
     match &error {
         rusqlite::Error::SqliteFailure(failure, Some(message))
             if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER =>
@@ -426,6 +444,9 @@ fn constraint_error(
     values: &[(String, Literal)],
     error: rusqlite::Error,
 ) -> RestError {
+    if let Some(raised) = function_error(&error) {
+        return raised;
+    }
     let rusqlite::Error::SqliteFailure(failure, Some(message)) = &error else {
         return limit_error(&error).unwrap_or_else(|| RestError::internal(error));
     };

@@ -103,6 +103,7 @@ fn function(
         security_definer: false,
         body: String::new(),
         sqlite_body: Some(body.into()),
+        program: None,
     }
 }
 

@@ -282,6 +282,9 @@ pub struct Function {
     /// as named parameters (`:name`); for trigger functions, the trigger's statements.
     #[serde(default)]
     pub sqlite_body: Option<String>,
+    /// A plpgsql body, parsed once when the migration created the function.
+    #[serde(default)]
+    pub program: Option<crate::plpgsql::Program>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -328,6 +331,12 @@ pub struct Trigger {
     pub events: Vec<String>,
     pub for_each_row: bool,
     pub function: QualifiedName,
+    /// The arguments written after the function's name (`TG_ARGV`).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// The `when (…)` condition as written.
+    #[serde(default)]
+    pub when: Option<String>,
 }
 
 /// Maps keyed by `QualifiedName` are stored as `[key, value]` pairs: JSON keys must be strings.

@@ -6,7 +6,8 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,7 +30,6 @@ type Result<T> = std::result::Result<T, StorageError>;
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/bucket", get(list_buckets).post(create_bucket))
-        .route("/bucket/", get(list_buckets).post(create_bucket))
         .route(
             "/bucket/{id}",
             get(get_bucket).put(update_bucket).delete(delete_bucket),
@@ -45,7 +45,7 @@ pub fn routes() -> Router<App> {
         )
         .route(
             "/object/upload/sign/{bucket}/{*name}",
-            post(sign_upload_url).put(signed_upload),
+            post(sign_upload_url).put(signed_upload).layer(unlimited()),
         )
         .route("/object/public/{bucket}/{*name}", get(public_download))
         .route("/object/authenticated/{bucket}/{*name}", get(download))
@@ -55,11 +55,39 @@ pub fn routes() -> Router<App> {
         .route("/object/{bucket}", axum::routing::delete(remove_objects))
         .route(
             "/object/{bucket}/{*name}",
-            get(download).post(upload).put(upload).delete(remove_object),
+            get(download)
+                .post(upload)
+                .put(upload)
+                .delete(remove_object)
+                .layer(unlimited()),
         )
         .fallback(|| async { StorageError::not_found_route() })
-        // Uploads are streamed and limited by the bucket and `[storage] file_size_limit`.
-        .layer(DefaultBodyLimit::disable())
+        .method_not_allowed_fallback(|| async { StorageError::not_found_route() })
+}
+
+/// Uploads are streamed and limited by the bucket and `[storage] file_size_limit`, not by the
+/// default limit on buffered (JSON) bodies.
+fn unlimited() -> DefaultBodyLimit {
+    DefaultBodyLimit::disable()
+}
+
+/// An extractor (`Path`, `Query`) whose rejection is answered in Storage's shape.
+struct Shaped<E>(E);
+
+impl<S, E> FromRequestParts<S> for Shaped<E>
+where
+    S: Send + Sync,
+    E: FromRequestParts<S>,
+    E::Rejection: std::fmt::Display,
+{
+    type Rejection = StorageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        E::from_request_parts(parts, state)
+            .await
+            .map(Shaped)
+            .map_err(|rejection| StorageError::invalid_request(rejection.to_string()))
+    }
 }
 
 fn caller(app: &App, headers: &HeaderMap) -> Result<Caller> {
@@ -170,7 +198,7 @@ struct BucketParams {
 async fn list_buckets(
     State(app): State<App>,
     headers: HeaderMap,
-    Query(params): Query<BucketParams>,
+    Shaped(Query(params)): Shaped<Query<BucketParams>>,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
     let query = BucketQuery {
@@ -190,7 +218,7 @@ async fn list_buckets(
 async fn get_bucket(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Shaped(Path(id)): Shaped<Path<String>>,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
     let bucket = read(&app, &caller, move |connection, access| {
@@ -288,7 +316,7 @@ async fn create_bucket(
 async fn update_bucket(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Shaped(Path(id)): Shaped<Path<String>>,
     bytes: axum::body::Bytes,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
@@ -304,7 +332,7 @@ async fn update_bucket(
 async fn delete_bucket(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Shaped(Path(id)): Shaped<Path<String>>,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
     write(&app, &caller, move |connection, access| {
@@ -317,7 +345,7 @@ async fn delete_bucket(
 async fn empty_bucket(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Shaped(Path(id)): Shaped<Path<String>>,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
     let versions = write(&app, &caller, move |connection, access| {
@@ -415,7 +443,7 @@ async fn commit(app: &App, files: &Files, object: NewObject) -> Result<String> {
 async fn upload(
     State(app): State<App>,
     method: Method,
-    Path((bucket, name)): Path<(String, String)>,
+    Shaped(Path((bucket, name))): Shaped<Path<(String, String)>>,
     request: Request,
 ) -> Result<Response> {
     let caller = caller(&app, request.headers())?;
@@ -435,7 +463,7 @@ struct TokenParams {
 async fn sign_upload_url(
     State(app): State<App>,
     headers: HeaderMap,
-    Path((bucket, name)): Path<(String, String)>,
+    Shaped(Path((bucket, name))): Shaped<Path<(String, String)>>,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
     let upsert = upload::header(&headers, "x-upsert") == Some("true");
@@ -464,8 +492,8 @@ async fn sign_upload_url(
 
 async fn signed_upload(
     State(app): State<App>,
-    Path((bucket, name)): Path<(String, String)>,
-    Query(params): Query<TokenParams>,
+    Shaped(Path((bucket, name))): Shaped<Path<(String, String)>>,
+    Shaped(Query(params)): Shaped<Query<TokenParams>>,
     request: Request,
 ) -> Result<Response> {
     let token = params
@@ -499,6 +527,9 @@ async fn signed_upload(
 }
 
 // ---- downloads --------------------------------------------------------------------------------
+
+/// How much of a file a download reads at a time.
+const CHUNK: usize = 64 * 1024;
 
 /// What JavaScript's `encodeURIComponent` escapes.
 const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -536,7 +567,7 @@ async fn send(
     } else if let Some(range) = upload::header(request, "range") {
         let (first, last) = range::parse(range, size)?;
         file.seek(std::io::SeekFrom::Start(first)).await?;
-        let part = tokio_util::io::ReaderStream::new(file.take(last - first + 1));
+        let part = tokio_util::io::ReaderStream::with_capacity(file.take(last - first + 1), CHUNK);
         let mut response = Response::new(Body::from_stream(part));
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
         let headers = response.headers_mut();
@@ -548,8 +579,9 @@ async fn send(
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(last - first + 1));
         response
     } else {
-        let mut response =
-            Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
+        let mut response = Response::new(Body::from_stream(
+            tokio_util::io::ReaderStream::with_capacity(file, CHUNK),
+        ));
         response
             .headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
@@ -619,8 +651,8 @@ async fn read_object(
 async fn download(
     State(app): State<App>,
     headers: HeaderMap,
-    Path((bucket, name)): Path<(String, String)>,
-    Query(params): Query<TokenParams>,
+    Shaped(Path((bucket, name))): Shaped<Path<(String, String)>>,
+    Shaped(Query(params)): Shaped<Query<TokenParams>>,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
     let object = read_object(&app, &caller, bucket, name, false).await?;
@@ -630,8 +662,8 @@ async fn download(
 async fn public_download(
     State(app): State<App>,
     headers: HeaderMap,
-    Path((bucket, name)): Path<(String, String)>,
-    Query(params): Query<TokenParams>,
+    Shaped(Path((bucket, name))): Shaped<Path<(String, String)>>,
+    Shaped(Query(params)): Shaped<Query<TokenParams>>,
 ) -> Result<Response> {
     let object = read_object(&app, &Caller::service(), bucket, name, true).await?;
     send(&app, &headers, &object, params.download.as_deref()).await
@@ -640,8 +672,8 @@ async fn public_download(
 async fn signed_download(
     State(app): State<App>,
     headers: HeaderMap,
-    Path((bucket, name)): Path<(String, String)>,
-    Query(params): Query<TokenParams>,
+    Shaped(Path((bucket, name))): Shaped<Path<(String, String)>>,
+    Shaped(Query(params)): Shaped<Query<TokenParams>>,
 ) -> Result<Response> {
     let token = params
         .token
@@ -659,7 +691,7 @@ async fn signed_download(
 async fn info(
     State(app): State<App>,
     headers: HeaderMap,
-    Path((bucket, name)): Path<(String, String)>,
+    Shaped(Path((bucket, name))): Shaped<Path<(String, String)>>,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
     let object = read_object(&app, &caller, bucket, name, false).await?;
@@ -668,7 +700,7 @@ async fn info(
 
 async fn public_info(
     State(app): State<App>,
-    Path((bucket, name)): Path<(String, String)>,
+    Shaped(Path((bucket, name))): Shaped<Path<(String, String)>>,
 ) -> Result<Response> {
     let object = read_object(&app, &Caller::service(), bucket, name, true).await?;
     Ok(Json(object.info_json()).into_response())
@@ -695,7 +727,7 @@ fn expiry(request: &SignRequest) -> Result<u64> {
 async fn sign_url(
     State(app): State<App>,
     headers: HeaderMap,
-    Path((bucket, name)): Path<(String, String)>,
+    Shaped(Path((bucket, name))): Shaped<Path<(String, String)>>,
     bytes: axum::body::Bytes,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
@@ -714,7 +746,7 @@ async fn sign_url(
 async fn sign_urls(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(bucket): Path<String>,
+    Shaped(Path(bucket)): Shaped<Path<String>>,
     bytes: axum::body::Bytes,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
@@ -762,7 +794,7 @@ async fn sign_urls(
 async fn list_objects(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(bucket): Path<String>,
+    Shaped(Path(bucket)): Shaped<Path<String>>,
     bytes: axum::body::Bytes,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
@@ -853,7 +885,7 @@ struct Prefixes {
 async fn remove_objects(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(bucket): Path<String>,
+    Shaped(Path(bucket)): Shaped<Path<String>>,
     bytes: axum::body::Bytes,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
@@ -878,7 +910,7 @@ async fn remove_objects(
 async fn remove_object(
     State(app): State<App>,
     headers: HeaderMap,
-    Path((bucket, name)): Path<(String, String)>,
+    Shaped(Path((bucket, name))): Shaped<Path<(String, String)>>,
 ) -> Result<Response> {
     let caller = caller(&app, &headers)?;
     let deleted = write(&app, &caller, move |connection, access| {

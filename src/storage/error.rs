@@ -145,7 +145,10 @@ impl StorageError {
     }
 
     pub fn not_found_route() -> Self {
-        Self::new(404, "InvalidRequest", "Not Found", "Route not found".into())
+        Self {
+            http: StatusCode::NOT_FOUND,
+            ..Self::new(404, "InvalidRequest", "Not Found", "Route not found".into())
+        }
     }
 
     /// A server fault: logged, and answered without its details.

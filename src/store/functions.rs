@@ -239,7 +239,9 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         };
         Ok(Some(pattern.is_match(&text)))
     })?;
-    crate::storage::functions::register(connection)
+    crate::storage::functions::register(connection)?;
+    // The project's functions and triggers, run by the plpgsql interpreter.
+    crate::plpgsql::register(connection)
 }
 
 /// A LIKE pattern (`%` any run, `_` one character, `\\` escapes) as an anchored regex.

@@ -59,6 +59,7 @@ fn function(name: &str, arguments: Vec<FunctionArgument>, returns: FunctionRetur
         security_definer: false,
         body: "select 1".into(),
         sqlite_body: None,
+        program: None,
     }
 }
 

@@ -1,0 +1,164 @@
+//! Plpgsql: the project's `language plpgsql` functions, triggers and `DO` blocks. A body is
+//! parsed once, at migration time, into a `Program` (`parse`) whose expressions and queries are
+//! already SQLite SQL; the store runs it with the interpreter (`exec`) through SQLite functions
+//! (`runtime`), so triggers, policies, RPC and other SQL can call it on the same connection.
+
+mod error;
+mod exec;
+mod lexer;
+mod parse;
+mod runtime;
+#[cfg(test)]
+mod tests;
+mod triggers;
+
+pub use error::PgError;
+pub use parse::{Calls, Program, call_sql};
+pub use runtime::{drop_function, register, store_function};
+pub use triggers::{condition as trigger_condition, sync as sync_triggers};
+
+use crate::schema::{Function, FunctionReturn, QualifiedName, SchemaCache};
+
+/// Scalars every trigger function may read.
+const TRIGGER_VARIABLES: [&str; 8] = [
+    "tg_op",
+    "tg_name",
+    "tg_when",
+    "tg_level",
+    "tg_table_name",
+    "tg_relname",
+    "tg_table_schema",
+    "tg_nargs",
+];
+
+/// Parses a function's plpgsql body; the error names what cannot run.
+pub fn compile_function(cache: &SchemaCache, function: &Function) -> Result<Program, String> {
+    let mut scalars: Vec<String> = function
+        .arguments
+        .iter()
+        .map(|argument| argument.name.clone())
+        .collect();
+    scalars.push("found".into());
+    let mut records = Vec::new();
+    match &function.returns {
+        FunctionReturn::Trigger => {
+            records.extend(["new".to_owned(), "old".to_owned()]);
+            scalars.extend(TRIGGER_VARIABLES.map(str::to_owned));
+        }
+        FunctionReturn::Table(columns) => {
+            scalars.extend(columns.iter().map(|(name, _)| name.clone()));
+        }
+        _ => {}
+    }
+    let context = parse::Context {
+        cache,
+        function: Some(&function.name),
+        scalars,
+        records,
+        utility: false,
+    };
+    parse::parse_body(&function.body, &context)
+}
+
+/// The SQLite statement RPC runs for a plpgsql function: its result as a value or as rows.
+pub fn rpc_body(cache: &SchemaCache, function: &Function) -> String {
+    let args: Vec<String> = function
+        .arguments
+        .iter()
+        .map(|argument| format!(":{}", argument.name))
+        .collect();
+    let call = call_sql(&function.name, &args);
+    let columns: Vec<String> = match &function.returns {
+        FunctionReturn::Rows { table, .. } => cache
+            .table(table)
+            .map(|table| {
+                table
+                    .columns
+                    .iter()
+                    .map(|column| column.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        FunctionReturn::Table(columns) => columns.iter().map(|(name, _)| name.clone()).collect(),
+        _ => return format!("SELECT {call}"),
+    };
+    let selected: Vec<String> = columns
+        .iter()
+        .map(|column| {
+            format!(
+                "json_extract(value, {}) AS {}",
+                crate::store::naming::quote_literal(&format!(
+                    "$.\"{}\"",
+                    column.replace('"', "\\\"")
+                )),
+                crate::store::naming::quote_ident(column)
+            )
+        })
+        .collect();
+    format!("SELECT {} FROM json_each({call})", selected.join(", "))
+}
+
+/// Parses a `DO` block's body; it may contain DDL, which `execute_do` hands back.
+pub fn compile_do(cache: &SchemaCache, body: &str) -> Result<Program, String> {
+    let context = parse::Context {
+        cache,
+        function: None,
+        scalars: vec!["found".into()],
+        records: Vec::new(),
+        utility: true,
+    };
+    parse::parse_body(body, &context)
+}
+
+/// Runs a `DO` block; `utility` applies the DDL statements it contains.
+pub fn execute_do(
+    connection: &rusqlite::Connection,
+    program: &Program,
+    utility: exec::Utility,
+) -> Result<(), PgError> {
+    exec::Machine::new(connection, Some(utility))
+        .run(&program.block)
+        .map(|_| ())
+}
+
+/// A raised error as a one-line reason (`P0001: message`).
+pub fn describe(error: &PgError) -> String {
+    let mut text = format!("{}: {}", error.code, error.message);
+    if let Some(detail) = &error.detail {
+        text.push_str(&format!(" (detail: {detail})"));
+    }
+    text
+}
+
+/// The relations a function's body reads or writes.
+pub fn relations(function: &Function) -> &[QualifiedName] {
+    function
+        .program
+        .as_ref()
+        .map_or(&[], |program| program.relations.as_slice())
+}
+
+/// The project's plpgsql function called `name` in SQL (`is_admin`, `auth.foo`), if any.
+pub fn find<'a>(cache: &'a SchemaCache, name: &str) -> Option<&'a Function> {
+    let wanted = match name.split_once('.') {
+        Some((schema, function)) => QualifiedName::new(schema, function),
+        None => QualifiedName::public(name),
+    };
+    cache
+        .functions
+        .get(&wanted)
+        .or_else(|| {
+            (!name.contains('.'))
+                .then(|| {
+                    cache
+                        .functions
+                        .values()
+                        .find(|function| function.name.name == name)
+                })
+                .flatten()
+        })
+        .filter(|function| {
+            function.language == crate::schema::FunctionLanguage::Plpgsql
+                && !matches!(function.returns, FunctionReturn::Trigger)
+        })
+}
