@@ -6,6 +6,7 @@ mod builtins;
 mod evolve;
 pub mod expression;
 mod postgres_only;
+pub mod printed;
 mod sequences;
 pub mod statements;
 mod temporal;

@@ -18,8 +18,8 @@ use super::sequences;
 use super::values;
 use crate::schema::{
     CheckConstraint, Column, ForeignKey, Function, FunctionArgument, FunctionLanguage,
-    FunctionReturn, PgType, Policy, PolicyCommand, QualifiedName, ReferentialAction, SchemaCache,
-    Table, TableKind, Trigger, UniqueConstraint, Volatility,
+    FunctionReturn, PgType, Policy, PolicyCommand, PrintedType, QualifiedName, ReferentialAction,
+    SchemaCache, Table, TableKind, Trigger, UniqueConstraint, Volatility,
 };
 use crate::store::naming::{quote_ident, quote_literal, table_ident, table_name};
 
@@ -627,6 +627,21 @@ fn named_type(cache: &SchemaCache, original: &str) -> Result<(PgType, bool), Ref
         "json" => (PgType::Json, false),
         "jsonb" => (PgType::Jsonb, false),
         "bytea" => (PgType::Bytea, false),
+        "tsvector" => (PgType::Printed(PrintedType::TsVector), false),
+        "int4range" => (PgType::Printed(PrintedType::Int4Range), false),
+        "int8range" => (PgType::Printed(PrintedType::Int8Range), false),
+        "numrange" => (PgType::Printed(PrintedType::NumRange), false),
+        "daterange" => (PgType::Printed(PrintedType::DateRange), false),
+        "inet" => (PgType::Printed(PrintedType::Inet), false),
+        "cidr" => (PgType::Printed(PrintedType::Cidr), false),
+        "vector" | "extensions.vector" => (PgType::Printed(PrintedType::Vector(length)), false),
+        "geometry" | "extensions.geometry" | "geography" | "extensions.geography" => {
+            return Err(Refusal::new(format!(
+                "type \"{}\" (PostGIS) is not supported",
+                original.trim()
+            ))
+            .hint("store the coordinates in numeric columns or as GeoJSON in a jsonb column"));
+        }
         _ => {
             let other = original.trim();
             let name = match other.split_once('.') {
@@ -1183,6 +1198,9 @@ fn translate_default(column: &Column, default: &str) -> Result<Option<String>, R
         (PgType::Timestamptz, Some(text)) => values::normalize_timestamptz(text)
             .map(|canonical| quote_literal(&canonical))
             .ok_or_else(|| Refusal::new(format!("invalid timestamptz {default}"))),
+        (PgType::Printed(printed), Some(text)) => super::printed::normalize(*printed, text)
+            .map(|canonical| quote_literal(&canonical))
+            .map_err(Refusal::new),
         _ => Ok(super::temporal::assign(
             &column.pg_type,
             translate_expr_text(default)?,
@@ -1438,6 +1456,10 @@ fn create_function(
     function: sqlparser::ast::CreateFunction,
 ) -> Outcome {
     let name = qualified_name(&function.name);
+    if crate::storage::functions::is_builtin(&name) {
+        // Supabase's own helper, as `supabase db pull` dumps it: Solobase provides it built in.
+        return Ok(());
+    }
     let language = match function
         .language
         .as_ref()
@@ -1739,6 +1761,7 @@ fn normalize_insert_values(cache: &SchemaCache, insert: &mut sqlparser::ast::Ins
             let normalized = match &column.pg_type {
                 PgType::Array(_) => values::array_literal_to_json(text),
                 PgType::Timestamptz => values::normalize_timestamptz(text),
+                PgType::Printed(printed) => super::printed::normalize(*printed, text).ok(),
                 _ => continue,
             }
             .ok_or_else(|| {

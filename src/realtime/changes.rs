@@ -132,6 +132,7 @@ pub fn type_name(pg_type: &PgType) -> String {
         PgType::Bytea => "bytea".into(),
         PgType::Array(element) => format!("_{}", type_name(element)),
         PgType::Enum(name) => name.name.clone(),
+        PgType::Printed(printed) => printed.udt_name().into(),
     }
 }
 

@@ -172,6 +172,10 @@ pub fn from_text(
             SqlValue::Text(civil_text(time.strftime("%H:%M:%S%.6f").to_string()))
         }
         PgType::Json | PgType::Jsonb => SqlValue::Text(json_from_text(pg_type, text)?),
+        PgType::Printed(printed) => SqlValue::Text(
+            crate::migrate::printed::normalize(*printed, text)
+                .map_err(|message| RestError::sql("22P02", message, false))?,
+        ),
         PgType::Array(element) => SqlValue::Text(array_from_text(schema, element, text)?),
         PgType::Varchar(Some(limit)) | PgType::Char(Some(limit))
             if text.chars().count() > *limit as usize =>
@@ -229,6 +233,10 @@ pub fn from_json(
                 }
                 _ => SqlValue::Real(number.as_f64().unwrap_or(f64::NAN)),
             }
+        }
+        // An embedding sent as a JSON array reads as pgvector's text form.
+        (PgType::Printed(crate::schema::PrintedType::Vector(_)), Value::Array(_)) => {
+            from_text(schema, pg_type, &value.to_string())?
         }
         (_, Value::String(text)) => from_text(schema, pg_type, text)?,
         (_, Value::Bool(flag)) => from_text(schema, pg_type, &flag.to_string())?,

@@ -181,6 +181,38 @@ pub enum PgType {
     Bytea,
     Array(Box<PgType>),
     Enum(QualifiedName),
+    /// A type kept in the text form Postgres prints it in, checked and normalized on input.
+    Printed(PrintedType),
+}
+
+/// The types stored as Postgres's own output text (`'cat' 'fat'`, `[1,6)`, `10.0.0.1/8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PrintedType {
+    TsVector,
+    Int4Range,
+    Int8Range,
+    NumRange,
+    DateRange,
+    Inet,
+    Cidr,
+    /// pgvector's `vector(n)`.
+    Vector(Option<u32>),
+}
+
+impl PrintedType {
+    /// The type's name in `pg_type` (`udt_name`).
+    pub fn udt_name(self) -> &'static str {
+        match self {
+            PrintedType::TsVector => "tsvector",
+            PrintedType::Int4Range => "int4range",
+            PrintedType::Int8Range => "int8range",
+            PrintedType::NumRange => "numrange",
+            PrintedType::DateRange => "daterange",
+            PrintedType::Inet => "inet",
+            PrintedType::Cidr => "cidr",
+            PrintedType::Vector(_) => "vector",
+        }
+    }
 }
 
 impl PgType {
@@ -208,6 +240,7 @@ impl PgType {
             PgType::Bytea => "bytea".into(),
             PgType::Array(element) => format!("{}[]", element.pg_name()),
             PgType::Enum(name) => name.name.clone(),
+            PgType::Printed(printed) => printed.udt_name().into(),
         }
     }
 }

@@ -1,9 +1,19 @@
 //! Storage's SQL helpers as SQLite functions: `storage.foldername(name)` (a JSON array, as
 //! arrays are stored), `storage.filename(name)` and `storage.extension(name)`, with the results
-//! of Supabase's plpgsql definitions (`string_to_array(name, '/')` and its parts).
+//! of Supabase's plpgsql definitions (`string_to_array(name, '/')` and its parts). A
+//! migration's own `create function storage.foldername(…)` leaves the built-in in place.
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
+
+use crate::schema::QualifiedName;
+
+/// Whether `name` is one of these helpers. A migration redefining one (dumps of a Supabase
+/// database carry Storage's own definitions) leaves the built-in in place.
+pub fn is_builtin(name: &QualifiedName) -> bool {
+    name.schema == "storage"
+        && matches!(name.name.as_str(), "foldername" | "filename" | "extension")
+}
 
 /// `string_to_array(name, '/')`: no parts for the empty string.
 fn parts(name: &str) -> Vec<&str> {

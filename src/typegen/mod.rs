@@ -556,6 +556,9 @@ impl Generator<'_> {
                 string_literal(&name.name)
             ),
             PgType::Enum(_) => "unknown".into(),
+            // As `supabase gen types` maps them: pgvector's text is a string, the rest unknown.
+            PgType::Printed(crate::schema::PrintedType::Vector(_)) => "string".into(),
+            PgType::Printed(_) => "unknown".into(),
         }
     }
 }

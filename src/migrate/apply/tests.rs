@@ -422,6 +422,14 @@ fn storage_policies_from_supabase_projects_isolate_users_by_folder() {
     let cache = apply(
         &mut connection,
         r#"
+-- As `supabase db pull` dumps it: Storage's own helper, kept built in.
+create or replace function storage.foldername(name text) returns text[] language plpgsql as $function$
+declare _parts text[];
+begin
+  select string_to_array(name, '/') into _parts;
+  return _parts[1:array_length(_parts,1)-1];
+end
+$function$;
 insert into storage.buckets (id, name, public) values ('avatars', 'avatars', true)
   on conflict (id) do nothing;
 create policy "own folder" on storage.objects for select to authenticated
@@ -494,4 +502,55 @@ fn delete_using_and_update_from_touch_the_rows_postgres_touches() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(rows, ["1a", "3c!"]);
+}
+
+#[test]
+fn printed_types_store_what_postgres_prints() {
+    let (mut connection, _) = connection();
+    let cache = apply(
+        &mut connection,
+        "create table profiles (id int primary key, ip inet, net cidr, words tsvector, ages int4range default '[18,65]', embedding extensions.vector(3));
+         insert into profiles (id, ip, net, words, embedding) values (1, '10.0.0.1/32', '10.0.0.0/8', 'fat cat', '[1, 2, 3]');",
+    );
+    let row: (String, String, String, String, String) = connection
+        .query_row(
+            "select ip, net, words, ages, embedding from profiles",
+            [],
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            "10.0.0.1".into(),
+            "10.0.0.0/8".into(),
+            "'cat' 'fat'".into(),
+            "[18,66)".into(),
+            "[1,2,3]".into()
+        )
+    );
+    let profiles = cache.table(&QualifiedName::public("profiles")).unwrap();
+    assert_eq!(
+        profiles.column("ages").unwrap().pg_type.pg_name(),
+        "int4range"
+    );
+    let error = apply_pending(
+        &mut connection,
+        &[migration(
+            "2",
+            "create table places (id int primary key, at extensions.geometry(POINT, 4326))",
+        )],
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("(PostGIS) is not supported"), "{error}");
 }

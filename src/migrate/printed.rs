@@ -1,0 +1,319 @@
+//! Printed: input text of the types Solobase stores as Postgres prints them — `tsvector`
+//! (`'cat' 'fat'`), discrete and numeric ranges (`[1,6)`), `inet`/`cidr`, pgvector's `vector` —
+//! checked and normalized exactly as Postgres's input and output functions do.
+
+use std::net::IpAddr;
+
+use crate::schema::PrintedType;
+
+/// The stored (printed) form of `text` as a value of `printed`, or Postgres's error message.
+pub fn normalize(printed: PrintedType, text: &str) -> Result<String, String> {
+    let invalid = || {
+        format!(
+            "invalid input syntax for type {}: \"{text}\"",
+            printed.udt_name()
+        )
+    };
+    match printed {
+        PrintedType::TsVector => tsvector(text).ok_or_else(invalid),
+        PrintedType::Int4Range | PrintedType::Int8Range => range(
+            text,
+            |bound| bound.trim().parse::<i64>().ok(),
+            Some(|n: i64| n + 1),
+        )
+        .ok_or_else(invalid),
+        PrintedType::DateRange => range(
+            text,
+            |bound| bound.trim().parse::<jiff::civil::Date>().ok(),
+            Some(|date: jiff::civil::Date| date.tomorrow().unwrap_or(date)),
+        )
+        .ok_or_else(invalid),
+        PrintedType::NumRange => range(
+            text,
+            |bound| {
+                let bound = bound.trim();
+                bound.parse::<f64>().ok().map(|_| Numeric(bound.to_owned()))
+            },
+            None::<fn(Numeric) -> Numeric>,
+        )
+        .ok_or_else(invalid),
+        PrintedType::Inet => network(text, false).ok_or_else(invalid),
+        PrintedType::Cidr => network(text, true).ok_or_else(invalid),
+        PrintedType::Vector(dimensions) => vector(text, dimensions),
+    }
+}
+
+/// `fat cat:1A 'it''s'` → `'cat':1A 'fat' 'it''s'`: lexemes sorted and deduplicated.
+fn tsvector(text: &str) -> Option<String> {
+    let mut lexemes: Vec<(String, String)> = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else { break };
+        let mut word = String::new();
+        if first == '\'' {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '\'' if chars.peek() == Some(&'\'') => {
+                        chars.next();
+                        word.push('\'');
+                    }
+                    '\'' => break,
+                    '\\' => word.push(chars.next()?),
+                    c => word.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() || c == ':' {
+                    break;
+                }
+                word.push(c);
+                chars.next();
+            }
+        }
+        let mut positions = String::new();
+        if chars.peek() == Some(&':') {
+            chars.next();
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                positions.push(c);
+                chars.next();
+            }
+            if positions.is_empty() {
+                return None;
+            }
+        }
+        if word.is_empty() {
+            return None;
+        }
+        match lexemes.iter_mut().find(|(existing, _)| *existing == word) {
+            Some((_, existing)) if !positions.is_empty() => {
+                if !existing.is_empty() {
+                    existing.push(',');
+                }
+                existing.push_str(&positions);
+            }
+            Some(_) => {}
+            None => lexemes.push((word, positions)),
+        }
+    }
+    lexemes.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Some(
+        lexemes
+            .iter()
+            .map(|(word, positions)| {
+                let quoted = format!("'{}'", word.replace('\'', "''"));
+                if positions.is_empty() {
+                    quoted
+                } else {
+                    format!("{quoted}:{positions}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// A numrange bound, printed as written.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+struct Numeric(String);
+
+impl std::fmt::Display for Numeric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `[a,b]`, `(a,b)`, `[a,)`, `empty`: discrete ranges (`next` given) canonicalized to `[a,b)`,
+/// an empty one printed `empty`.
+fn range<T: PartialOrd + std::fmt::Display + Clone>(
+    text: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    next: Option<fn(T) -> T>,
+) -> Option<String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("empty") {
+        return Some("empty".into());
+    }
+    let lower_inclusive = match text.chars().next()? {
+        '[' => true,
+        '(' => false,
+        _ => return None,
+    };
+    let upper_inclusive = match text.chars().last()? {
+        ']' => true,
+        ')' => false,
+        _ => return None,
+    };
+    let (lower, upper) = text[1..text.len() - 1].split_once(',')?;
+    let bound = |raw: &str| -> Option<Option<T>> {
+        let raw = raw.trim().trim_matches('"');
+        if raw.is_empty() {
+            Some(None)
+        } else {
+            parse(raw).map(Some)
+        }
+    };
+    let (mut lower, mut upper) = (bound(lower)?, bound(upper)?);
+    let (mut lower_inclusive, mut upper_inclusive) = (lower_inclusive, upper_inclusive);
+    if let Some(next) = next {
+        if !lower_inclusive && let Some(value) = lower.take() {
+            lower = Some(next(value));
+        }
+        lower_inclusive = lower.is_some();
+        if upper_inclusive && let Some(value) = upper.take() {
+            upper = Some(next(value));
+        }
+        upper_inclusive = false;
+    }
+    if let (Some(low), Some(high)) = (&lower, &upper) {
+        if low > high {
+            return None;
+        }
+        if low == high && !(lower_inclusive && upper_inclusive) {
+            return Some("empty".into());
+        }
+    }
+    let show = |value: &Option<T>| value.as_ref().map(ToString::to_string).unwrap_or_default();
+    Some(format!(
+        "{}{},{}{}",
+        if lower_inclusive && lower.is_some() {
+            '['
+        } else {
+            '('
+        },
+        show(&lower),
+        show(&upper),
+        if upper_inclusive && upper.is_some() {
+            ']'
+        } else {
+            ')'
+        },
+    ))
+}
+
+/// `inet`: an address with an optional prefix (omitted when it covers the whole address);
+/// `cidr`: a network, always with its prefix, whose host bits must be zero.
+fn network(text: &str, cidr: bool) -> Option<String> {
+    let text = text.trim();
+    let (address, prefix) = match text.split_once('/') {
+        Some((address, prefix)) => (address, Some(prefix.parse::<u8>().ok()?)),
+        None => (text, None),
+    };
+    let address: IpAddr = address.parse().ok()?;
+    let full = if address.is_ipv4() { 32 } else { 128 };
+    let prefix = prefix.unwrap_or(full);
+    if prefix > full {
+        return None;
+    }
+    if cidr {
+        let bits: u128 = match address {
+            IpAddr::V4(v4) => u32::from(v4) as u128,
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        let host_bits = full - prefix;
+        if host_bits > 0 && bits & ((1u128 << host_bits) - 1) != 0 {
+            return None;
+        }
+        return Some(format!("{address}/{prefix}"));
+    }
+    Some(if prefix == full {
+        address.to_string()
+    } else {
+        format!("{address}/{prefix}")
+    })
+}
+
+/// pgvector: `[1, 2.5,3]` → `[1,2.5,3]`, with the declared number of dimensions.
+fn vector(text: &str, dimensions: Option<u32>) -> Result<String, String> {
+    let inner = text
+        .trim()
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .ok_or_else(|| format!("invalid input syntax for type vector: \"{text}\""))?;
+    let values: Vec<f32> = inner
+        .split(',')
+        .map(|value| value.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("invalid input syntax for type vector: \"{text}\""))?;
+    if let Some(expected) = dimensions
+        && values.len() != expected as usize
+    {
+        return Err(format!(
+            "expected {expected} dimensions, not {}",
+            values.len()
+        ));
+    }
+    Ok(format!(
+        "[{}]",
+        values
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inputs with what PostgreSQL 15 prints for them.
+    #[test]
+    fn values_print_as_postgres_prints_them() {
+        for (printed, input, expected) in [
+            (
+                PrintedType::TsVector,
+                "zz a bbb fat cat cat",
+                "'a' 'bbb' 'cat' 'fat' 'zz'",
+            ),
+            (PrintedType::TsVector, "a:1 b:2,3A", "'a':1 'b':2,3A"),
+            (PrintedType::TsVector, "'it''s' x", "'it''s' 'x'"),
+            (PrintedType::Int4Range, "[1,5]", "[1,6)"),
+            (PrintedType::Int4Range, "(1,5)", "[2,5)"),
+            (PrintedType::Int4Range, "[3,3)", "empty"),
+            (PrintedType::Int4Range, "(,5]", "(,6)"),
+            (PrintedType::Int4Range, "[1,)", "[1,)"),
+            (PrintedType::Int4Range, "empty", "empty"),
+            (PrintedType::NumRange, "[1.5,2]", "[1.5,2]"),
+            (
+                PrintedType::DateRange,
+                "[2024-01-01,2024-01-31]",
+                "[2024-01-01,2024-02-01)",
+            ),
+            (PrintedType::Inet, "192.168.0.1", "192.168.0.1"),
+            (PrintedType::Inet, "192.168.0.1/24", "192.168.0.1/24"),
+            (PrintedType::Cidr, "192.168.0.0/24", "192.168.0.0/24"),
+            (PrintedType::Inet, "::1", "::1"),
+            (PrintedType::Inet, "2001:DB8::1/128", "2001:db8::1"),
+            (PrintedType::Vector(Some(3)), "[1, 2.5,3]", "[1,2.5,3]"),
+        ] {
+            assert_eq!(
+                normalize(printed, input).as_deref(),
+                Ok(expected),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_postgres_messages() {
+        assert!(normalize(PrintedType::Int4Range, "[5,1]").is_err());
+        assert_eq!(
+            normalize(PrintedType::Int4Range, "[a,1]").unwrap_err(),
+            "invalid input syntax for type int4range: \"[a,1]\""
+        );
+        assert!(normalize(PrintedType::Cidr, "192.168.0.1/24").is_err());
+        assert!(normalize(PrintedType::Inet, "300.1.1.1").is_err());
+        assert_eq!(
+            normalize(PrintedType::Vector(Some(2)), "[1,2,3]").unwrap_err(),
+            "expected 2 dimensions, not 3"
+        );
+    }
+}
