@@ -483,16 +483,21 @@ mod tests {
         let log = Arc::new(Log::default());
         store.observe_writes(log.clone()).unwrap();
         let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
         let holder = store.clone();
         let hold = queued(async move {
             holder
                 .write_grouped(None, move |_| {
+                    let _ = started.send(());
                     let _ = held.recv();
                 })
                 .await
         })
         .await;
         tokio::spawn(hold);
+        // Only once the writer runs the holding job do later jobs queue behind its commit.
+        running.await.unwrap();
+        log.0.lock().unwrap().clear();
         (store, log, release)
     }
 
