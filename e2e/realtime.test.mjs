@@ -167,6 +167,41 @@ test("broadcast reaches the others, the sender only with self, and ack resolves 
   }
 })
 
+test("binary payloads (httpSend of an ArrayBuffer, send over the socket) arrive as bytes under 2.0.0", async () => {
+  const sender = server.client(SERVICE_KEY)
+  const listener = server.client()
+  try {
+    const heard = inbox()
+    const listening = listener
+      .channel("bytes")
+      .on("broadcast", { event: "*" }, ({ event, payload }) => heard.push([event, payload]))
+    await subscribed(listening)
+    const sending = sender.channel("bytes")
+    const bytes = new Uint8Array([0, 1, 2, 254, 255])
+    const sent = await sending.httpSend("blob", bytes.buffer)
+    assert.deepEqual(sent, { success: true })
+    const [event, payload] = await heard.next()
+    assert.equal(event, "blob")
+    assert.ok(payload instanceof ArrayBuffer, "the payload is an ArrayBuffer")
+    assert.deepEqual([...new Uint8Array(payload)], [0, 1, 2, 254, 255])
+
+    await subscribed(sending)
+    await sending.send({ type: "broadcast", event: "raw", payload: new Uint8Array([9, 8]).buffer })
+    const [rawEvent, raw] = await heard.next()
+    assert.equal(rawEvent, "raw")
+    assert.deepEqual([...new Uint8Array(raw)], [9, 8])
+
+    // A JSON httpSend still arrives as JSON.
+    assert.deepEqual(await sending.httpSend("json", { n: 1 }), { success: true })
+    assert.deepEqual(await heard.next(), ["json", { n: 1 }])
+  } finally {
+    for (const client of [sender, listener]) {
+      await client.removeAllChannels()
+      client.realtime.disconnect()
+    }
+  }
+})
+
 test("presence syncs state, joins and leaves", async () => {
   const alice = server.client()
   const bob = server.client()
