@@ -105,6 +105,7 @@ fn start(workdir: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
             .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
         let store = Store::open(&project.database_path(), reader_count())?;
         let schema = migrate(&store, &project).await?;
+        store.set_statement_timeouts(project.config.db.statement_timeout.by_role());
         crate::storage::recover(&store, &project).await?;
         let port = port.unwrap_or(project.config.api.port);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -149,6 +150,8 @@ async fn migrate(store: &Store, project: &Project) -> anyhow::Result<crate::sche
 }
 
 /// One read connection per core, at least two.
+/// Read connections: several per core, so a fast read still finds one while slow reads run
+/// (they share the cores; each is bounded by its statement timeout).
 fn reader_count() -> usize {
-    std::thread::available_parallelism().map_or(2, |cores| cores.get().max(2))
+    std::thread::available_parallelism().map_or(2, |cores| cores.get()) * 4
 }

@@ -3,6 +3,7 @@
 //! seed paths, and where the data lives (`supabase/.solobase/`).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -24,9 +25,96 @@ pub struct Config {
     pub api: ApiConfig,
     pub auth: AuthConfig,
     pub storage: StorageConfig,
+    pub db: DbConfig,
     /// `env(NAME)` references left unresolved in keys Solobase does not use, one line each.
     #[serde(skip)]
     pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DbConfig {
+    pub statement_timeout: StatementTimeouts,
+}
+
+/// `[db.statement_timeout]`: how long one request's statements may run per role, in Postgres's
+/// syntax (`"3s"`, `"500ms"`, `"2min"`, a bare number of milliseconds; `0` for none) — what
+/// Supabase sets with `alter role anon set statement_timeout = '3s'`. Expiry is 57014.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StatementTimeouts {
+    #[serde(deserialize_with = "pg_duration")]
+    pub anon: Option<Duration>,
+    #[serde(deserialize_with = "pg_duration")]
+    pub authenticated: Option<Duration>,
+    /// Supabase leaves service_role unset, so it inherits `authenticator`'s 8 s.
+    #[serde(deserialize_with = "pg_duration")]
+    pub service_role: Option<Duration>,
+}
+
+impl Default for StatementTimeouts {
+    fn default() -> Self {
+        Self {
+            anon: Some(Duration::from_secs(3)),
+            authenticated: Some(Duration::from_secs(8)),
+            service_role: Some(Duration::from_secs(8)),
+        }
+    }
+}
+
+impl StatementTimeouts {
+    /// The limits as the store takes them: role name → timeout, for the roles that have one.
+    pub fn by_role(&self) -> std::collections::HashMap<String, Duration> {
+        [
+            ("anon", self.anon),
+            ("authenticated", self.authenticated),
+            ("service_role", self.service_role),
+        ]
+        .into_iter()
+        .filter_map(|(role, timeout)| Some((role.to_owned(), timeout?)))
+        .collect()
+    }
+}
+
+/// A Postgres duration setting: an integer with an optional unit (ms, s, min, h, d; no unit
+/// means milliseconds); zero means no limit.
+fn pg_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Setting {
+        Milliseconds(u64),
+        Text(String),
+    }
+    let milliseconds = match Setting::deserialize(deserializer)? {
+        Setting::Milliseconds(milliseconds) => Some(milliseconds),
+        Setting::Text(text) => parse_pg_duration(&text),
+    }
+    .ok_or_else(|| {
+        serde::de::Error::custom(
+            "expected a duration such as \"3s\", \"500ms\" or \"2min\" (0 for none)",
+        )
+    })?;
+    Ok((milliseconds > 0).then(|| Duration::from_millis(milliseconds)))
+}
+
+/// `"3s"` → 3000 (milliseconds).
+fn parse_pg_duration(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..split].parse().ok()?;
+    let factor = match text[split..].trim() {
+        "" | "ms" => 1,
+        "s" => 1_000,
+        "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    number.checked_mul(factor)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -327,6 +415,37 @@ mod tests {
         assert!(config.auth.enable_anonymous_sign_ins);
         assert!(config.auth.email.enable_confirmations);
         assert_eq!(config.auth.jwt_secret, DEFAULT_JWT_SECRET);
+    }
+
+    #[test]
+    fn statement_timeouts_default_to_supabase_and_read_postgres_durations() {
+        let defaults = check("").unwrap().db.statement_timeout;
+        assert_eq!(defaults.anon, Some(Duration::from_secs(3)));
+        assert_eq!(defaults.authenticated, Some(Duration::from_secs(8)));
+        let set = check(
+            "[db.statement_timeout]\nanon = \"500ms\"\nauthenticated = \"2min\"\nservice_role = 0",
+        )
+        .unwrap()
+        .db
+        .statement_timeout;
+        assert_eq!(set.anon, Some(Duration::from_millis(500)));
+        assert_eq!(set.authenticated, Some(Duration::from_secs(120)));
+        assert_eq!(set.service_role, None);
+        assert_eq!(
+            check("[db.statement_timeout]\nanon = 1500")
+                .unwrap()
+                .db
+                .statement_timeout
+                .anon,
+            Some(Duration::from_millis(1500))
+        );
+        for bad in ["\"3 parsecs\"", "\"-1s\"", "\"\"", "true"] {
+            let text = format!("[db.statement_timeout]\nanon = {bad}");
+            assert!(
+                matches!(check(&text), Err(ConfigError::Invalid { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -256,7 +256,10 @@ impl Solobase {
         let sqlite = solobase::migrate::expression::translate_with(
             &mut statement,
             &[],
-            &solobase::plpgsql::Calls(&cache),
+            &solobase::plpgsql::Calls {
+                cache: &cache,
+                catalog: false,
+            },
         )
         .unwrap();
         self.session

@@ -3,6 +3,7 @@
 
 mod apply;
 mod builtins;
+pub mod catalog;
 mod evolve;
 pub mod expression;
 mod postgres_only;

@@ -500,7 +500,7 @@ fn apply_statement(
             if let Some(outcome) = sequences::setval(connection, cache, &statement) {
                 return outcome;
             }
-            bare_select(connection, &mut statement)
+            bare_select(connection, cache, &mut statement)
         }
         other => Err(Refusal::new(format!("`{}` is not supported", first_words(&other.to_string())))
             .hint("Solobase supports tables, indexes, enums, views, policies, sql functions, triggers, comments, grants and publications")),
@@ -508,8 +508,12 @@ fn apply_statement(
 }
 
 /// A bare `select …` in a migration runs for its effects (and its errors); its rows are dropped.
-fn bare_select(connection: &Connection, statement: &mut Statement) -> Outcome {
-    let sql = expression::translate_node(statement, &[])?;
+fn bare_select(connection: &Connection, cache: &SchemaCache, statement: &mut Statement) -> Outcome {
+    let calls = crate::plpgsql::Calls {
+        cache,
+        catalog: true,
+    };
+    let sql = expression::translate_with(statement, &[], &calls)?;
     let mut prepared = connection.prepare(&sql)?;
     let mut rows = prepared.query([])?;
     while rows.next()?.is_some() {}

@@ -50,10 +50,17 @@ pub fn compile_function(cache: &SchemaCache, function: &Function) -> Result<Prog
         }
         _ => {}
     }
+    let arrays = function
+        .arguments
+        .iter()
+        .filter(|argument| matches!(argument.pg_type, crate::schema::PgType::Array(_)))
+        .map(|argument| argument.name.clone())
+        .collect();
     let context = parse::Context {
         cache,
         function: Some(&function.name),
         scalars,
+        arrays,
         records,
         utility: false,
     };
@@ -104,6 +111,7 @@ pub fn compile_do(cache: &SchemaCache, body: &str) -> Result<Program, String> {
         cache,
         function: None,
         scalars: vec!["found".into()],
+        arrays: Vec::new(),
         records: Vec::new(),
         utility: true,
     };

@@ -11,6 +11,7 @@ use sqlparser::ast::{Expr, Ident, ObjectName, Statement, VisitMut, VisitorMut};
 use sqlparser::dialect::PostgreSqlDialect;
 
 use super::lexer::{Kind, Token, tokenize};
+use crate::migrate::catalog;
 use crate::migrate::expression::{self, Resolver, Unsupported};
 use crate::schema::{FunctionReturn, PgType, QualifiedName, SchemaCache};
 use crate::store::naming::quote_literal;
@@ -144,6 +145,8 @@ pub struct Context<'a> {
     pub function: Option<&'a QualifiedName>,
     /// Arguments and other predeclared scalars (`found`, `tg_op`, …).
     pub scalars: Vec<String>,
+    /// Those of `scalars` that are arrays.
+    pub arrays: Vec<String>,
     /// Predeclared records (`new`, `old`).
     pub records: Vec<String>,
     /// DO blocks may run DDL through the migration translator.
@@ -170,6 +173,8 @@ pub fn parse_body(text: &str, context: &Context) -> Result<Program, String> {
 #[derive(Default)]
 struct Scope {
     scalars: HashSet<String>,
+    /// Scalars of an array type (arrays are JSON text on SQLite).
+    arrays: HashSet<String>,
     records: HashSet<String>,
     labels: HashSet<String>,
 }
@@ -194,6 +199,7 @@ impl<'a> Parser<'a> {
             context,
             scopes: vec![Scope {
                 scalars: context.scalars.iter().cloned().collect(),
+                arrays: context.arrays.iter().cloned().collect(),
                 records: context.records.iter().cloned().collect(),
                 labels: HashSet::new(),
             }],
@@ -409,9 +415,14 @@ impl<'a> Parser<'a> {
         self.expect(";")?;
         let _ = constant;
         let scope = self.scopes.last_mut().expect("a block scope");
-        match var_type {
+        match &var_type {
             VarType::Record => scope.records.insert(name.clone()),
-            VarType::Scalar(_) => scope.scalars.insert(name.clone()),
+            VarType::Scalar(pg_type) => {
+                if matches!(pg_type, PgType::Array(_)) {
+                    scope.arrays.insert(name.clone());
+                }
+                scope.scalars.insert(name.clone())
+            }
         };
         Ok(Declaration {
             name,
@@ -879,7 +890,7 @@ impl<'a> Parser<'a> {
             .and_then(|mut parser| parser.parse_expr())
             .map_err(|error| format!("cannot parse the expression `{text}`: {error}"))?;
         let refs = self.bind(&mut expr)?;
-        let translated = expression::translate_with(&mut expr, &[], &Calls(self.context.cache))
+        let translated = expression::translate_with(&mut expr, &[], &self.calls())
             .map_err(|Unsupported(reason)| reason)?;
         Ok(Sql {
             text: format!("SELECT {translated}"),
@@ -894,12 +905,19 @@ impl<'a> Parser<'a> {
             return Err(format!("expected one statement in `{}`", text.trim()));
         };
         let refs = self.bind(statement)?;
-        let translated = expression::translate_with(statement, &[], &Calls(self.context.cache))
+        let translated = expression::translate_with(statement, &[], &self.calls())
             .map_err(|Unsupported(reason)| reason)?;
         Ok(Sql {
             text: translated,
             refs,
         })
+    }
+
+    fn calls(&self) -> Calls<'_> {
+        Calls {
+            cache: self.context.cache,
+            catalog: self.context.utility,
+        }
     }
 
     /// Replaces variable references in `node` by `?n` parameters; returns what they stand for.
@@ -946,6 +964,20 @@ impl VisitorMut for Binder<'_, '_> {
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
         let parser = self.parser;
+        if let Expr::BinaryOp {
+            left,
+            op: sqlparser::ast::BinaryOperator::StringConcat,
+            right,
+        } = expr
+            && [left, right].iter().any(|side| {
+                matches!(side.as_ref(), Expr::Identifier(ident)
+                    if parser.scopes.iter().any(|scope| scope.arrays.contains(&ident_name(ident))))
+            })
+        {
+            return ControlFlow::Break(format!(
+                "`{expr}` concatenates arrays, which SQLite (arrays as JSON text) cannot do with ||"
+            ));
+        }
         let replacement = match expr {
             Expr::Identifier(ident) => {
                 let name = ident_name(ident);
@@ -980,13 +1012,17 @@ impl VisitorMut for Binder<'_, '_> {
 
     fn pre_visit_relation(&mut self, relation: &mut ObjectName) -> ControlFlow<Self::Break> {
         let name = expression::qualified_name(relation);
-        if name.schema == "pg_catalog"
-            || name.schema == "information_schema"
-            || name.name.starts_with("pg_")
-        {
-            return ControlFlow::Break(format!(
-                "the Postgres catalog {relation} does not exist on SQLite"
-            ));
+        if catalog::is_catalog(&name) {
+            let known = catalog::relation(self.parser.context.cache, &name).is_some();
+            return match (self.parser.context.utility, known) {
+                (true, true) => ControlFlow::Continue(()),
+                (true, false) => ControlFlow::Break(format!(
+                    "the Postgres catalog {relation} does not exist on SQLite"
+                )),
+                (false, _) => ControlFlow::Break(format!(
+                    "a function body cannot read the Postgres catalog {relation} on SQLite"
+                )),
+            };
         }
         self.parser.relations.borrow_mut().push(name);
         ControlFlow::Continue(())
@@ -1003,18 +1039,28 @@ impl VisitorMut for Binder<'_, '_> {
     }
 }
 
-/// Calls of the project's own functions become `pg_call('schema.name', args…)`.
-pub struct Calls<'a>(pub &'a SchemaCache);
+/// Calls of the project's own functions become `pg_call('schema.name', args…)`; with
+/// `catalog`, the Postgres catalog relations read the schema as it is now.
+pub struct Calls<'a> {
+    pub cache: &'a SchemaCache,
+    pub catalog: bool,
+}
 
 impl Resolver for Calls<'_> {
+    fn relation(&self, name: &QualifiedName) -> Result<Option<String>, Unsupported> {
+        Ok(self
+            .catalog
+            .then(|| catalog::relation(self.cache, name))
+            .flatten())
+    }
+
     fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
+        let functions = &self.cache.functions;
         let found = match name.split_once('.') {
-            Some((schema, function)) => self.0.functions.get(&QualifiedName::new(schema, function)),
-            None => self
-                .0
-                .functions
+            Some((schema, function)) => functions.get(&QualifiedName::new(schema, function)),
+            None => functions
                 .get(&QualifiedName::public(name))
-                .or_else(|| self.0.functions.values().find(|f| f.name.name == name)),
+                .or_else(|| functions.values().find(|f| f.name.name == name)),
         };
         Ok(found
             .filter(|function| !matches!(function.returns, FunctionReturn::Trigger))

@@ -379,7 +379,50 @@ fn constructs_that_cannot_mean_the_same_are_refused_with_the_line() {
         "{error}"
     );
     let error = refused(
-        "do $$ begin if not exists (select 1 from pg_constraint where conname = 'x') then null; end if; end $$;",
+        "create function f() returns boolean language plpgsql as $$ begin return exists (select 1 from pg_constraint); end $$;",
     );
-    assert!(error.contains("pg_constraint"), "{error}");
+    assert!(
+        error.contains("cannot read the Postgres catalog pg_constraint"),
+        "{error}"
+    );
+}
+
+#[test]
+fn array_concatenation_of_variables_is_refused_rather_than_joined_as_text() {
+    let error = refused(
+        "do $$ declare a uuid[] := '{}'; b uuid[] := '{}'; c uuid[]; begin c := a || b; end $$;",
+    );
+    assert!(error.contains("concatenates arrays"), "{error}");
+}
+
+#[test]
+fn do_blocks_and_bare_selects_read_the_catalog_as_the_migration_left_it() {
+    let guarded = "do $$ begin
+           if not exists (select 1 from pg_constraint where conname = 'posts_title_key') then
+             alter table public.posts add constraint posts_title_key unique (title);
+           end if;
+         end $$;";
+    let connection = setup(&format!(
+        "{POSTS}
+         {guarded}
+         {guarded}
+         select count(*) from information_schema.tables where table_name = 'posts';
+         do $$ begin
+           if exists (select 1 from pg_tables where tablename = 'posts' and not rowsecurity) then
+             alter table public.posts enable row level security;
+           end if;
+         end $$;"
+    ));
+    connection
+        .execute_batch("insert into posts (title) values ('a')")
+        .unwrap();
+    connection
+        .execute_batch("insert into posts (title) values ('a')")
+        .unwrap_err();
+    let cache = crate::migrate::load_schema(&connection).unwrap();
+    let posts = cache
+        .table(&crate::schema::QualifiedName::public("posts"))
+        .unwrap();
+    assert!(posts.rls_enabled);
+    assert_eq!(posts.unique_constraints.len(), 1);
 }

@@ -102,6 +102,7 @@ pub fn condition(cache: &SchemaCache, when: &str) -> Result<parse::Sql, String> 
         cache,
         function: None,
         scalars: Vec::new(),
+        arrays: Vec::new(),
         records: vec!["new".into(), "old".into()],
         utility: false,
     };

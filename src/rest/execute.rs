@@ -15,8 +15,8 @@ use super::query::{CallOutput, CallQuery, Query, Sql, Write};
 use super::values::Literal;
 use crate::auth::Caller;
 use crate::schema::{PgType, QualifiedName, SchemaCache, Table};
-use crate::store::Store;
 use crate::store::naming::{quote_ident, table_ident};
+use crate::store::{Claims, Store, StoreError};
 
 /// What a query produced, before it becomes an HTTP response.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,8 +70,10 @@ pub async fn run(
                 .await
         }
         Query::Write(write) => {
-            store
-                .write_grouped(claims, move |connection| {
+            let write = Arc::new(write);
+            grouped(store, claims, move || {
+                let (schema, table, write) = (schema.clone(), table.clone(), write.clone());
+                move |connection: &mut Connection| {
                     let transaction = connection.savepoint().map_err(RestError::internal)?;
                     let table = table
                         .as_ref()
@@ -80,8 +82,9 @@ pub async fn run(
                     let outcome = mutate(&transaction, &schema, table, &write, options)?;
                     finish(transaction, options)?;
                     Ok(outcome)
-                })
-                .await
+                }
+            })
+            .await
         }
         Query::Call(call) if call.read_only => {
             store
@@ -94,8 +97,10 @@ pub async fn run(
                 .await
         }
         Query::Call(call) => {
-            store
-                .write_grouped(claims, move |connection| {
+            let call = Arc::new(call);
+            grouped(store, claims, move || {
+                let call = call.clone();
+                move |connection: &mut Connection| {
                     let transaction = connection.savepoint().map_err(RestError::internal)?;
                     let outcome = call_function(&transaction, &call)?;
                     if let Outcome::Rows { returned, .. } = &outcome {
@@ -103,11 +108,38 @@ pub async fn run(
                     }
                     finish(transaction, options)?;
                     Ok(outcome)
-                })
-                .await
+                }
+            })
+            .await
         }
     };
     result.map_err(RestError::internal)?
+}
+
+/// How often a grouped write is tried when another job's failure rolled its group back.
+const GROUP_ATTEMPTS: usize = 3;
+
+/// Runs the job `make` builds as a grouped write; should another job of its group end the
+/// group's transaction (nothing of this one was committed), runs it again.
+async fn grouped<F, J>(
+    store: &Store,
+    claims: Claims,
+    make: F,
+) -> Result<Result<Outcome, RestError>, StoreError>
+where
+    F: Fn() -> J,
+    J: FnOnce(&mut Connection) -> Result<Outcome, RestError> + Send + 'static,
+{
+    let mut attempt = 1;
+    loop {
+        match store.write_grouped(claims.clone(), make()).await {
+            Err(StoreError::NotCommitted(cause)) if attempt < GROUP_ATTEMPTS => {
+                tracing::warn!("retrying a write whose group was rolled back: {cause}");
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Keeps the job's work (its savepoint released into the group's transaction), or, for
@@ -116,7 +148,7 @@ fn finish(mut transaction: rusqlite::Savepoint, options: WriteOptions) -> Result
     if options.rollback {
         transaction.rollback().map_err(RestError::internal)?;
     }
-    transaction.commit().map_err(RestError::internal)
+    transaction.commit().map_err(failure)
 }
 
 fn read(connection: &Connection, rows: &Sql, count: Option<&Sql>) -> Result<Outcome, RestError> {
@@ -325,23 +357,34 @@ fn execute(connection: &Connection, sql: &str, values: Vec<Literal>) -> rusqlite
 fn query_error(sql: &str) -> impl Fn(rusqlite::Error) -> RestError + '_ {
     move |error| {
         function_error(&error)
-            .or_else(|| limit_error(&error))
+            .or_else(|| refusal(&error))
             .unwrap_or_else(|| RestError::internal(format!("{error}: {sql}")))
     }
 }
 
-/// A statement SQLite refused because a request made it too big (too many terms, values,
-/// columns or bytes): the client's to fix, so a 400 that says so, not a server fault.
-fn limit_error(error: &rusqlite::Error) -> Option<RestError> {
-    let (failure, message) = match error {
-        rusqlite::Error::SqliteFailure(failure, message) => {
-            (failure, message.as_deref().unwrap_or(""))
-        }
+/// A SQLite failure as the client's error when it is one, else an internal error (logged).
+fn failure(error: rusqlite::Error) -> RestError {
+    refusal(&error).unwrap_or_else(|| RestError::internal(error))
+}
+
+/// A statement stopped by the caller's statement timeout (57014, as Postgres cancels it), or
+/// one SQLite refused because the request made it too big (too many terms, values, columns or
+/// bytes: the client's to fix, so a 400 that says so). `None` for real faults.
+fn refusal(error: &rusqlite::Error) -> Option<RestError> {
+    let (cause, message) = match error {
+        rusqlite::Error::SqliteFailure(cause, message) => (cause, message.as_deref().unwrap_or("")),
         rusqlite::Error::SqlInputError { error, msg, .. } => (error, msg.as_str()),
         _ => return None,
     };
-    let too_big = failure.code == rusqlite::ErrorCode::TooBig
-        || (failure.code == rusqlite::ErrorCode::Unknown
+    if cause.code == rusqlite::ErrorCode::OperationInterrupted {
+        return Some(RestError::sql(
+            "57014",
+            "canceling statement due to statement timeout",
+            false,
+        ));
+    }
+    let too_big = cause.code == rusqlite::ErrorCode::TooBig
+        || (cause.code == rusqlite::ErrorCode::Unknown
             && [
                 "too many ",
                 "too large",
@@ -432,7 +475,7 @@ fn raised(error: rusqlite::Error) -> RestError {
         {
             RestError::sql("42501", message.clone(), false)
         }
-        _ => limit_error(&error).unwrap_or_else(|| RestError::internal(error)),
+        _ => failure(error),
     }
 }
 
@@ -447,12 +490,12 @@ fn constraint_error(
     if let Some(raised) = function_error(&error) {
         return raised;
     }
-    let rusqlite::Error::SqliteFailure(failure, Some(message)) = &error else {
-        return limit_error(&error).unwrap_or_else(|| RestError::internal(error));
+    let rusqlite::Error::SqliteFailure(cause, Some(message)) = &error else {
+        return failure(error);
     };
     let detail = message.split_once(": ").map_or("", |(_, detail)| detail);
     let relation = &table.name.name;
-    match failure.extended_code {
+    match cause.extended_code {
         rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
             let columns: Vec<String> = detail
                 .split(", ")
@@ -502,7 +545,7 @@ fn constraint_error(
             false,
         ),
         rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER => RestError::sql("P0001", message.clone(), false),
-        _ => limit_error(&error).unwrap_or_else(|| RestError::internal(error)),
+        _ => failure(error),
     }
 }
 

@@ -4,16 +4,23 @@
 //! `regexp` for Postgres's `~` and Storage's `storage.foldername()` family. Each connection gets
 //! its own `Session`.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 use serde_json::Value;
 
+/// How long a job may run, by the caller's role (`anon`, `authenticated`, …); shared by every
+/// connection of a store. Roles without an entry, and the server's own jobs, run unlimited.
+pub type StatementTimeouts = Arc<RwLock<HashMap<String, Duration>>>;
+
 /// What the SQL functions of one connection know about the job running on it.
 #[derive(Debug, Default)]
 pub struct Session {
     state: Mutex<SessionState>,
+    timeouts: StatementTimeouts,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -22,14 +29,41 @@ struct SessionState {
     claims: Option<Arc<Value>>,
     /// `now()` for the current job, fixed for its whole transaction.
     now: Option<String>,
+    /// When the job's statement timeout expires.
+    deadline: Option<Instant>,
 }
 
 impl Session {
-    /// Starts a job: sets who calls and freezes `now()`.
+    /// A session whose jobs are bounded by `timeouts`.
+    pub fn new(timeouts: StatementTimeouts) -> Self {
+        Self {
+            state: Mutex::default(),
+            timeouts,
+        }
+    }
+
+    /// Starts a job: sets who calls, freezes `now()` and starts the role's statement timeout.
     pub fn begin(&self, claims: Option<Arc<Value>>) {
+        let role = claims
+            .as_deref()
+            .and_then(|claims| claims.get("role"))
+            .and_then(Value::as_str);
+        let timeout = role.and_then(|role| {
+            let timeouts = self.timeouts.read().unwrap_or_else(PoisonError::into_inner);
+            timeouts.get(role).copied()
+        });
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.claims = claims;
         state.now = Some(timestamp_now());
+        state.deadline = timeout.map(|timeout| Instant::now() + timeout);
+    }
+
+    /// Whether the running job has outlived its statement timeout.
+    pub fn expired(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
     /// Ends a job: forgets the caller so nothing leaks to the next job on this connection.

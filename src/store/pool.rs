@@ -3,16 +3,18 @@
 //! grouped jobs that queue while it works run as savepoints of one transaction, and are
 //! answered after the one commit (one fsync) that makes all of them durable.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use tokio::sync::{Semaphore, oneshot};
 
-use super::functions::{self, Session};
+use super::functions::{self, Session, StatementTimeouts};
 
 /// Claims of the caller a job runs for (`None` for the server's own work).
 pub type Claims = Option<Arc<Value>>;
@@ -62,6 +64,7 @@ struct Inner {
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<PooledConnection>>,
     readers_available: Semaphore,
+    timeouts: StatementTimeouts,
 }
 
 struct PooledConnection {
@@ -116,9 +119,10 @@ impl Store {
             path: path.to_owned(),
             source,
         };
-        let writer = open_connection(path, false).map_err(open_error)?;
+        let timeouts = StatementTimeouts::default();
+        let writer = open_connection(path, false, &timeouts).map_err(open_error)?;
         let reader_connections = (0..readers.max(1))
-            .map(|_| open_connection(path, true))
+            .map(|_| open_connection(path, true, &timeouts))
             .collect::<Result<Vec<_>, _>>()
             .map_err(open_error)?;
 
@@ -169,12 +173,24 @@ impl Store {
                 writer_thread: Mutex::new(Some(writer_thread)),
                 readers_available: Semaphore::new(reader_connections.len()),
                 readers: Mutex::new(reader_connections),
+                timeouts,
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Bounds every later job of a caller with one of these roles (`anon`, `authenticated`, …):
+    /// a statement still running when its role's time is up fails with `SQLITE_INTERRUPT`
+    /// (Postgres's 57014), and its transaction rolls back.
+    pub fn set_statement_timeouts(&self, timeouts: HashMap<String, Duration>) {
+        *self
+            .inner
+            .timeouts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = timeouts;
     }
 
     /// Runs `job` alone on the writer connection for `claims`, outside any transaction: the job
@@ -327,16 +343,20 @@ impl Writer {
         // Should BEGIN fail, each job's savepoint is its own transaction.
         let mut open = self.begin();
         for job in group {
-            answers.push((job.run)(self));
+            let answer = (job.run)(self);
             if open && self.connection.is_autocommit() {
-                // An error that ends the whole transaction (I/O, disk full): the work of this
-                // job and of those before it in the group is gone.
+                // An error that ends the whole transaction (I/O, disk full, a write statement
+                // interrupted by its timeout): the work of the jobs before this one in the group
+                // is gone, through no fault of theirs; this one gets its own error.
                 for answer in answers.drain(..) {
                     answer(Err(StoreError::NotCommitted(
                         "the transaction was rolled back".into(),
                     )));
                 }
+                answer(Ok(()));
                 open = self.begin();
+            } else {
+                answers.push(answer);
             }
         }
         let committed = if open {
@@ -370,8 +390,16 @@ impl Writer {
     }
 }
 
-/// Opens one connection with the pragmas every connection needs and the stand-in functions.
-fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<PooledConnection> {
+/// How many SQLite VM steps run between two checks of the statement timeout.
+const TIMEOUT_CHECK_STEPS: i32 = 1000;
+
+/// Opens one connection with the pragmas every connection needs, the stand-in functions and
+/// the statement-timeout check.
+fn open_connection(
+    path: &Path,
+    read_only: bool,
+    timeouts: &StatementTimeouts,
+) -> rusqlite::Result<PooledConnection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -379,7 +407,7 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<PooledConne
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let connection = Connection::open_with_flags(path, flags)?;
+    let mut connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     if !read_only {
         // WAL lets readers run beside the writer; FULL sync so an acknowledged commit survives
@@ -389,8 +417,10 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<PooledConne
     }
     connection.pragma_update(None, "foreign_keys", "ON")?;
     connection.set_prepared_statement_cache_capacity(256);
-    let session = Arc::new(Session::default());
+    let session = Arc::new(Session::new(timeouts.clone()));
     functions::register(&connection, session.clone())?;
+    let watched = session.clone();
+    connection.progress_handler(TIMEOUT_CHECK_STEPS, Some(move || watched.expired()))?;
     Ok(PooledConnection {
         connection,
         session,
@@ -401,7 +431,6 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<PooledConne
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn writes_are_visible_to_readers_and_jobs_see_their_own_caller() {
@@ -483,16 +512,21 @@ mod tests {
         let log = Arc::new(Log::default());
         store.observe_writes(log.clone()).unwrap();
         let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
         let holder = store.clone();
         let hold = queued(async move {
             holder
                 .write_grouped(None, move |_| {
+                    let _ = started.send(());
                     let _ = held.recv();
                 })
                 .await
         })
         .await;
         tokio::spawn(hold);
+        // Only once the writer runs the holding job do later jobs queue behind its commit.
+        running.await.unwrap();
+        log.0.lock().unwrap().clear();
         (store, log, release)
     }
 
@@ -578,7 +612,9 @@ mod tests {
         let last = queued(store.write_grouped(None, insert("c"))).await;
         drop(release);
         assert!(matches!(first.await, Err(StoreError::NotCommitted(_))));
-        assert!(matches!(ending.await, Err(StoreError::NotCommitted(_))));
+        // The job that ended it is answered with its own error.
+        let error = ending.await.unwrap().unwrap_err();
+        assert!(error.to_string().contains("refused"), "{error}");
         last.await.unwrap().unwrap();
         assert_eq!(values(&store).await, ["c"]);
         assert_eq!(log.0.lock().unwrap().last().unwrap(), &["c"]);
@@ -613,6 +649,39 @@ mod tests {
         for result in futures_util::future::join_all(reads).await {
             assert_eq!(result.unwrap().unwrap(), 1);
         }
+    }
+
+    #[tokio::test]
+    async fn a_job_past_its_roles_statement_timeout_is_interrupted() {
+        let dir = tempdir();
+        let store = Store::open(&dir.join("db.sqlite"), 2).unwrap();
+        store.set_statement_timeouts(HashMap::from([(
+            "anon".to_owned(),
+            Duration::from_millis(50),
+        )]));
+        let endless = "with recursive c(x) as (select 1 union all select x + 1 from c) \
+                       select count(*) from c";
+        let anon = Some(Arc::new(json!({"role": "anon"})));
+        let count =
+            |connection: &Connection| connection.query_row(endless, [], |row| row.get::<_, i64>(0));
+        let error = store.read(anon.clone(), count).await.unwrap().unwrap_err();
+        assert_eq!(
+            error.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::OperationInterrupted)
+        );
+        let written = store
+            .write(anon, move |connection| count(connection))
+            .await
+            .unwrap();
+        assert!(written.is_err());
+        let bounded = store
+            .read(
+                Some(Arc::new(json!({"role": "service_role"}))),
+                |connection| connection.query_row("select 1", [], |row| row.get::<_, i64>(0)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(bounded.unwrap(), 1);
     }
 
     fn tempdir() -> PathBuf {
