@@ -4,6 +4,7 @@
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
 import ws from "ws"
+import { postgresChangesFilter as where } from "@supabase/realtime-js"
 import { SERVICE_KEY, inbox, signJwt, startServer, subscribed } from "./harness.mjs"
 
 const ANA = "11111111-1111-4111-8111-111111111111"
@@ -75,6 +76,85 @@ test("event types and filters choose which changes arrive", async () => {
     assert.deepEqual(await matched.next(), ["in", "y"])
     assert.deepEqual(await matched.next(), ["eq", "wanted"])
     assert.deepEqual(await matched.next(), ["like", "wanted"])
+  })
+})
+
+test("every filter operator realtime-js builds selects the rows Postgres would", async () => {
+  const filters = {
+    eq: where().eq("title", "apple"),
+    neq: where().neq("title", "apple"),
+    gt: where().gt("title", "b"),
+    gte: where().gte("title", "cherry"),
+    lt: where().lt("title", "b"),
+    lte: where().lte("title", "apple"),
+    in: where().in("title", ["apple", "cherry"]),
+    like: where().like("title", "%split"),
+    ilike: where().ilike("title", "BAN%"),
+    match: where().match("title", "^ch"),
+    imatch: where().imatch("title", "^CH"),
+    is: where().is("meta", null),
+    isDistinct: where().isDistinct("done", true),
+    notIn: where().not("title", "in", ["apple", "cherry"]),
+    quoted: where().eq("title", "x, (y)"),
+    and: where().eq("done", true).like("title", "b%"),
+    end: where().eq("title", "zz-end"),
+  }
+  await withClient(server.client(), async (client) => {
+    const heard = Object.fromEntries(Object.keys(filters).map((name) => [name, []]))
+    const done = inbox()
+    let channel = client.channel("todos-operators")
+    for (const [name, filter] of Object.entries(filters)) {
+      channel = channel.on("postgres_changes", { event: "INSERT", schema: "public", table: "todos", filter }, (p) => {
+        heard[name].push(p.new.title)
+        if (name === "end") done.push(true)
+      })
+    }
+    await subscribed(channel)
+    const rows = [
+      { title: "apple", done: false, meta: null },
+      { title: "banana split", done: true, meta: { x: 1 } },
+      { title: "cherry", done: false, meta: null },
+      { title: "x, (y)", done: false, meta: null },
+      { title: "zz-end", done: false, meta: null },
+    ]
+    const { error } = await server.client(SERVICE_KEY).from("todos").insert(rows)
+    assert.equal(error, null)
+    await done.next()
+    const rest = ["cherry", "x, (y)", "zz-end"]
+    assert.deepEqual(heard, {
+      eq: ["apple"],
+      neq: ["banana split", ...rest],
+      gt: ["banana split", ...rest],
+      gte: rest,
+      lt: ["apple"],
+      lte: ["apple"],
+      in: ["apple", "cherry"],
+      like: ["banana split"],
+      ilike: ["banana split"],
+      match: ["cherry"],
+      imatch: ["cherry"],
+      is: ["apple", ...rest],
+      isDistinct: ["apple", ...rest],
+      notIn: ["banana split", "x, (y)", "zz-end"],
+      quoted: ["x, (y)"],
+      and: ["banana split"],
+      end: ["zz-end"],
+    })
+  })
+})
+
+test("a filter the server cannot apply is refused on join, not ignored", async () => {
+  await withClient(server.client(), async (client) => {
+    for (const filter of ["tags=cs.{p}", "nope=eq.1", "done=eq.maybe"]) {
+      const channel = client
+        .channel(`todos-bad-${filter}`)
+        .on("postgres_changes", { event: "*", schema: "public", table: "todos", filter }, () => {})
+      await assert.rejects(subscribed(channel), (error) => {
+        assert.match(error.message, /Error parsing `filter` params/)
+        return true
+      })
+      await client.removeChannel(channel)
+    }
   })
 })
 
