@@ -2,7 +2,7 @@
 // primary key, and private channels are open only where policies on realtime.messages allow.
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
-import { SERVICE_KEY, inbox, signJwt, startServer, subscribed } from "./harness.mjs"
+import { ANON_KEY, SERVICE_KEY, inbox, signJwt, startServer, subscribed } from "./harness.mjs"
 
 const A = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
 const B = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"
@@ -10,11 +10,11 @@ let server
 before(async () => (server = await startServer("access")))
 after(async () => assert.equal(await server.stop(), 0))
 
-const token = (sub) => signJwt({ sub, role: "authenticated", aud: "authenticated", exp: Math.floor(Date.now() / 1000) + 3600 })
+const tokenFor = (sub) => signJwt({ sub, role: "authenticated", aud: "authenticated", exp: Math.floor(Date.now() / 1000) + 3600 })
 
 function clientFor(sub) {
   const client = server.client()
-  client.realtime.setAuth(token(sub))
+  client.realtime.setAuth(tokenFor(sub))
   return client
 }
 
@@ -53,5 +53,41 @@ test("old rows of updates and deletes carry only the primary key, and a row move
     assert.equal(heardByB.items.length, 0)
   } finally {
     await closeAll(a, b)
+  }
+})
+
+test("private channels follow the policies on realtime.messages: no policy, no access", async () => {
+  const [a, b, anon] = [clientFor(A), clientFor(B), server.client()]
+  try {
+    const join = (client, topic) =>
+      subscribed(client.channel(topic, { config: { private: true, broadcast: { self: true, ack: true } } }))
+    // A's own topic is open to A; B's topic and a topic no policy names are not.
+    const own = await join(a, `user:${A}`)
+    await assert.rejects(join(a, `user:${B}`), /permissions to read/)
+    await assert.rejects(join(anon, `user:${A}`), /permissions to read/)
+    await assert.rejects(join(b, "lobby"), /permissions to read/)
+    // The public channel of the same name is another topic, open to all.
+    const heard = inbox()
+    await subscribed(b.channel(`user:${A}`).on("broadcast", { event: "hi" }, (p) => heard.push(p.payload)))
+    // A may send broadcasts on the own topic (the policy allows extension 'broadcast')…
+    const received = inbox()
+    own.on("broadcast", { event: "hi" }, (p) => received.push(p.payload))
+    assert.equal(await own.send({ type: "broadcast", event: "hi", payload: { n: 1 } }), "ok")
+    assert.deepEqual(await received.next(), { n: 1 })
+    // …but not track presence there (no policy allows extension 'presence').
+    assert.notEqual(await own.track({ online: true }), "ok")
+    // Server-side sends to a private topic need the same right.
+    const send = (token, topic) =>
+      fetch(`${server.url}/realtime/v1/api/broadcast`, {
+        method: "POST",
+        headers: { apikey: ANON_KEY, Authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ messages: [{ topic, event: "hi", payload: { n: 2 }, private: true }] }),
+      })
+    assert.equal((await send(tokenFor(B), `user:${A}`)).status, 403)
+    assert.equal((await send(tokenFor(A), `user:${A}`)).status, 202)
+    assert.deepEqual(await received.next(), { n: 2 })
+    assert.equal(heard.items.length, 0)
+  } finally {
+    await closeAll(a, b, anon)
   }
 })

@@ -16,8 +16,9 @@ function runner() {
 
 /**
  * Starts a cluster with Supabase's roles (`anon`, `authenticated`, `service_role`), an `auth`
- * schema whose `auth.uid()` reads `request.jwt.claim.sub`, `auth.users`, pgcrypto and the
- * `supabase_realtime` publication, as the Supabase images provide them.
+ * schema whose `auth.uid()` reads `request.jwt.claim.sub`, `auth.users`, pgcrypto, the
+ * `supabase_realtime` publication and `realtime.messages` with `realtime.topic()`, as the
+ * Supabase images provide them.
  */
 export async function startPostgres() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "solobase-pg-"))
@@ -79,6 +80,14 @@ export async function startPostgres() {
     create function auth.uid() returns uuid language sql stable as
       $$ select nullif(current_setting('request.jwt.claim.sub', true), '')::uuid $$;
     create publication supabase_realtime;
+    create schema realtime;
+    grant usage on schema realtime to anon, authenticated;
+    create table realtime.messages (id uuid primary key default gen_random_uuid(), topic text not null,
+      extension text not null, payload jsonb, event text, private boolean default false,
+      updated_at timestamptz not null default now(), inserted_at timestamptz not null default now());
+    alter table realtime.messages enable row level security;
+    create function realtime.topic() returns text language sql stable as
+      $$ select nullif(current_setting('realtime.topic', true), '')::text $$;
     alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
   `)
   return cluster

@@ -38,6 +38,7 @@ alter table public.notes enable row level security;
 create policy \"own notes\" on public.notes for select using (auth.uid() = user_id);
 create table public.unpublished (id bigint primary key);
 alter publication supabase_realtime add table public.todos, public.notes;
+create policy \"room listeners\" on realtime.messages for select to authenticated using (realtime.topic() = 'room');
 ";
 
 const USER_1: &str = "00000000-0000-4000-8000-000000000001";

@@ -13,6 +13,7 @@ use crate::schema::{QualifiedName, SchemaCache};
 
 const BOOTSTRAP: &str = include_str!("bootstrap.sql");
 const STORAGE_SCHEMA: &str = include_str!("../storage/schema.sql");
+const REALTIME_SCHEMA: &str = include_str!("../realtime/schema.sql");
 
 #[derive(Debug, Clone)]
 pub struct Migration {
@@ -253,18 +254,25 @@ fn display_path(path: &Path) -> String {
 /// `storage` schema on any database that has none yet (one made by an older version included).
 fn bootstrap(connection: &mut Connection) -> Result<SchemaCache, MigrationError> {
     let mut cache = bootstrap_auth(connection)?;
-    if cache
-        .table(&QualifiedName::new("storage", "objects"))
-        .is_none()
-    {
-        run_file(
-            connection,
-            &mut cache,
-            &mut Vec::new(),
-            "storage/schema.sql",
-            STORAGE_SCHEMA,
-            save_schema,
-        )?;
+    // Schemas added since a database was created are added to it on its next start.
+    for (table, file, sql) in [
+        (("storage", "objects"), "storage/schema.sql", STORAGE_SCHEMA),
+        (
+            ("realtime", "messages"),
+            "realtime/schema.sql",
+            REALTIME_SCHEMA,
+        ),
+    ] {
+        if cache.table(&QualifiedName::new(table.0, table.1)).is_none() {
+            run_file(
+                connection,
+                &mut cache,
+                &mut Vec::new(),
+                file,
+                sql,
+                save_schema,
+            )?;
+        }
     }
     Ok(cache)
 }

@@ -477,7 +477,7 @@ fn function_name(name: &ObjectName) -> String {
         })
         .collect();
     match parts.as_slice() {
-        [schema, function] if schema == "auth" || schema == "storage" => {
+        [schema, function] if schema == "auth" || schema == "storage" || schema == "realtime" => {
             format!("{schema}.{function}")
         }
         [.., function] => function.clone(),
@@ -517,6 +517,8 @@ fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
         ("auth.role", 0) => "auth_role()".into(),
         ("auth.email", 0) => "auth_email()".into(),
         ("auth.jwt", 0) => "auth_jwt()".into(),
+        // Only private-channel checks read it; they bind the topic in its place.
+        ("realtime.topic", 0) => "realtime_topic()".into(),
         ("storage.foldername", 1) => format!("storage_foldername({joined})"),
         ("storage.filename", 1) => format!("storage_filename({joined})"),
         ("storage.extension", 1) => format!("storage_extension({joined})"),

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::channel::may_use_private;
 use super::{Hub, Payload, topic_key};
 use crate::app::App;
 use crate::auth::Caller;
@@ -78,9 +77,10 @@ pub async fn post_messages(
         Ok(body) => body,
         Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
-    let private = body.messages.iter().any(|message| message.private);
-    if let Some(response) = refuse_private(&caller, private) {
-        return response;
+    for message in body.messages.iter().filter(|message| message.private) {
+        if let Some(response) = refuse_private(&app, &caller, &message.topic).await {
+            return response;
+        }
     }
     let hub = app.realtime().hub();
     for message in body.messages {
@@ -116,7 +116,7 @@ pub async fn post_event(
         Err(response) => return *response,
     };
     let private = query.private.as_deref() == Some("true");
-    if let Some(response) = refuse_private(&caller, private) {
+    if private && let Some(response) = refuse_private(&app, &caller, &topic).await {
         return response;
     }
     let payload = if is_binary(&headers) {
@@ -163,9 +163,11 @@ fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
         .map_err(|refusal| Box::new(error(StatusCode::UNAUTHORIZED, &refusal.message)))
 }
 
-/// Private topics need a signed-in user or the service role, as joins do (see `channel`).
-fn refuse_private(caller: &Caller, private: bool) -> Option<Response> {
-    (private && !may_use_private(caller)).then(|| {
+/// A send to the private `topic` needs the caller's INSERT policies on realtime.messages to
+/// allow a broadcast there (see `private`).
+async fn refuse_private(app: &App, caller: &Caller, topic: &str) -> Option<Response> {
+    let permissions = super::private::permissions(app.store(), app.schema(), caller, topic).await;
+    (!permissions.broadcast).then(|| {
         error(
             StatusCode::FORBIDDEN,
             "Unauthorized: You do not have permissions to write to private channels",

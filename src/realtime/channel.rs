@@ -9,9 +9,10 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::changes::Binding;
+use super::private::{self, Permissions};
 use super::{Hub, Outbound, Outbox, Payload, Subscription, broadcast, presence};
 use crate::app::App;
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 
 /// A message from the client, whatever serializer carried it.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,10 +48,10 @@ impl Channels {
     }
 
     /// Handles one client message.
-    pub fn handle(&mut self, message: Inbound) {
+    pub async fn handle(&mut self, message: Inbound) {
         match (message.topic.as_str(), message.event.as_str()) {
             ("phoenix", "heartbeat") => self.reply(&message, true, json!({})),
-            (_, "phx_join") => self.join(message),
+            (_, "phx_join") => self.join(message).await,
             _ => {
                 let Some(subscription) = self.joined.get(&message.topic).cloned() else {
                     self.reply(&message, false, json!({"reason": "unmatched topic"}));
@@ -61,7 +62,13 @@ impl Channels {
                         self.remove(&message.topic);
                         self.reply(&message, true, json!({}));
                     }
-                    "access_token" => self.refresh_token(&subscription, &message),
+                    "access_token" => self.refresh_token(&subscription, &message).await,
+                    // Without the right to send, Supabase drops the message unanswered.
+                    "broadcast" if !subscription.permissions.broadcast => {}
+                    "presence" if !subscription.permissions.presence => {
+                        let reason = "Unauthorized: You do not have permissions to track presence on this Channel topic";
+                        self.reply(&message, false, json!({"reason": reason}));
+                    }
                     "broadcast" => {
                         if subscription.broadcast_ack {
                             self.reply(&message, true, json!({}));
@@ -93,7 +100,7 @@ impl Channels {
         }
     }
 
-    fn join(&mut self, message: Inbound) {
+    async fn join(&mut self, message: Inbound) {
         let name = message.topic.strip_prefix("realtime:").unwrap_or("");
         if name.is_empty() {
             let reason = "TopicNameRequired: You must provide a topic name";
@@ -117,7 +124,8 @@ impl Channels {
             None => self.socket_caller.clone(),
         };
         let private = config.get("private").and_then(Value::as_bool) == Some(true);
-        if private && !may_use_private(&caller) {
+        let permissions = self.permissions(&caller, private, &name).await;
+        if !permissions.read {
             let reason = format!(
                 "Unauthorized: You do not have permissions to read from this Channel topic: {name}"
             );
@@ -177,6 +185,7 @@ impl Channels {
             broadcast_ack: flag("broadcast", "ack"),
             presence_key,
             bindings,
+            permissions,
             expires_at: expiry(&caller),
             caller,
         });
@@ -193,8 +202,16 @@ impl Channels {
         }
     }
 
+    /// What `caller` may do on the channel `name`: everything when it is public.
+    async fn permissions(&self, caller: &Caller, private: bool, name: &str) -> Permissions {
+        if !private {
+            return Permissions::PUBLIC;
+        }
+        private::permissions(self.app.store(), self.app.schema(), caller, name).await
+    }
+
     /// `access_token` on a joined channel (protocol.md §4.6); no reply.
-    fn refresh_token(&mut self, subscription: &Arc<Subscription>, message: &Inbound) {
+    async fn refresh_token(&mut self, subscription: &Arc<Subscription>, message: &Inbound) {
         let Some(token) = message.payload.get("access_token").and_then(Value::as_str) else {
             return;
         };
@@ -202,19 +219,22 @@ impl Channels {
             return;
         }
         let caller = match self.verify(token) {
-            Ok(caller) if subscription.private && !may_use_private(&caller) => {
-                self.close(
-                    subscription,
-                    "You do not have permissions to read from this Channel",
-                );
-                return;
-            }
             Ok(caller) => caller,
             Err(reason) => {
                 self.close(subscription, &reason);
                 return;
             }
         };
+        let permissions = self
+            .permissions(&caller, subscription.private, subscription.name())
+            .await;
+        if !permissions.read {
+            self.close(
+                subscription,
+                "You do not have permissions to read from this Channel",
+            );
+            return;
+        }
         let refreshed = Arc::new(Subscription {
             id: subscription.id,
             outbox: subscription.outbox.clone(),
@@ -225,6 +245,7 @@ impl Channels {
             broadcast_ack: subscription.broadcast_ack,
             presence_key: subscription.presence_key.clone(),
             bindings: subscription.bindings.clone(),
+            permissions,
             expires_at: expiry(&caller),
             caller,
         });
@@ -314,12 +335,6 @@ impl Channels {
     }
 }
 
-/// Private channels need a signed-in user (or the service role): Solobase has no
-/// `realtime.messages` policies, so this stands in for them.
-pub(crate) fn may_use_private(caller: &Caller) -> bool {
-    caller.role != Role::Anon
-}
-
 fn expiry(caller: &Caller) -> Option<i64> {
     caller.claims.get("exp").and_then(Value::as_i64)
 }
@@ -327,6 +342,7 @@ fn expiry(caller: &Caller) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Role;
 
     #[test]
     fn expiry_reads_the_exp_claim() {
@@ -335,9 +351,5 @@ mod tests {
             claims: Arc::new(json!({"exp": 42})),
         };
         assert_eq!(expiry(&caller), Some(42));
-        assert!(!may_use_private(&Caller {
-            role: Role::Anon,
-            claims: Arc::new(json!({})),
-        }));
     }
 }

@@ -9,6 +9,7 @@ pub mod changes;
 pub mod channel;
 pub mod evaluate;
 pub mod presence;
+pub mod private;
 pub mod socket;
 
 use std::collections::{HashMap, HashSet};
@@ -167,6 +168,8 @@ pub(crate) struct Subscription {
     pub presence_key: String,
     pub bindings: Vec<changes::Binding>,
     pub caller: Caller,
+    /// What the caller may do here (all of it on a public channel).
+    pub permissions: private::Permissions,
     /// The token's `exp` (seconds since the epoch), if it has one.
     pub expires_at: Option<i64>,
 }

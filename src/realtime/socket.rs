@@ -232,7 +232,7 @@ async fn run(app: App, socket: WebSocket, caller: Caller, serializer: Serializer
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 };
                 match inbound {
-                    Ok(message) => channels.handle(message),
+                    Ok(message) => channels.handle(message).await,
                     Err(error) => tracing::debug!("realtime: undecodable frame: {error}"),
                 }
             }
