@@ -75,15 +75,17 @@ export async function startServer(fixture, workdir = copyFixture(fixture), port 
   return {
     url,
     workdir,
+    pid: child.pid,
     /** What the server printed so far. */
     output: () => output,
     pid: child.pid,
     exited: new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal))),
     client: (key = ANON_KEY, options = {}) =>
       createClient(url, key, { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: ws }, ...options }),
-    async stop() {
-      const exited = new Promise((resolve) => child.on("exit", resolve))
-      child.kill("SIGTERM")
+    /** Stops the server with `signal` (SIGTERM: a clean stop; SIGKILL: a crash). */
+    async stop(signal = "SIGTERM") {
+      const exited = new Promise((resolve) => child.on("exit", (code, killed) => resolve(code ?? killed)))
+      child.kill(signal)
       return exited
     },
   }

@@ -336,7 +336,17 @@ fn run_file(
                     Ok(())
                 }
                 Some(Err(refusal)) => Err(refusal),
-                None => translate::apply(&transaction, &mut working, &statement.text),
+                None => match translate::apply(&transaction, &mut working, &statement.text) {
+                    Err(refusal) if postgres_only::speed_only_index(&statement.text, &refusal) => {
+                        ignored.record(
+                            postgres_only::SEARCH_INDEX,
+                            statement.line,
+                            &statement.text,
+                        );
+                        Ok(())
+                    }
+                    outcome => outcome,
+                },
             };
             outcome.map_err(|Refusal { reason, hint }| MigrationError::Statement {
                 file: file.to_owned(),

@@ -9,6 +9,14 @@ pub fn call(name: &str, args: &[String]) -> Option<String> {
         ("bool_and" | "every", [value]) => format!("min({value})"),
         ("array_agg" | "json_agg" | "jsonb_agg", [value]) => format!("json_group_array({value})"),
         ("string_agg", [value, separator]) => format!("group_concat({value}, {separator})"),
+        // Numbers (SQLite's math functions compute these as Postgres does on doubles).
+        ("ln" | "exp" | "sqrt" | "floor" | "ceil" | "ceiling" | "sign" | "trunc" | "mod", _) => {
+            format!("{name}({})", args.join(", "))
+        }
+        ("power" | "pow", [base, exponent]) => format!("power({base}, {exponent})"),
+        ("log", [value]) => format!("log10({value})"),
+        ("log", [base, value]) => format!("log({base}, {value})"),
+        ("pi", []) => "pi()".into(),
         // Strings.
         ("split_part", [text, delimiter, field]) => {
             format!("split_part({text}, {delimiter}, {field})")
@@ -60,6 +68,11 @@ mod tests {
 
     /// Expressions with the value PostgreSQL 15 answers (booleans as 0/1, arrays as JSON).
     const POSTGRES: &[(&str, &str)] = &[
+        ("floor(2.7)", "2"),
+        ("ceil(2.1)", "3"),
+        ("power(2, 10)", "1024"),
+        ("log(1000)", "3"),
+        ("mod(7, 3)", "1"),
         ("split_part('a,b,c', ',', 2)", "b"),
         ("split_part('a,b,c', ',', -1)", "c"),
         ("split_part('a,b,c', ',', 4)", ""),
@@ -104,6 +117,7 @@ mod tests {
                 .unwrap_or_else(|error| panic!("{postgres} → {sql}: {error}"));
             let actual = match value {
                 rusqlite::types::Value::Integer(number) => number.to_string(),
+                rusqlite::types::Value::Real(number) => number.to_string(),
                 rusqlite::types::Value::Text(text) => text,
                 other => format!("{other:?}"),
             };

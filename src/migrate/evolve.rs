@@ -5,7 +5,10 @@
 
 use regex::Regex;
 use rusqlite::Connection;
-use sqlparser::ast::{AlterType, AlterTypeAddValuePosition, AlterTypeOperation, Expr};
+use sqlparser::ast::{
+    AlterType, AlterTypeAddValuePosition, AlterTypeOperation, CreateRule, CreateRuleAction,
+    CreateRuleDoKind, CreateRuleEvent, Expr,
+};
 
 use super::expression::{self, qualified_name};
 use super::translate::{Refusal, rebuild};
@@ -311,8 +314,30 @@ pub fn rename_index(
                 |row| row.get(0),
             )
             .ok();
+        // A primary key's index is the table's own key here; its name follows the table's
+        // (which a renamed table's key index is then renamed to).
+        let primary_key = cache.tables.values().any(|table| {
+            let name = format!("{}_pkey", table.name.name);
+            !table.primary_key.is_empty() && (name == old || name == new)
+        });
+        let rename_constraint = |cache: &mut SchemaCache| {
+            let mut renamed = false;
+            for table in cache.tables.values_mut() {
+                for unique in &mut table.unique_constraints {
+                    if unique.name == old {
+                        unique.name = new.clone();
+                        renamed = true;
+                    }
+                }
+            }
+            renamed
+        };
         let Some(sql) = sql else {
-            return if found.get(1).is_some() {
+            // A unique constraint's index is part of its table here.
+            if rename_constraint(cache) {
+                return Ok(());
+            }
+            return if found.get(1).is_some() || primary_key {
                 Ok(())
             } else {
                 Err(Refusal::new(format!("relation \"{old}\" does not exist")))
@@ -324,13 +349,7 @@ pub fn rename_index(
             return Err(Refusal::new(format!("cannot rename index \"{old}\"")));
         }
         connection.execute_batch(&format!("DROP INDEX {quoted_old}; {recreated}"))?;
-        for table in cache.tables.values_mut() {
-            for unique in &mut table.unique_constraints {
-                if unique.name == old {
-                    unique.name = new.clone();
-                }
-            }
-        }
+        rename_constraint(cache);
         Ok(())
     })())
 }
@@ -377,6 +396,58 @@ pub fn assignment_cast(from: &PgType, to: &PgType) -> bool {
         || (moment(from) && moment(to))
         || (matches!(from, Timestamp | Timestamptz) && *to == Time)
         || (matches!(from, Json | Jsonb) && matches!(to, Json | Jsonb))
+}
+
+/// `create rule r as on insert|update|delete to t do instead nothing`: a SQLite trigger that
+/// skips each row (`RAISE(IGNORE)`), which is what the rule does; other rules are refused.
+pub fn instead_nothing_rule(
+    connection: &Connection,
+    cache: &SchemaCache,
+    rule: &CreateRule,
+) -> Outcome {
+    let event = match rule.event {
+        CreateRuleEvent::Insert => "INSERT",
+        CreateRuleEvent::Update => "UPDATE",
+        CreateRuleEvent::Delete => "DELETE",
+        CreateRuleEvent::Select => "",
+    };
+    let nothing = matches!(rule.do_kind, Some(CreateRuleDoKind::Instead))
+        && matches!(rule.action, CreateRuleAction::Nothing)
+        && rule.condition.is_none()
+        && !event.is_empty();
+    if !nothing {
+        return Err(Refusal::new(
+            "rules (`create rule`) other than `do instead nothing` are not supported",
+        )
+        .hint("write the rule as a trigger, or as a view with an instead-of trigger"));
+    }
+    let table = qualified_name(&rule.table_name);
+    if cache.table(&table).is_none() {
+        return Err(Refusal::new(format!("relation \"{table}\" does not exist")));
+    }
+    connection.execute_batch(&format!(
+        "CREATE TRIGGER {} BEFORE {event} ON {} FOR EACH ROW BEGIN SELECT RAISE(IGNORE); END",
+        quote_ident(&format!("{}__rule", rule.name.value)),
+        quote_ident(&table_name(&table))
+    ))?;
+    Ok(())
+}
+
+/// `drop schema s`: nothing to do when nothing is left in it (schemas exist as soon as a table
+/// names them); refused while tables, types, functions or sequences remain.
+pub fn drop_schema(cache: &SchemaCache, schema: &str) -> Outcome {
+    let in_schema = |name: &QualifiedName| name.schema == schema;
+    let left = cache.tables.keys().any(in_schema)
+        || cache.enums.keys().any(in_schema)
+        || cache.functions.keys().any(in_schema)
+        || cache.sequences.keys().any(in_schema);
+    if left || matches!(schema, "public" | "auth" | "storage" | "extensions") {
+        return Err(Refusal::new(format!(
+            "cannot drop schema {schema} because objects depend on it"
+        ))
+        .hint("drop the schema's tables, types and functions first"));
+    }
+    Ok(())
 }
 
 /// `drop type`: refused while a column still has the type, as Postgres refuses it.
@@ -562,16 +633,27 @@ mod tests {
                 .execute_batch("insert into people values (3, 9)")
                 .is_err()
         );
-        let error = run(
+        run(
             &mut connection,
             "3",
-            "create rule r as on delete to items do instead nothing",
+            "create rule keep as on delete to items do instead nothing",
+        )
+        .unwrap();
+        connection.execute_batch("delete from items").unwrap();
+        assert_eq!(
+            texts(&connection, "select title from items order by id"),
+            ["lamp", "7", "x"]
+        );
+        let error = run(
+            &mut connection,
+            "4",
+            "create rule r as on insert to items do also insert into groups values (9, 'x')",
         )
         .unwrap_err();
         assert!(
             error
                 .to_string()
-                .contains("rules (`create rule`) are not supported"),
+                .contains("other than `do instead nothing` are not supported"),
             "{error}"
         );
     }

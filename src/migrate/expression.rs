@@ -254,6 +254,13 @@ impl VisitorMut for Rewriter<'_> {
         }
     }
 
+    fn post_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<Self::Break> {
+        match distinct_on(query) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(error) => ControlFlow::Break(error),
+        }
+    }
+
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
         match rewrite(expr, self.parameters, self.resolver) {
             Ok(Some(replacement)) => *expr = replacement,
@@ -262,6 +269,106 @@ impl VisitorMut for Rewriter<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `select distinct on (k…) c… from … order by o…` (which SQLite lacks) as the first row of
+/// each k-group in the order o… (nulls placed as Postgres places them), then sorted by o…:
+/// `select c… from (select c…, row_number() over (partition by k… order by o…) …) where … = 1`.
+fn distinct_on(query: &mut sqlparser::ast::Query) -> Result<(), Unsupported> {
+    use sqlparser::ast::{Distinct, OrderBy, OrderByKind, OrderBySort, SelectItem, SetExpr};
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Ok(());
+    };
+    let Some(Distinct::On(keys)) = select.distinct.take() else {
+        return Ok(());
+    };
+    let order = match &query.order_by {
+        None => Vec::new(),
+        Some(OrderBy {
+            kind: OrderByKind::Expressions(list),
+            ..
+        }) => list.clone(),
+        Some(_) => {
+            return Err(Unsupported(
+                "distinct on with this order by is not supported".into(),
+            ));
+        }
+    };
+    let mut names = Vec::new();
+    for item in &select.projection {
+        names.push(match item {
+            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => ident.to_string(),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                parts.last().map(ToString::to_string).unwrap_or_default()
+            }
+            SelectItem::ExprWithAlias { alias, .. } => alias.to_string(),
+            other => {
+                return Err(Unsupported(format!(
+                    "distinct on needs named columns, not `{other}`"
+                )));
+            }
+        });
+    }
+    let mut window = Vec::new();
+    let mut outer = Vec::new();
+    for (index, item) in order.iter().enumerate() {
+        let descending = match &item.options.sort {
+            Some(OrderBySort::Desc) => true,
+            None | Some(OrderBySort::Asc) => false,
+            Some(OrderBySort::Using(_)) => {
+                return Err(Unsupported("order by … using is not supported".into()));
+            }
+        };
+        let nulls_first = item.options.nulls_first.unwrap_or(descending);
+        let direction = format!(
+            "{} NULLS {}",
+            if descending { "DESC" } else { "ASC" },
+            if nulls_first { "FIRST" } else { "LAST" }
+        );
+        window.push(format!("{} {direction}", item.expr));
+        select.projection.push(SelectItem::ExprWithAlias {
+            expr: item.expr.clone(),
+            alias: Ident::with_quote('"', format!("__order{index}")),
+        });
+        outer.push(format!("\"__order{index}\" {direction}"));
+    }
+    let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+    let window_order = match window.is_empty() {
+        true => String::new(),
+        false => format!(" ORDER BY {}", window.join(", ")),
+    };
+    select.projection.push(SelectItem::ExprWithAlias {
+        expr: raw(format!(
+            "row_number() OVER (PARTITION BY {}{window_order})",
+            keys.join(", ")
+        )),
+        alias: Ident::with_quote('"', "__row"),
+    });
+    let outer_order = match outer.is_empty() {
+        true => String::new(),
+        false => format!(" ORDER BY {}", outer.join(", ")),
+    };
+    let limit = query
+        .limit_clause
+        .as_ref()
+        .map(|limit| format!(" {limit}"))
+        .unwrap_or_default();
+    let with = query
+        .with
+        .as_ref()
+        .map(|with| format!("{with} "))
+        .unwrap_or_default();
+    let sql = format!(
+        "{with}SELECT {} FROM ({select}) AS \"__distinct_on\" WHERE \"__row\" = 1{outer_order}{limit}",
+        names.join(", ")
+    );
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let rewritten = sqlparser::parser::Parser::new(&dialect)
+        .try_with_sql(&sql)
+        .and_then(|mut parser| parser.parse_query())
+        .map_err(|error| Unsupported(format!("cannot rewrite distinct on: {error}")))?;
+    *query = *rewritten;
+    Ok(())
 }
 
 /// `delete from t [as a] using u … where cond` (which SQLite lacks) as
@@ -330,6 +437,9 @@ fn rewrite(
         Expr::Function(function) => {
             let name = function_name(&function.name);
             let args = function_args(&function.args)?;
+            if distinct_aggregate(&function.args) {
+                return distinct_call(&name, &args).map(|sql| Some(raw(sql)));
+            }
             match resolver.function(&name, &args)? {
                 Some(sql) => raw(sql),
                 None => raw(translate_call(&name, &args)?),
@@ -422,6 +532,16 @@ fn rewrite(
             Ident::with_quote('"', &parts[1].value),
             Ident::with_quote('"', &parts[2].value)
         )),
+        Expr::Floor {
+            expr: inner,
+            field:
+                sqlparser::ast::CeilFloorKind::DateTimeField(sqlparser::ast::DateTimeField::NoDateTime),
+        } => raw(format!("floor({inner})")),
+        Expr::Ceil {
+            expr: inner,
+            field:
+                sqlparser::ast::CeilFloorKind::DateTimeField(sqlparser::ast::DateTimeField::NoDateTime),
+        } => raw(format!("ceil({inner})")),
         Expr::Collate { .. } => {
             return Err(Unsupported(format!("`{expr}` is not supported on SQLite")));
         }
@@ -485,12 +605,39 @@ fn function_name(name: &ObjectName) -> String {
     }
 }
 
+/// Whether a call's arguments are `(distinct x)` with one argument, as aggregates take them.
+fn distinct_aggregate(arguments: &FunctionArguments) -> bool {
+    matches!(arguments, FunctionArguments::List(list)
+        if list.duplicate_treatment == Some(sqlparser::ast::DuplicateTreatment::Distinct)
+            && list.args.len() == 1
+            && list.clauses.is_empty())
+}
+
+/// `count|sum|avg|min|max|array_agg|string_agg…(distinct x)` as SQLite's `agg(DISTINCT x)`.
+fn distinct_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
+    let translated = translate_call(name, args)?;
+    let aggregate = matches!(
+        name,
+        "count" | "sum" | "avg" | "min" | "max" | "array_agg" | "json_agg" | "jsonb_agg"
+    );
+    match translated.split_once('(') {
+        Some((function, rest)) if aggregate && translated.ends_with(')') => {
+            Ok(format!("{function}(DISTINCT {rest}"))
+        }
+        _ => Err(Unsupported(format!("{name}(distinct …) is not supported"))),
+    }
+}
+
 fn function_args(arguments: &FunctionArguments) -> Result<Vec<String>, Unsupported> {
     match arguments {
         FunctionArguments::None => Ok(Vec::new()),
         FunctionArguments::Subquery(query) => Ok(vec![format!("({query})")]),
         FunctionArguments::List(list) => {
-            if !list.clauses.is_empty() || list.duplicate_treatment.is_some() {
+            let all = matches!(
+                list.duplicate_treatment,
+                None | Some(sqlparser::ast::DuplicateTreatment::All)
+            );
+            if !list.clauses.is_empty() || !(all || distinct_aggregate(arguments)) {
                 return Err(Unsupported(
                     "function argument clauses are not supported".into(),
                 ));
@@ -667,6 +814,16 @@ mod tests {
             "exists (select 1 from public.members m where m.team_id = team_id)",
             "EXISTS (SELECT 1 FROM \"members\" m WHERE m.team_id = team_id)",
         );
+    }
+
+    #[test]
+    fn distinct_aggregates_and_distinct_on_translate() {
+        check("count(distinct user_id)", "count(DISTINCT user_id)");
+        check(
+            "array_agg(distinct f.id)",
+            "json_group_array(DISTINCT f.id)",
+        );
+        refused("lower(distinct name)", "not supported");
     }
 
     #[test]

@@ -61,6 +61,20 @@ pub const FUNCTION_SETTING: Rule = Rule {
     why: "per-function settings such as search_path do not change what a translated function does",
 };
 
+pub const SEARCH_INDEX: Rule = Rule {
+    name: "search index",
+    why: "an index over an expression SQLite cannot compute (full-text search, trigram, …) only changes the speed of Postgres's queries; it is not built",
+};
+
+/// An index that is not unique, whose translation failed on its expression (not on a missing
+/// table or column): it cannot change what any statement means, only how fast it runs.
+pub fn speed_only_index(text: &str, refusal: &Refusal) -> bool {
+    let lowered = text.trim_start().to_ascii_lowercase();
+    lowered.starts_with("create index")
+        && !refusal.reason.contains("does not exist")
+        && !refusal.reason.starts_with("cannot parse")
+}
+
 /// The rule that accepts `text` without effect, a refusal where its meaning would differ, or
 /// `None` when the statement is the translator's to handle.
 pub fn classify(text: &str) -> Option<Result<Rule, Refusal>> {

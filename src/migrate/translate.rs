@@ -436,6 +436,9 @@ fn apply_statement(
             }
             Ok(())
         }
+        Statement::Drop { object_type: ObjectType::Schema, names, .. } => {
+            names.iter().try_for_each(|name| evolve::drop_schema(cache, &ident_name(&name.0.last().and_then(|part| part.as_ident()).cloned().unwrap_or_else(|| sqlparser::ast::Ident::new("")))))
+        }
         Statement::Drop { object_type, if_exists, names, .. } => {
             for name in &names {
                 let qualified = qualified_name(name);
@@ -480,8 +483,7 @@ fn apply_statement(
             Ok(())
         }
         Statement::AlterType(alter) => evolve::alter_type(connection, cache, &alter),
-        Statement::CreateRule(_) => Err(Refusal::new("rules (`create rule`) are not supported")
-            .hint("write the rule as a trigger, or as a view with an instead-of trigger")),
+        Statement::CreateRule(rule) => evolve::instead_nothing_rule(connection, cache, &rule),
         Statement::CreateSequence { if_not_exists, name, sequence_options, .. } => {
             sequences::create(cache, qualified_name(&name), if_not_exists, &sequence_options)
         }

@@ -135,6 +135,47 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
     let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     super::datetime::register(connection)?;
 
+    // Postgres's math functions on doubles (the bundled SQLite has none of its own).
+    type Unary = fn(f64) -> f64;
+    for (name, function) in [
+        ("ln", f64::ln as Unary),
+        ("exp", f64::exp),
+        ("sqrt", f64::sqrt),
+        ("floor", f64::floor),
+        ("ceil", f64::ceil),
+        ("ceiling", f64::ceil),
+        ("trunc", f64::trunc),
+        ("log10", f64::log10),
+        ("sign", f64::signum),
+    ] {
+        connection.create_scalar_function(name, 1, pure, move |context| {
+            Ok(context.get::<Option<f64>>(0)?.map(|value| {
+                if value == 0.0 && name == "sign" {
+                    0.0
+                } else {
+                    function(value)
+                }
+            }))
+        })?;
+    }
+    type Binary = fn(f64, f64) -> f64;
+    for (name, function) in [
+        ("power", f64::powf as Binary),
+        ("log", |base: f64, value: f64| value.log(base)),
+        ("mod", |a: f64, b: f64| a % b),
+    ] {
+        connection.create_scalar_function(name, 2, pure, move |context| {
+            match (
+                context.get::<Option<f64>>(0)?,
+                context.get::<Option<f64>>(1)?,
+            ) {
+                (Some(a), Some(b)) => Ok(Some(function(a, b))),
+                _ => Ok(None),
+            }
+        })?;
+    }
+    connection.create_scalar_function("pi", 0, pure, |_| Ok(std::f64::consts::PI))?;
+
     // Postgres's split_part (a negative field counts from the end), left and right.
     connection.create_scalar_function("split_part", 3, pure, |context| {
         let (Some(text), Some(delimiter), Some(field)) = (

@@ -554,3 +554,50 @@ fn printed_types_store_what_postgres_prints() {
     .to_string();
     assert!(error.contains("(PostGIS) is not supported"), "{error}");
 }
+
+#[test]
+fn distinct_on_keeps_the_first_row_of_each_group_as_postgres_does() {
+    let (mut connection, _) = connection();
+    apply(
+        &mut connection,
+        "create table s (u int, d int, w int, m text);
+         create table firsts (u int, d int, m text);
+         insert into s values (1, 1, 1, 'a'), (1, 1, 3, 'b'), (1, 2, 2, 'c'), (2, 1, null, 'd'), (2, 1, 5, 'e');
+         insert into firsts (u, d, m) select distinct on (u, d) u, d, m from s order by u, d, w desc;",
+    );
+    // PostgreSQL 15 answers 1/1/b 1/2/c 2/1/d (nulls sort first when descending).
+    let rows: String = connection
+        .query_row(
+            "select group_concat(u || '/' || d || '/' || m, ' ') from firsts",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, "1/1/b 1/2/c 2/1/d");
+}
+
+#[test]
+fn search_indexes_sqlite_cannot_build_are_left_out_with_a_notice() {
+    let (mut connection, _) = connection();
+    let sql = "create table menu (id int primary key, name text);
+         create index menu_search on menu using gin (to_tsvector('spanish', name));";
+    let applied = apply_pending(&mut connection, &[migration("1", sql)], None).unwrap();
+    assert!(
+        applied.notices[0].contains(
+            ":2: `create index menu_search on …` has no effect: an index over an expression"
+        ),
+        "{:?}",
+        applied.notices
+    );
+    let error = apply_pending(
+        &mut connection,
+        &[migration(
+            "2",
+            "create unique index u on menu (lower(unaccent(name)))",
+        )],
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("unaccent"), "{error}");
+}
