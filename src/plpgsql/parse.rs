@@ -156,6 +156,12 @@ pub struct Context<'a> {
 /// Parses a whole body: one block, optionally labelled, optionally ending in `;`.
 pub fn parse_body(text: &str, context: &Context) -> Result<Program, String> {
     let mut parser = Parser::new(text, tokenize(text)?, context);
+    if parser.is("#") {
+        return Err(format!(
+            "the plpgsql compiler option `{}` is not supported",
+            text.trim_start().lines().next().unwrap_or_default()
+        ));
+    }
     let block = parser.block(None)?;
     parser.eat(";");
     if parser.position < parser.tokens.len() {

@@ -379,6 +379,17 @@ fn constructs_that_cannot_mean_the_same_are_refused_with_the_line() {
         "{error}"
     );
     let error = refused(
+        "create function f(a int, out b int) returns int language plpgsql as $$ begin b := a; end $$;",
+    );
+    assert!(error.contains("OUT and INOUT parameters"), "{error}");
+    let error = refused(
+        "create table t (id int);\ncreate function f() returns table (id int) language plpgsql as $$\n#variable_conflict use_column\nbegin return query select id from t; end $$;",
+    );
+    assert!(
+        error.contains("1_test.sql:2") && error.contains("`#variable_conflict use_column`"),
+        "{error}"
+    );
+    let error = refused(
         "create function f() returns boolean language plpgsql as $$ begin return exists (select 1 from pg_constraint); end $$;",
     );
     assert!(
