@@ -1484,6 +1484,15 @@ fn create_function(
     };
     let mut arguments = Vec::new();
     for (position, argument) in function.args.iter().flatten().enumerate() {
+        if matches!(
+            argument.mode,
+            Some(sqlparser::ast::ArgMode::Out | sqlparser::ast::ArgMode::InOut)
+        ) {
+            return Err(Refusal::new(format!(
+                "function {name}(): OUT and INOUT parameters are not supported"
+            ))
+            .hint("return the values with `returns table (…)` instead"));
+        }
         let (pg_type, _) = pg_type(cache, &argument.data_type)?;
         arguments.push(FunctionArgument {
             name: argument

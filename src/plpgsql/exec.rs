@@ -675,6 +675,10 @@ pub fn coerce(value: Value, pg_type: &PgType) -> Result<Value, PgError> {
     };
     Ok(match (pg_type, value) {
         (_, Value::Null) => Value::Null,
+        // An array literal (`'{a,b}'`) becomes the JSON text arrays are stored as.
+        (PgType::Array(_), Value::Text(text)) if text.trim_start().starts_with('{') => Value::Text(
+            crate::migrate::values::array_literal_to_json(&text).ok_or_else(|| invalid(&text))?,
+        ),
         (PgType::SmallInt | PgType::Integer | PgType::BigInt, Value::Real(number)) => {
             Value::Integer(number.round() as i64)
         }

@@ -156,6 +156,12 @@ pub struct Context<'a> {
 /// Parses a whole body: one block, optionally labelled, optionally ending in `;`.
 pub fn parse_body(text: &str, context: &Context) -> Result<Program, String> {
     let mut parser = Parser::new(text, tokenize(text)?, context);
+    if parser.is("#") {
+        return Err(format!(
+            "the plpgsql compiler option `{}` is not supported",
+            text.trim_start().lines().next().unwrap_or_default()
+        ));
+    }
     let block = parser.block(None)?;
     parser.eat(";");
     if parser.position < parser.tokens.len() {
@@ -951,6 +957,14 @@ impl Binder<'_, '_> {
     }
 }
 
+/// The variable an identifier known to name an array variable refers to.
+fn reference(expr: &Expr) -> Ref {
+    match expr {
+        Expr::Identifier(ident) => Ref::Var(ident_name(ident)),
+        _ => unreachable!("checked to be an identifier"),
+    }
+}
+
 fn ident_name(ident: &Ident) -> String {
     if ident.quote_style.is_some() {
         ident.value.clone()
@@ -969,13 +983,32 @@ impl VisitorMut for Binder<'_, '_> {
             op: sqlparser::ast::BinaryOperator::StringConcat,
             right,
         } = expr
+            && [&*left, &*right].iter().all(|side| {
+                matches!(side.as_ref(), Expr::Identifier(ident)
+                    if parser.scopes.iter().any(|scope| scope.arrays.contains(&ident_name(ident))))
+            })
+        {
+            // Arrays are JSON text: `a || b` of two array variables joins their elements.
+            let (left, right) = (left.as_ref().clone(), right.as_ref().clone());
+            *expr = expression::raw(format!(
+                "pg_array_cat({}, {})",
+                self.slot(reference(&left)),
+                self.slot(reference(&right))
+            ));
+            return ControlFlow::Continue(());
+        }
+        if let Expr::BinaryOp {
+            left,
+            op: sqlparser::ast::BinaryOperator::StringConcat,
+            right,
+        } = expr
             && [left, right].iter().any(|side| {
                 matches!(side.as_ref(), Expr::Identifier(ident)
                     if parser.scopes.iter().any(|scope| scope.arrays.contains(&ident_name(ident))))
             })
         {
             return ControlFlow::Break(format!(
-                "`{expr}` concatenates arrays, which SQLite (arrays as JSON text) cannot do with ||"
+                "`{expr}` concatenates an array with a value, which SQLite (arrays as JSON text) cannot do with ||"
             ));
         }
         let replacement = match expr {

@@ -131,6 +131,28 @@ pub fn register(connection: &Connection) -> rusqlite::Result<()> {
         .map_err(user_error)
     })?;
 
+    // `array || array` for arrays stored as JSON text; NULL on one side leaves the other.
+    connection.create_scalar_function("pg_array_cat", 2, flags, |context| {
+        let parse = |index: usize| -> rusqlite::Result<Option<Vec<serde_json::Value>>> {
+            let text: Option<String> = context.get(index)?;
+            text.map(|text| {
+                serde_json::from_str(&text)
+                    .map_err(|error| rusqlite::Error::UserFunctionError(Box::new(error)))
+            })
+            .transpose()
+        };
+        Ok(match (parse(0)?, parse(1)?) {
+            (Some(mut left), Some(right)) => {
+                left.extend(right);
+                Some(serde_json::Value::Array(left).to_string())
+            }
+            (Some(one), None) | (None, Some(one)) => {
+                Some(serde_json::Value::Array(one).to_string())
+            }
+            (None, None) => None,
+        })
+    })?;
+
     connection.create_scalar_function("pg_triggers_armed", 0, flags, move |_| {
         Ok(!lock(&state).disarmed)
     })?;

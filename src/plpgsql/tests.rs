@@ -379,6 +379,17 @@ fn constructs_that_cannot_mean_the_same_are_refused_with_the_line() {
         "{error}"
     );
     let error = refused(
+        "create function f(a int, out b int) returns int language plpgsql as $$ begin b := a; end $$;",
+    );
+    assert!(error.contains("OUT and INOUT parameters"), "{error}");
+    let error = refused(
+        "create table t (id int);\ncreate function f() returns table (id int) language plpgsql as $$\n#variable_conflict use_column\nbegin return query select id from t; end $$;",
+    );
+    assert!(
+        error.contains("1_test.sql:2") && error.contains("`#variable_conflict use_column`"),
+        "{error}"
+    );
+    let error = refused(
         "create function f() returns boolean language plpgsql as $$ begin return exists (select 1 from pg_constraint); end $$;",
     );
     assert!(
@@ -388,11 +399,23 @@ fn constructs_that_cannot_mean_the_same_are_refused_with_the_line() {
 }
 
 #[test]
-fn array_concatenation_of_variables_is_refused_rather_than_joined_as_text() {
-    let error = refused(
-        "do $$ declare a uuid[] := '{}'; b uuid[] := '{}'; c uuid[]; begin c := a || b; end $$;",
+fn array_variables_concatenate_as_arrays_and_mixed_concatenation_is_refused() {
+    let connection = setup(
+        "create table public.lists (items text[]);
+         do $$ declare a text[] := '{x,y}'; b text[] := '{z}'; c text[]; begin
+           c := a || b;
+           insert into public.lists values (c);
+         end $$;",
     );
-    assert!(error.contains("concatenates arrays"), "{error}");
+    assert_eq!(
+        text(&connection, "select items from lists").as_deref(),
+        Some(r#"["x","y","z"]"#)
+    );
+    let error = refused("do $$ declare a uuid[] := '{}'; c uuid[]; begin c := a || 'x'; end $$;");
+    assert!(
+        error.contains("concatenates an array with a value"),
+        "{error}"
+    );
 }
 
 #[test]
