@@ -4,6 +4,7 @@
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
 import ws from "ws"
+import { postgresChangesFilter as where } from "@supabase/realtime-js"
 import { SERVICE_KEY, inbox, signJwt, startServer, subscribed } from "./harness.mjs"
 
 const ANA = "11111111-1111-4111-8111-111111111111"
@@ -75,6 +76,85 @@ test("event types and filters choose which changes arrive", async () => {
     assert.deepEqual(await matched.next(), ["in", "y"])
     assert.deepEqual(await matched.next(), ["eq", "wanted"])
     assert.deepEqual(await matched.next(), ["like", "wanted"])
+  })
+})
+
+test("every filter operator realtime-js builds selects the rows Postgres would", async () => {
+  const filters = {
+    eq: where().eq("title", "apple"),
+    neq: where().neq("title", "apple"),
+    gt: where().gt("title", "b"),
+    gte: where().gte("title", "cherry"),
+    lt: where().lt("title", "b"),
+    lte: where().lte("title", "apple"),
+    in: where().in("title", ["apple", "cherry"]),
+    like: where().like("title", "%split"),
+    ilike: where().ilike("title", "BAN%"),
+    match: where().match("title", "^ch"),
+    imatch: where().imatch("title", "^CH"),
+    is: where().is("meta", null),
+    isDistinct: where().isDistinct("done", true),
+    notIn: where().not("title", "in", ["apple", "cherry"]),
+    quoted: where().eq("title", "x, (y)"),
+    and: where().eq("done", true).like("title", "b%"),
+    end: where().eq("title", "zz-end"),
+  }
+  await withClient(server.client(), async (client) => {
+    const heard = Object.fromEntries(Object.keys(filters).map((name) => [name, []]))
+    const done = inbox()
+    let channel = client.channel("todos-operators")
+    for (const [name, filter] of Object.entries(filters)) {
+      channel = channel.on("postgres_changes", { event: "INSERT", schema: "public", table: "todos", filter }, (p) => {
+        heard[name].push(p.new.title)
+        if (name === "end") done.push(true)
+      })
+    }
+    await subscribed(channel)
+    const rows = [
+      { title: "apple", done: false, meta: null },
+      { title: "banana split", done: true, meta: { x: 1 } },
+      { title: "cherry", done: false, meta: null },
+      { title: "x, (y)", done: false, meta: null },
+      { title: "zz-end", done: false, meta: null },
+    ]
+    const { error } = await server.client(SERVICE_KEY).from("todos").insert(rows)
+    assert.equal(error, null)
+    await done.next()
+    const rest = ["cherry", "x, (y)", "zz-end"]
+    assert.deepEqual(heard, {
+      eq: ["apple"],
+      neq: ["banana split", ...rest],
+      gt: ["banana split", ...rest],
+      gte: rest,
+      lt: ["apple"],
+      lte: ["apple"],
+      in: ["apple", "cherry"],
+      like: ["banana split"],
+      ilike: ["banana split"],
+      match: ["cherry"],
+      imatch: ["cherry"],
+      is: ["apple", ...rest],
+      isDistinct: ["apple", ...rest],
+      notIn: ["banana split", "x, (y)", "zz-end"],
+      quoted: ["x, (y)"],
+      and: ["banana split"],
+      end: ["zz-end"],
+    })
+  })
+})
+
+test("a filter the server cannot apply is refused on join, not ignored", async () => {
+  await withClient(server.client(), async (client) => {
+    for (const filter of ["tags=cs.{p}", "nope=eq.1", "done=eq.maybe"]) {
+      const channel = client
+        .channel(`todos-bad-${filter}`)
+        .on("postgres_changes", { event: "*", schema: "public", table: "todos", filter }, () => {})
+      await assert.rejects(subscribed(channel), (error) => {
+        assert.match(error.message, /Error parsing `filter` params/)
+        return true
+      })
+      await client.removeChannel(channel)
+    }
   })
 })
 
@@ -161,6 +241,41 @@ test("broadcast reaches the others, the sender only with self, and ack resolves 
     assert.deepEqual(await bobHeard.next(), ["server", { n: 1 }])
   } finally {
     for (const client of [alice, bob]) {
+      await client.removeAllChannels()
+      client.realtime.disconnect()
+    }
+  }
+})
+
+test("binary payloads (httpSend of an ArrayBuffer, send over the socket) arrive as bytes under 2.0.0", async () => {
+  const sender = server.client(SERVICE_KEY)
+  const listener = server.client()
+  try {
+    const heard = inbox()
+    const listening = listener
+      .channel("bytes")
+      .on("broadcast", { event: "*" }, ({ event, payload }) => heard.push([event, payload]))
+    await subscribed(listening)
+    const sending = sender.channel("bytes")
+    const bytes = new Uint8Array([0, 1, 2, 254, 255])
+    const sent = await sending.httpSend("blob", bytes.buffer)
+    assert.deepEqual(sent, { success: true })
+    const [event, payload] = await heard.next()
+    assert.equal(event, "blob")
+    assert.ok(payload instanceof ArrayBuffer, "the payload is an ArrayBuffer")
+    assert.deepEqual([...new Uint8Array(payload)], [0, 1, 2, 254, 255])
+
+    await subscribed(sending)
+    await sending.send({ type: "broadcast", event: "raw", payload: new Uint8Array([9, 8]).buffer })
+    const [rawEvent, raw] = await heard.next()
+    assert.equal(rawEvent, "raw")
+    assert.deepEqual([...new Uint8Array(raw)], [9, 8])
+
+    // A JSON httpSend still arrives as JSON.
+    assert.deepEqual(await sending.httpSend("json", { n: 1 }), { success: true })
+    assert.deepEqual(await heard.next(), ["json", { n: 1 }])
+  } finally {
+    for (const client of [sender, listener]) {
       await client.removeAllChannels()
       client.realtime.disconnect()
     }

@@ -1,6 +1,7 @@
 //! Broadcast (protocol.md §4.7): relays `{type: "broadcast", event, payload}` from one channel to
 //! every channel on the same topic — the sender only with `self` — and the server-side sends
-//! `POST /realtime/v1/api/broadcast` and `/api/broadcast/{topic}/events/{event}` (202).
+//! `POST /realtime/v1/api/broadcast` and `/api/broadcast/{topic}/events/{event}` (202; an
+//! `application/octet-stream` body is a binary broadcast).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -15,14 +16,22 @@ use crate::auth::Caller;
 
 /// Sends a broadcast to a topic; `sender` is the subscription it came from, if any, which
 /// receives it back only when it joined with `broadcast.self`.
-pub(crate) fn fan_out(hub: &Hub, key: &str, sender: Option<u64>, message: Value) {
-    let payload = Payload::json(message);
+pub(crate) fn fan_out(hub: &Hub, key: &str, sender: Option<u64>, payload: Payload) {
     for member in hub.topic(key) {
         if Some(member.id) == sender && !member.broadcast_self {
             continue;
         }
         member.push_unjoined("broadcast", payload.clone());
     }
+}
+
+/// The user event a client's broadcast push names.
+pub(crate) fn event_of(payload: &Value) -> String {
+    payload
+        .get("event")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The payload relayed for a client's push: the real server passes `type`, `event` and
@@ -80,7 +89,9 @@ pub async fn post_messages(
             hub,
             &topic_key(&topic, message.private),
             None,
-            json!({"type": "broadcast", "event": message.event, "payload": message.payload}),
+            Payload::json(
+                json!({"type": "broadcast", "event": message.event, "payload": message.payload}),
+            ),
         );
     }
     StatusCode::ACCEPTED.into_response()
@@ -108,11 +119,19 @@ pub async fn post_event(
     if private && let Some(response) = refuse_private(&app, &caller, &topic).await {
         return response;
     }
-    let payload = if body.is_empty() {
-        json!({})
+    let payload = if is_binary(&headers) {
+        if topic.len() + "realtime:".len() > 255 || event.len() > 255 {
+            let message = "topic and event of a binary broadcast are at most 255 bytes";
+            return error(StatusCode::BAD_REQUEST, message);
+        }
+        Payload::Binary { event, bytes: body }
+    } else if body.is_empty() {
+        Payload::json(json!({"type": "broadcast", "event": event, "payload": {}}))
     } else {
-        match serde_json::from_slice(&body) {
-            Ok(value) => value,
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(value) => {
+                Payload::json(json!({"type": "broadcast", "event": event, "payload": value}))
+            }
             Err(cause) => {
                 let message = format!("invalid JSON body: {cause}");
                 return error(StatusCode::BAD_REQUEST, &message);
@@ -123,9 +142,18 @@ pub async fn post_event(
         app.realtime().hub(),
         &topic_key(&format!("realtime:{topic}"), private),
         None,
-        json!({"type": "broadcast", "event": event, "payload": payload}),
+        payload,
     );
     StatusCode::ACCEPTED.into_response()
+}
+
+/// `httpSend` of an `ArrayBuffer` says `Content-Type: application/octet-stream`.
+fn is_binary(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/octet-stream"))
 }
 
 /// The caller of a server-side send, or the 401 for a request without a valid apikey.

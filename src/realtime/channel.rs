@@ -22,6 +22,8 @@ pub struct Inbound {
     pub topic: String,
     pub event: String,
     pub payload: Value,
+    /// The raw user payload of a binary broadcast push (kind 3, encoding 0).
+    pub bytes: Option<bytes::Bytes>,
 }
 
 /// The channels of one socket.
@@ -71,11 +73,18 @@ impl Channels {
                         if subscription.broadcast_ack {
                             self.reply(&message, true, json!({}));
                         }
+                        let payload = match message.bytes {
+                            Some(bytes) => Payload::Binary {
+                                event: broadcast::event_of(&message.payload),
+                                bytes,
+                            },
+                            None => Payload::json(broadcast::relayed(&message.payload)),
+                        };
                         broadcast::fan_out(
                             &self.hub,
                             &subscription.topic_key(),
                             Some(subscription.id),
-                            broadcast::relayed(&message.payload),
+                            payload,
                         );
                     }
                     "presence" => match presence::validate(&message.payload) {

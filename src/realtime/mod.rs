@@ -300,6 +300,11 @@ pub(crate) enum Payload {
         ids: Vec<u32>,
         data: Arc<Value>,
     },
+    /// A broadcast whose user payload is raw bytes, sent as a kind-4 binary frame (vsn 2.0.0).
+    Binary {
+        event: String,
+        bytes: bytes::Bytes,
+    },
 }
 
 impl Payload {
@@ -318,6 +323,9 @@ impl serde::Serialize for Payload {
                 map.serialize_entry("data", data.as_ref())?;
                 map.end()
             }
+            Payload::Binary { .. } => Err(serde::ser::Error::custom(
+                "a binary broadcast is sent as a binary frame, not as JSON",
+            )),
         }
     }
 }

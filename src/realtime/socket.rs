@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::channel::{Channels, Inbound};
-use super::{OUTBOUND_QUEUE_CAPACITY, Outbound, Outbox, now_secs};
+use super::{OUTBOUND_QUEUE_CAPACITY, Outbound, Outbox, Payload, now_secs};
 use crate::app::App;
 use crate::auth::Caller;
 
@@ -40,8 +40,17 @@ impl Serializer {
         }
     }
 
-    /// Encodes a server message as JSON text (the client decodes text in both versions).
-    pub(crate) fn encode(self, message: &Outbound) -> String {
+    /// Encodes a server message: JSON text in both versions, except a binary broadcast, which
+    /// 2.0.0 sends as a kind-4 frame and 1.0.0 cannot carry (`None`: not sent).
+    pub(crate) fn encode(self, message: &Outbound) -> Option<Message> {
+        if let Payload::Binary { event, bytes } = &message.payload {
+            return match self {
+                Serializer::V1 => None,
+                Serializer::V2 => {
+                    encode_user_broadcast(&message.topic, event, bytes).map(Message::Binary)
+                }
+            };
+        }
         let result = match self {
             Serializer::V1 => serde_json::to_string(&json!({
                 "join_ref": message.join_ref,
@@ -58,8 +67,24 @@ impl Serializer {
                 &message.payload,
             )),
         };
-        result.unwrap_or_else(|_| "null".into())
+        Some(Message::Text(
+            result.unwrap_or_else(|_| "null".into()).into(),
+        ))
     }
+}
+
+/// The kind-4 frame realtime-js decodes as a user broadcast: kind, topic, event and metadata
+/// lengths, payload encoding (0: raw bytes), then topic, event and the payload. Names longer
+/// than a length byte can say cannot be framed (`None`).
+fn encode_user_broadcast(topic: &str, event: &str, payload: &[u8]) -> Option<bytes::Bytes> {
+    let topic_len = u8::try_from(topic.len()).ok()?;
+    let event_len = u8::try_from(event.len()).ok()?;
+    let mut frame = Vec::with_capacity(5 + topic.len() + event.len() + payload.len());
+    frame.extend_from_slice(&[4, topic_len, event_len, 0, 0]);
+    frame.extend_from_slice(topic.as_bytes());
+    frame.extend_from_slice(event.as_bytes());
+    frame.extend_from_slice(payload);
+    Some(frame.into())
 }
 
 /// Decodes a text frame; either shape is accepted whatever `vsn` said.
@@ -95,10 +120,12 @@ pub fn decode_text(text: &str) -> Result<Inbound, String> {
         topic: topic.ok_or("message without a topic")?.to_owned(),
         event: event.ok_or("message without an event")?.to_owned(),
         payload,
+        bytes: None,
     })
 }
 
-/// Decodes a binary frame: kind 3, the user broadcast push realtime-js sends for `send()`.
+/// Decodes a binary frame: kind 3, the user broadcast push realtime-js sends for `send()`,
+/// with a JSON (encoding 1) or raw (encoding 0) user payload.
 pub fn decode_binary(bytes: &[u8]) -> Result<Inbound, String> {
     let header: [u8; 7] = bytes
         .get(..7)
@@ -129,10 +156,14 @@ pub fn decode_binary(bytes: &[u8]) -> Result<Inbound, String> {
     let event = field(event_len)?;
     let meta = field(meta_len)?;
     let body = &bytes[offset..];
-    let user_payload = match encoding {
-        1 if body.is_empty() => json!({}),
-        1 => serde_json::from_slice(body).map_err(|error| error.to_string())?,
-        _ => return Err("raw binary broadcast payloads are not supported".into()),
+    let (user_payload, raw) = match encoding {
+        0 => (json!({}), Some(bytes::Bytes::copy_from_slice(body))),
+        1 if body.is_empty() => (json!({}), None),
+        1 => (
+            serde_json::from_slice(body).map_err(|error| error.to_string())?,
+            None,
+        ),
+        other => return Err(format!("unknown binary payload encoding {other}")),
     };
     let mut payload = json!({"type": "broadcast", "event": event, "payload": user_payload});
     if !meta.is_empty() {
@@ -145,6 +176,7 @@ pub fn decode_binary(bytes: &[u8]) -> Result<Inbound, String> {
         topic,
         event: "broadcast".into(),
         payload,
+        bytes: raw,
     })
 }
 
@@ -234,7 +266,10 @@ async fn write(
                 None => break,
             },
         };
-        let send = sink.send(Message::Text(serializer.encode(&message).into()));
+        let Some(frame) = serializer.encode(&message) else {
+            continue;
+        };
+        let send = sink.send(frame);
         tokio::pin!(send);
         tokio::select! {
             result = &mut send => {
@@ -291,6 +326,10 @@ mod tests {
             message.payload,
             json!({"type": "broadcast", "event": "cursor", "payload": {"x": 2}})
         );
+        let mut raw = vec![3, 0, 0, 14, 6, 0, 0];
+        raw.extend_from_slice(b"realtime:room1cursor\x00\xff");
+        let message = decode_binary(&raw).unwrap();
+        assert_eq!(message.bytes.as_deref(), Some(&[0u8, 255][..]));
         assert!(decode_binary(&[3, 1]).is_err());
         assert!(decode_binary(&[4, 0, 0, 0, 0, 0, 1]).is_err());
     }
@@ -304,15 +343,38 @@ mod tests {
             event: "phx_reply".into(),
             payload: Payload::json(json!({"status": "ok", "response": {}})),
         };
+        let text = |serializer: Serializer, message: &Outbound| match serializer.encode(message) {
+            Some(Message::Text(text)) => text.to_string(),
+            other => panic!("expected text, got {other:?}"),
+        };
         assert_eq!(
-            Serializer::V2.encode(&message),
+            text(Serializer::V2, &message),
             r#"[null,"8","phoenix","phx_reply",{"status":"ok","response":{}}]"#
         );
-        let v1: Value = serde_json::from_str(&Serializer::V1.encode(&message)).unwrap();
+        let v1: Value = serde_json::from_str(&text(Serializer::V1, &message)).unwrap();
         assert_eq!(
             v1,
             json!({"join_ref": null, "ref": "8", "topic": "phoenix", "event": "phx_reply",
                 "payload": {"status": "ok", "response": {}}})
         );
+    }
+
+    #[test]
+    fn a_binary_broadcast_is_a_kind_4_frame_under_2_0_0_only() {
+        let message = Outbound {
+            join_ref: None,
+            reference: None,
+            topic: "realtime:r".into(),
+            event: "broadcast".into(),
+            payload: Payload::Binary {
+                event: "ev".into(),
+                bytes: bytes::Bytes::from_static(&[1, 2, 255]),
+            },
+        };
+        let Some(Message::Binary(frame)) = Serializer::V2.encode(&message) else {
+            panic!("expected a binary frame");
+        };
+        assert_eq!(&frame[..], b"\x04\x0a\x02\x00\x00realtime:rev\x01\x02\xff");
+        assert!(Serializer::V1.encode(&message).is_none());
     }
 }
