@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::error::AuthError;
+use super::hashing;
 use super::users::{self, NewUser, Refresh};
 use super::{Caller, Role};
 use crate::app::App;
@@ -177,14 +178,14 @@ fn check_password(app: &App, password: &str) -> Result<()> {
 }
 
 async fn hash_password(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
+    hashing::run(move || {
         use argon2::password_hash::PasswordHasher;
         argon2::Argon2::default()
             .hash_password(password.as_bytes())
             .map(|hash| hash.to_string())
     })
     .await
-    .map_err(AuthError::internal)?
+    .ok_or_else(|| AuthError::internal("password hashing failed"))?
     .map_err(AuthError::internal)
 }
 
@@ -193,7 +194,7 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$x+LkUMjTA7gvSHL01yR4PA$
 
 /// Verifies Argon2id hashes (ours) and bcrypt hashes (Supabase's, seeds' `crypt()`).
 async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
+    hashing::run(move || {
         if hash.starts_with("$argon2") {
             use argon2::password_hash::{PasswordVerifier, phc::PasswordHash};
             PasswordHash::new(&hash).is_ok_and(|parsed| {

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod caller;
 pub mod error;
+mod hashing;
 pub mod keys;
 pub mod users;
 
