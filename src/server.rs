@@ -101,16 +101,22 @@ async fn shape_rejections(
         let body = axum::body::to_bytes(response.into_body(), 4096).await;
         String::from_utf8_lossy(&body.unwrap_or_default()).into_owned()
     };
-    if api == "/rest/v1" {
-        let code = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            "54000"
-        } else {
-            "PGRST102"
-        };
+    let too_large = status == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+    let mut shaped = if api == "/rest/v1" {
+        let code = if too_large { "54000" } else { "PGRST102" };
         crate::rest::error::RestError::new(status, code, message).into_response()
     } else {
         crate::auth::error::AuthError::new(status, "validation_failed", message).into_response()
+    };
+    if too_large {
+        // The rest of the body is never read, so the connection cannot carry another request:
+        // saying so keeps the client from sending its next request down a closing socket.
+        shaped.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
     }
+    shaped
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; in-flight requests are finished.
