@@ -1,7 +1,8 @@
 //! CLI: `solobase start` and the daily-loop commands (`init`, `status`, `migration new|list`,
-//! `db reset`, `gen types typescript`), parsed with clap.
+//! `db reset`, `gen types typescript`, `gen hooks`), parsed with clap.
 
 mod db;
+mod gen_hooks;
 mod gen_types;
 mod init;
 mod migration;

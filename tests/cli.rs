@@ -264,3 +264,88 @@ fn db_reset_rebuilds_from_migrations_and_seed_and_list_shows_them_applied() {
         "local and applied: {table}"
     );
 }
+
+#[test]
+fn gen_hooks_for_the_cart_example_matches_its_committed_data_layer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = TempDir::new("hooks");
+    let output = solobase(&[
+        "gen",
+        "hooks",
+        "--workdir",
+        root.join("examples/cart").to_str().unwrap(),
+        "--out",
+        out.arg(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let names = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let committed = root.join("examples/cart/lib/db");
+    assert_eq!(
+        names(out.path()),
+        [
+            "cart_items.ts",
+            "database.ts",
+            "products.ts",
+            "runtime.ts",
+            "wishlist_items.ts"
+        ]
+    );
+    assert_eq!(names(out.path()), names(&committed));
+    for name in names(&committed) {
+        let generated = std::fs::read_to_string(out.path().join(&name)).unwrap();
+        let reviewed = std::fs::read_to_string(committed.join(&name)).unwrap();
+        assert!(
+            generated == reviewed,
+            "examples/cart/lib/db/{name} differs from what `solobase gen hooks` writes now: \
+             review the change and regenerate it with \
+             `solobase gen hooks --workdir examples/cart --out examples/cart/lib/db`"
+        );
+    }
+}
+
+#[test]
+fn gen_hooks_refuses_a_missing_table_or_one_without_a_primary_key() {
+    let dir = TempDir::new("hooks-refusal");
+    let supabase = dir.path().join("supabase/migrations");
+    std::fs::create_dir_all(&supabase).unwrap();
+    std::fs::write(
+        supabase.join("20260101000000_log.sql"),
+        "create table public.log (line text);",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = |table: &str| {
+        solobase(&[
+            "gen",
+            "hooks",
+            "--workdir",
+            dir.arg(),
+            "--table",
+            table,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let keyless = run("log");
+    assert!(!keyless.status.success());
+    assert!(
+        stderr(&keyless).contains("public.log has no primary key"),
+        "{}",
+        stderr(&keyless)
+    );
+    let missing = run("nope");
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("no table public.nope"),
+        "{}",
+        stderr(&missing)
+    );
+    assert!(!out.exists(), "nothing was written");
+}

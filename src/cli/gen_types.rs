@@ -1,6 +1,6 @@
-//! `solobase gen types typescript`: the project's migrations translated into a schema (no
-//! server, no database) and printed as the TypeScript `supabase gen types typescript --local`
-//! prints.
+//! `solobase gen types typescript` and `gen hooks`: the project's migrations translated into a
+//! schema (no server, no database), printed as the TypeScript `supabase gen types typescript
+//! --local` prints, or written as the data layer of `gen_hooks`.
 
 use std::path::PathBuf;
 
@@ -24,6 +24,23 @@ pub enum GenCommand {
         #[arg(long)]
         local: bool,
     },
+    /// Write a typed data layer per table: the `Database` types, a data-access service and
+    /// React hooks (optimistic, pending, rollback, realtime-synced), with input validation.
+    Hooks {
+        /// Tables to generate for; repeat or comma-separate (default: every table with a
+        /// primary key).
+        #[arg(long, value_delimiter = ',')]
+        table: Vec<String>,
+        /// The folder to write the modules to (created if missing).
+        #[arg(long, default_value = "hooks")]
+        out: PathBuf,
+        /// The schema the tables are in.
+        #[arg(long, default_value = "public")]
+        schema: String,
+        /// The folder that holds `supabase/` (default: the current directory).
+        #[arg(long, default_value = ".")]
+        workdir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -33,12 +50,20 @@ pub enum Language {
 }
 
 pub fn run(command: GenCommand) -> anyhow::Result<()> {
-    let GenCommand::Types {
-        language: Language::Typescript,
-        schema,
-        workdir,
-        local: _,
-    } = command;
+    let (schema, workdir) = match command {
+        GenCommand::Types {
+            language: Language::Typescript,
+            schema,
+            workdir,
+            local: _,
+        } => (schema, workdir),
+        GenCommand::Hooks {
+            table,
+            out,
+            schema,
+            workdir,
+        } => return super::gen_hooks::run(&workdir, &schema, &table, &out),
+    };
     let project = super::existing_project(&workdir)?;
     let migrations = crate::migrate::discover(&project.migrations_dir())?;
     let cache = crate::migrate::build_schema(&migrations)?;
