@@ -104,7 +104,7 @@ export type Database = {
       [_ in never]: never
     }
     Functions: {
-      touch_updated_at: { Args: never; Returns: unknown }
+      [_ in never]: never
     }
     Enums: {
       [_ in never]: never
