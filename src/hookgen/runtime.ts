@@ -349,11 +349,14 @@ export class TableStore<R, I, U, K> {
     this.stopAuth = () => data.subscription.unsubscribe()
   }
 
+  /** No view is left: stop listening and forget the rows, so the next view loads them afresh. */
   private stop(): void {
     this.stopAuth?.()
     this.stopAuth = null
     this.leave()
     this.uid = undefined
+    this.confirmed.clear()
+    this.snapshot = { rows: [], status: "loading", error: null }
   }
 
   /** A new signed-in user (or none): forget the rows, load theirs and listen for their changes. */
