@@ -88,7 +88,10 @@ export async function startPostgres() {
     alter table realtime.messages enable row level security;
     create function realtime.topic() returns text language sql stable as
       $$ select nullif(current_setting('realtime.topic', true), '')::text $$;
+    grant usage on schema public to anon, authenticated, service_role;
     alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+    alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
+    alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
   `)
   return cluster
 }
