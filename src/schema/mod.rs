@@ -4,6 +4,7 @@
 //! It knows nothing of SQL text for a particular store; names here are Postgres names.
 
 pub mod privileges;
+pub mod relationships;
 
 use std::collections::{BTreeMap, BTreeSet};
 
