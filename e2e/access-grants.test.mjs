@@ -5,21 +5,14 @@
 // changes only to roles that may SELECT it.
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
-import fs from "node:fs"
-import path from "node:path"
-import { fileURLToPath } from "node:url"
 import { ANON_KEY, SERVICE_KEY, inbox, signJwt, startServer, subscribed } from "./harness.mjs"
 import { startPostgres } from "./postgres.mjs"
 
 const A = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
-const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "grants", "supabase")
 let server, postgres
 before(async () => {
   ;[server, postgres] = await Promise.all([startServer("grants"), startPostgres()])
-  for (const file of fs.readdirSync(path.join(fixture, "migrations")).sort()) {
-    assert.equal(postgres.sql(fs.readFileSync(path.join(fixture, "migrations", file), "utf8")).code, null, file)
-  }
-  assert.equal(postgres.sql(fs.readFileSync(path.join(fixture, "seed.sql"), "utf8")).code, null)
+  postgres.applyFixture("grants")
 })
 after(async () => {
   await postgres?.stop()

@@ -49,6 +49,15 @@ export async function startPostgres() {
       if (!error && result.status !== 0) throw new Error(`psql failed: ${result.stderr}`)
       return { code: error ? error[1] : null, output: result.stdout.trim().split("\n").slice(role ? 1 : 0).join("\n") }
     },
+    /** Runs an e2e fixture's migrations and seed as the superuser; throws on the first error. */
+    applyFixture(name) {
+      const folder = path.join(path.dirname(new URL(import.meta.url).pathname), "fixtures", name, "supabase")
+      const files = fs.readdirSync(path.join(folder, "migrations")).sort().map((file) => path.join(folder, "migrations", file))
+      for (const file of [...files, path.join(folder, "seed.sql")]) {
+        const { code } = cluster.sql(fs.readFileSync(file, "utf8"))
+        if (code) throw new Error(`${file}: ${code}`)
+      }
+    },
     /** Rows of `table` ordered by `order`, as JSON values. */
     rows(table, order) {
       const { output } = cluster.sql(`select coalesce(json_agg(t order by ${order}), '[]') from ${table} t;`)

@@ -82,6 +82,17 @@ impl<'a> Needs<'a> {
         self.read(&embed.shape, true);
     }
 
+    /// The columns a write's filters read: SELECT on them (none when nothing is filtered).
+    fn filtered(&mut self, relation: &'a QualifiedName, filters: &'a [Condition]) {
+        let mut read = BTreeSet::new();
+        for filter in filters {
+            condition_columns(filter, &mut read);
+        }
+        if !read.is_empty() {
+            self.add(relation, Privilege::Select, read);
+        }
+    }
+
     fn returning(&mut self, returning: &'a Returning<'a>) {
         if returning.representation {
             self.read(&returning.shape, true);
@@ -153,26 +164,14 @@ pub fn check(plan: &Plan, schema: &SchemaCache, caller: &Caller) -> Result<(), R
             let name = &update.table.name;
             let assigned = update.assignments.iter().map(|(column, _)| column.as_str());
             needs.add(name, Privilege::Update, assigned);
-            let mut read = BTreeSet::new();
-            for filter in &update.filters {
-                condition_columns(filter, &mut read);
-            }
-            if !read.is_empty() {
-                needs.add(name, Privilege::Select, read);
-            }
+            needs.filtered(name, &update.filters);
             needs.returning(&update.returning);
             &name.schema
         }
         Plan::Delete(delete) => {
             let name = &delete.table.name;
             needs.add(name, Privilege::Delete, []);
-            let mut read = BTreeSet::new();
-            for filter in &delete.filters {
-                condition_columns(filter, &mut read);
-            }
-            if !read.is_empty() {
-                needs.add(name, Privilege::Select, read);
-            }
+            needs.filtered(name, &delete.filters);
             needs.returning(&delete.returning);
             &name.schema
         }
