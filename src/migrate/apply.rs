@@ -356,10 +356,6 @@ fn run_file(
                 hint,
             })?;
         }
-        super::sequences::check_defaults(&working).map_err(|refusal| MigrationError::File {
-            file: file.to_owned(),
-            reason: refusal.reason,
-        })?;
         let violation: Option<(String, String)> = transaction
             .query_row(
                 "SELECT \"table\", parent FROM pragma_foreign_key_check",
