@@ -3,6 +3,7 @@
 //! Built by `migrate`, persisted beside the data, read by `rest`, `auth` and `realtime`.
 //! It knows nothing of SQL text for a particular store; names here are Postgres names.
 
+pub mod privileges;
 pub mod relationships;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +54,9 @@ pub struct SchemaCache {
     pub sequences: BTreeMap<QualifiedName, Sequence>,
     /// Triggers declared with `create trigger`, by the table they fire on.
     pub triggers: Vec<Trigger>,
+    /// Table, column, function and schema privileges (`grant`/`revoke`).
+    #[serde(default)]
+    pub privileges: privileges::Privileges,
     /// Row-level-security predicates already translated (filled by `rest::authorize`).
     #[serde(skip)]
     pub compiled_policies: Memo,
@@ -94,6 +98,14 @@ impl Memo {
 impl SchemaCache {
     pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
         self.tables.get(name)
+    }
+
+    /// After a migration statement: new relations and functions take their default
+    /// privileges, dropped ones lose theirs (`Privileges::follow`).
+    pub fn follow_privileges(&mut self) {
+        let mut privileges = std::mem::take(&mut self.privileges);
+        privileges.follow(self);
+        self.privileges = privileges;
     }
 }
 
