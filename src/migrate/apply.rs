@@ -361,10 +361,6 @@ fn run_file(
             })?;
             working.follow_privileges();
         }
-        super::sequences::check_defaults(&working).map_err(|refusal| MigrationError::File {
-            file: file.to_owned(),
-            reason: refusal.reason,
-        })?;
         let violation: Option<(String, String)> = transaction
             .query_row(
                 "SELECT \"table\", parent FROM pragma_foreign_key_check",

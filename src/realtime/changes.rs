@@ -824,6 +824,7 @@ mod tests {
             nullable: true,
             default: None,
             identity: false,
+            sequence: None,
             comment: None,
         };
         Table {

@@ -109,12 +109,10 @@ impl SchemaCache {
     }
 }
 
-/// A sequence; it counts for the integer key that takes its `nextval` as default or owns it.
+/// A sequence; its options and state are rows of the store (`store::sequence`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sequence {
-    /// The first value `nextval` returns.
-    pub start: i64,
-    /// `owned by table.column`, or the identity column it was created for.
+    /// `owned by table.column`, or the identity or serial column it was created for.
     pub owned_by: Option<(QualifiedName, String)>,
 }
 
@@ -159,8 +157,11 @@ pub struct Column {
     pub nullable: bool,
     /// The Postgres default expression as written (e.g. `gen_random_uuid()`, `now()`, `'{}'::jsonb`).
     pub default: Option<String>,
-    /// `serial`, `bigserial` or `generated … as identity`.
+    /// `serial`, `bigserial`, `generated … as identity` or a `nextval` default.
     pub identity: bool,
+    /// The sequence an identity or serial column draws from when an insert leaves it out.
+    #[serde(default)]
+    pub sequence: Option<ColumnSequence>,
     pub comment: Option<String>,
 }
 
@@ -169,6 +170,16 @@ impl Column {
     pub fn optional_on_insert(&self) -> bool {
         self.default.is_some() || self.identity || self.nullable
     }
+}
+
+/// The sequence behind an identity or serial column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnSequence {
+    pub name: QualifiedName,
+    /// `generated always`: an explicit value is refused (428C9).
+    pub always: bool,
+    /// The identity's sequence options as declared (`start with 10 increment by 2`).
+    pub options: String,
 }
 
 /// The Postgres types app schemas use. Values are validated and rendered according to these.
