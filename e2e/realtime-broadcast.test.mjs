@@ -3,7 +3,7 @@
 // order, only those the policies on realtime.messages let in — and never for a rollback.
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
-import { SERVICE_KEY, inbox, signJwt, startServer, subscribed } from "./harness.mjs"
+import { SERVICE_KEY, closeClients, inbox, signedIn, startServer, subscribed } from "./harness.mjs"
 
 const A = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
 const B = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"
@@ -11,20 +11,7 @@ let server
 before(async () => (server = await startServer("broadcast")))
 after(async () => assert.equal(await server.stop(), 0))
 
-const tokenFor = (sub) => signJwt({ sub, role: "authenticated", aud: "authenticated", exp: Math.floor(Date.now() / 1000) + 3600 })
-
-function clientFor(sub) {
-  const client = server.client()
-  client.realtime.setAuth(tokenFor(sub))
-  return client
-}
-
-async function closeAll(...clients) {
-  for (const client of clients) {
-    await client.removeAllChannels()
-    client.realtime.disconnect()
-  }
-}
+const clientFor = (sub) => signedIn(server.client(), sub)
 
 /** Joins `topic` and collects every broadcast, whatever its event. */
 async function listen(client, topic, isPrivate = true) {
@@ -73,7 +60,7 @@ test("a trigger's broadcast_changes sends inserts, updates and deletes to the ro
     assert.deepEqual(remove.payload.old_record, { ...row, body: "hello!", pinned: true })
     assert.notEqual(remove.payload.id, update.payload.id)
   } finally {
-    await closeAll(a)
+    await closeClients(a)
   }
 })
 
@@ -106,7 +93,7 @@ test("a rolled-back statement broadcasts nothing, and neither does a failed job 
     assert.equal((await heard.next()).payload.record.body, "marker")
     assert.equal(heard.items.length, 0)
   } finally {
-    await closeAll(a)
+    await closeClients(a)
   }
 })
 
@@ -127,7 +114,7 @@ test("only subscribers the policies let in hear a private topic", async () => {
     assert.equal(heardByA.items.length, 0)
     assert.equal(heardByBPublic.items.length, 0)
   } finally {
-    await closeAll(a, b, bElsewhere)
+    await closeClients(a, b, bElsewhere)
   }
 })
 
@@ -146,6 +133,6 @@ test("realtime.send from an RPC reaches a public topic after commit; a failing R
     assert.deepEqual(message.meta, { id: message.payload.id })
     assert.equal(heard.items.length, 0)
   } finally {
-    await closeAll(anonymous)
+    await closeClients(anonymous)
   }
 })

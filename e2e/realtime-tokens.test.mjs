@@ -4,23 +4,13 @@
 // hears no more.
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
-import { SERVICE_KEY, inbox, signJwt, startServer, subscribed } from "./harness.mjs"
+import { SERVICE_KEY, closeClients, inbox, signJwt, startServer, subscribed, userToken } from "./harness.mjs"
 
 const A = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
 const B = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"
 let server
 before(async () => (server = await startServer("broadcast")))
 after(async () => assert.equal(await server.stop(), 0))
-
-const now = () => Math.floor(Date.now() / 1000)
-const tokenFor = (sub, exp = now() + 3600) => signJwt({ sub, role: "authenticated", aud: "authenticated", exp })
-
-async function closeAll(...clients) {
-  for (const client of clients) {
-    await client.removeAllChannels()
-    client.realtime.disconnect()
-  }
-}
 
 /** A private channel on `topic` whose broadcasts, system messages and statuses are collected. */
 function watch(client, topic) {
@@ -33,6 +23,14 @@ function watch(client, topic) {
     .on("system", {}, (payload) => system.push(payload))
   channel.subscribe((status, error) => statuses.push(error ? `${status}: ${error.message}` : status))
   return { channel, heard, system, statuses }
+}
+
+/** Signs `client` in as `sub` and joins the private room 1 (a member's topic). */
+async function joinRoom(client, sub) {
+  client.realtime.setAuth(userToken(sub))
+  const room = watch(client, "room:1")
+  assert.equal(await room.statuses.next(), "SUBSCRIBED")
+  return room
 }
 
 const writeTo = (room, body) => server.client(SERVICE_KEY).from("messages").insert({ room_id: room, body })
@@ -48,22 +46,20 @@ test("a heartbeat is answered", async () => {
     assert.equal(await beats.next(), "sent")
     assert.equal(await beats.next(), "ok")
   } finally {
-    await closeAll(client)
+    await closeClients(client)
   }
 })
 
 test("a refreshed token with other claims re-evaluates the channel; losing the right to read closes it", async () => {
   const client = server.client()
   try {
-    client.realtime.setAuth(tokenFor(A))
-    const room = watch(client, "room:1")
-    assert.equal(await room.statuses.next(), "SUBSCRIBED")
+    const room = await joinRoom(client, A)
     // A fresh token of the same user keeps the channel.
-    await client.realtime.setAuth(tokenFor(A, now() + 7200))
+    await client.realtime.setAuth(userToken(A, 7200))
     await writeTo(1, "still here")
     assert.equal((await room.heard.next()).record.body, "still here")
     // B is no member of room 1: the channel closes with the message Supabase sends.
-    await client.realtime.setAuth(tokenFor(B))
+    await client.realtime.setAuth(userToken(B))
     const closed = await room.system.next()
     assert.equal(closed.status, "error")
     assert.equal(closed.extension, "system")
@@ -73,23 +69,21 @@ test("a refreshed token with other claims re-evaluates the channel; losing the r
     await writeTo(1, "gone again")
     await assert.rejects(room.heard.next(500), /nothing arrived/)
   } finally {
-    await closeAll(client)
+    await closeClients(client)
   }
 })
 
 test("an expired token sent on a joined channel closes it, saying how long ago it expired", async () => {
   const client = server.client()
   try {
-    client.realtime.setAuth(tokenFor(A))
-    const room = watch(client, "room:1")
-    assert.equal(await room.statuses.next(), "SUBSCRIBED")
-    await client.realtime.setAuth(tokenFor(A, now() - 120))
+    const room = await joinRoom(client, A)
+    await client.realtime.setAuth(userToken(A, -120))
     const closed = await room.system.next()
     assert.equal(closed.status, "error")
     assert.match(closed.message, /^Token has expired 1[2-3]\d seconds ago$/)
     assert.equal(await room.statuses.next(), "CLOSED")
   } finally {
-    await closeAll(client)
+    await closeClients(client)
   }
 })
 
@@ -97,7 +91,7 @@ test("a join is refused for an expired token and for one without exp", async () 
   const expired = server.client()
   const endless = server.client()
   try {
-    expired.realtime.setAuth(tokenFor(A, now() - 60))
+    expired.realtime.setAuth(userToken(A, -60))
     const first = watch(expired, "room:1")
     assert.match(await first.statuses.next(), /^CHANNEL_ERROR: InvalidJWTToken: Token has expired \d+ seconds ago$/)
     endless.realtime.setAuth(signJwt({ sub: A, role: "authenticated" }))
@@ -107,16 +101,14 @@ test("a join is refused for an expired token and for one without exp", async () 
       "CHANNEL_ERROR: InvalidJWTToken: Fields `role` and `exp` are required in JWT",
     )
   } finally {
-    await closeAll(expired, endless)
+    await closeClients(expired, endless)
   }
 })
 
 test("a channel left with unsubscribe hears nothing more", async () => {
   const client = server.client()
   try {
-    client.realtime.setAuth(tokenFor(A))
-    const room = watch(client, "room:1")
-    assert.equal(await room.statuses.next(), "SUBSCRIBED")
+    const room = await joinRoom(client, A)
     assert.equal(await room.channel.unsubscribe(), "ok")
     assert.equal(await room.statuses.next(), "CLOSED")
     const other = watch(client, "room:1")
@@ -125,6 +117,6 @@ test("a channel left with unsubscribe hears nothing more", async () => {
     assert.equal((await other.heard.next()).record.body, "after leaving")
     assert.equal(room.heard.items.length, 0)
   } finally {
-    await closeAll(client)
+    await closeClients(client)
   }
 })
