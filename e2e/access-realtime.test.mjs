@@ -2,7 +2,7 @@
 // primary key, and private channels are open only where policies on realtime.messages allow.
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
-import { ANON_KEY, SERVICE_KEY, inbox, signJwt, startServer, subscribed } from "./harness.mjs"
+import { ANON_KEY, SERVICE_KEY, closeClients, inbox, signedIn, startServer, subscribed, userToken } from "./harness.mjs"
 
 const A = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
 const B = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"
@@ -10,20 +10,7 @@ let server
 before(async () => (server = await startServer("access")))
 after(async () => assert.equal(await server.stop(), 0))
 
-const tokenFor = (sub) => signJwt({ sub, role: "authenticated", aud: "authenticated", exp: Math.floor(Date.now() / 1000) + 3600 })
-
-function clientFor(sub) {
-  const client = server.client()
-  client.realtime.setAuth(tokenFor(sub))
-  return client
-}
-
-async function closeAll(...clients) {
-  for (const client of clients) {
-    await client.removeAllChannels()
-    client.realtime.disconnect()
-  }
-}
+const clientFor = (sub) => signedIn(server.client(), sub)
 
 test("old rows of updates and deletes carry only the primary key, and a row moved away says nothing old", async () => {
   const [a, b] = [clientFor(A), clientFor(B)]
@@ -52,7 +39,7 @@ test("old rows of updates and deletes carry only the primary key, and a row move
     assert.equal(heardByA.items.length, 0)
     assert.equal(heardByB.items.length, 0)
   } finally {
-    await closeAll(a, b)
+    await closeClients(a, b)
   }
 })
 
@@ -83,11 +70,11 @@ test("private channels follow the policies on realtime.messages: no policy, no a
         headers: { apikey: ANON_KEY, Authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: JSON.stringify({ messages: [{ topic, event: "hi", payload: { n: 2 }, private: true }] }),
       })
-    assert.equal((await send(tokenFor(B), `user:${A}`)).status, 403)
-    assert.equal((await send(tokenFor(A), `user:${A}`)).status, 202)
+    assert.equal((await send(userToken(B), `user:${A}`)).status, 403)
+    assert.equal((await send(userToken(A), `user:${A}`)).status, 202)
     assert.deepEqual(await received.next(), { n: 2 })
     assert.equal(heard.items.length, 0)
   } finally {
-    await closeAll(a, b, anon)
+    await closeClients(a, b, anon)
   }
 })

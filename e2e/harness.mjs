@@ -33,6 +33,25 @@ export function signJwt(claims, secret = JWT_SECRET) {
   return `${unsigned}.${signature}`
 }
 
+/** A signed-in user's access token expiring `seconds` from now (negative: already expired). */
+export function userToken(sub, seconds = 3600) {
+  return signJwt({ sub, role: "authenticated", aud: "authenticated", exp: Math.floor(Date.now() / 1000) + seconds })
+}
+
+/** `client` with realtime signed in as the user `sub`. */
+export function signedIn(client, sub) {
+  client.realtime.setAuth(userToken(sub))
+  return client
+}
+
+/** Leaves every channel of each client and closes its socket. */
+export async function closeClients(...clients) {
+  for (const client of clients) {
+    await client.removeAllChannels()
+    client.realtime.disconnect()
+  }
+}
+
 /** A fresh copy of `e2e/fixtures/<fixture>` in a temporary folder. */
 export function copyFixture(fixture) {
   const workdir = fs.mkdtempSync(path.join(os.tmpdir(), `solobase-${fixture}-`))

@@ -17,3 +17,4 @@ pub mod server;
 pub mod storage;
 pub mod store;
 pub mod typegen;
+pub mod wire;

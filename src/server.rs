@@ -127,8 +127,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let router = router(app);
     axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        crate::wire::Listener(listener),
+        router.into_make_service_with_connect_info::<crate::wire::Peer>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

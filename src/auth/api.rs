@@ -287,7 +287,7 @@ fn database(error: rusqlite::Error) -> AuthError {
 /// `POST /signup`: email and password, or no credentials for an anonymous user.
 async fn sign_up(
     State(app): State<App>,
-    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    ConnectInfo(crate::wire::Peer(address)): ConnectInfo<crate::wire::Peer>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
@@ -450,7 +450,7 @@ fn check_email(email: &str) -> Result<()> {
 /// `POST /token?grant_type=password|refresh_token`.
 async fn token(
     State(app): State<App>,
-    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    ConnectInfo(crate::wire::Peer(address)): ConnectInfo<crate::wire::Peer>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,

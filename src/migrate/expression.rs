@@ -666,6 +666,8 @@ fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
         ("auth.jwt", 0) => "auth_jwt()".into(),
         // Only private-channel checks read it; they bind the topic in its place.
         ("realtime.topic", 0) => "realtime_topic()".into(),
+        ("realtime.send", 3 | 4) => format!("realtime_send({joined})"),
+        ("realtime.broadcast_changes", 7 | 8) => format!("realtime_broadcast_changes({joined})"),
         ("storage.foldername", 1) => format!("storage_foldername({joined})"),
         ("storage.filename", 1) => format!("storage_filename({joined})"),
         ("storage.extension", 1) => format!("storage_extension({joined})"),

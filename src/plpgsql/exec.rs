@@ -49,6 +49,9 @@ pub struct Machine<'a> {
     out_columns: Vec<String>,
     utility: Option<Utility<'a>>,
     savepoints: usize,
+    /// A trigger's NEW and OLD: absent ones read as NULL (a record never assigned is an
+    /// error), and the columns' types render the record as JSON.
+    trigger_records: HashMap<String, Vec<PgType>>,
 }
 
 impl<'a> Machine<'a> {
@@ -61,6 +64,7 @@ impl<'a> Machine<'a> {
             out_columns: Vec::new(),
             utility,
             savepoints: 0,
+            trigger_records: HashMap::new(),
         };
         machine.set_scalar("found", Value::Integer(0), Some(PgType::Boolean));
         machine
@@ -73,6 +77,13 @@ impl<'a> Machine<'a> {
 
     pub fn set_record(&mut self, name: &str, row: Option<Row>) {
         self.vars.insert(name.to_owned(), Var::Record(row));
+    }
+
+    /// A trigger's `new` or `old` (`None` when the event has none: it reads as NULL), whose
+    /// columns have `types`.
+    pub fn set_trigger_record(&mut self, name: &str, row: Option<Row>, types: &[PgType]) {
+        self.set_record(name, row);
+        self.trigger_records.insert(name.to_owned(), types.to_vec());
     }
 
     pub fn record(&self, name: &str) -> Option<Row> {
@@ -516,12 +527,25 @@ impl<'a> Machine<'a> {
                     )),
                     None => Err(no_variable(name)),
                 },
+                Ref::Record(name) => match self.vars.get(name) {
+                    Some(Var::Record(Some(row))) => {
+                        Ok(Value::Text(self.record_json(name, row).to_string()))
+                    }
+                    Some(Var::Record(None)) if self.trigger_records.contains_key(name) => {
+                        Ok(Value::Null)
+                    }
+                    Some(Var::Record(None)) => Err(unassigned(name)),
+                    _ => Err(no_variable(name)),
+                },
                 Ref::Field(record, field) => match self.vars.get(record) {
                     Some(Var::Record(Some(row))) => row
                         .iter()
                         .find(|(name, _)| name == field)
                         .map(|(_, value)| value.clone())
                         .ok_or_else(|| no_field(record, field)),
+                    Some(Var::Record(None)) if self.trigger_records.contains_key(record) => {
+                        Ok(Value::Null)
+                    }
                     Some(Var::Record(None)) => Err(unassigned(record)),
                     _ => Err(PgError::new(
                         "42703",
@@ -530,6 +554,20 @@ impl<'a> Machine<'a> {
                 },
             })
             .collect()
+    }
+
+    /// A record as `to_jsonb(record)` renders it: typed by its columns when they are known
+    /// (a trigger's NEW and OLD), else by the values SQLite holds.
+    fn record_json(&self, name: &str, row: &Row) -> serde_json::Value {
+        let types = self.trigger_records.get(name).map(Vec::as_slice);
+        let json = row.iter().enumerate().map(|(index, (column, value))| {
+            let value = match types.and_then(|types| types.get(index)) {
+                Some(pg_type) => crate::rest::execute::scalar_json(value.into(), pg_type),
+                None => crate::rest::execute::scalar_json(value.into(), &PgType::Text),
+            };
+            (column.clone(), value)
+        });
+        serde_json::Value::Object(json.collect())
     }
 
     /// The first column of the first row of `sql` (NULL when there is none).

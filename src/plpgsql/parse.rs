@@ -21,6 +21,8 @@ use crate::store::naming::quote_literal;
 pub enum Ref {
     Var(String),
     Field(String, String),
+    /// A whole record, bound as its JSON (`to_jsonb(new)`, `realtime.broadcast_changes(…, new, old)`).
+    Record(String),
 }
 
 /// SQLite text with `?n` parameters bound from `refs` (n = index + 1).
@@ -1017,9 +1019,8 @@ impl VisitorMut for Binder<'_, '_> {
                 if parser.is_scalar(&name) {
                     Some(self.slot(Ref::Var(name)))
                 } else if parser.is_record(&name) {
-                    return ControlFlow::Break(format!(
-                        "the record \"{name}\" can be used only field by field ({name}.column)"
-                    ));
+                    let slot = self.slot(Ref::Record(name));
+                    Some(expression::raw(format!("json({slot})")))
                 } else {
                     None
                 }

@@ -63,6 +63,10 @@ pub struct Descriptor {
     /// `INSERT`, `UPDATE` or `DELETE`.
     pub event: String,
     pub columns: Vec<String>,
+    /// The columns' types, which render NEW and OLD as JSON (absent in triggers installed
+    /// before they were recorded: the values are then rendered as SQLite holds them).
+    #[serde(default)]
+    pub types: Vec<PgType>,
     /// In Postgres's firing order (by name).
     pub triggers: Vec<RowTrigger>,
 }
@@ -552,8 +556,8 @@ fn run_trigger(
         )
     })?;
     let mut machine = Machine::new(connection, None);
-    machine.set_record("new", new);
-    machine.set_record("old", old);
+    machine.set_trigger_record("new", new, &descriptor.types);
+    machine.set_trigger_record("old", old, &descriptor.types);
     let text = |value: &str| Value::Text(value.to_owned());
     for (name, value) in [
         ("tg_op", text(&descriptor.event)),

@@ -72,6 +72,11 @@ pub fn sync(
                     .iter()
                     .map(|column| column.name.clone())
                     .collect(),
+                types: table
+                    .columns
+                    .iter()
+                    .map(|column| column.pg_type.clone())
+                    .collect(),
                 triggers: triggers
                     .iter()
                     .map(|trigger| {

@@ -1,7 +1,8 @@
 //! Broadcast (protocol.md §4.7): relays `{type: "broadcast", event, payload}` from one channel to
 //! every channel on the same topic — the sender only with `self` — and the server-side sends
 //! `POST /realtime/v1/api/broadcast` and `/api/broadcast/{topic}/events/{event}` (202; an
-//! `application/octet-stream` body is a binary broadcast).
+//! `application/octet-stream` body is a binary broadcast), and delivers the broadcasts the
+//! database sends (`send`).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::changes::Message;
 use super::{Hub, Payload, topic_key};
 use crate::app::App;
 use crate::auth::Caller;
@@ -22,6 +24,25 @@ pub(crate) fn fan_out(hub: &Hub, key: &str, sender: Option<u64>, payload: Payloa
             continue;
         }
         member.push_unjoined("broadcast", payload.clone());
+    }
+}
+
+/// Delivers a broadcast from the database (`realtime.send`) to the topic's channels — private
+/// ones when the message is private, whose joins passed the read policies — as Supabase sends
+/// it: the message's id as `meta.id`. One payload is shared by every subscriber.
+pub(crate) fn deliver(hub: &Hub, message: &Message) {
+    let payload = Payload::json(json!({
+        "type": "broadcast",
+        "event": message.event,
+        "payload": message.payload,
+        "meta": {"id": message.id},
+    }));
+    let now = super::now_secs();
+    let key = topic_key(&format!("realtime:{}", message.topic), message.private);
+    for member in hub.topic(&key) {
+        if !member.expired(now) {
+            member.push_unjoined("broadcast", payload.clone());
+        }
     }
 }
 

@@ -6,21 +6,28 @@
 //! and queues each subscriber's push. Bindings and their filters are parsed here too.
 
 use std::cmp::Ordering;
-use std::sync::{Arc, Weak, mpsc};
+use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc};
+use std::time::{Duration, Instant};
 
 use regex::Regex;
 use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::access;
 use super::{Hub, Payload, now_secs};
+use super::{access, broadcast, send};
 use crate::migrate::values::normalize_timestamptz;
 use crate::schema::{Column, PgType, QualifiedName, SchemaCache, Table, TableKind};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
 use crate::store::{Store, WriteObserver};
 
 const CHANGES_TABLE: &str = "_solobase_realtime_changes";
+
+/// The `table_index` of a captured broadcast (published tables count from 0).
+const MESSAGE_INDEX: i64 = -1;
+
+/// How often the writer removes messages past retention.
+const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Batches of changes (one per write job) the writer may queue before it waits for the
 /// dispatcher: writes slow down rather than memory growing.
@@ -108,6 +115,23 @@ impl Change {
     }
 }
 
+/// One broadcast from the database: a committed `realtime.messages` row (see `send`).
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    pub topic: String,
+    pub event: String,
+    pub private: bool,
+    pub payload: Value,
+}
+
+/// What one write job committed, in commit order.
+#[derive(Debug, Clone)]
+pub enum Captured {
+    Change(Change),
+    Message(Message),
+}
+
 /// Postgres's `typname`, which realtime-js uses to convert values (`int4`, `_text`, …).
 pub fn type_name(pg_type: &PgType) -> String {
     match pg_type {
@@ -142,7 +166,9 @@ pub fn type_name(pg_type: &PgType) -> String {
 /// The writer-side observer: installs the TEMP triggers and drains what they recorded.
 struct Capture {
     tables: Vec<Arc<Table>>,
-    sender: mpsc::SyncSender<Vec<Change>>,
+    sender: mpsc::SyncSender<Vec<Captured>>,
+    /// When `realtime.messages` was last cleaned up (`send::cleanup`).
+    cleaned: Mutex<Option<Instant>>,
 }
 
 /// Installs capture on `store`'s writer and starts the dispatcher thread for `hub`.
@@ -154,8 +180,13 @@ pub(crate) fn start_capture(store: &Store, schema: Arc<SchemaCache>, hub: Weak<H
         .filter(|table| table.kind == TableKind::Table)
         .map(|table| Arc::new(table.clone()))
         .collect();
-    let (sender, receiver) = mpsc::sync_channel::<Vec<Change>>(DISPATCH_QUEUE_BATCHES);
-    if let Err(error) = store.observe_writes(Arc::new(Capture { tables, sender })) {
+    let (sender, receiver) = mpsc::sync_channel::<Vec<Captured>>(DISPATCH_QUEUE_BATCHES);
+    let capture = Capture {
+        tables,
+        sender,
+        cleaned: Mutex::new(None),
+    };
+    if let Err(error) = store.observe_writes(Arc::new(capture)) {
         tracing::error!("realtime change capture not installed: {error}");
         return;
     }
@@ -176,8 +207,11 @@ pub(crate) fn start_capture(store: &Store, schema: Arc<SchemaCache>, hub: Weak<H
             while let Ok(batch) = receiver.recv() {
                 let Some(hub) = hub.upgrade() else { return };
                 runtime.block_on(async {
-                    for change in &batch {
-                        dispatch(&hub, change).await;
+                    for captured in &batch {
+                        match captured {
+                            Captured::Change(change) => dispatch(&hub, change).await,
+                            Captured::Message(message) => broadcast::deliver(&hub, message),
+                        }
                     }
                 });
             }
@@ -197,10 +231,19 @@ impl WriteObserver for Capture {
         for (index, table) in self.tables.iter().enumerate() {
             sql.push_str(&triggers_sql(index, table));
         }
+        sql.push_str(&messages_trigger_sql());
         connection.execute_batch(&sql)
     }
 
     fn after_write(&self, connection: &Connection) {
+        let mut cleaned = self.cleaned.lock().unwrap_or_else(PoisonError::into_inner);
+        if cleaned.is_none_or(|at| at.elapsed() >= CLEANUP_INTERVAL) {
+            *cleaned = Some(Instant::now());
+            if let Err(error) = send::cleanup(connection) {
+                tracing::error!("realtime: removing old realtime.messages failed: {error}");
+            }
+        }
+        drop(cleaned);
         match drain(connection, &self.tables) {
             Ok(changes) if changes.is_empty() => {}
             Ok(changes) => {
@@ -244,6 +287,23 @@ fn triggers_sql(index: usize, table: &Table) -> String {
     sql
 }
 
+/// The TEMP trigger that captures each broadcast inserted into `realtime.messages`, with the
+/// fields Supabase's replication needs (a row without one of them is not broadcast).
+fn messages_trigger_sql() -> String {
+    let trigger = quote_ident("_solobase_realtime_messages_insert");
+    format!(
+        "DROP TRIGGER IF EXISTS temp.{trigger};\n\
+         CREATE TEMP TRIGGER {trigger} AFTER INSERT ON main.{} \
+         WHEN NEW.extension = 'broadcast' AND NEW.event IS NOT NULL \
+         AND NEW.private IS NOT NULL AND json_valid(NEW.payload) BEGIN \
+         INSERT INTO {CHANGES_TABLE} (table_index, op, old_row, new_row) VALUES ({MESSAGE_INDEX}, \
+         'BROADCAST', NULL, json_object('id', NEW.id, 'topic', NEW.topic, 'event', NEW.event, \
+         'private', json(CASE WHEN NEW.private THEN 'true' ELSE 'false' END), \
+         'payload', json(NEW.payload))); END;\n",
+        send::messages_table()
+    )
+}
+
 /// `json_object(…)` of a row, each value typed as REST renders it.
 fn row_json(table: &Table, prefix: &str) -> String {
     let pairs: Vec<String> = table
@@ -278,7 +338,7 @@ fn value_json(column: &Column, value: &str) -> String {
 }
 
 /// Reads and clears what the triggers recorded, in order.
-fn drain(connection: &Connection, tables: &[Arc<Table>]) -> rusqlite::Result<Vec<Change>> {
+fn drain(connection: &Connection, tables: &[Arc<Table>]) -> rusqlite::Result<Vec<Captured>> {
     let mut statement = connection.prepare_cached(&format!(
         "SELECT table_index, op, old_row, new_row FROM {CHANGES_TABLE} ORDER BY seq"
     ))?;
@@ -306,15 +366,30 @@ fn drain(connection: &Connection, tables: &[Arc<Table>]) -> rusqlite::Result<Vec
     Ok(rows
         .into_iter()
         .filter_map(|(index, op, old, new)| {
-            Some(Change {
+            if index == MESSAGE_INDEX {
+                return message(parse(new)?.as_ref()).map(Captured::Message);
+            }
+            Some(Captured::Change(Change {
                 table: tables.get(usize::try_from(index).ok()?)?.clone(),
                 kind: ChangeKind::parse(&op)?,
                 record: parse(new),
                 old_record: parse(old),
                 commit_timestamp: commit_timestamp.clone(),
-            })
+            }))
         })
         .collect())
+}
+
+/// A captured `realtime.messages` row.
+fn message(row: &Map<String, Value>) -> Option<Message> {
+    let text = |key: &str| row.get(key).and_then(Value::as_str).map(str::to_owned);
+    Some(Message {
+        id: text("id")?,
+        topic: text("topic")?,
+        event: text("event")?,
+        private: row.get("private")?.as_bool()?,
+        payload: row.get("payload")?.clone(),
+    })
 }
 
 /// `2026-08-22T10:00:00.123Z`: millisecond precision, as realtime sends it.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::changes::Binding;
 use super::private::{self, Permissions};
-use super::{Hub, Outbound, Outbox, Payload, Subscription, broadcast, presence};
+use super::{Hub, Outbound, Outbox, Payload, Subscription, broadcast, now_secs, presence};
 use crate::app::App;
 use crate::auth::Caller;
 
@@ -229,10 +229,11 @@ impl Channels {
             .permissions(&caller, subscription.private, subscription.name())
             .await;
         if !permissions.read {
-            self.close(
-                subscription,
-                "You do not have permissions to read from this Channel",
+            let reason = format!(
+                "You no longer have permission to read from this Channel topic: {}",
+                subscription.name()
             );
+            self.close(subscription, &reason);
             return;
         }
         let refreshed = Arc::new(Subscription {
@@ -307,18 +308,28 @@ impl Channels {
     }
 
     /// Verifies a join or `access_token` token: opaque `sb_` keys as an apikey, JWTs as user
-    /// tokens. Errors are the reasons realtime gives.
+    /// tokens, which must carry `role` and `exp`. Errors are the reasons realtime gives.
     fn verify(&self, token: &str) -> Result<Caller, String> {
+        const INVALID: &str = "The token provided is not a valid JWT";
         let keys = self.app.keys();
-        let result = if token.starts_with("sb_") {
-            keys.socket_caller(token)
-        } else {
+        if token.starts_with("sb_") {
+            return keys.socket_caller(token).map_err(|_| INVALID.to_owned());
+        }
+        let caller =
             keys.token_caller(token)
-        };
-        result.map_err(|refusal| match refusal.message.as_str() {
-            "JWT expired" => "Token has expired".to_owned(),
-            _ => "The token provided is not a valid JWT".to_owned(),
-        })
+                .map_err(|refusal| match refusal.message.as_str() {
+                    "JWT expired" => match payload_claim(token, "exp").and_then(|exp| exp.as_i64())
+                    {
+                        Some(exp) => format!("Token has expired {} seconds ago", now_secs() - exp),
+                        None => "Token has expired".to_owned(),
+                    },
+                    _ => INVALID.to_owned(),
+                })?;
+        // Verified, so its payload is the one signed; `token_caller` fills in a missing role.
+        if payload_claim(token, "role").is_none() || expiry(&caller).is_none() {
+            return Err("Fields `role` and `exp` are required in JWT".to_owned());
+        }
+        Ok(caller)
     }
 
     fn reply(&self, message: &Inbound, ok: bool, response: Value) {
@@ -335,6 +346,17 @@ impl Channels {
     }
 }
 
+/// A claim of a JWT's payload as the token carries it, signature unchecked.
+fn payload_claim(token: &str, claim: &str) -> Option<Value> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let mut claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get_mut(claim).map(Value::take)
+}
+
 fn expiry(caller: &Caller) -> Option<i64> {
     caller.claims.get("exp").and_then(Value::as_i64)
 }
@@ -343,6 +365,15 @@ fn expiry(caller: &Caller) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::auth::Role;
+
+    #[test]
+    fn payload_claims_are_read_from_the_token() {
+        let token = "e30.eyJleHAiOjQyLCJyb2xlIjoiYW5vbiJ9.sig";
+        assert_eq!(payload_claim(token, "exp"), Some(json!(42)));
+        assert_eq!(payload_claim(token, "role"), Some(json!("anon")));
+        assert_eq!(payload_claim(token, "sub"), None);
+        assert_eq!(payload_claim("not a token", "exp"), None);
+    }
 
     #[test]
     fn expiry_reads_the_exp_claim() {

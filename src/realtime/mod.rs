@@ -10,6 +10,7 @@ pub mod channel;
 pub mod evaluate;
 pub mod presence;
 pub mod private;
+pub mod send;
 pub mod socket;
 
 use std::collections::{HashMap, HashSet};

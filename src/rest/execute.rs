@@ -321,7 +321,7 @@ fn call_function(connection: &Connection, call: &CallQuery) -> Result<Outcome, R
 }
 
 /// A scalar as Postgres's JSON for `pg_type`.
-fn scalar_json(value: ValueRef, pg_type: &PgType) -> Value {
+pub(crate) fn scalar_json(value: ValueRef, pg_type: &PgType) -> Value {
     match (value, pg_type) {
         (ValueRef::Null, _) => Value::Null,
         (ValueRef::Integer(flag), PgType::Boolean) => Value::Bool(flag != 0),

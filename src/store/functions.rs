@@ -359,6 +359,7 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         Ok(Some(pattern.is_match(&text)))
     })?;
     crate::storage::functions::register(connection)?;
+    crate::realtime::send::register(connection)?;
     // The project's functions and triggers, run by the plpgsql interpreter.
     crate::plpgsql::register(connection)
 }
