@@ -1,0 +1,5 @@
+import { Skeleton } from "@/components/skeleton"
+
+export default function Loading() {
+  return <Skeleton rows={6} />
+}
