@@ -82,8 +82,17 @@ test("forged, expired, unsigned and escalated tokens are refused", async () => {
     assert.equal(data, null)
     assert.match(error.code, /^PGRST30[13]$/)
   }
+  // No credentials at all is PostgREST's anonymous role: anon's policies, nothing more.
   const noKey = await fetch(`${server.url}/rest/v1/secrets?select=body`)
-  assert.equal(noKey.status, 401)
+  assert.equal(noKey.status, 200)
+  assert.deepEqual(await noKey.json(), [])
+  const noKeyWrite = await fetch(`${server.url}/rest/v1/secrets`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user_id: ANA, body: "planted" }),
+  })
+  assert.equal(noKeyWrite.status, 401)
+  assert.equal((await noKeyWrite.json()).code, "42501")
   await anaSecretIsIntact()
 })
 

@@ -156,7 +156,8 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// `/rest/v1/{path}`: the caller is verified first; a bad key never reaches the pipeline.
+/// `/rest/v1/{path}`: the caller is verified first (none at all is `anon`); a bad key never
+/// reaches the pipeline.
 async fn rest(
     State(app): State<App>,
     method: Method,
@@ -164,7 +165,7 @@ async fn rest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match app.keys().caller(&headers) {
+    let caller = match app.keys().rest_caller(&headers) {
         Ok(caller) => caller,
         Err(error) => {
             return crate::rest::error::RestError::new(

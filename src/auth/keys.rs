@@ -144,6 +144,20 @@ impl Keys {
         }
     }
 
+    /// The caller of a `/rest/v1` request. One that carries neither an `apikey` nor an
+    /// `Authorization` header is served as `anon`, as PostgREST serves it (its `db-anon-role`)
+    /// and as `supabase start`'s gateway passes it on; anything it carries is verified as
+    /// `caller` does.
+    pub fn rest_caller(&self, headers: &HeaderMap) -> Result<Caller, KeyError> {
+        if headers.contains_key("apikey") || headers.contains_key("authorization") {
+            return self.caller(headers);
+        }
+        Ok(Caller {
+            role: Role::Anon,
+            claims: Arc::new(json!({"role": "anon"})),
+        })
+    }
+
     /// Verifies a token from a realtime join or a websocket `apikey` parameter.
     pub fn token_caller(&self, token: &str) -> Result<Caller, KeyError> {
         let mut claims = self.verify(token)?;
@@ -236,6 +250,32 @@ mod tests {
         assert_eq!(custom.verify(&custom.anon_key).unwrap()["role"], "anon");
         assert!(custom.verify(SUPABASE_ANON_KEY).is_err());
         assert!(custom.publishable_key().is_none());
+    }
+
+    #[test]
+    fn a_rest_request_without_credentials_is_anon_and_bad_credentials_still_fail() {
+        let keys = keys();
+        let anonymous = keys.rest_caller(&headers(None, None)).unwrap();
+        assert_eq!(anonymous.role, Role::Anon);
+        assert_eq!(anonymous.claims["role"], "anon");
+        assert!(keys.caller(&headers(None, None)).is_err());
+        assert_eq!(
+            keys.rest_caller(&headers(Some("not-a-key"), None))
+                .unwrap_err()
+                .code,
+            "PGRST301"
+        );
+        assert_eq!(
+            keys.rest_caller(&headers(None, Some("a.b.c")))
+                .unwrap_err()
+                .code,
+            "PGRST301"
+        );
+        assert_eq!(
+            keys.rest_caller(&headers(None, Some(SUPABASE_SERVICE_KEY)))
+                .map(|caller| caller.role),
+            Ok(Role::ServiceRole)
+        );
     }
 
     #[test]

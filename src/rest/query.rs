@@ -14,7 +14,7 @@ use super::request::{ContainOperator, IsValue, JsonKey, JsonStep, Quantifier, Re
 use super::values::Literal;
 use crate::auth::Caller;
 use crate::migrate::expression::{substitute_calls, substitute_parameters, translate_expr_text};
-use crate::schema::{PgType, PolicyCommand, QualifiedName, SchemaCache, Table};
+use crate::schema::{PgType, PolicyCommand, QualifiedName, SchemaCache, Table, TableKind};
 use crate::store::functions::{CLAIM_FUNCTIONS, claim_value};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
 
@@ -453,7 +453,7 @@ impl Builder<'_> {
                 && let Some(present) = embed.presence
             {
                 let child = self.alias();
-                let from = self.embed_from(embed, alias, &child)?;
+                let from = self.embed_from(embed, alias, &child, false)?;
                 let exists = format!("EXISTS (SELECT 1 {from})");
                 terms.push(if present {
                     exists
@@ -590,9 +590,24 @@ impl Builder<'_> {
         }
     }
 
-    fn order_by(&self, shape: &Shape, alias: &str) -> String {
+    /// Whether rows of `shape` read from `from` come in the table's natural order: a request
+    /// that names no order gets a table's rows as Postgres stores them, in insertion order,
+    /// which is the order of their rowids here.
+    fn natural(&self, shape: &Shape, from: &str) -> bool {
+        shape.order.is_empty()
+            && shape.table.kind == TableKind::Table
+            && from == self.dialect.relation(&shape.table.name)
+    }
+
+    /// `ORDER BY` for the rows of `shape` as `alias`: the request's order, else the natural
+    /// one when `natural` (see `natural`; the source then keeps the rowid visible).
+    fn order_by(&self, shape: &Shape, alias: &str, natural: bool) -> String {
         if shape.order.is_empty() {
-            return String::new();
+            return if natural {
+                format!(" ORDER BY {alias}.{}", self.dialect.row_id())
+            } else {
+                String::new()
+            };
         }
         let terms: Vec<String> = shape
             .order
@@ -669,7 +684,7 @@ impl Builder<'_> {
                     let child = self.alias();
                     let inner = self.entries(&embed.shape, &child)?;
                     for (key, sql, json) in inner {
-                        let from = self.embed_from(embed, alias, &child)?;
+                        let from = self.embed_from(embed, alias, &child, false)?;
                         let value = format!("(SELECT {sql} {from} LIMIT 1)");
                         let value = if json {
                             self.dialect.as_json(&value)
@@ -690,6 +705,7 @@ impl Builder<'_> {
         embed: &Embed,
         parent: &str,
         child: &str,
+        natural: bool,
     ) -> Result<String, RestError> {
         let mut terms = match &embed.join {
             Join::Direct(pairs) => pairs
@@ -741,7 +757,7 @@ impl Builder<'_> {
             &relation,
             child,
             PolicyCommand::Select,
-            false,
+            natural,
         )?;
         Ok(format!(
             "FROM {source} WHERE {}",
@@ -753,20 +769,22 @@ impl Builder<'_> {
     fn embed(&mut self, embed: &Embed, parent: &str) -> Result<String, RestError> {
         let child = self.alias();
         if let [Output::Count { key }] = embed.shape.outputs.as_slice() {
-            let from = self.embed_from(embed, parent, &child)?;
+            let from = self.embed_from(embed, parent, &child, false)?;
             return Ok(format!(
                 "(SELECT json_array(json_object({}, count(*))) {from})",
                 quote_literal(key)
             ));
         }
         let object = self.object(&embed.shape, &child)?;
-        let from = self.embed_from(embed, parent, &child)?;
+        let relation = self.relation(&embed.shape.table)?;
+        let natural = !embed.to_one && self.natural(&embed.shape, &relation);
+        let from = self.embed_from(embed, parent, &child, natural)?;
         if embed.to_one {
             return Ok(format!("(SELECT {object} {from} LIMIT 1)"));
         }
         let rest = format!(
             "{from}{}{}",
-            self.order_by(&embed.shape, &child),
+            self.order_by(&embed.shape, &child, natural),
             Self::limit(&embed.shape)
         );
         Ok(format!(
@@ -777,7 +795,8 @@ impl Builder<'_> {
     /// `(json array, rows)` of `shape` read from `from` (a relation or a subquery).
     fn rows(&mut self, shape: &Shape, from: &str) -> Result<Sql, RestError> {
         let alias = self.alias();
-        let source = self.source(&shape.table, from, &alias, PolicyCommand::Select, false)?;
+        let natural = self.natural(shape, from);
+        let source = self.source(&shape.table, from, &alias, PolicyCommand::Select, natural)?;
         let terms = self.conditions(shape, &alias)?;
         let from_rest = format!("FROM {source}{}", where_clause(&terms));
         let text = if let [Output::Count { key }] = shape.outputs.as_slice() {
@@ -789,7 +808,7 @@ impl Builder<'_> {
             let object = self.object(shape, &alias)?;
             let rest = format!(
                 "{from_rest}{}{}",
-                self.order_by(shape, &alias),
+                self.order_by(shape, &alias, natural),
                 Self::limit(shape)
             );
             self.dialect.array_and_count(&object, &rest)
@@ -1306,7 +1325,7 @@ mod tests {
     fn a_nested_logic_tree_becomes_a_parenthesised_where() {
         check(
             "select=id&or=(id.eq.1,and(done.is.true,title.like.a*))",
-            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('id', t1."id") AS _row FROM "todos" AS t1 WHERE ((t1."id" = ?1) OR ((t1."done" IS TRUE) AND (pg_like(CAST(t1."title" AS TEXT), ?2)))) LIMIT 1000 OFFSET 0)"#,
+            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('id', t1."id") AS _row FROM "todos" AS t1 WHERE ((t1."id" = ?1) OR ((t1."done" IS TRUE) AND (pg_like(CAST(t1."title" AS TEXT), ?2)))) ORDER BY t1.rowid LIMIT 1000 OFFSET 0)"#,
             &[Literal::Integer(1), Literal::Text("a%".into())],
         );
     }
@@ -1324,7 +1343,7 @@ mod tests {
     fn a_to_many_embed_is_a_correlated_array_with_its_own_filters_order_and_limit() {
         check(
             "select=items(label)&items.label=neq.x&items.order=id&items.limit=2",
-            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('items', json((SELECT coalesce(json_group_array(json(_row)), json('[]')) FROM (SELECT json_object('label', t2."label") AS _row FROM "items" AS t2 WHERE t2."todo_id" = t1."id" AND (t2."label" <> ?1) ORDER BY t2."id" ASC NULLS LAST LIMIT 2 OFFSET 0)))) AS _row FROM "todos" AS t1 LIMIT 1000 OFFSET 0)"#,
+            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('items', json((SELECT coalesce(json_group_array(json(_row)), json('[]')) FROM (SELECT json_object('label', t2."label") AS _row FROM "items" AS t2 WHERE t2."todo_id" = t1."id" AND (t2."label" <> ?1) ORDER BY t2."id" ASC NULLS LAST LIMIT 2 OFFSET 0)))) AS _row FROM "todos" AS t1 ORDER BY t1.rowid LIMIT 1000 OFFSET 0)"#,
             &[Literal::Text("x".into())],
         );
     }
@@ -1357,11 +1376,12 @@ mod tests {
             panic!()
         };
         // Default deny: no policy lets the caller see an item, in the embed and the `!inner` test.
-        for alias in ["t2", "t3"] {
+        // The embed keeps the rowid of its rows for their natural order.
+        for (alias, columns) in [("t2", "*"), ("t3", "rowid, *")] {
             assert_eq!(
                 rows.text
                     .matches(&format!(
-                        "FROM (SELECT * FROM \"items\" AS \"items\" WHERE 0) AS {alias} WHERE {alias}.\"todo_id\" = t1.\"id\""
+                        "FROM (SELECT {columns} FROM \"items\" AS \"items\" WHERE 0) AS {alias} WHERE {alias}.\"todo_id\" = t1.\"id\""
                     ))
                     .count(),
                 1,
