@@ -79,3 +79,12 @@ test("an upsert checks the INSERT check, the UPDATE and SELECT using, then the U
   await same({ as: B, ...upsert("drafts", { id: 3, user_id: B, status: "published" }) })
   await same({ as: B, ...upsert("drafts", { id: 2, user_id: B, status: "published" }, { ignore: true }) })
 })
+
+test("security_invoker set, reset and replaced as Postgres does: a user sees through each view what Postgres shows", async () => {
+  for (const view of ["notes_bare", "notes_yes", "notes_off", "notes_altered", "notes_reset", "notes_replaced", "notes_table_set"]) {
+    const { data, error } = await client(B).from(view).select("id").order("id")
+    assert.equal(error, null, view)
+    const { output } = postgres.sql(`select coalesce(json_agg(id order by id), '[]') from ${view};`, { role: "authenticated", sub: B })
+    assert.deepEqual(data.map((row) => row.id), JSON.parse(output), view)
+  }
+})

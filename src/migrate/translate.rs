@@ -393,7 +393,10 @@ fn apply_statement(
                     name,
                     kind: TableKind::View {
                         definition: view.query.to_string(),
-                        security_invoker: security_invoker(&view.options),
+                        security_invoker: match &view.options {
+                            sqlparser::ast::CreateTableOptions::With(options) => security_invoker(options)?.unwrap_or(false),
+                            _ => false,
+                        },
                     },
                     columns,
                     primary_key: Vec::new(),
@@ -406,6 +409,25 @@ fn apply_statement(
                 },
             );
             Ok(())
+        }
+        Statement::AlterView(alter) => {
+            let name = qualified_name(&alter.name);
+            let Some(view) = cache.tables.get_mut(&name) else {
+                return if alter.if_exists { Ok(()) } else { Err(Refusal::new(format!("relation \"{}\" does not exist", name.name))) };
+            };
+            match &alter.operation {
+                sqlparser::ast::AlterViewOperation::SetOptions { options } => set_view_options(view, options),
+                sqlparser::ast::AlterViewOperation::ResetOptions { options } => {
+                    if options.iter().any(|option| ident_name(option) == "security_invoker")
+                        && let TableKind::View { security_invoker, .. } = &mut view.kind
+                    {
+                        *security_invoker = false;
+                    }
+                    Ok(())
+                }
+                other => Err(Refusal::new(format!("`alter view … {other}` is not supported"))
+                    .hint("drop the view and create it again")),
+            }
         }
         Statement::CreateType { name, representation } => match representation {
             Some(UserDefinedTypeRepresentation::Enum { labels }) => {
@@ -549,25 +571,55 @@ fn first_words(sql: &str) -> String {
     sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
-/// Whether `create view … with (security_invoker = true)` (or `on`, `1`, `yes`) was given.
-fn security_invoker(options: &sqlparser::ast::CreateTableOptions) -> bool {
-    let sqlparser::ast::CreateTableOptions::With(options) = options else {
-        return false;
-    };
-    options.iter().any(|option| match option {
-        sqlparser::ast::SqlOption::KeyValue { key, value } => {
-            key.to_string().eq_ignore_ascii_case("security_invoker")
-                && matches!(
-                    value
-                        .to_string()
-                        .trim_matches('\'')
-                        .to_ascii_lowercase()
-                        .as_str(),
-                    "true" | "on" | "1" | "yes"
-                )
+/// `security_invoker` as the last of `options` sets it — bare, or a Postgres boolean (`true`,
+/// `on`, `1`, `yes`, a unique prefix such as `t`) — or `None` when none names it.
+fn security_invoker(options: &[sqlparser::ast::SqlOption]) -> Result<Option<bool>, Refusal> {
+    let mut setting = None;
+    for option in options {
+        match option {
+            sqlparser::ast::SqlOption::Ident(key)
+                if key.to_string().eq_ignore_ascii_case("security_invoker") =>
+            {
+                setting = Some(true);
+            }
+            sqlparser::ast::SqlOption::KeyValue { key, value }
+                if key.to_string().eq_ignore_ascii_case("security_invoker") =>
+            {
+                let text = value.to_string().trim_matches('\'').to_ascii_lowercase();
+                setting = Some(pg_bool(&text).ok_or_else(|| {
+                    Refusal::new(format!(
+                        "invalid value for boolean option \"security_invoker\": {text}"
+                    ))
+                })?);
+            }
+            _ => {}
         }
-        _ => false,
-    })
+    }
+    Ok(setting)
+}
+
+/// Postgres's `parse_bool`: `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`, or a unique prefix.
+fn pg_bool(text: &str) -> Option<bool> {
+    let prefix_of = |word: &str, least: usize| text.len() >= least && word.starts_with(text);
+    if prefix_of("true", 1) || prefix_of("yes", 1) || text == "on" || text == "1" {
+        Some(true)
+    } else if prefix_of("false", 1) || prefix_of("no", 1) || prefix_of("off", 2) || text == "0" {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// `alter view v set (…)`: `security_invoker` changes; other options only matter to Postgres.
+fn set_view_options(table: &mut Table, options: &[sqlparser::ast::SqlOption]) -> Outcome {
+    if let Some(setting) = security_invoker(options)?
+        && let TableKind::View {
+            security_invoker, ..
+        } = &mut table.kind
+    {
+        *security_invoker = setting;
+    }
+    Ok(())
 }
 
 fn column_names(columns: &[sqlparser::ast::IndexColumn]) -> Vec<String> {
@@ -1002,10 +1054,11 @@ fn alter_table(
                 )))
             }
         }
+        // `alter table v set (security_invoker = …)` works on a view as `alter view` does.
+        AlterTableOperation::SetOptionsParens { options } => set_view_options(table, options),
         // Triggers are always enabled here; storage parameters only matter to Postgres.
         AlterTableOperation::EnableTrigger { .. }
-        | AlterTableOperation::EnableAlwaysTrigger { .. }
-        | AlterTableOperation::SetOptionsParens { .. } => Ok(()),
+        | AlterTableOperation::EnableAlwaysTrigger { .. } => Ok(()),
         AlterTableOperation::DisableTrigger { .. } => {
             Err(Refusal::new("disabling triggers is not supported")
                 .hint("drop the trigger, or make its function return early when it should not act"))

@@ -608,3 +608,22 @@ fn search_indexes_sqlite_cannot_build_are_left_out_with_a_notice() {
     .to_string();
     assert!(error.contains("unaccent"), "{error}");
 }
+
+#[test]
+fn a_security_invoker_value_postgres_refuses_is_refused() {
+    let (mut connection, _) = connection();
+    let error = apply_pending(
+        &mut connection,
+        &[migration(
+            "1",
+            "create table t (id int);\ncreate view v with (security_invoker = maybe) as select id from t;",
+        )],
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains(":2: invalid value for boolean option \"security_invoker\": maybe"),
+        "{error}"
+    );
+}
