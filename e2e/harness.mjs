@@ -61,7 +61,7 @@ export function copyFixture(fixture) {
 
 /** Runs `solobase start` on `workdir` until it exits; resolves with its exit code and output. */
 export function runToExit(workdir) {
-  const child = spawn(binary(), ["start", "--workdir", workdir, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(binary(), ["start", "--workdir", workdir, "--port", "0", "--inbucket-port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   child.stdout.on("data", (chunk) => (output += chunk))
   child.stderr.on("data", (chunk) => (output += chunk))
@@ -73,7 +73,7 @@ export function runToExit(workdir) {
  * on a free port or on `port`.
  */
 export async function startServer(fixture, workdir = copyFixture(fixture), port = 0) {
-  const child = spawn(binary(), ["start", "--workdir", workdir, "--port", String(port)], { stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(binary(), ["start", "--workdir", workdir, "--port", String(port), "--inbucket-port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   child.stderr.on("data", (chunk) => (output += chunk))
   const url = await new Promise((resolve, reject) => {
@@ -94,7 +94,21 @@ export async function startServer(fixture, workdir = copyFixture(fixture), port 
   return {
     url,
     workdir,
-    pid: child.pid,
+    /** The local inbox's address (Mailpit's API), when the project serves one. */
+    get inboxUrl() {
+      return output.match(/Inbucket URL: (http:\/\/\S+)/)?.[1]
+    },
+    /** The newest message to `address` in the local inbox, waiting up to `ms` for one newer than `after` (an ID). */
+    async mail(address, { after, ms = 5000 } = {}) {
+      const deadline = Date.now() + ms
+      for (;;) {
+        const query = encodeURIComponent(`to:${address}`)
+        const { messages } = await fetch(`${this.inboxUrl}/api/v1/search?query=${query}`).then((response) => response.json())
+        if (messages.length && messages[0].ID !== after) return messages[0]
+        if (Date.now() > deadline) throw new Error(`no mail to ${address}`)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    },
     /** What the server printed so far. */
     output: () => output,
     pid: child.pid,

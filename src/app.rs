@@ -1,9 +1,10 @@
-//! App: the state every handler shares — the project, the store, the schema cache, the keys
-//! and realtime.
+//! App: the state every handler shares — the project, the store, the schema cache, the keys,
+//! realtime and auth's mailer.
 
 use std::sync::Arc;
 
 use crate::auth::Keys;
+use crate::auth::mail::Mailer;
 use crate::config::Project;
 use crate::realtime::Realtime;
 use crate::schema::SchemaCache;
@@ -22,10 +23,11 @@ struct AppInner {
     keys: Keys,
     realtime: Realtime,
     auth_limiter: crate::auth::api::RateLimiter,
+    mailer: Mailer,
 }
 
 impl App {
-    pub fn new(project: Project, store: Store, schema: SchemaCache) -> Self {
+    pub fn new(project: Project, store: Store, schema: SchemaCache, mailer: Mailer) -> Self {
         let keys = Keys::new(&project.config.auth);
         let schema = Arc::new(schema);
         let realtime = Realtime::start(store.clone(), schema.clone());
@@ -37,6 +39,7 @@ impl App {
                 keys,
                 realtime,
                 auth_limiter: Default::default(),
+                mailer,
             }),
         }
     }
@@ -59,6 +62,11 @@ impl App {
 
     pub fn realtime(&self) -> &Realtime {
         &self.inner.realtime
+    }
+
+    /// Auth's outgoing mail and the local inbox it goes to.
+    pub fn mailer(&self) -> &Mailer {
+        &self.inner.mailer
     }
 
     /// Sign-in and sign-up attempts, per IP address and per email.

@@ -38,6 +38,10 @@ enum Command {
         /// The port to listen on (default: `[api] port` from config.toml, else 54321; 0 picks a free one).
         #[arg(long)]
         port: Option<u16>,
+        /// The local inbox's port (default: `[inbucket] port` from config.toml, else 54324; 0
+        /// picks a free one).
+        #[arg(long)]
+        inbucket_port: Option<u16>,
     },
     /// Print the API URL and keys of the project, as `solobase start` prints them.
     Status {
@@ -64,7 +68,11 @@ enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Start { workdir, port } => start(workdir, port),
+        Command::Start {
+            workdir,
+            port,
+            inbucket_port,
+        } => start(workdir, port, inbucket_port),
         Command::Status { workdir } => status::status(&workdir),
         Command::Init { workdir } => init::init(&workdir),
         Command::Migration(command) => migration::run(command),
@@ -94,7 +102,7 @@ fn display_dir(dir: &Path) -> String {
         .to_string()
 }
 
-fn start(workdir: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
+fn start(workdir: PathBuf, port: Option<u16>, inbucket_port: Option<u16>) -> anyhow::Result<()> {
     let project = existing_project(&workdir)?;
     for warning in &project.config.warnings {
         eprintln!("warning: {warning}");
@@ -113,13 +121,48 @@ fn start(workdir: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
         let address = listener.local_addr()?;
-        let app = App::new(project, store.clone(), schema);
+        let inbox = std::sync::Arc::new(crate::auth::inbox::Inbox::default());
+        let mailer = crate::auth::mail::Mailer::new(&project, inbox.clone())?;
+        let inbucket = &project.config.inbucket;
+        let inbox_address = if inbucket.enabled {
+            serve_inbox(inbox, inbucket_port.unwrap_or(inbucket.port)).await
+        } else {
+            None
+        };
+        let app = App::new(project, store.clone(), schema, mailer);
         println!("Solobase started.\n");
         status::print_endpoints(app.keys(), &format!("http://{address}"), app.store().path());
+        if let Some(inbox_address) = inbox_address {
+            println!("    Inbucket URL: http://{inbox_address}");
+        }
         crate::server::serve(listener, app, crate::server::shutdown_signal()).await?;
         store.close();
         Ok(())
     })
+}
+
+/// Serves the local inbox on `port` until the process ends. A busy port is not fatal (mail is
+/// still kept, as for a disabled inbox): another local stack may own it.
+async fn serve_inbox(
+    inbox: std::sync::Arc<crate::auth::inbox::Inbox>,
+    port: u16,
+) -> Option<std::net::SocketAddr> {
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "warning: the local inbox cannot listen on 127.0.0.1:{port} ({error}); it is not served"
+            );
+            return None;
+        }
+    };
+    let address = listener.local_addr().ok()?;
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, crate::auth::inbox::routes(inbox)).await {
+            tracing::error!(%error, "the local inbox stopped");
+        }
+    });
+    Some(address)
 }
 
 /// Applies pending migrations and, on a fresh database, the seed; returns the schema.

@@ -26,6 +26,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub storage: StorageConfig,
     pub db: DbConfig,
+    pub inbucket: InbucketConfig,
     /// `env(NAME)` references left unresolved in keys Solobase does not use, one line each.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -153,10 +154,29 @@ impl Default for ApiConfig {
     }
 }
 
+/// `[inbucket]`: the local inbox every auth email goes to when no SMTP server is configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct InbucketConfig {
+    pub enabled: bool,
+    pub port: u16,
+}
+
+impl Default for InbucketConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            port: 54324,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct AuthConfig {
     pub site_url: String,
+    /// Where else `redirect_to` may point (globs: `*` within a path segment, `**` anywhere).
+    pub additional_redirect_urls: Vec<String>,
     /// Access-token lifetime in seconds.
     pub jwt_expiry: u64,
     /// HS256 secret; `env(NAME)` reads it from the environment.
@@ -175,6 +195,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             site_url: "http://127.0.0.1:3000".into(),
+            additional_redirect_urls: Vec::new(),
             jwt_expiry: 3600,
             jwt_secret: DEFAULT_JWT_SECRET.into(),
             enable_signup: true,
@@ -193,6 +214,17 @@ impl Default for AuthConfig {
 pub struct EmailAuthConfig {
     pub enable_signup: bool,
     pub enable_confirmations: bool,
+    /// An email change is confirmed from both the old and the new address.
+    pub double_confirm_changes: bool,
+    /// The shortest time between two emails of one kind to one user (a Go duration: `"1s"`).
+    #[serde(deserialize_with = "go_duration")]
+    pub max_frequency: Duration,
+    pub otp_length: usize,
+    /// Seconds an emailed link or code stays valid.
+    pub otp_expiry: u64,
+    /// `[auth.email.template.<kind>]`: `invite`, `confirmation`, `recovery`, `magic_link`,
+    /// `email_change`, `reauthentication`.
+    pub template: std::collections::HashMap<String, EmailTemplateConfig>,
 }
 
 impl Default for EmailAuthConfig {
@@ -200,8 +232,57 @@ impl Default for EmailAuthConfig {
         Self {
             enable_signup: true,
             enable_confirmations: false,
+            double_confirm_changes: true,
+            max_frequency: Duration::from_secs(1),
+            otp_length: 6,
+            otp_expiry: 3600,
+            template: Default::default(),
         }
     }
+}
+
+/// One email template: its subject and the file (relative to the project folder) of its HTML.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EmailTemplateConfig {
+    pub subject: Option<String>,
+    pub content_path: Option<String>,
+}
+
+/// A Go duration as the Supabase CLI writes them: `"1s"`, `"500ms"`, `"1m30s"`, `"2h"`.
+fn go_duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_go_duration(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "expected a duration such as \"1s\", \"500ms\" or \"1m30s\", not {text:?}"
+        ))
+    })
+}
+
+fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut rest = text.trim();
+    if rest == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let millis = match &rest[..unit] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return None,
+        };
+        total += Duration::from_millis(number.checked_mul(millis)?);
+        rest = &rest[unit..];
+    }
+    (!text.trim().is_empty()).then_some(total)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -491,5 +572,31 @@ mod tests {
                 .contains("SOLOBASE_TEST_UNSET_PORT is not set"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn email_and_inbox_settings_are_read() {
+        let config = check(
+            "[inbucket]\nport = 6543\n[auth]\nadditional_redirect_urls = [\"http://localhost:5173\"]\n\
+             [auth.email]\nmax_frequency = \"1m30s\"\notp_expiry = 60\ndouble_confirm_changes = false\n\
+             [auth.email.template.magic_link]\nsubject = \"Sign in\"\ncontent_path = \"./supabase/templates/magic.html\"",
+        )
+        .unwrap();
+        assert_eq!(config.inbucket.port, 6543);
+        assert!(config.inbucket.enabled);
+        assert_eq!(
+            config.auth.additional_redirect_urls,
+            ["http://localhost:5173"]
+        );
+        assert_eq!(config.auth.email.max_frequency, Duration::from_secs(90));
+        assert_eq!(config.auth.email.otp_expiry, 60);
+        assert!(!config.auth.email.double_confirm_changes);
+        let template = &config.auth.email.template["magic_link"];
+        assert_eq!(template.subject.as_deref(), Some("Sign in"));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_go_duration("soon"), None);
+        assert_eq!(parse_go_duration(""), None);
+        check("[auth.email]\nmax_frequency = \"5 seconds\"").unwrap_err();
     }
 }

@@ -67,7 +67,8 @@ impl TestServer {
             })
             .await
             .unwrap();
-        let app = App::new(project, store, schema);
+        let mailer = solobase::auth::mail::Mailer::new(&project, Default::default()).unwrap();
+        let app = App::new(project, store, schema, mailer);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let served = app.clone();

@@ -16,13 +16,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use super::email;
 use super::error::AuthError;
 use super::hashing;
 use super::users::{self, NewUser, Refresh};
 use super::{Caller, Role};
 use crate::app::App;
 
-type Result<T> = std::result::Result<T, AuthError>;
+pub(super) type Result<T> = std::result::Result<T, AuthError>;
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -32,6 +33,13 @@ pub fn routes() -> Router<App> {
         .route("/token", post(token))
         .route("/user", get(get_user).put(update_user))
         .route("/logout", post(logout))
+        .route("/otp", post(email::otp))
+        .route("/verify", get(email::verify_get).post(email::verify_post))
+        .route("/resend", post(email::resend))
+        .route("/recover", post(email::recover))
+        .route("/reauthenticate", get(email::reauthenticate))
+        .route("/invite", post(email::invite))
+        .route("/admin/generate_link", post(email::generate_link))
         .route("/admin/users", get(admin_list).post(admin_create))
         .route(
             "/admin/users/{id}",
@@ -96,7 +104,7 @@ async fn settings(State(app): State<App>) -> Json<Value> {
     }))
 }
 
-fn parse_body(body: &Bytes) -> Result<Value> {
+pub(super) fn parse_body(body: &Bytes) -> Result<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
@@ -109,14 +117,14 @@ fn parse_body(body: &Bytes) -> Result<Value> {
     })
 }
 
-fn text<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
+pub(super) fn text<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
     body.get(key)
         .and_then(Value::as_str)
         .filter(|text| !text.is_empty())
 }
 
 /// The API URL clients reached, for the tokens' `iss`.
-fn issuer(headers: &HeaderMap) -> String {
+pub(super) fn issuer(headers: &HeaderMap) -> String {
     let host = headers
         .get("host")
         .and_then(|value| value.to_str().ok())
@@ -211,7 +219,7 @@ async fn verify_password(password: String, hash: String) -> bool {
 }
 
 /// A session for the user: a signed access token with Supabase's claims and a refresh token.
-fn session_json(
+pub(super) fn session_json(
     app: &App,
     issuer: &str,
     user: &Value,
@@ -249,7 +257,7 @@ fn session_json(
 }
 
 /// Runs `job` on a read connection for the server itself (no caller claims).
-async fn read<T: Send + 'static>(
+pub(super) async fn read<T: Send + 'static>(
     app: &App,
     job: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T> {
@@ -261,7 +269,7 @@ async fn read<T: Send + 'static>(
 }
 
 /// A new password's hash, after checking it against the configured minimum.
-async fn new_password_hash(app: &App, password: Option<&str>) -> Result<Option<String>> {
+pub(super) async fn new_password_hash(app: &App, password: Option<&str>) -> Result<Option<String>> {
     let Some(password) = password else {
         return Ok(None);
     };
@@ -270,7 +278,7 @@ async fn new_password_hash(app: &App, password: Option<&str>) -> Result<Option<S
 }
 
 /// Runs `job` on the writer for the server itself (no caller claims).
-async fn write<T: Send + 'static>(
+pub(super) async fn write<T: Send + 'static>(
     app: &App,
     job: impl FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
 ) -> Result<T> {
@@ -280,7 +288,7 @@ async fn write<T: Send + 'static>(
         .map_err(AuthError::internal)?
 }
 
-fn database(error: rusqlite::Error) -> AuthError {
+pub(super) fn database(error: rusqlite::Error) -> AuthError {
     AuthError::internal(error)
 }
 
@@ -289,6 +297,7 @@ async fn sign_up(
     State(app): State<App>,
     ConnectInfo(crate::wire::Peer(address)): ConnectInfo<crate::wire::Peer>,
     headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response> {
     let body = parse_body(&body)?;
@@ -414,14 +423,22 @@ async fn sign_up(
         Some((session, refresh)) => {
             session_json(&app, &issuer, &user, &session, &refresh, "password")
         }
-        None => user,
+        None => {
+            // Pending until the emailed link or code is verified.
+            let id = user["id"].as_str().unwrap_or_default().to_owned();
+            let email = user["email"].as_str().unwrap_or_default().to_owned();
+            email::send_confirmation(&app, &headers, &query, id.clone(), email).await?;
+            read(&app, move |connection| users::user_json(connection, &id))
+                .await?
+                .unwrap_or(user)
+        }
     })
     .into_response())
 }
 
 /// Refuses an email with NUL or other control characters (`validation_failed`, as GoTrue's
 /// parser does) or without the shape of an address (`email_address_invalid`).
-fn check_email(email: &str) -> Result<()> {
+pub(super) fn check_email(email: &str) -> Result<()> {
     if email.contains(char::is_control) {
         return Err(AuthError::validation(
             "Unable to validate email address: invalid format",
@@ -582,7 +599,7 @@ async fn token(
 }
 
 /// The signed-in caller of `/user` and `/logout`, with a live session.
-async fn signed_in(app: &App, headers: &HeaderMap) -> Result<(String, Option<String>)> {
+pub(super) async fn signed_in(app: &App, headers: &HeaderMap) -> Result<(String, Option<String>)> {
     let token = headers
         .get("authorization")
         .and_then(|value| value.to_str().ok())
@@ -665,8 +682,15 @@ async fn get_user(State(app): State<App>, headers: HeaderMap) -> Result<Response
     })
 }
 
-/// `PUT /user`: email, password and `data` (merged; `null` deletes a key).
-async fn update_user(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+/// `PUT /user`: email, password (with the reauthentication `nonce` when given) and `data`
+/// (merged; `null` deletes a key). With `enable_confirmations` a new email is only pending
+/// until its confirmation link is followed.
+async fn update_user(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response> {
     let (user_id, _) = signed_in(&app, &headers).await?;
     let body = parse_body(&body)?;
     if body.get("app_metadata").is_some() {
@@ -704,15 +728,32 @@ async fn update_user(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
         }
         None => None,
     };
-    let email = text(&body, "email").map(str::to_owned);
+    let email = text(&body, "email").map(str::to_lowercase);
     if let Some(email) = email.as_deref() {
         check_email(email)?;
     }
+    let changed = email
+        .clone()
+        .filter(|email| current.email.as_deref().map(str::to_lowercase).as_deref() != Some(email));
+    let (email, pending_email) = if app.project().config.auth.email.enable_confirmations {
+        (None, changed)
+    } else {
+        (changed, None)
+    };
+    let nonce = text(&body, "nonce")
+        .filter(|_| hash.is_some())
+        .map(str::to_owned);
     let metadata = body
         .get("data")
         .map(|data| users::merge_metadata(&current.user_metadata, data));
+    let job_app = app.clone();
+    let job_user = user_id.clone();
     let user = write(&app, move |connection| {
+        let user_id = job_user;
         let transaction = connection.savepoint().map_err(database)?;
+        if let Some(nonce) = nonce {
+            email::spend_nonce(&job_app, &transaction, &user_id, &nonce)?;
+        }
         apply_changes(
             &transaction,
             &user_id,
@@ -724,6 +765,14 @@ async fn update_user(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
         let user = users::user_json(&transaction, &user_id).map_err(database)?;
         transaction.commit().map_err(database)?;
         Ok(user)
+    })
+    .await?;
+    let Some(new_email) = pending_email else {
+        return Ok(Json(user).into_response());
+    };
+    email::send_email_change(&app, &headers, &query, &user_id, &new_email).await?;
+    let user = read(&app, move |connection| {
+        users::user_json(connection, &user_id)
     })
     .await?;
     Ok(Json(user).into_response())
@@ -822,7 +871,7 @@ async fn logout(
 }
 
 /// Admin endpoints need the service_role.
-fn admin(app: &App, headers: &HeaderMap) -> Result<Caller> {
+pub(super) fn admin(app: &App, headers: &HeaderMap) -> Result<Caller> {
     match app.keys().caller(headers) {
         Ok(caller) if caller.role == Role::ServiceRole => Ok(caller),
         Ok(_) => Err(AuthError::new(

@@ -3,9 +3,12 @@
 
 pub mod api;
 pub mod caller;
+mod email;
 pub mod error;
 mod hashing;
+pub mod inbox;
 pub mod keys;
+pub mod mail;
 pub mod users;
 
 pub use caller::{Caller, Role};

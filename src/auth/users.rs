@@ -82,11 +82,10 @@ pub fn create(connection: &Connection, new: NewUser) -> rusqlite::Result<String>
     {
         map.insert("email_verified".into(), Value::Bool(true));
     }
-    let confirmation_sent_at = (!new.confirmed && new.email.is_some()).then(|| now.clone());
     connection.execute(
-        "INSERT INTO \"auth.users\" (id, aud, role, email, encrypted_password, email_confirmed_at, confirmed_at, confirmation_sent_at, raw_app_meta_data, raw_user_meta_data, is_anonymous, created_at, updated_at)
-         VALUES (?1, 'authenticated', 'authenticated', ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-        params![id, new.email, new.password_hash, confirmed_at, confirmation_sent_at, new.app_metadata.to_string(), user_metadata.to_string(), new.is_anonymous, now],
+        "INSERT INTO \"auth.users\" (id, aud, role, email, encrypted_password, email_confirmed_at, confirmed_at, raw_app_meta_data, raw_user_meta_data, is_anonymous, created_at, updated_at)
+         VALUES (?1, 'authenticated', 'authenticated', ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?8)",
+        params![id, new.email, new.password_hash, confirmed_at, new.app_metadata.to_string(), user_metadata.to_string(), new.is_anonymous, now],
     )?;
     if let Some(email) = new.email {
         let identity_data =
@@ -110,7 +109,7 @@ fn gotrue_time(stored: Option<String>) -> Value {
 pub fn user_json(connection: &Connection, id: &str) -> rusqlite::Result<Option<Value>> {
     let row = connection
         .query_row(
-            "SELECT id, aud, role, email, email_confirmed_at, phone, confirmed_at, last_sign_in_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_anonymous, confirmation_sent_at, banned_until
+            "SELECT id, aud, role, email, email_confirmed_at, phone, confirmed_at, last_sign_in_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at, is_anonymous, confirmation_sent_at, banned_until, invited_at, recovery_sent_at, email_change_sent_at, reauthentication_sent_at, email_change
              FROM \"auth.users\" WHERE id = ?1 AND deleted_at IS NULL",
             [id],
             |row| {
@@ -120,11 +119,14 @@ pub fn user_json(connection: &Connection, id: &str) -> rusqlite::Result<Option<V
                 user.insert("aud".into(), Value::String(row.get::<_, Option<String>>(1)?.unwrap_or_default()));
                 user.insert("role".into(), Value::String(row.get::<_, Option<String>>(2)?.unwrap_or_default()));
                 user.insert("email".into(), Value::String(row.get::<_, Option<String>>(3)?.unwrap_or_default()));
-                for (key, index) in [("email_confirmed_at", 4), ("confirmed_at", 6), ("last_sign_in_at", 7), ("confirmation_sent_at", 13), ("banned_until", 14)] {
+                for (key, index) in [("email_confirmed_at", 4), ("confirmed_at", 6), ("last_sign_in_at", 7), ("confirmation_sent_at", 13), ("banned_until", 14), ("invited_at", 15), ("recovery_sent_at", 16), ("email_change_sent_at", 17), ("reauthentication_sent_at", 18)] {
                     let value = gotrue_time(row.get(index)?);
                     if !value.is_null() {
                         user.insert(key.into(), value);
                     }
+                }
+                if let Some(new_email) = row.get::<_, Option<String>>(19)?.filter(|email| !email.is_empty()) {
+                    user.insert("new_email".into(), Value::String(new_email));
                 }
                 user.insert("phone".into(), Value::String(row.get::<_, Option<String>>(5)?.unwrap_or_default()));
                 user.insert("app_metadata".into(), parse(row.get(8)?));
