@@ -3,6 +3,8 @@
 //! Built by `migrate`, persisted beside the data, read by `rest`, `auth` and `realtime`.
 //! It knows nothing of SQL text for a particular store; names here are Postgres names.
 
+pub mod relationships;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
