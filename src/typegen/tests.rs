@@ -14,6 +14,7 @@ fn column(name: &str, pg_type: PgType, nullable: bool, default: Option<&str>) ->
         nullable,
         default: default.map(Into::into),
         identity: false,
+        sequence: None,
         comment: None,
     }
 }
@@ -130,6 +131,7 @@ pub(crate) fn fixture() -> SchemaCache {
         vec![
             Column {
                 identity: true,
+                sequence: None,
                 ..column("id", PgType::BigInt, false, None)
             },
             column("name", PgType::Text, false, None),
