@@ -57,3 +57,35 @@ test("a REST update fires the BEFORE trigger that sets updated_at, only on rows 
   const other = await eve.from("teams").update({ name: "mine" }).eq("name", "red").select()
   assert.deepEqual(other.data, [])
 })
+
+test("SQL reads PostgREST's request settings: headers in an RPC, a default, a trigger and a policy", async () => {
+  const client = server.client(undefined, { global: { headers: { "x-tenant": "acme", traceparent: "00-abc-01" } } })
+  const echoed = await client.rpc("request_header", { name: "traceparent" })
+  assert.equal(echoed.error, null)
+  assert.equal(echoed.data, "00-abc-01")
+  assert.equal((await server.client().rpc("request_header", { name: "traceparent" })).data, null)
+
+  const inserted = await client.from("visits").insert({ tenant: "acme" }).select("method, path, tenant, visitor")
+  assert.equal(inserted.error, null)
+  assert.deepEqual(inserted.data, [{ method: "POST", path: "/visits", tenant: "acme", visitor: "anon" }])
+  const refused = await client.from("visits").insert({ tenant: "other" })
+  assert.equal(refused.error.code, "42501")
+  const otherTenant = server.client(undefined, { global: { headers: { "x-tenant": "globex" } } })
+  assert.deepEqual((await otherTenant.from("visits").select("tenant")).data, [])
+  assert.deepEqual((await client.from("visits").select("tenant")).data, [{ tenant: "acme" }])
+})
+
+test("set_config lasts for the request; an unknown setting is 42704 unless missing_ok", async () => {
+  const client = server.client(undefined, { global: { headers: { cookie: "theme=dark; lang=en" } } })
+  for (let round = 0; round < 2; round++) {
+    const { data, error } = await client.rpc("setting_round_trip")
+    assert.equal(error, null)
+    // Postgres answers NULL on a fresh connection and '' on one a previous request set it on.
+    assert.ok(data.before === null || data.before === "", JSON.stringify(data))
+    assert.deepEqual(data, { ...data, after: "hello", cookies: { theme: "dark", lang: "en" }, role: "anon" })
+  }
+  const unknown = await client.rpc("unknown_setting")
+  assert.equal(unknown.error.code, "42704")
+  assert.equal(unknown.error.message, 'unrecognized configuration parameter "app.not_set"')
+  assert.equal(unknown.status, 400)
+})

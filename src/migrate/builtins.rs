@@ -38,14 +38,20 @@ pub fn call(name: &str, args: &[String]) -> Option<String> {
                 "(SELECT json_group_array(value) FROM (SELECT {value} AS value UNION ALL SELECT value FROM json_each({array})))"
             )
         }
-        // PostgREST's request settings, as Supabase's helpers read them.
-        ("current_setting", [setting, ..]) => return setting_value(setting),
+        // Run-time parameters (`store::settings`); the caller's claims are read through the
+        // claim stand-ins, which REST binds as parameters of its statements.
+        ("current_setting", [setting, ..]) => claim_setting(setting)
+            .unwrap_or_else(|| format!("current_setting({})", args.join(", "))),
+        ("current_setting", _) | ("set_config", [_, _, _]) => {
+            format!("{name}({})", args.join(", "))
+        }
         _ => return None,
     })
 }
 
-/// `current_setting('request.jwt.claims' | 'request.jwt.claim.<name>' | 'role', …)`.
-fn setting_value(setting: &str) -> Option<String> {
+/// `current_setting('request.jwt.claims' | 'request.jwt.claim.<name>' | 'role', …)` as the
+/// claim stand-in that answers it.
+fn claim_setting(setting: &str) -> Option<String> {
     let name = setting.strip_prefix('\'')?.strip_suffix('\'')?;
     Some(match name {
         "request.jwt.claims" => "auth_jwt()".into(),
@@ -136,7 +142,10 @@ mod tests {
             translate_expr_text("current_setting('request.jwt.claim.sub', true)").unwrap(),
             "json_extract(auth_jwt(), '$.sub')"
         );
-        let error = translate_expr_text("current_setting('request.headers', true)").unwrap_err();
-        assert!(error.0.contains("current_setting"), "{error}");
+        assert_eq!(
+            translate_expr_text("current_setting('request.headers', true)::json ->> 'traceparent'")
+                .unwrap(),
+            "json(current_setting('request.headers', true)) ->> 'traceparent'"
+        );
     }
 }

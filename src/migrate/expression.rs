@@ -749,6 +749,11 @@ fn translate_cast(inner: &Expr, data_type: &DataType) -> Result<String, Unsuppor
         {
             format!("CAST({inner} AS TEXT)")
         }
+        // A value made JSON nests as JSON (not as a string) in json_build_object and friends;
+        // the claims (`auth_jwt()`, bound by REST as a parameter) are JSON already.
+        "json" | "jsonb" if literal.is_none() && inner.to_string() != "auth_jwt()" => {
+            format!("json({inner})")
+        }
         "timestamptz" | "timestamp with time zone" if literal.is_some() => {
             let text = literal.unwrap_or_default();
             let canonical = crate::migrate::values::normalize_timestamptz(&text)

@@ -16,6 +16,7 @@ use super::values::Literal;
 use crate::auth::Caller;
 use crate::schema::{PgType, QualifiedName, SchemaCache, Table};
 use crate::store::naming::{quote_ident, table_ident};
+use crate::store::settings::RequestSettings;
 use crate::store::{Claims, Store, StoreError};
 
 /// What a query produced, before it becomes an HTTP response.
@@ -48,16 +49,19 @@ pub struct WriteOptions {
     pub representation: bool,
 }
 
-/// Runs `query` for `caller`; `table` names the mutated relation (for error messages).
+/// Runs `query` for `caller` with the request's `settings` (`current_setting('request.…')`);
+/// `table` names the mutated relation (for error messages).
 pub async fn run(
     store: &Store,
     schema: Arc<SchemaCache>,
-    caller: &Caller,
+    (caller, settings): (&Caller, Arc<RequestSettings>),
     table: Option<QualifiedName>,
     query: Query,
     options: WriteOptions,
 ) -> Result<Outcome, RestError> {
     let claims = Some(caller.claims.clone());
+    let begin =
+        move |connection: &Connection| settings.apply(connection).map_err(RestError::internal);
     let result = match query {
         Query::Read { rows, count } => {
             store
@@ -65,6 +69,7 @@ pub async fn run(
                     let transaction = connection
                         .unchecked_transaction()
                         .map_err(RestError::internal)?;
+                    begin(&transaction)?;
                     read(&transaction, &rows, count.as_ref())
                 })
                 .await
@@ -73,8 +78,10 @@ pub async fn run(
             let write = Arc::new(write);
             grouped(store, claims, move || {
                 let (schema, table, write) = (schema.clone(), table.clone(), write.clone());
+                let begin = begin.clone();
                 move |connection: &mut Connection| {
                     let transaction = connection.savepoint().map_err(RestError::internal)?;
+                    begin(&transaction)?;
                     let table = table
                         .as_ref()
                         .and_then(|name| schema.table(name))
@@ -92,6 +99,7 @@ pub async fn run(
                     let transaction = connection
                         .unchecked_transaction()
                         .map_err(RestError::internal)?;
+                    begin(&transaction)?;
                     call_function(&transaction, &call)
                 })
                 .await
@@ -99,9 +107,10 @@ pub async fn run(
         Query::Call(call) => {
             let call = Arc::new(call);
             grouped(store, claims, move || {
-                let call = call.clone();
+                let (call, begin) = (call.clone(), begin.clone());
                 move |connection: &mut Connection| {
                     let transaction = connection.savepoint().map_err(RestError::internal)?;
+                    begin(&transaction)?;
                     let outcome = call_function(&transaction, &call)?;
                     if let Outcome::Rows { returned, .. } = &outcome {
                         check_max_affected(*returned, options)?;

@@ -27,6 +27,7 @@ use crate::auth::{Caller, Role};
 use crate::config::ApiConfig;
 use crate::schema::SchemaCache;
 use crate::store::Store;
+use crate::store::settings::RequestSettings;
 use error::RestError;
 use execute::WriteOptions;
 use plan::Plan;
@@ -71,7 +72,9 @@ pub async fn handle(
                 .filter(|_| request.prefer.strict),
             representation: request.prefer.return_ == ReturnPreference::Representation,
         };
-        let outcome = execute::run(store, schema.clone(), &caller, table, query, options).await?;
+        let settings = RequestSettings::new(method.as_str(), &format!("/{path}"), headers);
+        let caller = (&caller, Arc::new(settings));
+        let outcome = execute::run(store, schema.clone(), caller, table, query, options).await?;
         response::render(&request, outcome)
     }
     .await;

@@ -23,7 +23,7 @@ pub struct Session {
     timeouts: StatementTimeouts,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct SessionState {
     /// The caller's JWT claims; `None` outside a request (migrations, seed).
     claims: Option<Arc<Value>>,
@@ -31,6 +31,8 @@ struct SessionState {
     now: Option<String>,
     /// When the job's statement timeout expires.
     deadline: Option<Instant>,
+    /// Parameters the job set with `set_config` (names lowercase), see `settings`.
+    settings: HashMap<String, String>,
     /// What `nextval`/`setval` gave each sequence in this job (`currval`), and the last
     /// `nextval` of any (`lastval`).
     drawn: HashMap<String, i64>,
@@ -61,6 +63,7 @@ impl Session {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.claims = claims;
         state.now = Some(timestamp_now());
+        state.settings.clear();
         state.deadline = timeout.map(|timeout| Instant::now() + timeout);
     }
 
@@ -114,14 +117,27 @@ impl Session {
             .last_drawn
     }
 
-    fn snapshot(&self) -> SessionState {
+    fn now(&self) -> Option<String> {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .now
             .clone()
     }
 
-    fn claims(&self) -> Option<Arc<Value>> {
+    /// The value the running job gave the parameter `name` with `set_config`.
+    pub(super) fn setting(&self, name: &str) -> Option<String> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.settings.get(name).cloned()
+    }
+
+    /// Sets the parameter `name` until the running job ends.
+    pub(super) fn set_setting(&self, name: String, value: String) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.settings.insert(name, value);
+    }
+
+    pub(super) fn claims(&self) -> Option<Arc<Value>> {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -294,7 +310,7 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
 
     let now_session = session.clone();
     connection.create_scalar_function("pg_now", 0, volatile, move |_| {
-        Ok(now_session.snapshot().now.unwrap_or_else(timestamp_now))
+        Ok(now_session.now().unwrap_or_else(timestamp_now))
     })?;
 
     for (name, claim) in CLAIM_FUNCTIONS {
@@ -358,6 +374,7 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         };
         Ok(Some(pattern.is_match(&text)))
     })?;
+    super::settings::register(connection, session)?;
     crate::storage::functions::register(connection)?;
     crate::realtime::send::register(connection)?;
     // The project's functions and triggers, run by the plpgsql interpreter.

@@ -8,6 +8,7 @@ pub mod functions;
 pub mod naming;
 mod pool;
 pub mod sequence;
+pub mod settings;
 
 pub use functions::Session;
 pub use pool::{Claims, Store, StoreError, WriteObserver};
