@@ -4,22 +4,15 @@
 // same SQLSTATE and leave the same rows (order of RLS and constraint checks, upsert policies).
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
-import fs from "node:fs"
-import path from "node:path"
-import { fileURLToPath } from "node:url"
 import { ANON_KEY, SERVICE_KEY, signJwt, startServer } from "./harness.mjs"
 import { startPostgres } from "./postgres.mjs"
 
 const A = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
 const B = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"
-const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "access", "supabase")
 let server, postgres
 before(async () => {
   ;[server, postgres] = await Promise.all([startServer("access"), startPostgres()])
-  for (const file of fs.readdirSync(path.join(fixture, "migrations")).sort()) {
-    assert.equal(postgres.sql(fs.readFileSync(path.join(fixture, "migrations", file), "utf8")).code, null, file)
-  }
-  assert.equal(postgres.sql(fs.readFileSync(path.join(fixture, "seed.sql"), "utf8")).code, null)
+  postgres.applyFixture("access")
 })
 after(async () => {
   await postgres?.stop()

@@ -49,6 +49,15 @@ export async function startPostgres() {
       if (!error && result.status !== 0) throw new Error(`psql failed: ${result.stderr}`)
       return { code: error ? error[1] : null, output: result.stdout.trim().split("\n").slice(role ? 1 : 0).join("\n") }
     },
+    /** Runs an e2e fixture's migrations and seed as the superuser; throws on the first error. */
+    applyFixture(name) {
+      const folder = path.join(path.dirname(new URL(import.meta.url).pathname), "fixtures", name, "supabase")
+      const files = fs.readdirSync(path.join(folder, "migrations")).sort().map((file) => path.join(folder, "migrations", file))
+      for (const file of [...files, path.join(folder, "seed.sql")]) {
+        const { code } = cluster.sql(fs.readFileSync(file, "utf8"))
+        if (code) throw new Error(`${file}: ${code}`)
+      }
+    },
     /** Rows of `table` ordered by `order`, as JSON values. */
     rows(table, order) {
       const { output } = cluster.sql(`select coalesce(json_agg(t order by ${order}), '[]') from ${table} t;`)
@@ -88,7 +97,10 @@ export async function startPostgres() {
     alter table realtime.messages enable row level security;
     create function realtime.topic() returns text language sql stable as
       $$ select nullif(current_setting('realtime.topic', true), '')::text $$;
+    grant usage on schema public to anon, authenticated, service_role;
     alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+    alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
+    alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
   `)
   return cluster
 }

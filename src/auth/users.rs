@@ -207,9 +207,10 @@ pub enum Refresh {
     AlreadyUsed,
 }
 
-/// GoTrue's rotation (protocol.md §3.4): the token is revoked and a child issued; a revoked
-/// token is honoured only within the reuse interval, and then answers the session's active
-/// token; otherwise the whole session is revoked.
+/// GoTrue's rotation (protocol.md §3.4): the token is revoked and a child issued. A revoked
+/// token that is the parent of the session's active token answers that token; another revoked
+/// token does too within the reuse interval, and after it revokes every token of the session
+/// (`refresh_token_already_used`).
 pub fn refresh(
     connection: &Connection,
     token: &str,
@@ -225,7 +226,7 @@ pub fn refresh(
     let Some((user_id, session, revoked, revoked_at)) = found else {
         return Ok(Refresh::NotFound);
     };
-    // Signing out or a detected reuse deletes the session; its tokens stay, revoked.
+    // Signing out deletes the session; its tokens stay, revoked.
     let Some(session) = session else {
         return Ok(Refresh::SessionMissing);
     };
@@ -240,6 +241,20 @@ pub fn refresh(
         return Ok(Refresh::SessionMissing);
     }
     if revoked {
+        let active: Option<(String, Option<String>)> = connection
+            .query_row(
+                "SELECT token, parent FROM \"auth.refresh_tokens\" WHERE session_id = ?1 AND revoked = 0 ORDER BY id DESC LIMIT 1",
+                [&session],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        // The parent of the active token: the client lost the answer of its last refresh, so
+        // it gets that answer's token again, however late it comes back.
+        if let Some((active, Some(parent))) = &active
+            && parent == token
+        {
+            return Ok(Refresh::Granted(user_id, session, active.clone()));
+        }
         let within_interval = jiff::Timestamp::now()
             .duration_since(
                 revoked_at
@@ -249,23 +264,17 @@ pub fn refresh(
             .as_secs()
             < reuse_interval_secs as i64;
         if !within_interval {
+            // Reuse detected: every token of the session is revoked (the session itself
+            // stays, as GoTrue's `RevokeTokenFamily` leaves it).
             connection.execute(
-                "UPDATE \"auth.refresh_tokens\" SET revoked = 1 WHERE session_id = ?1",
-                [&session],
+                "UPDATE \"auth.refresh_tokens\" SET revoked = 1, updated_at = ?2 WHERE session_id = ?1 AND revoked = 0",
+                params![session, timestamp_now()],
             )?;
-            connection.execute("DELETE FROM \"auth.sessions\" WHERE id = ?1", [&session])?;
             return Ok(Refresh::AlreadyUsed);
         }
-        // Within the interval the session's active token is handed out again, as GoTrue
-        // does: a retried refresh never starts a second live chain.
-        let active: Option<String> = connection
-            .query_row(
-                "SELECT token FROM \"auth.refresh_tokens\" WHERE session_id = ?1 AND revoked = 0 ORDER BY id DESC LIMIT 1",
-                [&session],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if let Some(active) = active {
+        // Within the interval the session's active token is handed out again: a retried
+        // refresh never starts a second live chain.
+        if let Some((active, _)) = active {
             return Ok(Refresh::Granted(user_id, session, active));
         }
     }

@@ -330,9 +330,13 @@ fn run_file(
         let mut working = cache.clone();
         let mut ignored = Ignored::default();
         for statement in statements::split(sql) {
-            let outcome = match postgres_only::classify(&statement.text) {
+            let outcome = match super::grants::apply(&mut working, &statement.text)
+                .or_else(|| postgres_only::classify(&statement.text).map(|rule| rule.map(Some)))
+            {
                 Some(Ok(rule)) => {
-                    ignored.record(rule, statement.line, &statement.text);
+                    if let Some(rule) = rule {
+                        ignored.record(rule, statement.line, &statement.text);
+                    }
                     Ok(())
                 }
                 Some(Err(refusal)) => Err(refusal),
@@ -355,11 +359,8 @@ fn run_file(
                 reason,
                 hint,
             })?;
+            working.follow_privileges();
         }
-        super::sequences::check_defaults(&working).map_err(|refusal| MigrationError::File {
-            file: file.to_owned(),
-            reason: refusal.reason,
-        })?;
         let violation: Option<(String, String)> = transaction
             .query_row(
                 "SELECT \"table\", parent FROM pragma_foreign_key_check",

@@ -6,6 +6,7 @@ mod builtins;
 pub mod catalog;
 mod evolve;
 pub mod expression;
+mod grants;
 mod postgres_only;
 pub mod printed;
 mod sequences;

@@ -1,22 +1,23 @@
-//! Sequences: `create sequence`, `alter sequence … owned by|restart`, identity columns'
-//! `sequence name …` (pg_dump), `nextval('s')` defaults and `select setval(…)`. A sequence
-//! counts for the one integer primary key that takes it as default or owns it — that key's
-//! SQLite AUTOINCREMENT counter (`sqlite_sequence`); a sequence stepping by other than 1 is
-//! refused, and so is `nextval` anywhere but in a column default.
+//! Sequences in migrations: `create sequence`, `alter sequence … owned by|restart|options`,
+//! `drop sequence`, and the sequence an identity or serial column draws from (named
+//! `table_column_seq`, or as pg_dump's `sequence name …` says). Their options and state are
+//! rows of the store (`store::sequence`), whose `nextval`/`setval` a migration, a default or a
+//! function calls like any SQL function.
 
 use regex::Regex;
-use rusqlite::{Connection, OptionalExtension};
-use sqlparser::ast::{Expr, SelectItem, SequenceOptions, SetExpr, Statement};
+use rusqlite::Connection;
+use sqlparser::ast::{Expr, GeneratedAs, SequenceOptions, Statement};
 
 use super::expression::qualified_name;
 use super::translate::Refusal;
-use crate::schema::{QualifiedName, SchemaCache, Sequence};
-use crate::store::naming::table_name;
+use crate::schema::{ColumnSequence, PgType, QualifiedName, SchemaCache, Sequence};
+use crate::store::sequence::{self as store, Definition};
 
 type Outcome = Result<(), Refusal>;
 
 /// `create sequence name [options]`.
 pub fn create(
+    connection: &Connection,
     cache: &mut SchemaCache,
     name: QualifiedName,
     if_not_exists: bool,
@@ -29,41 +30,100 @@ pub fn create(
             Err(Refusal::new(format!("relation \"{name}\" already exists")))
         };
     }
-    let mut sequence = Sequence {
-        start: 1,
-        owned_by: None,
+    let declared = Declared::read(options)?;
+    store::create(
+        connection,
+        &key(&name),
+        &declared.definition(i64::MAX, None)?,
+    )?;
+    let owned_by = match &declared.owned_by {
+        Some(Some(column)) => Some(owner(cache, column)?),
+        _ => None,
     };
-    apply_options(cache, &mut sequence, options)?;
-    cache.sequences.insert(name, sequence);
+    cache.sequences.insert(name, Sequence { owned_by });
     Ok(())
 }
 
-/// Reads `start with`, `owned by` and checks that the sequence steps by 1 without cycling.
-fn apply_options(
-    cache: &SchemaCache,
-    sequence: &mut Sequence,
-    options: &[SequenceOptions],
-) -> Outcome {
-    for option in options {
-        match option {
-            SequenceOptions::StartWith(expr, _) => sequence.start = integer(expr)?,
-            SequenceOptions::IncrementBy(expr, _) if integer(expr)? != 1 => {
-                return Err(step_refusal());
+/// The store's name of a sequence: `schema.name`, as `store::sequence::resolve` reads a
+/// regclass text.
+fn key(name: &QualifiedName) -> String {
+    name.to_string()
+}
+
+/// The options one `create`/`alter sequence` or identity declares.
+#[derive(Default)]
+struct Declared {
+    type_max: Option<i64>,
+    increment: Option<i64>,
+    /// `Some(None)`: `no minvalue`.
+    min: Option<Option<i64>>,
+    max: Option<Option<i64>>,
+    start: Option<i64>,
+    cycle: Option<bool>,
+    owned_by: Option<Option<sqlparser::ast::ObjectName>>,
+}
+
+impl Declared {
+    fn read(options: &[SequenceOptions]) -> Result<Self, Refusal> {
+        let mut declared = Self::default();
+        for option in options {
+            match option {
+                SequenceOptions::DataType(data_type) => {
+                    let pg_type = match data_type.to_string().to_ascii_lowercase().as_str() {
+                        "smallint" | "int2" => PgType::SmallInt,
+                        "integer" | "int" | "int4" => PgType::Integer,
+                        _ => PgType::BigInt,
+                    };
+                    declared.type_max = Some(type_max(&pg_type)?);
+                }
+                SequenceOptions::IncrementBy(expr, _) => declared.increment = Some(integer(expr)?),
+                SequenceOptions::MinValue(expr) => {
+                    declared.min = Some(expr.as_ref().map(integer).transpose()?);
+                }
+                SequenceOptions::MaxValue(expr) => {
+                    declared.max = Some(expr.as_ref().map(integer).transpose()?);
+                }
+                SequenceOptions::StartWith(expr, _) => declared.start = Some(integer(expr)?),
+                // sqlparser reads `no cycle` as `Cycle(true)`.
+                SequenceOptions::Cycle(no) => declared.cycle = Some(!no),
+                SequenceOptions::Cache(_) => {}
+                SequenceOptions::OwnedBy(column) => declared.owned_by = Some(column.clone()),
             }
-            SequenceOptions::Cycle(true) => return Err(step_refusal()),
-            SequenceOptions::OwnedBy(Some(column)) => {
-                sequence.owned_by = Some(owner(cache, column)?);
-            }
-            SequenceOptions::OwnedBy(None) => sequence.owned_by = None,
-            _ => {}
         }
+        Ok(declared)
     }
-    Ok(())
+
+    /// The definition these options give a new sequence of a type up to `type_max`, or change
+    /// `base` to.
+    fn definition(&self, type_max: i64, base: Option<Definition>) -> Result<Definition, Refusal> {
+        let type_max = self.type_max.unwrap_or(type_max);
+        let kept = |declared: Option<Option<i64>>, base: Option<i64>| match declared {
+            Some(value) => value,
+            None => base,
+        };
+        Definition::new(
+            type_max,
+            self.increment.or(base.map(|base| base.increment)),
+            kept(self.min, base.map(|base| base.min)),
+            kept(self.max, base.map(|base| base.max)),
+            self.start.or(base.map(|base| base.start)),
+            self.cycle.unwrap_or(base.is_some_and(|base| base.cycle)),
+        )
+        .map_err(Refusal::new)
+    }
 }
 
-fn step_refusal() -> Refusal {
-    Refusal::new("sequences that step by other than 1 or cycle are not supported")
-        .hint("count with an identity column (`generated by default as identity`)")
+/// The largest value of an integer type a sequence counts in.
+fn type_max(pg_type: &PgType) -> Result<i64, Refusal> {
+    match pg_type {
+        PgType::SmallInt => Ok(i16::MAX.into()),
+        PgType::Integer => Ok(i32::MAX.into()),
+        PgType::BigInt => Ok(i64::MAX),
+        other => Err(Refusal::new(format!(
+            "identity column type must be smallint, integer, or bigint, not {}",
+            other.pg_name()
+        ))),
+    }
 }
 
 fn integer(expr: &Expr) -> Result<i64, Refusal> {
@@ -92,8 +152,8 @@ fn owner(
     }
 }
 
-/// `alter sequence name {owned by t.c | restart [with n] | …}`, which sqlparser cannot parse:
-/// reparsed as the options of a `create sequence`.
+/// `alter sequence name {owned by t.c | restart [with n] | options}`, which sqlparser cannot
+/// parse: options reparsed as those of a `create sequence`.
 pub fn alter(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Option<Outcome> {
     let pattern = Regex::new(r"(?is)^alter\s+sequence\s+(if\s+exists\s+)?(\S+)\s+(.*)$").ok()?;
     let found = pattern.captures(text.trim())?;
@@ -108,15 +168,34 @@ pub fn alter(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Op
                 Err(Refusal::new(format!("relation \"{name}\" does not exist")))
             };
         };
-        let restart = Regex::new(r"(?i)^restart(\s+with)?\s+(\d+)$").expect("valid pattern");
+        let restart =
+            Regex::new(r"(?i)^restart(?:\s+(?:with\s+)?(-?\d+))?$").expect("valid pattern");
         if let Some(restart) = restart.captures(options.trim()) {
-            let next: i64 = restart[2]
-                .parse()
-                .map_err(|_| Refusal::new("restart value"))?;
-            return set_counter(connection, cache, &name, next - 1);
+            let next = match restart.get(1) {
+                Some(value) => Some(
+                    value
+                        .as_str()
+                        .parse()
+                        .map_err(|_| Refusal::new("restart value"))?,
+                ),
+                None => None,
+            };
+            store::restart(connection, &key(&name), next)?;
+            return Ok(());
         }
-        let parsed = parse_options(&options)?;
-        apply_options(cache, &mut sequence, &parsed)?;
+        let declared = Declared::read(&parse_options(&options)?)?;
+        let base = store::definition(connection, &key(&name))?;
+        store::redefine(
+            connection,
+            &key(&name),
+            &declared.definition(i64::MAX, base)?,
+        )?;
+        if let Some(column) = &declared.owned_by {
+            sequence.owned_by = column
+                .as_ref()
+                .map(|column| owner(cache, column))
+                .transpose()?;
+        }
         cache.sequences.insert(name, sequence);
         Ok(())
     })())
@@ -148,6 +227,91 @@ fn parse_name(text: &str) -> Result<QualifiedName, Refusal> {
         .map_err(|error| Refusal::new(format!("cannot read the name {text}: {error}")))
 }
 
+/// The sequence of a new identity (`generated … as identity [(options)]`) or serial column,
+/// named as Postgres names it: `table_column_seq` in the table's schema.
+pub fn for_identity(
+    table: &QualifiedName,
+    column: &str,
+    generated: Option<&GeneratedAs>,
+    options: Option<&[SequenceOptions]>,
+) -> ColumnSequence {
+    ColumnSequence {
+        name: QualifiedName::new(&table.schema, format!("{}_{column}_seq", table.name)),
+        always: matches!(generated, Some(GeneratedAs::Always)),
+        options: options
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    }
+}
+
+/// Creates the sequences of `table`'s identity and serial columns that do not exist yet.
+pub fn own_identities(
+    connection: &Connection,
+    cache: &mut SchemaCache,
+    table: &QualifiedName,
+) -> Outcome {
+    let Some(found) = cache.table(table) else {
+        return Ok(());
+    };
+    let mut created = Vec::new();
+    for column in &found.columns {
+        let Some(sequence) = &column.sequence else {
+            continue;
+        };
+        if cache.sequences.contains_key(&sequence.name) {
+            continue;
+        }
+        let declared = Declared::read(&parse_options(&sequence.options)?)?;
+        let definition = declared.definition(type_max(&column.pg_type)?, None)?;
+        store::create(connection, &key(&sequence.name), &definition)?;
+        created.push((sequence.name.clone(), column.name.clone()));
+    }
+    for (sequence, column) in created {
+        cache.sequences.insert(
+            sequence,
+            Sequence {
+                owned_by: Some((table.clone(), column)),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// `drop sequence name`, or the sequences a dropped table owned.
+pub fn drop(
+    connection: &Connection,
+    cache: &mut SchemaCache,
+    name: &QualifiedName,
+) -> Result<bool, Refusal> {
+    store::drop(connection, &key(name))?;
+    Ok(cache.sequences.remove(name).is_some())
+}
+
+/// Drops the sequences `table`'s columns own, as Postgres does with the table.
+pub fn drop_owned(
+    connection: &Connection,
+    cache: &mut SchemaCache,
+    table: &QualifiedName,
+) -> Outcome {
+    let owned: Vec<QualifiedName> = cache
+        .sequences
+        .iter()
+        .filter(|(_, sequence)| {
+            sequence
+                .owned_by
+                .as_ref()
+                .is_some_and(|(owner, _)| owner == table)
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in owned {
+        drop(connection, cache, &name)?;
+    }
+    Ok(())
+}
+
 /// An identity column's `alter table t alter column c add generated … as identity (sequence
 /// name s …)`, as pg_dump writes it: the statement without the `sequence name` option (which
 /// sqlparser cannot parse), the table, the column and the sequence's name.
@@ -174,18 +338,64 @@ pub fn identity_sequence(text: &str) -> Option<IdentitySequence> {
 }
 
 impl IdentitySequence {
-    /// Records the identity's sequence once the column is an identity.
-    pub fn register(&self, cache: &mut SchemaCache) -> Outcome {
+    /// Renames the identity's sequence, once the column is an identity, to the name given.
+    pub fn register(&self, connection: &Connection, cache: &mut SchemaCache) -> Outcome {
         let table = parse_name(&self.table)?;
-        let sequence = parse_name(&self.sequence)?;
-        cache.sequences.insert(
-            sequence,
-            Sequence {
-                start: 1,
-                owned_by: Some((table, self.column.clone())),
-            },
-        );
+        let name = parse_name(&self.sequence)?;
+        let Some(column) = cache.tables.get_mut(&table).and_then(|table| {
+            table
+                .columns
+                .iter_mut()
+                .find(|column| column.name == self.column)
+        }) else {
+            return Err(Refusal::new(format!(
+                "column \"{}\" does not exist",
+                self.column
+            )));
+        };
+        let Some(sequence) = column.sequence.as_mut() else {
+            return Err(Refusal::new(format!(
+                "column \"{}\" is not an identity column",
+                self.column
+            )));
+        };
+        let old = std::mem::replace(&mut sequence.name, name.clone());
+        store::rename(connection, &key(&old), &key(&name))?;
+        if let Some(owned) = cache.sequences.remove(&old) {
+            cache.sequences.insert(name, owned);
+        }
         Ok(())
+    }
+}
+
+/// An insert naming a `generated always` identity column must say `overriding system value`
+/// (Postgres's 428C9); the clause, which SQLite does not know, is then dropped.
+pub fn check_overriding(cache: &SchemaCache, insert: &mut sqlparser::ast::Insert) -> Outcome {
+    let overriding = insert.overriding.take();
+    let sqlparser::ast::TableObject::TableName(name) = &insert.table else {
+        return Ok(());
+    };
+    let Some(table) = cache.table(&qualified_name(name)) else {
+        return Ok(());
+    };
+    let always = insert
+        .columns
+        .iter()
+        .map(|ident| ident.to_string().trim_matches('"').to_owned())
+        .find(|column| {
+            table
+                .column(column)
+                .and_then(|column| column.sequence.as_ref())
+                .is_some_and(|sequence| sequence.always)
+        });
+    match always {
+        Some(column) if overriding != Some(sqlparser::ast::InsertOverriding::System) => {
+            Err(Refusal::new(format!(
+                "cannot insert a non-DEFAULT value into column \"{column}\" (428C9)"
+            ))
+            .hint("Use OVERRIDING SYSTEM VALUE to override."))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -194,172 +404,6 @@ pub fn nextval_default(default: &str) -> Option<QualifiedName> {
     let pattern = Regex::new(r#"(?i)^nextval\s*\(\s*'([^']+)'(\s*::\s*regclass)?\s*\)$"#).ok()?;
     let found = pattern.captures(default.trim())?;
     parse_name(&found[1]).ok()
-}
-
-/// `select setval('s', n[, is_called])`: the next `nextval` returns n + 1 (or n when
-/// `is_called` is false). `None` when the query is not only setval calls.
-pub fn setval(
-    connection: &Connection,
-    cache: &SchemaCache,
-    statement: &Statement,
-) -> Option<Outcome> {
-    let Statement::Query(query) = statement else {
-        return None;
-    };
-    let SetExpr::Select(select) = query.body.as_ref() else {
-        return None;
-    };
-    let mut calls = Vec::new();
-    for item in &select.projection {
-        let (SelectItem::UnnamedExpr(Expr::Function(function))
-        | SelectItem::ExprWithAlias {
-            expr: Expr::Function(function),
-            ..
-        }) = item
-        else {
-            return None;
-        };
-        let name = function
-            .name
-            .0
-            .last()?
-            .as_ident()?
-            .value
-            .to_ascii_lowercase();
-        if name != "setval" || !select.from.is_empty() {
-            return None;
-        }
-        calls.push(function.args.to_string());
-    }
-    Some((|| {
-        for args in calls {
-            let parts: Vec<&str> = args
-                .trim_matches(|c| c == '(' || c == ')')
-                .split(',')
-                .map(str::trim)
-                .collect();
-            let (name, value, called) = match parts.as_slice() {
-                [name, value] => (*name, *value, "true"),
-                [name, value, called] => (*name, *value, *called),
-                _ => {
-                    return Err(Refusal::new(
-                        "setval takes a sequence, a value and is_called",
-                    ));
-                }
-            };
-            let name = name.split("::").next().unwrap_or(name).trim_matches('\'');
-            let value: i64 = value
-                .parse()
-                .map_err(|_| Refusal::new(format!("setval value {value} is not an integer")))?;
-            let last = if called.eq_ignore_ascii_case("false") {
-                value - 1
-            } else {
-                value
-            };
-            set_counter(connection, cache, &parse_name(name)?, last)?;
-        }
-        Ok(())
-    })())
-}
-
-/// The table whose integer key a sequence counts for.
-fn counted_table(cache: &SchemaCache, name: &QualifiedName) -> Result<QualifiedName, Refusal> {
-    let sequence = cache
-        .sequences
-        .get(name)
-        .ok_or_else(|| Refusal::new(format!("relation \"{name}\" does not exist")))?;
-    let owner = sequence.owned_by.clone().or_else(|| {
-        cache.tables.values().find_map(|table| {
-            let column = table.columns.iter().find(|column| {
-                column.default.as_deref().and_then(nextval_default).as_ref() == Some(name)
-            })?;
-            Some((table.name.clone(), column.name.clone()))
-        })
-    });
-    match owner {
-        Some((table, column))
-            if cache
-                .table(&table)
-                .is_some_and(|found| found.primary_key == [column.clone()]) =>
-        {
-            Ok(table)
-        }
-        _ => Err(Refusal::new(format!(
-            "sequence \"{name}\" does not count for a single-column integer primary key"
-        ))
-        .hint("use the sequence as the default of an integer primary key, or an identity column")),
-    }
-}
-
-/// Sets the counter so the next generated key is `last + 1`.
-fn set_counter(
-    connection: &Connection,
-    cache: &SchemaCache,
-    name: &QualifiedName,
-    last: i64,
-) -> Outcome {
-    let table = table_name(&counted_table(cache, name)?);
-    connection.execute("DELETE FROM sqlite_sequence WHERE name = ?1", [&table])?;
-    connection.execute(
-        "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
-        rusqlite::params![table, last],
-    )?;
-    Ok(())
-}
-
-/// After a file: every `nextval` default must feed a single-column integer primary key (whose
-/// AUTOINCREMENT stands in for the sequence); anywhere else it would silently insert NULL.
-pub fn check_defaults(cache: &SchemaCache) -> Outcome {
-    for table in cache.tables.values() {
-        for column in &table.columns {
-            if column
-                .default
-                .as_deref()
-                .and_then(nextval_default)
-                .is_some()
-                && (table.primary_key != [column.name.clone()]
-                    || super::affinity(&column.pg_type) != "INTEGER")
-            {
-                return Err(Refusal::new(format!(
-                    "column \"{}\" of \"{}\" takes nextval() as default but is not the table's integer primary key",
-                    column.name, table.name
-                ))
-                .hint("only a sequence counting for a single-column integer primary key is supported"));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Starts a new table's counter where its sequence starts (`start with n`), unless rows or an
-/// earlier setval already moved it.
-pub fn start_counters(
-    connection: &Connection,
-    cache: &SchemaCache,
-    table: &QualifiedName,
-) -> Outcome {
-    let starts: Vec<(QualifiedName, i64)> = cache
-        .sequences
-        .iter()
-        .filter(|(_, sequence)| sequence.start != 1)
-        .map(|(name, sequence)| (name.clone(), sequence.start))
-        .collect();
-    for (name, start) in starts {
-        if counted_table(cache, &name).ok().as_ref() != Some(table) {
-            continue;
-        }
-        let existing: Option<i64> = connection
-            .query_row(
-                "SELECT seq FROM sqlite_sequence WHERE name = ?1",
-                [table_name(table)],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if existing.is_none() {
-            set_counter(connection, cache, &name, start - 1)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -436,31 +480,142 @@ mod tests {
         assert_eq!(ids(&connection, "invoices"), [1000, 1001]);
     }
 
+    fn insert(connection: &Connection, sql: &str) -> Result<(), String> {
+        connection.execute_batch(sql).map_err(|error| {
+            crate::plpgsql::PgError::decode(&error).map_or_else(
+                || error.to_string(),
+                |raised| format!("{} {}", raised.code, raised.message),
+            )
+        })
+    }
+
     #[test]
-    fn sequences_that_cannot_mean_the_same_are_refused() {
-        let error = run("create sequence s increment by 10")
+    fn an_explicit_key_does_not_move_the_identity() {
+        let connection = run(
+            "create table items (id bigint generated by default as identity primary key, name text)",
+        )
+        .unwrap();
+        insert(
+            &connection,
+            "insert into items (id, name) values (9223372036854775807, 'max')",
+        )
+        .unwrap();
+        insert(
+            &connection,
+            "insert into items (id, name) values (3, 'three')",
+        )
+        .unwrap();
+        assert_eq!(ids(&connection, "items"), [1, 2, 3, 9223372036854775807]);
+        // The sequence now reaches the explicit row: a duplicate key, as in Postgres.
+        let error = insert(&connection, "insert into items (name) values ('c')").unwrap_err();
+        assert!(error.contains("UNIQUE constraint failed"), "{error}");
+        let error = insert(
+            &connection,
+            "insert into items (id, name) values (null, 'n')",
+        )
+        .unwrap_err();
+        assert!(error.contains("NOT NULL"), "{error}");
+    }
+
+    #[test]
+    fn sequences_step_stop_and_cycle_as_declared() {
+        let connection = run(r#"
+            create table small (id smallint generated always as identity (start with 32766) primary key, name text);
+            create sequence tens increment by 10 start with 5;
+            create table steps (id int primary key default nextval('tens'), name text);
+            create sequence ring as smallint minvalue 1 maxvalue 2 cycle;
+            create table rings (id serial primary key, slot int not null default nextval('ring'), name text);
+            alter sequence tens increment by 100;
+        "#)
+        .unwrap();
+        assert_eq!(ids(&connection, "small"), [32766, 32767]);
+        let error = insert(&connection, "insert into small (name) values ('x')").unwrap_err();
+        assert_eq!(
+            error,
+            r#"2200H nextval: reached maximum value of sequence "small_id_seq" (32767)"#
+        );
+        assert_eq!(ids(&connection, "steps"), [5, 105]);
+        assert_eq!(ids(&connection, "rings"), [1, 2]);
+        insert(&connection, "insert into rings (name) values ('c')").unwrap();
+        let slots: Vec<i64> = connection
+            .prepare("select slot from rings order by id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(slots, [1, 2, 1]);
+        let connection = run(r#"
+            create table t (id serial primary key, name text);
+            insert into t (name) values ('a');
+            select setval('t_id_seq', 41);
+            insert into t (id, name) values (nextval('t_id_seq') + 100, 'b');
+            alter sequence t_id_seq restart with 7;
+        "#)
+        .unwrap();
+        assert_eq!(ids(&connection, "t"), [1, 7, 8, 142]);
+        let error = run("create sequence s minvalue 5 maxvalue 1")
             .unwrap_err()
             .to_string();
-        assert!(error.contains("step by other than 1"), "{error}");
-        let error = run(
-            "create sequence s; create table t (id int primary key, n int default nextval('s'))",
-        )
+        assert!(
+            error.contains("MINVALUE (5) must be less than MAXVALUE (1)"),
+            "{error}"
+        );
+        let error = run("create table t (id text generated always as identity)")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("identity column type must be"), "{error}");
+        let always = "create table t (id int generated always as identity primary key, name text);";
+        let error = run(&format!(
+            "{always} insert into t (id, name) values (5, 'a')"
+        ))
         .unwrap_err()
         .to_string();
         assert!(
-            error.contains("is not the table's integer primary key"),
+            error.contains(r#"cannot insert a non-DEFAULT value into column "id""#),
             "{error}"
         );
-        let error = run("create sequence s; create table t (id int, n int); select setval('s', 5)")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("does not count for a single-column integer primary key"),
-            "{error}"
-        );
-        let error = run("create table t (id int); insert into t values (nextval('s'))")
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("nextval"), "{error}");
+        let connection = run(&format!(
+            "{always} insert into t (id, name) overriding system value values (5, 'a')"
+        ))
+        .unwrap();
+        assert_eq!(ids(&connection, "t"), [1, 2, 5]);
+    }
+
+    #[test]
+    fn sequences_survive_reopening_and_go_with_their_table() {
+        let path =
+            std::env::temp_dir().join(format!("solobase-sequences-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let migrations = [Migration {
+            version: "1".into(),
+            name: "t".into(),
+            path: PathBuf::from("supabase/migrations/1_t.sql"),
+            sql: "create table t (id int generated by default as identity primary key, name text)"
+                .into(),
+        }];
+        for expected in [[1, 2], [3, 4]] {
+            let mut connection = Connection::open(&path).unwrap();
+            crate::store::functions::register(&connection, Default::default()).unwrap();
+            apply_pending(&mut connection, &migrations, None).unwrap();
+            assert_eq!(ids(&connection, "t")[expected[0] as usize - 1..], expected);
+        }
+        let mut connection = Connection::open(&path).unwrap();
+        crate::store::functions::register(&connection, Default::default()).unwrap();
+        let drop = Migration {
+            version: "2".into(),
+            name: "drop".into(),
+            path: PathBuf::from("supabase/migrations/2_drop.sql"),
+            sql: "drop table t; create table t (id int generated by default as identity primary key, name text)".into(),
+        };
+        apply_pending(&mut connection, &[migrations[0].clone(), drop], None).unwrap();
+        assert_eq!(ids(&connection, "t"), [1, 2]);
+        drop_file(&path);
+    }
+
+    fn drop_file(path: &std::path::Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 }

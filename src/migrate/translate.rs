@@ -90,7 +90,7 @@ pub fn apply(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Ou
         apply_statement(connection, cache, statement)?;
     }
     match identity {
-        Some(found) => found.register(cache),
+        Some(found) => found.register(connection, cache),
         None => Ok(()),
     }
 }
@@ -262,7 +262,7 @@ fn apply_statement(
             }
             connection.execute_batch(&create_table_sql(cache, &table, &table_ident(&name))?)?;
             cache.tables.insert(name.clone(), table);
-            sequences::start_counters(connection, cache, &name)
+            sequences::own_identities(connection, cache, &name)
         }
         Statement::AlterTable(alter) => {
             let name = qualified_name(&alter.name);
@@ -281,7 +281,7 @@ fn apply_statement(
                 rebuild(connection, cache, &before, &table, &changes)?;
             }
             cache.tables.insert(name.clone(), table);
-            sequences::start_counters(connection, cache, &name)
+            sequences::own_identities(connection, cache, &name)
         }
         Statement::CreateIndex(index) => {
             let table = qualified_name(&index.table_name);
@@ -443,14 +443,17 @@ fn apply_statement(
             for name in &names {
                 let qualified = qualified_name(name);
                 let (kind, known) = match object_type {
-                    ObjectType::Table => ("TABLE", cache.tables.remove(&qualified).is_some()),
+                    ObjectType::Table => {
+                        sequences::drop_owned(connection, cache, &qualified)?;
+                        ("TABLE", cache.tables.remove(&qualified).is_some())
+                    }
                     ObjectType::View => ("VIEW", cache.tables.remove(&qualified).is_some()),
                     ObjectType::Index => ("INDEX", true),
                     ObjectType::Type => {
                         evolve::unused_type(cache, &qualified)?;
                         ("", cache.enums.remove(&qualified).is_some())
                     }
-                    ObjectType::Sequence => ("", cache.sequences.remove(&qualified).is_some()),
+                    ObjectType::Sequence => ("", sequences::drop(connection, cache, &qualified)?),
                     _ => return Err(Refusal::new(format!("drop {object_type} is not supported"))),
                 };
                 if !known && !if_exists {
@@ -485,10 +488,11 @@ fn apply_statement(
         Statement::AlterType(alter) => evolve::alter_type(connection, cache, &alter),
         Statement::CreateRule(rule) => evolve::instead_nothing_rule(connection, cache, &rule),
         Statement::CreateSequence { if_not_exists, name, sequence_options, .. } => {
-            sequences::create(cache, qualified_name(&name), if_not_exists, &sequence_options)
+            sequences::create(connection, cache, qualified_name(&name), if_not_exists, &sequence_options)
         }
         Statement::Insert(mut insert) => {
             normalize_insert_values(cache, &mut insert)?;
+            sequences::check_overriding(cache, &mut insert)?;
             let sql = expression::translate_node(&mut Statement::Insert(insert), &[])?;
             connection.execute_batch(&sql)?;
             Ok(())
@@ -499,9 +503,6 @@ fn apply_statement(
             Ok(())
         }
         mut statement @ Statement::Query(_) => {
-            if let Some(outcome) = sequences::setval(connection, cache, &statement) {
-                return outcome;
-            }
             bare_select(connection, cache, &mut statement)
         }
         other => Err(Refusal::new(format!("`{}` is not supported", first_words(&other.to_string())))
@@ -685,6 +686,7 @@ fn add_column(cache: &SchemaCache, table: &mut Table, definition: &ColumnDef) ->
         nullable: !serial,
         default: None,
         identity: serial,
+        sequence: serial.then(|| sequences::for_identity(&table.name, &name, None, None)),
         comment: None,
     };
     for option in &definition.options {
@@ -724,10 +726,18 @@ fn add_column(cache: &SchemaCache, table: &mut Table, definition: &ColumnDef) ->
             }
             ColumnOption::Generated {
                 generation_expr: None,
+                generated_as,
+                sequence_options,
                 ..
             } => {
                 column.identity = true;
                 column.nullable = false;
+                column.sequence = Some(sequences::for_identity(
+                    &table.name,
+                    &name,
+                    Some(generated_as),
+                    sequence_options.as_deref(),
+                ));
             }
             ColumnOption::Generated { .. } => {
                 return Err(Refusal::new(
@@ -1063,6 +1073,7 @@ fn alter_table(
             Ok(())
         }
         AlterTableOperation::AlterColumn { column_name, op } => {
+            let table_name = table.name.clone();
             let column = table
                 .columns
                 .iter_mut()
@@ -1099,9 +1110,18 @@ fn alter_table(
                         .conversions
                         .push((column.name.clone(), using.clone()));
                 }
-                AlterColumnOperation::AddGenerated { .. } => {
+                AlterColumnOperation::AddGenerated {
+                    generated_as,
+                    sequence_options,
+                } => {
                     column.identity = true;
                     column.nullable = false;
+                    column.sequence = Some(sequences::for_identity(
+                        &table_name,
+                        &column.name,
+                        generated_as.as_ref(),
+                        sequence_options.as_deref(),
+                    ));
                 }
                 AlterColumnOperation::DropDefault => column.default = None,
                 other => {
@@ -1189,11 +1209,8 @@ pub fn affinity(pg_type: &PgType) -> &'static str {
     }
 }
 
-/// The SQLite default of a column; `None` where the key's AUTOINCREMENT stands in (`nextval`).
+/// The SQLite default of a column.
 fn translate_default(column: &Column, default: &str) -> Result<Option<String>, Refusal> {
-    if sequences::nextval_default(default).is_some() {
-        return Ok(None);
-    }
     let literal = default
         .strip_prefix('\'')
         .and_then(|rest| rest.strip_suffix('\''));
@@ -1217,26 +1234,32 @@ fn translate_default(column: &Column, default: &str) -> Result<Option<String>, R
 
 /// `CREATE TABLE` for the model, with every constraint Postgres would enforce.
 fn create_table_sql(cache: &SchemaCache, table: &Table, ident: &str) -> Result<String, Refusal> {
-    let integer_identity_key = match table.primary_key.as_slice() {
-        [key] => table
-            .column(key)
-            .filter(|column| column.identity && affinity(&column.pg_type) == "INTEGER")
-            .map(|column| column.name.clone()),
-        _ => None,
-    };
     let mut lines = Vec::new();
     for column in &table.columns {
         let quoted = quote_ident(&column.name);
-        let mut line = format!("{quoted} {}", affinity(&column.pg_type));
-        if integer_identity_key.as_deref() == Some(column.name.as_str()) {
-            line.push_str(" PRIMARY KEY AUTOINCREMENT");
-        }
+        let default = match (&column.default, &column.sequence) {
+            (Some(default), _) => translate_default(column, default)?,
+            (None, Some(sequence)) => Some(format!(
+                "nextval({})",
+                quote_literal(&format!(
+                    "{}.{}",
+                    quote_ident(&sequence.name.schema),
+                    quote_ident(&sequence.name.name)
+                ))
+            )),
+            (None, None) => None,
+        };
+        // A lone INTEGER primary key is SQLite's rowid, which ignores the column's default
+        // (an identity's `nextval`): spelled INT, it keeps the same affinity without that.
+        let affinity = match affinity(&column.pg_type) {
+            "INTEGER" if default.is_some() && table.primary_key == [column.name.clone()] => "INT",
+            other => other,
+        };
+        let mut line = format!("{quoted} {affinity}");
         if !column.nullable {
             line.push_str(" NOT NULL");
         }
-        if let Some(default) = &column.default
-            && let Some(translated) = translate_default(column, default)?
-        {
+        if let Some(translated) = default {
             line.push_str(&format!(" DEFAULT ({translated})"));
         }
         match &column.pg_type {
@@ -1272,7 +1295,7 @@ fn create_table_sql(cache: &SchemaCache, table: &Table, ident: &str) -> Result<S
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if !table.primary_key.is_empty() && integer_identity_key.is_none() {
+    if !table.primary_key.is_empty() {
         lines.push(format!(
             "CONSTRAINT {} PRIMARY KEY ({})",
             quote_ident(&format!("{}_pkey", table.name.name)),
@@ -1378,6 +1401,7 @@ fn view_columns(
                 nullable: true,
                 default: None,
                 identity: false,
+                sequence: None,
                 comment: None,
             }
         })

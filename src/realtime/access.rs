@@ -1,5 +1,5 @@
 //! Access: whether a subscriber may see a changed row, as its token may SELECT it under the
-//! table's policies. An `AccessRule` turns (table, caller) into "all rows", "no rows" or an SQL
+//! table's privileges and policies. An `AccessRule` turns (table, caller) into "all rows", "no rows" or an SQL
 //! predicate over the row; predicates are evaluated on a read connection against the changed
 //! row, batched per distinct caller, so one bad predicate fails only its own subscribers.
 
@@ -69,6 +69,15 @@ fn policy_access(
     table: &Table,
     caller: &Caller,
 ) -> Result<RowAccess, String> {
+    // Supabase Realtime delivers a table's changes only to a role holding SELECT on the table
+    // (`has_table_privilege`): column privileges alone are not enough.
+    let select = crate::schema::privileges::Privilege::Select;
+    if !schema
+        .privileges
+        .relation_allows_all(&table.name, caller.role.as_str(), select)
+    {
+        return Ok(RowAccess::Denied);
+    }
     match authorize::row_filter(schema, table, PolicyCommand::Select, Clause::Using, caller) {
         Ok(None) => Ok(RowAccess::All),
         Ok(Some(predicate)) if predicate == "0" => Ok(RowAccess::Denied),

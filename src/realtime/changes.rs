@@ -749,6 +749,7 @@ mod tests {
             nullable: true,
             default: None,
             identity: false,
+            sequence: None,
             comment: None,
         };
         Table {

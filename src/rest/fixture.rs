@@ -45,6 +45,7 @@ fn column(name: &str, pg_type: PgType, nullable: bool, default: Option<&str>) ->
         nullable,
         default: default.map(str::to_owned),
         identity: false,
+        sequence: None,
         comment: None,
     }
 }

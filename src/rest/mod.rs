@@ -11,6 +11,7 @@ mod fixture;
 mod fuzz;
 pub mod invoker;
 pub mod plan;
+pub mod privileges;
 pub mod query;
 pub mod request;
 pub mod response;
@@ -49,6 +50,7 @@ pub async fn handle(
         let request = request::parse(method, path, raw_query, headers, &body, &api.schemas)?;
         let (query, table) = {
             let plan = plan::build(&request, &schema, api.max_rows)?;
+            privileges::check(&plan, &schema, &caller)?;
             let table = match &plan {
                 Plan::Insert(insert) => Some(insert.table.name.clone()),
                 Plan::Update(update) => Some(update.table.name.clone()),

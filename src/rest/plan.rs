@@ -872,6 +872,16 @@ impl<'a> Planner<'a> {
             .iter()
             .map(|key| payload_column(table, key))
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(column) = columns.iter().find(|column| generated_always(column)) {
+            return Err(generated_always_error(
+                format!(
+                    "cannot insert a non-DEFAULT value into column \"{}\"",
+                    column.name
+                ),
+                column,
+            )
+            .hint("Use OVERRIDING SYSTEM VALUE to override."));
+        }
         let missing_is_null =
             self.request.columns.is_some() && bulk && !self.request.prefer.missing_default;
         let mut rows = Vec::new();
@@ -938,6 +948,12 @@ impl<'a> Planner<'a> {
                     continue;
                 }
                 let column = payload_column(table, key)?;
+                if generated_always(column) {
+                    return Err(generated_always_error(
+                        format!("column \"{}\" can only be updated to DEFAULT", column.name),
+                        column,
+                    ));
+                }
                 assignments.push((
                     column.name.clone(),
                     values::from_json(self.schema, &column.pg_type, value)?,
@@ -1079,6 +1095,7 @@ impl<'a> Planner<'a> {
                             nullable: true,
                             default: None,
                             identity: false,
+                            sequence: None,
                             comment: None,
                         })
                         .collect(),
@@ -1234,6 +1251,21 @@ fn pattern_kind(operator: Operator) -> PatternKind {
         Operator::Imatch => PatternKind::Imatch,
         _ => PatternKind::Like,
     }
+}
+
+fn generated_always(column: &Column) -> bool {
+    column
+        .sequence
+        .as_ref()
+        .is_some_and(|sequence| sequence.always)
+}
+
+/// Postgres's 428C9 for a value written into a `generated always as identity` column.
+fn generated_always_error(message: String, column: &Column) -> RestError {
+    RestError::sql("428C9", message, false).details(format!(
+        "Column \"{}\" is an identity column defined as GENERATED ALWAYS.",
+        column.name
+    ))
 }
 
 fn payload_column<'t>(table: &'t Table, key: &str) -> Result<&'t Column, RestError> {
@@ -1489,6 +1521,7 @@ mod tests {
             nullable: true,
             default: None,
             identity: false,
+            sequence: None,
             comment: None,
         }
     }

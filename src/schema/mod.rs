@@ -3,6 +3,9 @@
 //! Built by `migrate`, persisted beside the data, read by `rest`, `auth` and `realtime`.
 //! It knows nothing of SQL text for a particular store; names here are Postgres names.
 
+pub mod privileges;
+pub mod relationships;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -51,6 +54,9 @@ pub struct SchemaCache {
     pub sequences: BTreeMap<QualifiedName, Sequence>,
     /// Triggers declared with `create trigger`, by the table they fire on.
     pub triggers: Vec<Trigger>,
+    /// Table, column, function and schema privileges (`grant`/`revoke`).
+    #[serde(default)]
+    pub privileges: privileges::Privileges,
     /// Row-level-security predicates already translated (filled by `rest::authorize`).
     #[serde(skip)]
     pub compiled_policies: Memo,
@@ -93,14 +99,20 @@ impl SchemaCache {
     pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
         self.tables.get(name)
     }
+
+    /// After a migration statement: new relations and functions take their default
+    /// privileges, dropped ones lose theirs (`Privileges::follow`).
+    pub fn follow_privileges(&mut self) {
+        let mut privileges = std::mem::take(&mut self.privileges);
+        privileges.follow(self);
+        self.privileges = privileges;
+    }
 }
 
-/// A sequence; it counts for the integer key that takes its `nextval` as default or owns it.
+/// A sequence; its options and state are rows of the store (`store::sequence`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sequence {
-    /// The first value `nextval` returns.
-    pub start: i64,
-    /// `owned by table.column`, or the identity column it was created for.
+    /// `owned by table.column`, or the identity or serial column it was created for.
     pub owned_by: Option<(QualifiedName, String)>,
 }
 
@@ -145,8 +157,11 @@ pub struct Column {
     pub nullable: bool,
     /// The Postgres default expression as written (e.g. `gen_random_uuid()`, `now()`, `'{}'::jsonb`).
     pub default: Option<String>,
-    /// `serial`, `bigserial` or `generated … as identity`.
+    /// `serial`, `bigserial`, `generated … as identity` or a `nextval` default.
     pub identity: bool,
+    /// The sequence an identity or serial column draws from when an insert leaves it out.
+    #[serde(default)]
+    pub sequence: Option<ColumnSequence>,
     pub comment: Option<String>,
 }
 
@@ -155,6 +170,16 @@ impl Column {
     pub fn optional_on_insert(&self) -> bool {
         self.default.is_some() || self.identity || self.nullable
     }
+}
+
+/// The sequence behind an identity or serial column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnSequence {
+    pub name: QualifiedName,
+    /// `generated always`: an explicit value is refused (428C9).
+    pub always: bool,
+    /// The identity's sequence options as declared (`start with 10 increment by 2`).
+    pub options: String,
 }
 
 /// The Postgres types app schemas use. Values are validated and rendered according to these.

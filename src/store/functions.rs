@@ -1,7 +1,7 @@
 //! SQL functions that stand in for Postgres built-ins on SQLite: `gen_random_uuid()`,
 //! `uuid_generate_v4()`, `pg_now()` (transaction-stable `now()`), the `auth.*()` helpers that
 //! read the caller's claims (`auth_uid()`, `auth_role()`, `auth_email()`, `auth_jwt()`),
-//! `regexp` for Postgres's `~` and Storage's `storage.foldername()` family. Each connection gets
+//! `regexp` for Postgres's `~`, the sequence functions (`store::sequence`) and Storage's `storage.foldername()` family. Each connection gets
 //! its own `Session`.
 
 use std::collections::HashMap;
@@ -31,6 +31,12 @@ struct SessionState {
     now: Option<String>,
     /// When the job's statement timeout expires.
     deadline: Option<Instant>,
+    /// What `nextval`/`setval` gave each sequence in this job (`currval`), and the last
+    /// `nextval` of any (`lastval`).
+    drawn: HashMap<String, i64>,
+    last_drawn: Option<i64>,
+    /// Where this job left each sequence it moved (`last_value`, `is_called`).
+    moved: HashMap<String, (i64, bool)>,
 }
 
 impl Session {
@@ -69,6 +75,43 @@ impl Session {
     /// Ends a job: forgets the caller so nothing leaks to the next job on this connection.
     pub fn end(&self) {
         *self.state.lock().unwrap_or_else(PoisonError::into_inner) = SessionState::default();
+    }
+
+    /// Records that `nextval` or `setval` left sequence `name` at `last_value`/`is_called`;
+    /// `currval` reports the value when it was drawn (`drawn`), `lastval` when by `nextval`.
+    pub(super) fn moved(&self, name: &str, last_value: i64, is_called: bool, by_nextval: bool) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.moved.insert(name.to_owned(), (last_value, is_called));
+        if is_called {
+            state.drawn.insert(name.to_owned(), last_value);
+        }
+        if by_nextval {
+            state.last_drawn = Some(last_value);
+        }
+    }
+
+    /// The sequences this job moved, with where it left them.
+    pub(super) fn moved_sequences(&self) -> Vec<(String, (i64, bool))> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .moved
+            .iter()
+            .map(|(name, moved)| (name.clone(), *moved))
+            .collect()
+    }
+
+    /// `currval(name)`: the value sequence `name` last gave in this job.
+    pub(super) fn current(&self, name: &str) -> Option<i64> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.drawn.get(name).copied()
+    }
+
+    /// `lastval()`: the value the last `nextval` of this job returned.
+    pub(super) fn last_drawn(&self) -> Option<i64> {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_drawn
     }
 
     fn snapshot(&self) -> SessionState {
@@ -134,6 +177,7 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
     let volatile = FunctionFlags::SQLITE_UTF8;
     let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     super::datetime::register(connection)?;
+    super::sequence::register(connection, session.clone())?;
 
     // Postgres's math functions on doubles (the bundled SQLite has none of its own).
     type Unary = fn(f64) -> f64;

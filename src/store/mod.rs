@@ -7,6 +7,7 @@ pub mod datetime;
 pub mod functions;
 pub mod naming;
 mod pool;
+pub mod sequence;
 
 pub use functions::Session;
 pub use pool::{Claims, Store, StoreError, WriteObserver};

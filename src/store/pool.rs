@@ -230,7 +230,10 @@ impl Store {
                 // A job that panics loses its answer, not the writer thread: its savepoint or
                 // transaction rolls back as the unwind drops it, and the next job runs as usual.
                 let connection = &mut writer.connection;
-                let result = std::panic::catch_unwind(AssertUnwindSafe(move || job(connection)));
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| job(connection)));
+                if let Err(error) = super::sequence::keep(connection, &writer.session) {
+                    tracing::error!("keeping the sequences a job moved failed: {error}");
+                }
                 writer.session.end();
                 Box::new(move |committed: Result<(), StoreError>| {
                     let answer = committed.and_then(|()| result.map_err(|_| StoreError::Panicked));

@@ -12,6 +12,7 @@ use std::cmp::Ordering;
 
 use doc::{Doc, broken_group, concat, group, if_break, indent, join, text};
 
+use crate::schema::relationships::{Relationship, relationships};
 use crate::schema::{
     Column, Function, FunctionReturn, PgType, QualifiedName, SchemaCache, Table, TableKind,
 };
@@ -24,7 +25,13 @@ pub fn typescript(schema: &SchemaCache, schemas: &[String]) -> String {
     let mut names: Vec<&String> = schemas.iter().collect();
     names.sort_by(|a, b| locale_cmp(a, b));
     names.dedup();
-    let generator = Generator { schema };
+    let relationships = relationships(schema);
+    let generator = |current: &'_ str| Generator {
+        schema,
+        relationships: &relationships,
+        schemas: &names,
+        current: current.to_owned(),
+    };
     let database = object_type(
         std::iter::once(comment_lines())
             .chain(std::iter::once(member(
@@ -42,7 +49,7 @@ pub fn typescript(schema: &SchemaCache, schemas: &[String]) -> String {
             .chain(
                 names
                     .iter()
-                    .map(|name| member(name, false, generator.schema_type(name))),
+                    .map(|name| member(name, false, generator(name).schema_type(name))),
             )
             .collect(),
         true,
@@ -50,7 +57,7 @@ pub fn typescript(schema: &SchemaCache, schemas: &[String]) -> String {
     let constants = js_object(
         names
             .iter()
-            .map(|name| js_member(name, generator.schema_constants(name)))
+            .map(|name| js_member(name, generator(name).schema_constants(name)))
             .collect(),
         true,
     );
@@ -209,6 +216,12 @@ export type CompositeTypes<
 
 struct Generator<'a> {
     schema: &'a SchemaCache,
+    relationships: &'a [Relationship],
+    /// The schemas being generated.
+    schemas: &'a [&'a String],
+    /// The schema whose section is being generated: postgres-meta resolves a type name it finds
+    /// in several schemas to this one's.
+    current: String,
 }
 
 impl Generator<'_> {
@@ -222,7 +235,7 @@ impl Generator<'_> {
             .schema
             .functions
             .values()
-            .filter(|function| function.name.schema == name)
+            .filter(|function| function.name.schema == name && is_listed(function))
             .collect();
         functions.sort_by(|a, b| locale_cmp(&a.name.name, &b.name.name));
         let mut enums: Vec<(&QualifiedName, &Vec<String>)> = self
@@ -402,15 +415,19 @@ impl Generator<'_> {
         member(&view.name.name, false, object_type(members, true))
     }
 
+    /// The relationships `table` holds within its own schema (PostgREST detects none across
+    /// schemas, so neither does Supabase's typegen), in postgres-meta's order.
     fn relationships(&self, table: &Table) -> Doc {
-        let mut keys: Vec<_> = table
-            .foreign_keys
+        let mut keys: Vec<&Relationship> = self
+            .relationships
             .iter()
-            .filter(|key| key.referenced_table.schema == table.name.schema)
+            .filter(|key| {
+                key.relation == table.name && key.referenced_relation.schema == table.name.schema
+            })
             .collect();
         keys.sort_by(|a, b| {
-            locale_cmp(&a.name, &b.name)
-                .then_with(|| locale_cmp(&a.referenced_table.name, &b.referenced_table.name))
+            locale_cmp(&a.foreign_key_name, &b.foreign_key_name)
+                .then_with(|| locale_cmp(&a.referenced_relation.name, &b.referenced_relation.name))
                 .then_with(|| {
                     locale_cmp(
                         &string_array(&a.referenced_columns),
@@ -419,16 +436,19 @@ impl Generator<'_> {
                 })
         });
         array(keys.into_iter().map(|key| {
-            let one_to_one = is_unique(table, &key.columns);
             object_type(
                 vec![
-                    member("foreignKeyName", false, text(string_literal(&key.name))),
+                    member(
+                        "foreignKeyName",
+                        false,
+                        text(string_literal(&key.foreign_key_name)),
+                    ),
                     member("columns", false, string_tuple(&key.columns)),
-                    member("isOneToOne", false, text(one_to_one.to_string())),
+                    member("isOneToOne", false, text(key.is_one_to_one.to_string())),
                     member(
                         "referencedRelation",
                         false,
-                        text(string_literal(&key.referenced_table.name)),
+                        text(string_literal(&key.referenced_relation.name)),
                     ),
                     member(
                         "referencedColumns",
@@ -452,7 +472,7 @@ impl Generator<'_> {
                     .iter()
                     .map(|argument| {
                         member(
-                            &argument.name,
+                            argument_name(&argument.name),
                             argument.default.is_some(),
                             text(self.ts_type(&argument.pg_type)),
                         )
@@ -464,7 +484,7 @@ impl Generator<'_> {
         let mut members = vec![member("Args", false, args)];
         match &function.returns {
             FunctionReturn::Void => members.push(member("Returns", false, text("undefined"))),
-            FunctionReturn::Trigger => members.push(member("Returns", false, text("unknown"))),
+            FunctionReturn::Trigger => unreachable!("trigger functions are not listed"),
             FunctionReturn::Scalar(pg_type) => {
                 members.push(member("Returns", false, text(self.ts_type(pg_type))));
             }
@@ -521,10 +541,37 @@ impl Generator<'_> {
     /// A column's type, `T | null` when it may be null.
     fn column_type(&self, column: &Column, nullable: bool) -> Doc {
         let ts = self.ts_type(&column.pg_type);
-        if nullable {
+        // `unknown` already includes null.
+        if nullable && ts != "unknown" {
             union([ts, "null".to_owned()])
         } else {
             text(ts)
+        }
+    }
+
+    /// An enum by its name, as postgres-meta finds it: the generated schema's enum of that name
+    /// first; a reference into the `Database` type when its schema is generated, else its labels.
+    fn enum_type(&self, name: &QualifiedName) -> String {
+        let same_name = |schema: &str| {
+            let candidate = QualifiedName::new(schema, name.name.clone());
+            self.schema.enums.get_key_value(&candidate)
+        };
+        let Some((found, labels)) = same_name(&self.current).or_else(|| same_name(&name.schema))
+        else {
+            return "unknown".into();
+        };
+        if self.schemas.iter().any(|schema| **schema == found.schema) {
+            format!(
+                "Database[{}][\"Enums\"][{}]",
+                string_literal(&found.schema),
+                string_literal(&found.name)
+            )
+        } else {
+            labels
+                .iter()
+                .map(|label| string_literal(label))
+                .collect::<Vec<_>>()
+                .join(" | ")
         }
     }
 
@@ -550,12 +597,7 @@ impl Generator<'_> {
             | PgType::Bytea => "string".into(),
             PgType::Json | PgType::Jsonb => "Json".into(),
             PgType::Array(element) => format!("{}[]", self.ts_type(element)),
-            PgType::Enum(name) if self.schema.enums.contains_key(name) => format!(
-                "Database[{}][\"Enums\"][{}]",
-                string_literal(&name.schema),
-                string_literal(&name.name)
-            ),
-            PgType::Enum(_) => "unknown".into(),
+            PgType::Enum(name) => self.enum_type(name),
             // As `supabase gen types` maps them: pgvector's text is a string, the rest unknown.
             PgType::Printed(crate::schema::PrintedType::Vector(_)) => "string".into(),
             PgType::Printed(_) => "unknown".into(),
@@ -563,26 +605,35 @@ impl Generator<'_> {
     }
 }
 
+/// Whether postgres-meta lists the function: never a trigger function; one whose unnamed
+/// parameters PostgREST cannot bind (a single unnamed `json`, `jsonb` or `text`, or unnamed
+/// parameters that all have defaults) only when PostgREST could call it.
+fn is_listed(function: &Function) -> bool {
+    if matches!(function.returns, FunctionReturn::Trigger) {
+        return false;
+    }
+    let unnamed =
+        |argument: &&crate::schema::FunctionArgument| argument_name(&argument.name).is_empty();
+    let bindable =
+        |pg_type: &PgType| matches!(pg_type, PgType::Json | PgType::Jsonb | PgType::Text);
+    !function.arguments.iter().any(|argument| unnamed(&argument))
+        || function
+            .arguments
+            .iter()
+            .filter(unnamed)
+            .all(|argument| argument.default.is_some() && bindable(&argument.pg_type))
+        || matches!(function.arguments.as_slice(), [only] if bindable(&only.pg_type))
+}
+
+/// A parameter's name as Postgres reports it: empty for an unnamed one (`$1` here).
+fn argument_name(name: &str) -> &str {
+    if name.starts_with('$') { "" } else { name }
+}
+
 /// Columns in postgres-meta's order: by name.
 fn sorted_columns(table: &Table) -> Vec<&Column> {
     let mut columns: Vec<&Column> = table.columns.iter().collect();
     columns.sort_by(|a, b| locale_cmp(&a.name, &b.name));
-    columns
-}
-
-/// Whether `columns` are exactly the primary key or a unique constraint of `table`.
-fn is_unique(table: &Table, columns: &[String]) -> bool {
-    let wanted = sorted(columns);
-    (!table.primary_key.is_empty() && sorted(&table.primary_key) == wanted)
-        || table
-            .unique_constraints
-            .iter()
-            .any(|constraint| sorted(&constraint.columns) == wanted)
-}
-
-fn sorted(columns: &[String]) -> Vec<&str> {
-    let mut columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-    columns.sort_unstable();
     columns
 }
 

@@ -14,6 +14,7 @@ fn column(name: &str, pg_type: PgType, nullable: bool, default: Option<&str>) ->
         nullable,
         default: default.map(Into::into),
         identity: false,
+        sequence: None,
         comment: None,
     }
 }
@@ -130,6 +131,7 @@ pub(crate) fn fixture() -> SchemaCache {
         vec![
             Column {
                 identity: true,
+                sequence: None,
                 ..column("id", PgType::BigInt, false, None)
             },
             column("name", PgType::Text, false, None),
@@ -381,4 +383,47 @@ fn property_names_that_are_not_identifiers_are_quoted() {
     assert_eq!(property_key("Display Name"), "\"Display Name\"");
     assert_eq!(property_key("2fa"), "\"2fa\"");
     assert_eq!(string_literal("say \"hi\""), "'say \"hi\"'");
+}
+
+fn migrated(sql: &str) -> SchemaCache {
+    crate::migrate::build_schema(&[crate::migrate::Migration {
+        version: "1".into(),
+        name: "schema".into(),
+        path: "1_schema.sql".into(),
+        sql: sql.into(),
+    }])
+    .unwrap()
+}
+
+#[test]
+fn names_resolve_as_postgres_meta_resolves_them() {
+    let schema = migrated(
+        "create schema personal;
+         create type public.user_status as enum ('ONLINE', 'OFFLINE');
+         create type personal.user_status as enum ('ONLINE', 'OFFLINE');
+         create type public.mood as enum ('happy', 'sad');
+         create table personal.users (username text primary key, status user_status, mood public.mood, span int4range);
+         create function public.echo(text) returns text language sql as $$ select $1 $$;
+         create function public.double(int) returns int language sql as $$ select $1 * 2 $$;
+         create function public.touch() returns trigger language plpgsql as $$ begin return new; end $$;",
+    );
+    let personal = typescript(&schema, &["personal".into()]);
+    // The enum of the generated schema wins a name found in several schemas.
+    assert!(personal.contains(r#"status: Database["personal"]["Enums"]["user_status"] | null"#));
+    // An enum of a schema not generated is spelled out.
+    assert!(
+        personal.contains(r#"mood: "happy" | "sad" | null"#),
+        "{personal}"
+    );
+    // `unknown` already includes null.
+    assert!(personal.contains("span: unknown\n"));
+    let public = typescript(&schema, &["public".into()]);
+    // An unnamed parameter is `""`; one PostgREST cannot bind leaves the function out, as do
+    // trigger functions.
+    assert!(
+        public.contains(r#"echo: { Args: { "": string }; Returns: string }"#),
+        "{public}"
+    );
+    assert!(!public.contains("double"));
+    assert!(!public.contains("touch"));
 }

@@ -1,0 +1,205 @@
+//! Privileges: checks a plan against the caller's role's privileges before any SQL runs, as
+//! Postgres checks a statement's relations — USAGE on the schema, SELECT on every column read
+//! (outputs, filters, order, embed joins), INSERT/UPDATE on the columns written, DELETE,
+//! EXECUTE on the function — and refuses with 42501 "permission denied for table t".
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::error::RestError;
+use super::plan::{Condition, Embed, Join, Output, Plan, Returning, Shape};
+use crate::auth::{Caller, Role};
+use crate::schema::privileges::Privilege;
+use crate::schema::{QualifiedName, SchemaCache, TableKind};
+
+/// Columns each relation must grant, per privilege.
+#[derive(Default)]
+struct Needs<'a>(BTreeMap<(&'a QualifiedName, Privilege), BTreeSet<&'a str>>);
+
+impl<'a> Needs<'a> {
+    fn add(
+        &mut self,
+        relation: &'a QualifiedName,
+        privilege: Privilege,
+        columns: impl IntoIterator<Item = &'a str>,
+    ) {
+        self.0
+            .entry((relation, privilege))
+            .or_default()
+            .extend(columns);
+    }
+
+    /// Everything `shape` reads of its relation (unless it is a function's result) and of the
+    /// relations it embeds.
+    fn read(&mut self, shape: &'a Shape<'a>, relation: bool) {
+        let name = &shape.table.name;
+        let mut columns = BTreeSet::new();
+        for output in &shape.outputs {
+            match output {
+                Output::Value { value, .. } => {
+                    columns.insert(value.column.as_str());
+                }
+                Output::Embed { embed, .. } | Output::Spread(embed) => {
+                    self.embed(embed, &mut columns);
+                }
+                Output::Count { .. } => {}
+            }
+        }
+        for filter in &shape.filters {
+            condition_columns(filter, &mut columns);
+        }
+        for order in &shape.order {
+            columns.insert(order.expr.column.as_str());
+        }
+        if relation {
+            self.add(name, Privilege::Select, columns);
+        }
+    }
+
+    fn embed(&mut self, embed: &'a Embed<'a>, parent: &mut BTreeSet<&'a str>) {
+        let child = &embed.shape.table.name;
+        match &embed.join {
+            Join::Direct(pairs) => {
+                for (parent_column, child_column) in pairs {
+                    parent.insert(parent_column);
+                    self.add(child, Privilege::Select, [child_column.as_str()]);
+                }
+            }
+            Join::Junction {
+                table,
+                parent: parent_pairs,
+                child: child_pairs,
+            } => {
+                for (parent_column, junction_column) in parent_pairs {
+                    parent.insert(parent_column);
+                    self.add(&table.name, Privilege::Select, [junction_column.as_str()]);
+                }
+                for (junction_column, child_column) in child_pairs {
+                    self.add(&table.name, Privilege::Select, [junction_column.as_str()]);
+                    self.add(child, Privilege::Select, [child_column.as_str()]);
+                }
+            }
+        }
+        self.read(&embed.shape, true);
+    }
+
+    /// The columns a write's filters read: SELECT on them (none when nothing is filtered).
+    fn filtered(&mut self, relation: &'a QualifiedName, filters: &'a [Condition]) {
+        let mut read = BTreeSet::new();
+        for filter in filters {
+            condition_columns(filter, &mut read);
+        }
+        if !read.is_empty() {
+            self.add(relation, Privilege::Select, read);
+        }
+    }
+
+    fn returning(&mut self, returning: &'a Returning<'a>) {
+        if returning.representation {
+            self.read(&returning.shape, true);
+        }
+        if let Some(location) = &returning.location {
+            let name = &returning.shape.table.name;
+            self.add(name, Privilege::Select, location.iter().map(String::as_str));
+        }
+    }
+}
+
+fn condition_columns<'a>(condition: &'a Condition, columns: &mut BTreeSet<&'a str>) {
+    match condition {
+        Condition::Test { expr, .. } => {
+            columns.insert(expr.column.as_str());
+        }
+        Condition::All { children, .. } | Condition::Any { children, .. } => {
+            for child in children {
+                condition_columns(child, columns);
+            }
+        }
+    }
+}
+
+fn denied(what: &str, name: &str, caller: &Caller) -> RestError {
+    RestError::sql(
+        "42501",
+        format!("permission denied for {what} {name}"),
+        caller.role == Role::Anon,
+    )
+}
+
+/// Refuses the plan unless the caller's role holds every privilege it needs.
+pub fn check(plan: &Plan, schema: &SchemaCache, caller: &Caller) -> Result<(), RestError> {
+    let role = caller.role.as_str();
+    let privileges = &schema.privileges;
+    let mut needs = Needs::default();
+    let namespace = match plan {
+        Plan::Read(read) => {
+            needs.read(&read.shape, true);
+            &read.shape.table.name.schema
+        }
+        Plan::Insert(insert) => {
+            let name = &insert.table.name;
+            let columns = insert
+                .rows
+                .iter()
+                .flatten()
+                .map(|(column, _)| column.as_str());
+            needs.add(name, Privilege::Insert, columns);
+            if let Some(conflict) = &insert.conflict
+                && conflict.resolution == super::request::Resolution::MergeDuplicates
+            {
+                needs.add(
+                    name,
+                    Privilege::Update,
+                    conflict.update.iter().map(String::as_str),
+                );
+                needs.add(
+                    name,
+                    Privilege::Select,
+                    conflict.target.iter().map(String::as_str),
+                );
+            }
+            needs.returning(&insert.returning);
+            &name.schema
+        }
+        Plan::Update(update) => {
+            let name = &update.table.name;
+            let assigned = update.assignments.iter().map(|(column, _)| column.as_str());
+            needs.add(name, Privilege::Update, assigned);
+            needs.filtered(name, &update.filters);
+            needs.returning(&update.returning);
+            &name.schema
+        }
+        Plan::Delete(delete) => {
+            let name = &delete.table.name;
+            needs.add(name, Privilege::Delete, []);
+            needs.filtered(name, &delete.filters);
+            needs.returning(&delete.returning);
+            &name.schema
+        }
+        Plan::Call(call) => {
+            let name = &call.function.name;
+            if !privileges.schema_allows(&name.schema, role) {
+                return Err(denied("schema", &name.schema, caller));
+            }
+            if !privileges.function_allows(name, role) {
+                return Err(denied("function", &name.name, caller));
+            }
+            if let super::plan::CallResult::Rows { shape, .. } = &call.result {
+                needs.read(shape, false);
+            }
+            &name.schema
+        }
+    };
+    if !privileges.schema_allows(namespace, role) {
+        return Err(denied("schema", namespace, caller));
+    }
+    for ((name, privilege), columns) in &needs.0 {
+        if !privileges.relation_allows(name, role, *privilege, columns) {
+            let what = match schema.table(name).map(|table| &table.kind) {
+                Some(TableKind::View { .. }) => "view",
+                _ => "table",
+            };
+            return Err(denied(what, &name.name, caller));
+        }
+    }
+    Ok(())
+}
