@@ -189,6 +189,11 @@ pub struct AuthConfig {
     pub refresh_token_reuse_interval: u64,
     pub email: EmailAuthConfig,
     pub rate_limit: RateLimitConfig,
+    /// The JWK file (relative to `supabase/`) whose first key signs access tokens.
+    pub signing_keys_path: Option<String>,
+    /// The keys of `signing_keys_path`, read by `Project::load`.
+    #[serde(skip)]
+    pub signing_keys: std::sync::Arc<Vec<crate::auth::jwk::SigningKey>>,
 }
 
 impl Default for AuthConfig {
@@ -205,6 +210,8 @@ impl Default for AuthConfig {
             refresh_token_reuse_interval: 10,
             email: EmailAuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            signing_keys_path: None,
+            signing_keys: Default::default(),
         }
     }
 }
@@ -331,11 +338,21 @@ impl Project {
             config: Config::default(),
         };
         let path = project.supabase_dir().join("config.toml");
-        let config = match std::fs::read_to_string(&path) {
+        let mut config = match std::fs::read_to_string(&path) {
             Ok(text) => parse(&text, &path)?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Config::default(),
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
+        if let Some(keys) = config.auth.signing_keys_path.clone() {
+            let path = project.supabase_dir().join(keys);
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let keys = crate::auth::jwk::parse_key_set(&text)
+                .map_err(|message| ConfigError::Invalid { path, message })?;
+            config.auth.signing_keys = std::sync::Arc::new(keys);
+        }
         Ok(Self { config, ..project })
     }
 

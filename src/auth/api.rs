@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use super::email;
 use super::error::AuthError;
 use super::hashing;
+use super::keys::ADMIN_ROLES;
 use super::users::{self, NewUser, Refresh};
-use super::{Caller, Role};
 use crate::app::App;
 
 pub(super) type Result<T> = std::result::Result<T, AuthError>;
@@ -28,6 +28,7 @@ pub(super) type Result<T> = std::result::Result<T, AuthError>;
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/health", get(health))
+        .route("/.well-known/jwks.json", get(jwks))
         .route("/settings", get(settings))
         .route("/signup", post(sign_up))
         .route("/token", post(token))
@@ -61,6 +62,11 @@ async fn health() -> Json<Value> {
     Json(
         json!({"version": env!("CARGO_PKG_VERSION"), "name": "GoTrue", "description": "Solobase's GoTrue-compatible auth API"}),
     )
+}
+
+/// `GET /.well-known/jwks.json`: the public signing keys (none with only an HS256 secret).
+async fn jwks(State(app): State<App>) -> Json<Value> {
+    Json(app.keys().jwks())
 }
 
 async fn settings(State(app): State<App>) -> Json<Value> {
@@ -870,21 +876,24 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Admin endpoints need the service_role.
-pub(super) fn admin(app: &App, headers: &HeaderMap) -> Result<Caller> {
-    match app.keys().caller(headers) {
-        Ok(caller) if caller.role == Role::ServiceRole => Ok(caller),
-        Ok(_) => Err(AuthError::new(
-            StatusCode::FORBIDDEN,
-            "not_admin",
-            "User not allowed",
-        )),
-        Err(error) => Err(AuthError::new(
+/// Admin endpoints need a token with one of GoTrue's admin roles.
+pub(super) fn admin(app: &App, headers: &HeaderMap) -> Result<()> {
+    let claims = app.keys().auth_claims(headers).map_err(|error| {
+        AuthError::new(
             StatusCode::FORBIDDEN,
             "bad_jwt",
             format!("invalid JWT: {}", error.message),
-        )),
+        )
+    })?;
+    let role = claims.get("role").and_then(Value::as_str).unwrap_or("");
+    if !ADMIN_ROLES.contains(&role) {
+        return Err(AuthError::new(
+            StatusCode::FORBIDDEN,
+            "not_admin",
+            "User not allowed",
+        ));
     }
+    Ok(())
 }
 
 async fn admin_list(

@@ -1,6 +1,8 @@
 //! Keys: the project's JWT secret and API keys. Verifies the `apikey` and `Authorization`
 //! headers of every request into a `Caller`, mapping the opaque `sb_publishable_`/`sb_secret_`
-//! keys as the Supabase CLI's gateway does; signs access tokens for Auth.
+//! keys as the Supabase CLI's gateway does; signs access tokens for Auth with the first key of
+//! `signing_keys_path` (HS256 with `jwt_secret` without one) and verifies tokens signed by any
+//! listed key or by the legacy HS256 secret. REST, realtime, storage and Auth all verify here.
 
 use std::sync::Arc;
 
@@ -10,6 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
 
 use super::caller::{Caller, Role};
+use super::jwk::SigningKey;
 use crate::config::{
     AuthConfig, DEFAULT_ANON_KEY, DEFAULT_JWT_SECRET, DEFAULT_PUBLISHABLE_KEY, DEFAULT_SECRET_KEY,
     DEFAULT_SERVICE_ROLE_KEY,
@@ -19,8 +22,11 @@ use crate::config::{
 const API_KEY_EXPIRY: i64 = 1_983_812_996;
 
 pub struct Keys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The legacy HS256 secret, which signs the API keys and verifies tokens without a `kid`.
+    secret: EncodingKey,
+    legacy: DecodingKey,
+    /// `signing_keys_path`'s keys; the first that may sign signs access tokens.
+    signing_keys: std::sync::Arc<Vec<SigningKey>>,
     validation: Validation,
     /// The opaque keys, accepted only with the well-known local secret or when configured.
     publishable_key: Option<String>,
@@ -50,6 +56,7 @@ impl Keys {
     pub fn new(config: &AuthConfig) -> Self {
         let secret = config.jwt_secret.as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms.clear();
         validation.required_spec_claims.clear();
         validation.validate_aud = false;
         validation.leeway = 30;
@@ -74,8 +81,9 @@ impl Keys {
             service_role_key: api_key("service_role", DEFAULT_SERVICE_ROLE_KEY),
             publishable_key: opaque("SOLOBASE_PUBLISHABLE_KEY", DEFAULT_PUBLISHABLE_KEY),
             secret_key: opaque("SOLOBASE_SECRET_KEY", DEFAULT_SECRET_KEY),
-            decoding: DecodingKey::from_secret(secret),
-            encoding,
+            legacy: DecodingKey::from_secret(secret),
+            secret: encoding,
+            signing_keys: config.signing_keys.clone(),
             validation,
         }
     }
@@ -88,9 +96,47 @@ impl Keys {
         self.secret_key.as_deref()
     }
 
-    /// Signs claims as an HS256 JWT with the project's secret.
+    /// Signs claims as a JWT with the first signing key (header `kid`), or HS256 with the
+    /// project's secret when no signing keys are configured.
     pub fn sign(&self, claims: &Value) -> String {
-        sign_with(&self.encoding, claims)
+        match self.signing_keys.iter().find(|key| key.can_sign) {
+            Some(key) => {
+                let mut header = Header::new(key.algorithm);
+                header.kid = Some(key.kid.clone());
+                jsonwebtoken::encode(&header, claims, &key.encoding)
+                    .expect("signing a JSON object with a parsed key cannot fail")
+            }
+            None => sign_with(&self.secret, claims),
+        }
+    }
+
+    /// `/.well-known/jwks.json`: the public halves of the asymmetric signing keys.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<&Value> = self
+            .signing_keys
+            .iter()
+            .filter_map(|key| key.public.as_ref())
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    /// The keys that may have signed a token with this header: the one its `kid` names, or
+    /// (without a `kid`, or with the legacy secret's) every key of its algorithm.
+    fn candidates(&self, header: &Header) -> Vec<(&DecodingKey, Algorithm)> {
+        let listed = self
+            .signing_keys
+            .iter()
+            .filter(|key| key.algorithm == header.alg);
+        if let Some(kid) = &header.kid
+            && let Some(key) = listed.clone().find(|key| &key.kid == kid)
+        {
+            return vec![(&key.decoding, key.algorithm)];
+        }
+        let mut keys: Vec<_> = listed.map(|key| (&key.decoding, key.algorithm)).collect();
+        if header.alg == Algorithm::HS256 {
+            keys.push((&self.legacy, Algorithm::HS256));
+        }
+        keys
     }
 
     /// Verifies a JWT's signature and time claims, returning its claims.
@@ -108,16 +154,31 @@ impl Keys {
                 format!("Expected 3 parts in JWT; got {parts}"),
             ));
         }
-        jsonwebtoken::decode::<Value>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|error| match error.kind() {
-                ErrorKind::ExpiredSignature => KeyError::new("PGRST303", "JWT expired"),
-                ErrorKind::ImmatureSignature => KeyError::new("PGRST303", "JWT not yet valid"),
-                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                    KeyError::new("PGRST301", "Wrong or unsupported encoding algorithm")
-                }
-                _ => KeyError::new("PGRST301", "JWT cryptographic operation failed"),
-            })
+        let unsupported = || KeyError::new("PGRST301", "Wrong or unsupported encoding algorithm");
+        let header = jsonwebtoken::decode_header(token).map_err(|error| match error.kind() {
+            ErrorKind::InvalidAlgorithmName => unsupported(),
+            _ => KeyError::new("PGRST301", "JWT cryptographic operation failed"),
+        })?;
+        let candidates = self.candidates(&header);
+        if candidates.is_empty() {
+            return Err(unsupported());
+        }
+        let mut outcome = Err(KeyError::new(
+            "PGRST301",
+            "JWT cryptographic operation failed",
+        ));
+        for (key, algorithm) in candidates {
+            let mut validation = self.validation.clone();
+            validation.algorithms = vec![algorithm];
+            outcome = jsonwebtoken::decode::<Value>(token, key, &validation)
+                .map(|data| data.claims)
+                .map_err(verify_error);
+            if !matches!(&outcome, Err(error) if error.message == "JWT cryptographic operation failed")
+            {
+                break;
+            }
+        }
+        outcome
     }
 
     /// The caller of an HTTP request, from its `apikey` and `Authorization` headers.
@@ -187,14 +248,56 @@ impl Keys {
         if !key.starts_with("sb_") {
             return self.token_caller(key);
         }
-        let claims = if Some(key) == self.secret_key.as_deref() {
-            json!({"role": "service_role"})
+        let role = self.opaque_key_role(key)?;
+        Ok(Caller {
+            role,
+            claims: Arc::new(json!({"role": role.as_str()})),
+        })
+    }
+
+    fn opaque_key_role(&self, key: &str) -> Result<Role, KeyError> {
+        if Some(key) == self.secret_key.as_deref() {
+            Ok(Role::ServiceRole)
         } else if Some(key) == self.publishable_key.as_deref() {
-            json!({"role": "anon"})
+            Ok(Role::Anon)
         } else {
-            return Err(KeyError::new("PGRST301", "Invalid API key"));
-        };
-        self.token_caller(&self.sign(&claims))
+            Err(KeyError::new("PGRST301", "Invalid API key"))
+        }
+    }
+
+    /// The verified claims an Auth request presents, as GoTrue reads them behind the CLI's
+    /// gateway: the bearer token, else the `apikey`; an opaque key stands for its role. Unlike
+    /// `caller`, any `role` is kept (GoTrue's admin roles include `supabase_admin`).
+    pub fn auth_claims(&self, headers: &HeaderMap) -> Result<Value, KeyError> {
+        let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+        let token = header("authorization")
+            .map(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+                    .unwrap_or(value)
+                    .trim()
+            })
+            .or_else(|| header("apikey"))
+            .ok_or_else(|| KeyError::new("PGRST301", "No API key found in request"))?;
+        if token.starts_with("sb_") {
+            return Ok(json!({"role": self.opaque_key_role(token)?.as_str()}));
+        }
+        self.verify(token)
+    }
+}
+
+/// The roles GoTrue lets use its admin API (its `GOTRUE_JWT_ADMIN_ROLES` default).
+pub const ADMIN_ROLES: [&str; 2] = ["service_role", "supabase_admin"];
+
+fn verify_error(error: jsonwebtoken::errors::Error) -> KeyError {
+    match error.kind() {
+        ErrorKind::ExpiredSignature => KeyError::new("PGRST303", "JWT expired"),
+        ErrorKind::ImmatureSignature => KeyError::new("PGRST303", "JWT not yet valid"),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            KeyError::new("PGRST301", "Wrong or unsupported encoding algorithm")
+        }
+        _ => KeyError::new("PGRST301", "JWT cryptographic operation failed"),
     }
 }
 
@@ -341,6 +444,35 @@ mod tests {
             code(role(Some(SUPABASE_ANON_KEY), Some(&unknown_role))),
             "PGRST301"
         );
+    }
+
+    #[test]
+    fn signing_keys_sign_with_the_first_and_verify_every_one_plus_the_secret() {
+        let listed = Keys::new(&AuthConfig {
+            signing_keys: Arc::new(
+                crate::auth::jwk::parse_key_set(crate::auth::jwk::tests::TEST_KEYS).unwrap(),
+            ),
+            ..Default::default()
+        });
+        let token = listed.sign(&json!({"role": "authenticated", "sub": "u1"}));
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(
+            (header.alg, header.kid.as_deref()),
+            (Algorithm::RS256, Some("rsa-test"))
+        );
+        assert_eq!(listed.verify(&token).unwrap()["sub"], "u1");
+        assert_eq!(
+            listed.verify(SUPABASE_SERVICE_KEY).unwrap()["role"],
+            "service_role"
+        );
+        let jwks = listed.jwks();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+        // Without the key set, the same token no longer verifies.
+        assert_eq!(
+            keys().verify(&token).unwrap_err().message,
+            "Wrong or unsupported encoding algorithm"
+        );
+        assert_eq!(keys().jwks(), json!({"keys": []}));
     }
 
     #[test]

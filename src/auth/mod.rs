@@ -1,5 +1,6 @@
-//! Auth: who is calling. Verifies the `apikey` and `Authorization: Bearer` tokens (HS256 with the
-//! project's secret, or the opaque `sb_publishable_`/`sb_secret_` keys) into a `Caller`.
+//! Auth: who is calling. Verifies the `apikey` and `Authorization: Bearer` tokens (signed with a
+//! key of `signing_keys_path` or HS256 with the project's secret, or the opaque
+//! `sb_publishable_`/`sb_secret_` keys) into a `Caller`.
 
 pub mod api;
 pub mod caller;
@@ -7,6 +8,7 @@ mod email;
 pub mod error;
 mod hashing;
 pub mod inbox;
+pub mod jwk;
 pub mod keys;
 pub mod mail;
 pub mod users;
