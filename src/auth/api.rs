@@ -605,7 +605,12 @@ async fn token(
 }
 
 /// The signed-in caller of `/user` and `/logout`, with a live session.
-pub(super) async fn signed_in(app: &App, headers: &HeaderMap) -> Result<(String, Option<String>)> {
+/// The user a request's bearer token names (it must exist, and so must its session), with the
+/// token's session id.
+pub(super) async fn signed_in(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<(users::User, Option<String>)> {
     let token = headers
         .get("authorization")
         .and_then(|value| value.to_str().ok())
@@ -647,8 +652,8 @@ pub(super) async fn signed_in(app: &App, headers: &HeaderMap) -> Result<(String,
         .and_then(Value::as_str)
         .map(str::to_owned);
     let (check_user, check_session) = (user_id.clone(), session.clone());
-    let (user_exists, session_exists) = read(app, move |connection| {
-        let user = users::find_by_id(connection, &check_user)?.is_some();
+    let (user, session_exists) = read(app, move |connection| {
+        let user = users::find_by_id(connection, &check_user)?;
         let session = match &check_session {
             Some(session) => users::session_exists(connection, session)?,
             None => true,
@@ -656,13 +661,13 @@ pub(super) async fn signed_in(app: &App, headers: &HeaderMap) -> Result<(String,
         Ok((user, session))
     })
     .await?;
-    if !user_exists {
+    let Some(user) = user else {
         return Err(AuthError::new(
             StatusCode::FORBIDDEN,
             "user_not_found",
             "User from sub claim in JWT does not exist",
         ));
-    }
+    };
     if !session_exists {
         return Err(AuthError::new(
             StatusCode::FORBIDDEN,
@@ -670,13 +675,13 @@ pub(super) async fn signed_in(app: &App, headers: &HeaderMap) -> Result<(String,
             "Session from session_id claim in JWT does not exist",
         ));
     }
-    Ok((user_id, session))
+    Ok((user, session))
 }
 
 async fn get_user(State(app): State<App>, headers: HeaderMap) -> Result<Response> {
-    let (user_id, _) = signed_in(&app, &headers).await?;
+    let (user, _) = signed_in(&app, &headers).await?;
     let user = read(&app, move |connection| {
-        users::user_json(connection, &user_id)
+        users::user_json(connection, &user.id)
     })
     .await?;
     user.map(|user| Json(user).into_response()).ok_or_else(|| {
@@ -697,7 +702,8 @@ async fn update_user(
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response> {
-    let (user_id, _) = signed_in(&app, &headers).await?;
+    let (current, _) = signed_in(&app, &headers).await?;
+    let user_id = current.id.clone();
     let body = parse_body(&body)?;
     if body.get("app_metadata").is_some() {
         return Err(AuthError::new(
@@ -706,18 +712,6 @@ async fn update_user(
             "User not allowed",
         ));
     }
-    let lookup = user_id.clone();
-    let current = read(&app, move |connection| {
-        users::find_by_id(connection, &lookup)
-    })
-    .await?
-    .ok_or_else(|| {
-        AuthError::new(
-            StatusCode::FORBIDDEN,
-            "user_not_found",
-            "User from sub claim in JWT does not exist",
-        )
-    })?;
     let hash = match text(&body, "password") {
         Some(password) => {
             check_password(&app, password)?;
@@ -850,7 +844,8 @@ async fn logout(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    let (user_id, session) = signed_in(&app, &headers).await?;
+    let (user, session) = signed_in(&app, &headers).await?;
+    let user_id = user.id;
     let scope = query
         .get("scope")
         .map_or("global", String::as_str)

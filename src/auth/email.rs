@@ -536,19 +536,7 @@ pub async fn resend(
 
 /// `GET /reauthenticate`: a code for the signed-in user to confirm a password change with.
 pub async fn reauthenticate(State(app): State<App>, headers: HeaderMap) -> Result<Response> {
-    let (user_id, _) = signed_in(&app, &headers).await?;
-    let lookup = user_id.clone();
-    let user = read(&app, move |connection| {
-        users::find_by_id(connection, &lookup)
-    })
-    .await?
-    .ok_or_else(|| {
-        AuthError::new(
-            StatusCode::FORBIDDEN,
-            "user_not_found",
-            "User from sub claim in JWT does not exist",
-        )
-    })?;
+    let (user, _) = signed_in(&app, &headers).await?;
     let Some(email) = user.email.filter(|email| !email.is_empty()) else {
         return Err(AuthError::validation(
             "Reauthentication requires the user to have an email or a phone number",
