@@ -107,6 +107,41 @@ begin
 end $$;
 "#;
 
+/// OUT and INOUT parameters: one row (`returns record`), one value (a single INOUT), a set
+/// (`returns setof record`, `return next`), a SQL body, and a plpgsql caller selecting from
+/// one of them in FROM.
+const OUT_PARAMETERS: &str = r#"
+create table public.items (id bigint primary key, name text not null, price integer not null);
+insert into public.items values (1, 'pen', 3), (2, 'ink', 5), (3, 'pad', 8);
+create function public.price_range(lowest integer, out cheapest integer, out dearest integer)
+returns record language plpgsql as $$
+begin
+  select min(price), max(price) into cheapest, dearest from public.items where price >= lowest;
+end $$;
+create function public.doubled(inout amount integer) language plpgsql as $$
+begin
+  amount := amount * 2;
+end $$;
+create function public.priced(out name text, out price integer) returns setof record
+language plpgsql as $$
+declare r record;
+begin
+  for r in select i.name, i.price from public.items i order by i.id loop
+    name := upper(r.name);
+    price := r.price;
+    return next;
+  end loop;
+end $$;
+create function public.sql_range(out low integer, out high integer) language sql as
+  $$ select min(price), max(price) from public.items $$;
+create function public.spread(lowest integer) returns integer language plpgsql as $$
+declare low integer; high integer;
+begin
+  select r.cheapest, r.dearest into low, high from public.price_range(lowest) as r;
+  return high - low + public.doubled(1);
+end $$;
+"#;
+
 /// Writes applied in order, each in its own transaction, on both databases.
 const STEPS: &[&str] = &[
     r#"insert into auth.users (id, email, raw_user_meta_data) values
@@ -133,6 +168,11 @@ const CHECKS: &[&str] = &[
     "select title, slug, comments from public.posts order by id",
     "select line from public.audit order by id",
     "select public.summary(5)",
+    "select cheapest, dearest from public.price_range(4)",
+    "select public.doubled(21)",
+    "select name, price from public.priced()",
+    "select low, high from public.sql_range()",
+    "select public.spread(1), public.spread(6)",
 ];
 
 /// The helpers policies call, answered for each user.
@@ -149,7 +189,7 @@ fn plpgsql_migrations_leave_the_same_rows_as_postgres() {
             .join("e2e/fixtures/plpgsql/supabase/migrations/20240101000000_teams.sql"),
     )
     .unwrap();
-    let migrations = [teams.as_str(), POSTS];
+    let migrations = [teams.as_str(), POSTS, OUT_PARAMETERS];
 
     let postgres = Postgres::start();
     postgres.run(SUPABASE_STAND_INS).unwrap();

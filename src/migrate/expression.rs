@@ -38,6 +38,16 @@ pub trait Resolver {
     fn function(&self, _name: &str, _args: &[String]) -> Result<Option<String>, Unsupported> {
         Ok(None)
     }
+
+    /// SQL for a `(SELECT …)` of the rows a call of `name` in FROM returns, or `None` to leave
+    /// the call as written (SQLite's own table-valued functions).
+    fn table_function(
+        &self,
+        _name: &QualifiedName,
+        _args: &[String],
+    ) -> Result<Option<String>, Unsupported> {
+        Ok(None)
+    }
 }
 
 /// Translation with no project knowledge: tables are read as they are, only built-ins called.
@@ -198,9 +208,34 @@ impl VisitorMut for Rewriter<'_> {
     type Break = Unsupported;
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<Self::Break> {
-        if let TableFactor::Table { name, alias, .. } = factor {
+        if let TableFactor::Table {
+            name, alias, args, ..
+        } = factor
+        {
             let qualified = qualified_name(name);
-            match self.resolver.relation(&qualified) {
+            let source = match args {
+                Some(call) => {
+                    let mut translated = Vec::new();
+                    for arg in &mut call.args {
+                        let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) = arg else {
+                            return ControlFlow::Break(Unsupported(format!(
+                                "the argument `{arg}` of {qualified}() in FROM is not supported"
+                            )));
+                        };
+                        match translate_with(expr, self.parameters, self.resolver) {
+                            Ok(sql) => translated.push(sql),
+                            Err(error) => return ControlFlow::Break(error),
+                        }
+                    }
+                    let source = self.resolver.table_function(&qualified, &translated);
+                    if matches!(source, Ok(Some(_))) {
+                        *args = None;
+                    }
+                    source
+                }
+                None => self.resolver.relation(&qualified),
+            };
+            match source {
                 Ok(Some(source)) => {
                     if alias.is_none() {
                         *alias = Some(TableAlias {

@@ -1560,34 +1560,51 @@ fn create_function(
         }
     };
     let mut arguments = Vec::new();
+    // OUT and INOUT parameters: the columns of the row the function returns.
+    let mut outputs = Vec::new();
     for (position, argument) in function.args.iter().flatten().enumerate() {
+        let (pg_type, _) = pg_type(cache, &argument.data_type)?;
+        let argument_name = argument
+            .name
+            .as_ref()
+            .map(ident_name)
+            .unwrap_or_else(|| format!("${}", position + 1));
         if matches!(
             argument.mode,
             Some(sqlparser::ast::ArgMode::Out | sqlparser::ast::ArgMode::InOut)
         ) {
-            return Err(Refusal::new(format!(
-                "function {name}(): OUT and INOUT parameters are not supported"
-            ))
-            .hint("return the values with `returns table (…)` instead"));
+            outputs.push((argument_name.clone(), pg_type.clone()));
         }
-        let (pg_type, _) = pg_type(cache, &argument.data_type)?;
-        arguments.push(FunctionArgument {
-            name: argument
-                .name
-                .as_ref()
-                .map(ident_name)
-                .unwrap_or_else(|| format!("${}", position + 1)),
-            pg_type,
-            default: argument.default_expr.as_ref().map(ToString::to_string),
-        });
+        if !matches!(argument.mode, Some(sqlparser::ast::ArgMode::Out)) {
+            arguments.push(FunctionArgument {
+                name: argument_name,
+                pg_type,
+                default: argument.default_expr.as_ref().map(ToString::to_string),
+            });
+        }
     }
-    let returns = match &function.return_type {
+    let set_returning = matches!(function.return_type, Some(FunctionReturnType::SetOf(_)));
+    let mut returns = match &function.return_type {
         None => FunctionReturn::Void,
         Some(FunctionReturnType::DataType(data_type))
         | Some(FunctionReturnType::SetOf(data_type)) => {
             let set = matches!(function.return_type, Some(FunctionReturnType::SetOf(_)));
             let text = data_type.to_string().to_ascii_lowercase();
             match (text.as_str(), data_type) {
+                ("record", _) if !outputs.is_empty() => {
+                    let columns = std::mem::take(&mut outputs);
+                    if set {
+                        FunctionReturn::Table(columns)
+                    } else {
+                        FunctionReturn::Record(columns)
+                    }
+                }
+                ("record", _) => {
+                    return Err(Refusal::new(format!(
+                        "function {name}(): a record without OUT parameters is not supported"
+                    ))
+                    .hint("declare the columns with OUT parameters or `returns table (…)`"));
+                }
                 ("void", _) => FunctionReturn::Void,
                 ("trigger", _) => FunctionReturn::Trigger,
                 (_, DataType::Table(Some(columns))) => FunctionReturn::Table(
@@ -1619,6 +1636,21 @@ fn create_function(
             }
         }
     };
+    if !outputs.is_empty() {
+        // Postgres allows OUT parameters only with the row type they describe.
+        let columns = std::mem::take(&mut outputs);
+        returns = match returns {
+            FunctionReturn::Void | FunctionReturn::Scalar(_) if !set_returning => {
+                FunctionReturn::Record(columns)
+            }
+            _ => {
+                return Err(Refusal::new(format!(
+                    "function {name}(): the return type must be record with OUT parameters"
+                ))
+                .hint("write `returns record` or `returns setof record`"));
+            }
+        };
+    }
     let body = match &function.function_body {
         Some(CreateFunctionBody::AsBeforeOptions { body, .. })
         | Some(CreateFunctionBody::AsAfterOptions(body)) => string_value(body),

@@ -93,11 +93,23 @@ impl<'a> Machine<'a> {
         }
     }
 
+    /// Declares the output columns (`returns table (…)`, OUT parameters) as variables, NULL
+    /// unless an INOUT argument already set them.
     pub fn out_columns(&mut self, columns: Vec<(String, PgType)>) {
         for (name, pg_type) in &columns {
-            self.set_scalar(name, Value::Null, Some(pg_type.clone()));
+            if !self.vars.contains_key(name) {
+                self.set_scalar(name, Value::Null, Some(pg_type.clone()));
+            }
         }
         self.out_columns = columns.into_iter().map(|(name, _)| name).collect();
+    }
+
+    /// The output columns' current values, as RETURN NEXT or a bare RETURN hands them back.
+    pub fn out_row(&self) -> Row {
+        self.out_columns
+            .iter()
+            .map(|name| (name.clone(), self.scalar(name).unwrap_or(Value::Null)))
+            .collect()
     }
 
     /// Runs the body; the outcome of its RETURN (nothing when it falls off the end).
@@ -252,11 +264,7 @@ impl<'a> Machine<'a> {
             }
             Stmt::ReturnNext(returned) => {
                 let row = match returned {
-                    None => self
-                        .out_columns
-                        .iter()
-                        .map(|name| (name.clone(), self.scalar(name).unwrap_or(Value::Null)))
-                        .collect(),
+                    None => self.out_row(),
                     Some(Returned::Record(name)) => self.record(name).unwrap_or_default(),
                     Some(Returned::Value(sql)) => vec![("value".to_owned(), self.value(sql)?)],
                 };

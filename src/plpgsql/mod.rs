@@ -45,7 +45,7 @@ pub fn compile_function(cache: &SchemaCache, function: &Function) -> Result<Prog
             records.extend(["new".to_owned(), "old".to_owned()]);
             scalars.extend(TRIGGER_VARIABLES.map(str::to_owned));
         }
-        FunctionReturn::Table(columns) => {
+        FunctionReturn::Table(columns) | FunctionReturn::Record(columns) => {
             scalars.extend(columns.iter().map(|(name, _)| name.clone()));
         }
         _ => {}
@@ -75,6 +75,12 @@ pub fn rpc_body(cache: &SchemaCache, function: &Function) -> String {
         .map(|argument| format!(":{}", argument.name))
         .collect();
     let call = call_sql(&function.name, &args);
+    rows_sql(cache, function, &call).unwrap_or_else(|| format!("SELECT {call}"))
+}
+
+/// A `SELECT` of the rows `call` of `function` answers (its JSON array as columns); `None` when
+/// it answers a single value.
+fn rows_sql(cache: &SchemaCache, function: &Function, call: &str) -> Option<String> {
     let columns: Vec<String> = match &function.returns {
         FunctionReturn::Rows { table, .. } => cache
             .table(table)
@@ -87,7 +93,10 @@ pub fn rpc_body(cache: &SchemaCache, function: &Function) -> String {
             })
             .unwrap_or_default(),
         FunctionReturn::Table(columns) => columns.iter().map(|(name, _)| name.clone()).collect(),
-        _ => return format!("SELECT {call}"),
+        FunctionReturn::Record(columns) if columns.len() > 1 => {
+            columns.iter().map(|(name, _)| name.clone()).collect()
+        }
+        _ => return None,
     };
     let selected: Vec<String> = columns
         .iter()
@@ -102,7 +111,10 @@ pub fn rpc_body(cache: &SchemaCache, function: &Function) -> String {
             )
         })
         .collect();
-    format!("SELECT {} FROM json_each({call})", selected.join(", "))
+    Some(format!(
+        "SELECT {} FROM json_each({call})",
+        selected.join(", ")
+    ))
 }
 
 /// Parses a `DO` block's body; it may contain DDL, which `execute_do` hands back.

@@ -1100,6 +1100,23 @@ impl Resolver for Calls<'_> {
             .filter(|function| !matches!(function.returns, FunctionReturn::Trigger))
             .map(|function| call_sql(&function.name, args)))
     }
+
+    fn table_function(
+        &self,
+        name: &QualifiedName,
+        args: &[String],
+    ) -> Result<Option<String>, Unsupported> {
+        let Some(function) = self.cache.functions.get(name) else {
+            return Ok(None);
+        };
+        super::rows_sql(self.cache, function, &call_sql(&function.name, args))
+            .map(Some)
+            .ok_or_else(|| {
+                Unsupported(format!(
+                    "{name}() returns no rows to select from; call it in the select list"
+                ))
+            })
+    }
 }
 
 /// The SQLite call of a project function with translated arguments.

@@ -304,10 +304,13 @@ fn call_plpgsql(
     for (argument, value) in function.arguments.iter().zip(args) {
         machine.set_scalar(&argument.name, value, Some(argument.pg_type.clone()));
     }
-    if let FunctionReturn::Table(columns) = &function.returns {
+    if let FunctionReturn::Table(columns) | FunctionReturn::Record(columns) = &function.returns {
         machine.out_columns(columns.clone());
     }
-    let outcome = machine.run(&program.block)?;
+    let mut outcome = machine.run(&program.block)?;
+    if matches!(function.returns, FunctionReturn::Record(_)) {
+        outcome = Outcome::Record(Some(machine.out_row()));
+    }
     let output = std::mem::take(&mut machine.output);
     result(function, outcome, output)
 }
@@ -353,8 +356,37 @@ fn result(function: &Function, outcome: Outcome, rows: Vec<Row>) -> Result<Value
             };
             Ok(Value::Text(rows_json(row.into_iter().collect())))
         }
+        FunctionReturn::Record(columns) => {
+            let row = match outcome {
+                Outcome::Record(row) => row,
+                _ => rows.into_iter().next(),
+            };
+            let row = row.map(|row| named(columns, row));
+            match columns.as_slice() {
+                [(_, pg_type)] => coerce(
+                    row.and_then(|row| row.into_iter().next())
+                        .map_or(Value::Null, |(_, value)| value),
+                    pg_type,
+                ),
+                _ => Ok(Value::Text(rows_json(row.into_iter().collect()))),
+            }
+        }
+        FunctionReturn::Table(columns) if function.language == FunctionLanguage::Sql => {
+            let rows = rows.into_iter().map(|row| named(columns, row)).collect();
+            Ok(Value::Text(rows_json(rows)))
+        }
         FunctionReturn::Rows { .. } | FunctionReturn::Table(_) => Ok(Value::Text(rows_json(rows))),
     }
+}
+
+/// A row under the declared output columns: a SQL body's columns are matched by position,
+/// whatever it named them.
+fn named(columns: &[(String, PgType)], row: Row) -> Row {
+    columns
+        .iter()
+        .zip(row)
+        .map(|((name, _), (_, value))| (name.clone(), value))
+        .collect()
 }
 
 fn rows_json(rows: Vec<Row>) -> String {

@@ -379,9 +379,12 @@ fn constructs_that_cannot_mean_the_same_are_refused_with_the_line() {
         "{error}"
     );
     let error = refused(
-        "create function f(a int, out b int) returns int language plpgsql as $$ begin b := a; end $$;",
+        "create function f(a int) returns record language plpgsql as $$ begin return null; end $$;",
     );
-    assert!(error.contains("OUT and INOUT parameters"), "{error}");
+    assert!(
+        error.contains("a record without OUT parameters") && error.contains("hint"),
+        "{error}"
+    );
     let error = refused(
         "create table t (id int);\ncreate function f() returns table (id int) language plpgsql as $$\n#variable_conflict use_column\nbegin return query select id from t; end $$;",
     );
@@ -448,4 +451,58 @@ fn do_blocks_and_bare_selects_read_the_catalog_as_the_migration_left_it() {
         .unwrap();
     assert!(posts.rls_enabled);
     assert_eq!(posts.unique_constraints.len(), 1);
+}
+
+const OUT_PARAMETERS: &str = r#"
+create table public.items (id bigint primary key, name text not null, price integer not null);
+insert into public.items values (1, 'pen', 3), (2, 'ink', 5), (3, 'pad', 8);
+create function public.price_range(lowest integer, out cheapest integer, out dearest integer)
+returns record language plpgsql as $$
+begin
+  select min(price), max(price) into cheapest, dearest from public.items where price >= lowest;
+end $$;
+create function public.doubled(inout amount integer) language plpgsql as $$
+begin
+  amount := amount * 2;
+end $$;
+create function public.priced(out name text, out price integer) returns setof record
+language plpgsql as $$
+declare r record;
+begin
+  for r in select i.name, i.price from public.items i order by i.id loop
+    name := r.name;
+    price := r.price;
+    return next;
+  end loop;
+end $$;
+create function public.sql_range(out low integer, out high integer) language sql as
+  $$ select min(price), max(price) from public.items $$;
+create function public.spread(lowest integer) returns integer language plpgsql as $$
+declare low integer; high integer;
+begin
+  select r.cheapest, r.dearest into low, high from public.price_range(lowest) as r;
+  return high - low + public.doubled(1);
+end $$;
+"#;
+
+#[test]
+fn out_parameters_make_the_row_a_function_returns() {
+    let connection = setup(OUT_PARAMETERS);
+    assert_eq!(
+        text(&connection, "select pg_call('public.price_range', 4)").as_deref(),
+        Some(r#"[{"cheapest":5,"dearest":8}]"#)
+    );
+    assert_eq!(
+        number(&connection, "select pg_call('public.doubled', 21)"),
+        42
+    );
+    assert_eq!(
+        text(&connection, "select pg_call('public.priced')").as_deref(),
+        Some(r#"[{"name":"pen","price":3},{"name":"ink","price":5},{"name":"pad","price":8}]"#)
+    );
+    assert_eq!(
+        text(&connection, "select pg_call('public.sql_range')").as_deref(),
+        Some(r#"[{"low":3,"high":8}]"#)
+    );
+    assert_eq!(number(&connection, "select pg_call('public.spread', 1)"), 7);
 }

@@ -1080,7 +1080,11 @@ impl<'a> Planner<'a> {
                     set: *set,
                 }
             }
-            FunctionReturn::Table(columns) => {
+            FunctionReturn::Record(columns) if columns.len() == 1 => {
+                CallResult::Scalar(columns[0].1.clone())
+            }
+            FunctionReturn::Table(columns) | FunctionReturn::Record(columns) => {
+                let set = matches!(function.returns, FunctionReturn::Table(_));
                 let table = Table {
                     name: qualified.clone(),
                     kind: TableKind::View {
@@ -1108,8 +1112,8 @@ impl<'a> Planner<'a> {
                     comment: None,
                 };
                 CallResult::Rows {
-                    shape: Box::new(self.top_shape(Cow::Owned(table), Some(max_rows))?),
-                    set: true,
+                    shape: Box::new(self.top_shape(Cow::Owned(table), set.then_some(max_rows))?),
+                    set,
                 }
             }
         };

@@ -362,8 +362,10 @@ pub enum FunctionReturn {
         table: QualifiedName,
         set: bool,
     },
-    /// `returns table (…)`.
+    /// `returns table (…)`, or `returns setof record` with OUT parameters.
     Table(Vec<(String, PgType)>),
+    /// One row of OUT parameters (`returns record`); with one OUT parameter, its value.
+    Record(Vec<(String, PgType)>),
     Trigger,
 }
 

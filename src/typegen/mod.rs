@@ -488,7 +488,11 @@ impl Generator<'_> {
             FunctionReturn::Scalar(pg_type) => {
                 members.push(member("Returns", false, text(self.ts_type(pg_type))));
             }
-            FunctionReturn::Table(columns) => {
+            FunctionReturn::Record(columns) if columns.len() == 1 => {
+                members.push(member("Returns", false, text(self.ts_type(&columns[0].1))));
+            }
+            FunctionReturn::Table(columns) | FunctionReturn::Record(columns) => {
+                let set = matches!(function.returns, FunctionReturn::Table(_));
                 let mut columns: Vec<_> = columns.iter().collect();
                 columns.sort_by(|a, b| locale_cmp(&a.0, &b.0));
                 let row = object_type(
@@ -498,7 +502,8 @@ impl Generator<'_> {
                         .collect(),
                     true,
                 );
-                members.push(member("Returns", false, concat([row, text("[]")])));
+                let returns = if set { concat([row, text("[]")]) } else { row };
+                members.push(member("Returns", false, returns));
             }
             FunctionReturn::Rows { table, set } => match self.schema.table(table) {
                 Some(relation) => {
