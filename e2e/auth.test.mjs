@@ -124,9 +124,29 @@ test("confirmations and rate limits follow config.toml", async () => {
   assert.ok(signUp.data.user.confirmation_sent_at)
   const signIn = await strict.client().auth.signInWithPassword({ email: "dana@example.com", password: "correct horse" })
   assert.equal(signIn.error.code, "email_not_confirmed")
-  // The limit is 3 sign-in/sign-up attempts per window; two were used above.
-  await strict.client().auth.signInWithPassword({ email: "dana@example.com", password: "x" })
-  const limited = await strict.client().auth.signInWithPassword({ email: "dana@example.com", password: "x" })
+  // sign_in_sign_ups = 3 sign-ups per window; one was used above.
+  for (const name of ["erin", "fred"]) {
+    assert.equal((await strict.client().auth.signUp({ email: `${name}@example.com`, password: "correct horse" })).error, null)
+  }
+  const limited = await strict.client().auth.signUp({ email: "gina@example.com", password: "correct horse" })
   assert.equal(limited.error.code, "over_request_rate_limit")
   assert.equal(limited.error.status, 429)
+  // Password sign-ins spend token_refresh (4 here), a budget of their own.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const again = await strict.client().auth.signInWithPassword({ email: "dana@example.com", password: "correct horse" })
+    assert.equal(again.error.code, "email_not_confirmed")
+  }
+  const tooMany = await strict.client().auth.signInWithPassword({ email: "dana@example.com", password: "correct horse" })
+  assert.equal(tooMany.error.code, "over_request_rate_limit")
+})
+
+test("a client signing up 20 users and signing in 10 times stays within the default budgets", async () => {
+  for (let index = 0; index < 20; index++) {
+    const { error } = await server.client().auth.signUp({ email: `bulk${index}@example.com`, password: "correct horse" })
+    assert.equal(error, null)
+  }
+  for (let index = 0; index < 10; index++) {
+    const { error } = await server.client().auth.signInWithPassword({ email: `bulk${index}@example.com`, password: "correct horse" })
+    assert.equal(error, null)
+  }
 })

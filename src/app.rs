@@ -22,13 +22,14 @@ struct AppInner {
     schema: Arc<SchemaCache>,
     keys: Keys,
     realtime: Realtime,
-    auth_limiter: crate::auth::api::RateLimiter,
+    auth_limits: crate::auth::limits::RateLimits,
     mailer: Mailer,
 }
 
 impl App {
     pub fn new(project: Project, store: Store, schema: SchemaCache, mailer: Mailer) -> Self {
         let keys = Keys::new(&project.config.auth);
+        let auth_limits = crate::auth::limits::RateLimits::new(&project.config.auth.rate_limit);
         let schema = Arc::new(schema);
         let realtime = Realtime::start(store.clone(), schema.clone());
         Self {
@@ -38,7 +39,7 @@ impl App {
                 schema,
                 keys,
                 realtime,
-                auth_limiter: Default::default(),
+                auth_limits,
                 mailer,
             }),
         }
@@ -69,8 +70,8 @@ impl App {
         &self.inner.mailer
     }
 
-    /// Sign-in and sign-up attempts, per IP address and per email.
-    pub fn auth_limiter(&self) -> &crate::auth::api::RateLimiter {
-        &self.inner.auth_limiter
+    /// Auth's request budgets per IP address.
+    pub fn auth_limits(&self) -> &crate::auth::limits::RateLimits {
+        &self.inner.auth_limits
     }
 }

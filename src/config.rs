@@ -295,10 +295,15 @@ fn parse_go_duration(text: &str) -> Option<Duration> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RateLimitConfig {
-    /// Sign-in and sign-up requests per 5 minutes per IP address.
+    /// Sign-ups, OTP and magic-link sign-ins, recovery, resend and user updates: requests of
+    /// each per 5 minutes per IP address.
     pub sign_in_sign_ups: u32,
     /// Anonymous sign-ins per hour per IP address.
     pub anonymous_users: u32,
+    /// `/token` requests (password sign-ins and refreshes) per 5 minutes per IP address.
+    pub token_refresh: u32,
+    /// `/verify` requests per 5 minutes per IP address.
+    pub token_verifications: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -306,6 +311,8 @@ impl Default for RateLimitConfig {
         Self {
             sign_in_sign_ups: 30,
             anonymous_users: 30,
+            token_refresh: 150,
+            token_verifications: 30,
         }
     }
 }

@@ -4,8 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
@@ -20,6 +18,7 @@ use super::email;
 use super::error::AuthError;
 use super::hashing;
 use super::keys::ADMIN_ROLES;
+use super::limits::Budget;
 use super::users::{self, NewUser, Refresh};
 use crate::app::App;
 
@@ -138,43 +137,9 @@ pub(super) fn issuer(headers: &HeaderMap) -> String {
     format!("http://{host}/auth/v1")
 }
 
-/// Sign-in and sign-up attempts per IP address, in a fixed five-minute window. Attempts are
-/// never counted per email alone: an attacker elsewhere must not lock a victim out.
-#[derive(Default)]
-pub struct RateLimiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    const WINDOW: Duration = Duration::from_secs(300);
-
-    fn check(&self, key: &str, limit: u32) -> Result<()> {
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        let entry = windows.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) > Self::WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        if entry.1 > limit {
-            return Err(AuthError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "over_request_rate_limit",
-                "Request rate limit reached",
-            ));
-        }
-        Ok(())
-    }
-}
-
-fn rate_limit(app: &App, address: &SocketAddr) -> Result<()> {
-    app.auth_limiter().check(
-        &format!("ip:{}", address.ip()),
-        app.project().config.auth.rate_limit.sign_in_sign_ups,
-    )
+/// Spends one request of `budget` for the caller's address.
+pub(super) fn rate_limit(app: &App, budget: Budget, address: &SocketAddr) -> Result<()> {
+    app.auth_limits().check(budget, address.ip())
 }
 
 fn check_password(app: &App, password: &str) -> Result<()> {
@@ -315,7 +280,20 @@ async fn sign_up(
         .filter(|data| data.is_object())
         .cloned()
         .unwrap_or_else(|| json!({}));
-    rate_limit(&app, &address)?;
+    let anonymous = email.is_none() && password.is_none() && text(&body, "phone").is_none();
+    if anonymous && !config.enable_anonymous_sign_ins {
+        return Err(AuthError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "anonymous_provider_disabled",
+            "Anonymous sign-ins are disabled",
+        ));
+    }
+    let budget = if anonymous {
+        Budget::Anonymous
+    } else {
+        Budget::SignUp
+    };
+    rate_limit(&app, budget, &address)?;
     if !config.enable_signup {
         return Err(AuthError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -334,13 +312,6 @@ async fn sign_up(
         }
         if password.is_some() {
             return Err(AuthError::validation("Signup requires a valid email"));
-        }
-        if !config.enable_anonymous_sign_ins {
-            return Err(AuthError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "anonymous_provider_disabled",
-                "Anonymous sign-ins are disabled",
-            ));
         }
         let (user, session, refresh) = write(&app, move |connection| {
             let transaction = connection.savepoint().map_err(database)?;
@@ -480,10 +451,13 @@ async fn token(
 ) -> Result<Response> {
     let body = parse_body(&body)?;
     let issuer = issuer(&headers);
-    match query.get("grant_type").map(String::as_str) {
+    let grant = query.get("grant_type").map(String::as_str);
+    if matches!(grant, Some("password" | "refresh_token")) {
+        rate_limit(&app, Budget::Token, &address)?;
+    }
+    match grant {
         Some("password") => {
             let email = text(&body, "email").map(str::to_owned);
-            rate_limit(&app, &address)?;
             let Some(email) = email else {
                 return Err(AuthError::validation("missing email or phone"));
             };
@@ -698,11 +672,13 @@ async fn get_user(State(app): State<App>, headers: HeaderMap) -> Result<Response
 /// until its confirmation link is followed.
 async fn update_user(
     State(app): State<App>,
+    ConnectInfo(crate::wire::Peer(address)): ConnectInfo<crate::wire::Peer>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response> {
     let (current, _) = signed_in(&app, &headers).await?;
+    rate_limit(&app, Budget::UserUpdate, &address)?;
     let user_id = current.id.clone();
     let body = parse_body(&body)?;
     if body.get("app_metadata").is_some() {

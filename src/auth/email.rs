@@ -8,21 +8,23 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::api::{
-    Result, admin, check_email, database, issuer, parse_body, read, session_json, signed_in, text,
-    write,
+    Result, admin, check_email, database, issuer, parse_body, rate_limit, read, session_json,
+    signed_in, text, write,
 };
 use super::error::AuthError;
+use super::limits::Budget;
 use super::mail::{Email, Kind};
 use super::users::{self, NewUser};
 use crate::app::App;
 use crate::store::functions::timestamp_now;
+use crate::wire::Peer;
 
 type Params = Query<HashMap<String, String>>;
 
@@ -336,10 +338,12 @@ pub async fn send_confirmation(
 /// `POST /otp`: a magic link and code to an email address, creating the user when allowed.
 pub async fn otp(
     State(app): State<App>,
+    ConnectInfo(Peer(address)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Query(query): Params,
     body: Bytes,
 ) -> Result<Response> {
+    rate_limit(&app, Budget::Otp, &address)?;
     let body = parse_body(&body)?;
     let email = text(&body, "email");
     if email.is_some() && text(&body, "phone").is_some() {
@@ -414,10 +418,12 @@ pub async fn otp(
 /// `POST /recover`: a password-recovery link; an unknown address is answered the same way.
 pub async fn recover(
     State(app): State<App>,
+    ConnectInfo(Peer(address)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Query(query): Params,
     body: Bytes,
 ) -> Result<Response> {
+    rate_limit(&app, Budget::Recover, &address)?;
     let body = parse_body(&body)?;
     let Some(email) = text(&body, "email") else {
         return Err(AuthError::validation("Password recovery requires an email"));
@@ -466,10 +472,12 @@ async fn send_to_existing(
 /// `POST /resend`: the sign-up confirmation or the email-change mails again.
 pub async fn resend(
     State(app): State<App>,
+    ConnectInfo(Peer(address)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Query(query): Params,
     body: Bytes,
 ) -> Result<Response> {
+    rate_limit(&app, Budget::Resend, &address)?;
     let body = parse_body(&body)?;
     let kind = text(&body, "type").unwrap_or("");
     match kind {
@@ -1039,9 +1047,11 @@ fn change_email(connection: &Connection, id: &str, now: &str) -> Result<()> {
 /// `POST /verify`: a code with its address, or a token hash, for a session.
 pub async fn verify_post(
     State(app): State<App>,
+    ConnectInfo(Peer(address)): ConnectInfo<Peer>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
+    rate_limit(&app, Budget::Verify, &address)?;
     let body = parse_body(&body)?;
     let kind = text(&body, "type")
         .ok_or_else(|| AuthError::validation("Verify requires a verification type"))?
@@ -1126,9 +1136,11 @@ pub async fn verify_post(
 /// the session in the fragment, or the error there as GoTrue puts it.
 pub async fn verify_get(
     State(app): State<App>,
+    ConnectInfo(Peer(address)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Query(query): Params,
 ) -> Result<Response> {
+    rate_limit(&app, Budget::Verify, &address)?;
     let kind = query
         .get("type")
         .filter(|kind| !kind.is_empty())

@@ -10,6 +10,7 @@ mod hashing;
 pub mod inbox;
 pub mod jwk;
 pub mod keys;
+pub mod limits;
 pub mod mail;
 pub mod users;
 

@@ -103,10 +103,15 @@ enable_anonymous_sign_ins = false
 minimum_password_length = 6
 
 [auth.rate_limit]
-# Number of sign up and sign-in requests that can be made in a 5 minute interval per IP address.
-sign_in_sign_ups = 30
 # Number of anonymous sign-ins that can be made per hour per IP address.
 anonymous_users = 30
+# Number of sessions that can be refreshed in a 5 minute interval per IP address.
+token_refresh = 150
+# Number of sign up and sign-in requests that can be made in a 5 minute interval per IP address
+# (excludes anonymous users).
+sign_in_sign_ups = 30
+# Number of OTP / Magic link verifications that can be made in a 5 minute interval per IP address.
+token_verifications = 30
 
 [auth.email]
 # Allow/disallow new user signups via email to your project.
@@ -141,9 +146,13 @@ mod tests {
             config.auth.email.enable_confirmations,
             defaults.auth.email.enable_confirmations
         );
+        let (limits, default_limits) = (&config.auth.rate_limit, &defaults.auth.rate_limit);
+        assert_eq!(limits.sign_in_sign_ups, default_limits.sign_in_sign_ups);
+        assert_eq!(limits.anonymous_users, default_limits.anonymous_users);
+        assert_eq!(limits.token_refresh, default_limits.token_refresh);
         assert_eq!(
-            config.auth.rate_limit.sign_in_sign_ups,
-            defaults.auth.rate_limit.sign_in_sign_ups
+            limits.token_verifications,
+            default_limits.token_verifications
         );
     }
 }
