@@ -148,3 +148,58 @@ test("realtime delivers a table's changes only to roles holding SELECT on it", a
     }
   }
 })
+
+test("a policy reading a table needs the caller's SELECT on what it reads there; a definer helper reads with its owner's", async () => {
+  const denied = { message: "permission denied for table members" }
+  await same("authenticated", (db) => db.from("teams").select("id"), "select id from teams;", denied)
+  // anon holds SELECT on the columns its policy reads, not on the one the other policy reads.
+  await same("anon", (db) => db.from("teams").select("id").order("id"), "select id from teams order by id;", {
+    data: [{ id: 1 }, { id: 2 }],
+  })
+  await same("anon", (db) => db.from("projects").select("id"), "select id from projects;", denied)
+  await same("authenticated", (db) => db.from("boards").select("id"), "select id from boards;", { data: [{ id: 1 }] })
+  // Embedding the guarded table fails the same way.
+  await same("authenticated", (db) => db.from("boards").select("id,teams(id)"), "select id, (select id from teams where teams.id = boards.team_id) from boards;", denied)
+})
+
+test("a security_invoker view reads its tables with the caller's privileges, an owner's view with the owner's", async () => {
+  await same("authenticated", (db) => db.from("member_list").select("team_id"), "select team_id from member_list;", {
+    message: "permission denied for table members",
+  })
+  await same("authenticated", (db) => db.from("member_list_owner").select("team_id").order("team_id"), "select team_id from member_list_owner order by team_id;", {
+    data: [{ team_id: 1 }, { team_id: 2 }],
+  })
+  await same("anon", (db) => db.from("member_list").select("team_id").order("team_id"), "select team_id from member_list order by team_id;", {
+    data: [{ team_id: 1 }, { team_id: 2 }],
+  })
+})
+
+test("an invoker function's statements need the caller's privileges; a definer's run with the owner's", async () => {
+  await same("authenticated", (db) => db.rpc("member_count"), "select member_count();", { message: "permission denied for table members" })
+  // count(*) needs SELECT on some column, which anon holds.
+  await same("anon", (db) => db.rpc("member_count"), "select member_count();", { data: 2 })
+  await same("authenticated", (db) => db.rpc("member_count_definer"), "select member_count_definer();", { data: 2 })
+  // UPDATE without a WHERE needs UPDATE on the column, not SELECT (revoked from anon).
+  await same("anon", (db) => db.rpc("rename_closed"), "select rename_closed();", {})
+  await same("authenticated", (db) => db.rpc("zero_balance"), "select zero_balance();", { message: "permission denied for table accounts" })
+  const { data } = await server.client(SERVICE_KEY).from("closed").select("id,note").eq("id", 1)
+  assert.deepEqual(data, postgres.rows("public.closed", "id").filter(({ id }) => id === 1))
+})
+
+test("a serial column's default draws from its sequence with the caller's USAGE or UPDATE on it; an identity needs none", async () => {
+  const sequence = (name) => ({ message: `permission denied for sequence ${name}` })
+  // Revoking USAGE alone leaves Supabase's UPDATE, which nextval accepts too.
+  await same("anon", (db) => db.from("tickets").insert({ note: "t" }), "insert into tickets (note) values ('t');", {})
+  await same("anon", (db) => db.from("stamps").insert({ note: "s" }), "insert into stamps (note) values ('s');", sequence("stamps_id_seq"))
+  await same("anon", (db) => db.from("stamps").insert({ id: 7, note: "s" }), "insert into stamps (id, note) values (7, 's');", {})
+  await same("anon", (db) => db.from("orders").insert({ note: "o" }), "insert into orders (note) values ('o');", {})
+  await same("anon", (db) => db.from("receipts").insert({ note: "r" }), "insert into receipts (note) values ('r');", {})
+  await same("authenticated", (db) => db.from("receipts").insert({ note: "r" }), "insert into receipts (note) values ('r');", sequence("receipt_numbers"))
+  await same("authenticated", (db) => db.from("tickets").insert([{ id: 5, note: "a" }, { note: "b" }], { defaultToNull: false }), "insert into tickets (id, note) values (5, 'a'), (default, 'b');", sequence("tickets_id_seq"))
+  await same("anon", (db) => db.rpc("draw_receipt"), "select draw_receipt();", { data: 2 })
+  await same("authenticated", (db) => db.rpc("draw_receipt"), "select draw_receipt();", sequence("receipt_numbers"))
+  for (const table of ["tickets", "stamps", "orders", "receipts"]) {
+    const { data } = await server.client(SERVICE_KEY).from(table).select("*").order("id")
+    assert.deepEqual(data, postgres.rows(`public.${table}`, "id"), table)
+  }
+})

@@ -1,6 +1,6 @@
 //! Grants: `grant`, `revoke`, `alter default privileges` and `create schema` change the
 //! `SchemaCache`'s privileges as they change Postgres's ACLs — on tables and views (and their
-//! columns), functions and schemas. Privileges on other objects (sequences, types, databases)
+//! columns), sequences, functions and schemas. Privileges on other objects (types, databases)
 //! and role membership are accepted without effect.
 
 use sqlparser::ast::{
@@ -11,7 +11,9 @@ use sqlparser::ast::{
 use super::expression::{ident_name, qualified_name};
 use super::postgres_only::{self, Rule};
 use super::translate::Refusal;
-use crate::schema::privileges::{ALL_ON_RELATIONS, Acl, ObjectKind, PUBLIC, Privilege};
+use crate::schema::privileges::{
+    ALL_ON_RELATIONS, ALL_ON_SEQUENCES, Acl, ObjectKind, PUBLIC, Privilege,
+};
 use crate::schema::{QualifiedName, SchemaCache};
 
 /// Applies `text` when it is one of the statements above: `Ok(Some(rule))` when it was
@@ -41,7 +43,8 @@ fn create_schema(cache: &mut SchemaCache, text: &str) -> Result<Option<Rule>, Re
     Ok(Some(postgres_only::SCHEMAS))
 }
 
-/// `alter default privileges [for role r] [in schema s, …] grant|revoke … on tables|functions …`.
+/// `alter default privileges [for role r] [in schema s, …] grant|revoke … on
+/// tables|sequences|functions …`.
 fn default_privileges(cache: &mut SchemaCache, text: &str) -> Result<Option<Rule>, Refusal> {
     let pattern = regex::Regex::new(
         r"(?is)^\s*alter\s+default\s+privileges\s+(?:for\s+(?:role|user)\s+(?P<roles>.+?)\s+)?(?:in\s+schema\s+(?P<schemas>.+?)\s+)?(?P<rest>(?:grant|revoke)\s.*?\son\s+)(?P<kind>tables|functions|routines|sequences|types|schemas)\b(?P<tail>.*)$",
@@ -68,11 +71,13 @@ fn default_privileges(cache: &mut SchemaCache, text: &str) -> Result<Option<Rule
     }
     let kind = match found["kind"].to_ascii_lowercase().as_str() {
         "tables" => ObjectKind::Relations,
+        "sequences" => ObjectKind::Sequences,
         "functions" | "routines" => ObjectKind::Functions,
         _ => return Ok(Some(postgres_only::PRIVILEGES)),
     };
     let objects = match kind {
         ObjectKind::Relations => "all tables in schema x",
+        ObjectKind::Sequences => "all sequences in schema x",
         ObjectKind::Functions => "all functions in schema x",
     };
     let rewritten = format!("{}{objects}{}", &found["rest"], &found["tail"]);
@@ -126,6 +131,7 @@ fn statement(
     if let Some((schema, kind)) = defaults {
         let all = match kind {
             ObjectKind::Relations => &ALL_ON_RELATIONS[..],
+            ObjectKind::Sequences => &ALL_ON_SEQUENCES[..],
             ObjectKind::Functions => &[Privilege::Execute][..],
         };
         let (whole, _) = change.split(all)?;
@@ -151,6 +157,26 @@ fn statement(
         | GrantObjects::AllViewsInSchema { schemas } => {
             let names = in_schemas(cache.tables.keys(), schemas);
             change.relations(cache, &names)
+        }
+        GrantObjects::Sequences(names) => {
+            let names = names
+                .iter()
+                .map(|name| {
+                    let name = qualified_name(name);
+                    match cache.sequences.contains_key(&name) {
+                        true => Ok(name),
+                        false => Err(Refusal::new(format!(
+                            "relation \"{}\" does not exist",
+                            name.name
+                        ))),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            change.sequences(cache, &names)
+        }
+        GrantObjects::AllSequencesInSchema { schemas } => {
+            let names = in_schemas(cache.sequences.keys(), schemas);
+            change.sequences(cache, &names)
         }
         GrantObjects::Functions(functions)
         | GrantObjects::Routines(functions)
@@ -315,6 +341,22 @@ impl Change<'_> {
                     for column in named {
                         acl.change_column(column, grantee, *privilege, self.grant);
                     }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn sequences(
+        &self,
+        cache: &mut SchemaCache,
+        names: &[QualifiedName],
+    ) -> Result<Option<Rule>, Refusal> {
+        let (whole, _) = self.split(&ALL_ON_SEQUENCES)?;
+        for name in names {
+            if let Some(acl) = cache.privileges.sequences.get_mut(name) {
+                for grantee in self.grantees {
+                    acl.change_object(grantee, &whole, self.grant);
                 }
             }
         }
@@ -492,12 +534,16 @@ mod tests {
                 "grant execute on t to anon",
                 "invalid privilege type EXECUTE",
             ),
+            (
+                "grant usage on sequence nope to anon",
+                "relation \"nope\" does not exist",
+            ),
         ] {
             let refusal = apply(&mut cache, sql).unwrap().unwrap_err();
             assert!(refusal.reason.contains(reason), "{sql}: {}", refusal.reason);
         }
         assert_eq!(
-            apply(&mut cache, "grant all on sequence s to anon")
+            apply(&mut cache, "grant connect on database postgres to anon")
                 .unwrap()
                 .unwrap(),
             Some(postgres_only::PRIVILEGES)

@@ -9,7 +9,7 @@ pub mod expression;
 mod grants;
 mod postgres_only;
 pub mod printed;
-mod sequences;
+pub mod sequences;
 pub mod statements;
 mod temporal;
 mod translate;

@@ -18,7 +18,7 @@ pub const SESSION_SETTING: Rule = Rule {
 };
 pub const PRIVILEGES: Rule = Rule {
     name: "privileges",
-    why: "privileges on sequences, types, databases and grant options are not modeled (those on tables, views, columns, functions and schemas are)",
+    why: "privileges on types, databases and grant options are not modeled (those on tables, views, columns, sequences, functions and schemas are)",
 };
 pub const OWNERSHIP: Rule = Rule {
     name: "ownership",

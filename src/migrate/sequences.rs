@@ -227,8 +227,8 @@ fn parse_name(text: &str) -> Result<QualifiedName, Refusal> {
         .map_err(|error| Refusal::new(format!("cannot read the name {text}: {error}")))
 }
 
-/// The sequence of a new identity (`generated … as identity [(options)]`) or serial column,
-/// named as Postgres names it: `table_column_seq` in the table's schema.
+/// The sequence of a new identity (`generated … as identity [(options)]`) column, named as
+/// Postgres names it: `table_column_seq` in the table's schema.
 pub fn for_identity(
     table: &QualifiedName,
     column: &str,
@@ -238,6 +238,7 @@ pub fn for_identity(
     ColumnSequence {
         name: QualifiedName::new(&table.schema, format!("{}_{column}_seq", table.name)),
         always: matches!(generated, Some(GeneratedAs::Always)),
+        serial: false,
         options: options
             .unwrap_or_default()
             .iter()

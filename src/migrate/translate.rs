@@ -738,7 +738,10 @@ fn add_column(cache: &SchemaCache, table: &mut Table, definition: &ColumnDef) ->
         nullable: !serial,
         default: None,
         identity: serial,
-        sequence: serial.then(|| sequences::for_identity(&table.name, &name, None, None)),
+        sequence: serial.then(|| crate::schema::ColumnSequence {
+            serial: true,
+            ..sequences::for_identity(&table.name, &name, None, None)
+        }),
         comment: None,
     };
     for option in &definition.options {

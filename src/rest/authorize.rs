@@ -1,17 +1,22 @@
 //! Authorize: the one place row-level security is decided. For a table, a command and a caller
 //! it yields the SQL predicate rows must satisfy — permissive policies OR-ed, restrictive ones
 //! AND-ed, default deny when RLS is on and no policy applies; service_role bypasses.
-//! Every relation the REST planner reads or writes takes its predicate from here.
+//! Every relation the REST planner reads or writes takes its predicate from here. Tables read
+//! inside a policy, a `security_invoker` view or an invoker function body need the caller's
+//! SELECT privilege on them (42501 otherwise), as in Postgres; a definer body reads with its
+//! owner's.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
 
 use super::error::RestError;
-use crate::auth::Caller;
+use crate::auth::{Caller, Role};
 use crate::migrate::expression::{
     Resolver, Unsupported, substitute_parameters, translate_expr_text_with, translate_with,
 };
+use crate::schema::privileges::Privilege;
 use crate::schema::{
     Function, FunctionLanguage, FunctionReturn, Policy, PolicyCommand, QualifiedName, SchemaCache,
     Table, TableKind,
@@ -58,13 +63,64 @@ pub fn row_filter(
         })
         .map_err(|reason| {
             // A policy that cannot be evaluated denies: the request fails, it never fails open.
-            let code = if reason.contains("infinite recursion") {
-                "42P17"
-            } else {
-                "42501"
-            };
-            RestError::new(StatusCode::INTERNAL_SERVER_ERROR, code, reason)
+            refusal(reason, caller, |reason| {
+                let code = if reason.contains("infinite recursion") {
+                    "42P17"
+                } else {
+                    "42501"
+                };
+                RestError::new(StatusCode::INTERNAL_SERVER_ERROR, code, reason)
+            })
         })
+}
+
+/// How a missing privilege reads in an error, as Postgres words it.
+const DENIED: &str = "permission denied for ";
+
+/// The error a policy, view or function body that could not be translated for `caller`
+/// answers: a missing privilege as Postgres's 42501 (401 to anon, 403 otherwise), anything
+/// else as `otherwise` makes it.
+pub fn refusal(
+    reason: String,
+    caller: &Caller,
+    otherwise: impl FnOnce(String) -> RestError,
+) -> RestError {
+    match reason.starts_with(DENIED) {
+        true => RestError::sql("42501", reason, caller.role == Role::Anon),
+        false => otherwise(reason),
+    }
+}
+
+/// The names `text` mentions (unquoted ones folded to lower case), `*` among them when it has
+/// one: the columns a relation it reads may be read through.
+pub fn mentioned(text: &str) -> BTreeSet<String> {
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, text)
+        .tokenize()
+        .unwrap_or_default();
+    use sqlparser::tokenizer::Token;
+    let mut previous = Token::EOF;
+    let mut names = BTreeSet::new();
+    for token in tokens {
+        if matches!(token, Token::Whitespace(_)) {
+            continue;
+        }
+        match &token {
+            Token::Word(word) => {
+                names.insert(match word.quote_style {
+                    Some(_) => word.value.clone(),
+                    None => word.value.to_lowercase(),
+                });
+            }
+            // `count(*)` reads no column.
+            Token::Mul if previous != Token::LParen => {
+                names.insert("*".into());
+            }
+            _ => {}
+        }
+        previous = token;
+    }
+    names
 }
 
 /// What a read of `view` selects from for `caller`: for a `security_invoker` view, its
@@ -96,11 +152,16 @@ pub fn view_source(
             let [statement] = statements.as_mut_slice() else {
                 return Err(format!("view {} is not one query", view.name));
             };
-            translate_with(statement, &[], &resolver)
+            resolver
+                .reading(definition, || translate_with(statement, &[], &resolver))
                 .map(|sql| Some(format!("({sql})")))
                 .map_err(|Unsupported(reason)| reason)
         })
-        .map_err(|reason| RestError::new(StatusCode::INTERNAL_SERVER_ERROR, "42501", reason))
+        .map_err(|reason| {
+            refusal(reason, caller, |reason| {
+                RestError::new(StatusCode::INTERNAL_SERVER_ERROR, "42501", reason)
+            })
+        })
 }
 
 /// Resolves what policies refer to, for one caller.
@@ -111,6 +172,11 @@ pub struct PolicyResolver<'a> {
     pub bypass: bool,
     /// Tables whose policies are being expanded, to refuse recursion.
     pub visiting: RefCell<Vec<QualifiedName>>,
+    /// The names each text being translated mentions, innermost last (`reading`).
+    pub mentions: RefCell<Vec<BTreeSet<String>>>,
+    /// The table an invoker UPDATE or DELETE being translated writes: `invoker` checks its
+    /// privileges as a write's, not as a read's.
+    pub writing: RefCell<Option<QualifiedName>>,
 }
 
 impl<'a> PolicyResolver<'a> {
@@ -121,6 +187,83 @@ impl<'a> PolicyResolver<'a> {
             caller,
             bypass: false,
             visiting: RefCell::new(Vec::new()),
+            mentions: RefCell::new(Vec::new()),
+            writing: RefCell::new(None),
+        }
+    }
+
+    /// Runs `translate` on `text`: the relations it reads need SELECT on the columns `text`
+    /// names (on every column if it has a `*`; on any one if it names none).
+    pub fn reading<T>(&self, text: &str, translate: impl FnOnce() -> T) -> T {
+        self.mentions.borrow_mut().push(mentioned(text));
+        let result = translate();
+        self.mentions.borrow_mut().pop();
+        result
+    }
+
+    /// Refuses (`permission denied for …`) unless the caller holds SELECT on the columns of
+    /// `table` the text being translated may read; a definer body reads with its owner's rights.
+    fn may_read(&self, table: &Table) -> Result<(), Unsupported> {
+        if self.bypass || self.writing.borrow().as_ref() == Some(&table.name) {
+            return Ok(());
+        }
+        let mentions = self.mentions.borrow();
+        let named = mentions.last();
+        let columns: BTreeSet<&str> = table
+            .columns
+            .iter()
+            .map(|column| column.name.as_str())
+            .filter(|column| {
+                named.is_some_and(|named| named.contains("*") || named.contains(*column))
+            })
+            .collect();
+        let role = self.caller.role.as_str();
+        let privileges = &self.schema.privileges;
+        if privileges.schema_allows(&table.name.schema, role)
+            && privileges.relation_allows(&table.name, role, Privilege::Select, &columns)
+        {
+            return Ok(());
+        }
+        let what = match table.kind {
+            TableKind::View { .. } => "view",
+            TableKind::Table => "table",
+        };
+        Err(Unsupported(
+            match privileges.schema_allows(&table.name.schema, role) {
+                true => format!("{DENIED}{what} {}", table.name.name),
+                false => format!("{DENIED}schema {}", table.name.schema),
+            },
+        ))
+    }
+
+    /// Refuses `nextval`, `setval` and `currval` of a sequence the caller holds none of the
+    /// privileges they take on.
+    fn may_draw(&self, function: &str, args: &[String]) -> Result<(), Unsupported> {
+        let needed: &[Privilege] = match function.rsplit('.').next().unwrap_or(function) {
+            "nextval" => &[Privilege::Usage, Privilege::Update],
+            "setval" => &[Privilege::Update],
+            "currval" => &[Privilege::Usage, Privilege::Select],
+            _ => return Ok(()),
+        };
+        let Some(name) = args
+            .first()
+            .and_then(|arg| arg.strip_prefix('\''))
+            .and_then(|arg| arg.strip_suffix('\''))
+        else {
+            return Ok(());
+        };
+        let sequence = match name.split_once('.') {
+            Some((schema, name)) => QualifiedName::new(schema, name),
+            None => QualifiedName::public(name),
+        };
+        match self.bypass
+            || self
+                .schema
+                .privileges
+                .sequence_allows(&sequence, self.caller.role.as_str(), needed)
+        {
+            true => Ok(()),
+            false => Err(Unsupported(format!("{DENIED}sequence {}", sequence.name))),
         }
     }
 
@@ -168,13 +311,15 @@ impl<'a> PolicyResolver<'a> {
                 Clause::WithCheck => policy.with_check.as_ref().or(policy.using.as_ref()),
             };
             match text {
-                Some(text) => translate_expr_text_with(text, self)
+                Some(text) => self
+                    .reading(text, || translate_expr_text_with(text, self))
                     .map(|sql| format!("({sql})"))
-                    .map_err(|Unsupported(reason)| {
-                        Unsupported(format!(
+                    .map_err(|Unsupported(reason)| match reason.starts_with(DENIED) {
+                        true => Unsupported(reason),
+                        false => Unsupported(format!(
                             "policy \"{}\" cannot be evaluated: {reason}",
                             policy.name
-                        ))
+                        )),
                     }),
                 None => Ok("1".into()),
             }
@@ -200,6 +345,7 @@ impl Resolver for PolicyResolver<'_> {
         let Some(table) = self.schema.table(name) else {
             return Ok(None);
         };
+        self.may_read(table)?;
         Ok(self
             .predicate(table, PolicyCommand::Select, Clause::Using)?
             .map(|predicate| {
@@ -211,6 +357,7 @@ impl Resolver for PolicyResolver<'_> {
     }
 
     fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
+        self.may_draw(name, args)?;
         if let Some(function) = crate::plpgsql::find(self.schema, name) {
             let guarded = crate::plpgsql::relations(function).iter().find(|table| {
                 self.schema
@@ -232,6 +379,8 @@ impl Resolver for PolicyResolver<'_> {
             caller: self.caller,
             bypass: self.bypass || function.security_definer,
             visiting: RefCell::new(self.visiting.borrow().clone()),
+            mentions: RefCell::new(Vec::new()),
+            writing: RefCell::new(None),
         })
     }
 }
@@ -332,7 +481,9 @@ pub fn inline_function<'a>(
         )));
     };
     let resolver = resolver_for(function);
-    let body = translate_with(statement, &parameters, &resolver)?;
+    let body = resolver.reading(&function.body, || {
+        translate_with(statement, &parameters, &resolver)
+    })?;
     if parameters.is_empty() {
         return Ok(Some(format!("({body})")));
     }

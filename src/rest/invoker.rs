@@ -2,6 +2,7 @@
 //! statement under the caller's policies as in Postgres — reads see only what the SELECT
 //! policies let through, UPDATE and DELETE reach only rows their `using` (and SELECT) policies
 //! allow, and each row INSERT or UPDATE writes must pass the `with check` (42501 otherwise).
+//! Each statement needs the caller's privileges on what it writes and reads (42501).
 
 use axum::http::StatusCode;
 use sqlparser::ast::{
@@ -9,11 +10,14 @@ use sqlparser::ast::{
     TableWithJoins,
 };
 
-use super::authorize::{Clause, PolicyResolver};
+use super::authorize::{Clause, PolicyResolver, refusal};
 use super::error::RestError;
 use crate::auth::Caller;
 use crate::migrate::expression::{Unsupported, qualified_name, translate_with};
-use crate::schema::{Function, FunctionLanguage, PolicyCommand, QualifiedName, SchemaCache, Table};
+use crate::schema::privileges::Privilege;
+use crate::schema::{
+    Function, FunctionLanguage, PolicyCommand, QualifiedName, SchemaCache, Table, TableKind,
+};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
 
 /// The SQLite statements (joined by `;\n`, arguments as `:name`) of `function`'s body for
@@ -49,14 +53,16 @@ pub fn body(
                 .map_err(|Unsupported(reason)| reason)
         })
         .map_err(|reason| {
-            RestError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "42501",
-                format!(
-                    "function {}() cannot run under the caller's policies: {reason}",
-                    function.name
-                ),
-            )
+            refusal(reason, caller, |reason| {
+                RestError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "42501",
+                    format!(
+                        "function {}() cannot run under the caller's policies: {reason}",
+                        function.name
+                    ),
+                )
+            })
         })
 }
 
@@ -72,9 +78,108 @@ impl Rewriter<'_> {
             .map_err(|error| Unsupported(error.to_string()))?;
         let mut translated = Vec::new();
         for mut statement in statements {
-            translated.push(self.statement(&mut statement)?);
+            let text = statement.to_string();
+            let target = self.may_write(&statement)?;
+            *self.resolver.writing.borrow_mut() = target;
+            let result = self
+                .resolver
+                .reading(&text, || self.statement(&mut statement));
+            *self.resolver.writing.borrow_mut() = None;
+            translated.push(result?);
         }
         Ok(translated.join(";\n"))
+    }
+
+    /// Refuses a write the caller lacks the privilege for: UPDATE on each assigned column,
+    /// INSERT on each inserted one (every column when none are listed), DELETE, and SELECT on
+    /// the columns of its target an UPDATE's or DELETE's `WHERE` names. Yields the target of an
+    /// UPDATE or DELETE, whose privileges are then checked.
+    fn may_write(&self, statement: &Statement) -> Result<Option<QualifiedName>, Unsupported> {
+        let (name, privilege, columns, selection) = match statement {
+            Statement::Update(update) => {
+                let TableFactor::Table { name, .. } = &update.table.relation else {
+                    return Ok(None);
+                };
+                let columns = update
+                    .assignments
+                    .iter()
+                    .filter_map(|assignment| match &assignment.target {
+                        AssignmentTarget::ColumnName(column) => Some(qualified_name(column).name),
+                        AssignmentTarget::Tuple(_) => None,
+                    })
+                    .collect();
+                (name, Privilege::Update, columns, update.selection.as_ref())
+            }
+            Statement::Delete(delete) => {
+                let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) =
+                    &delete.from;
+                let Some(TableFactor::Table { name, .. }) = from.first().map(|from| &from.relation)
+                else {
+                    return Ok(None);
+                };
+                (
+                    name,
+                    Privilege::Delete,
+                    Vec::new(),
+                    delete.selection.as_ref(),
+                )
+            }
+            Statement::Insert(insert) => {
+                let TableObject::TableName(name) = &insert.table else {
+                    return Ok(None);
+                };
+                let columns = insert
+                    .columns
+                    .iter()
+                    .map(|column| qualified_name(column).name)
+                    .collect();
+                (name, Privilege::Insert, columns, None)
+            }
+            _ => return Ok(None),
+        };
+        let schema = self.resolver.schema;
+        let Some(table) = schema.table(&qualified_name(name)) else {
+            return Ok(None);
+        };
+        let mut columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+        if privilege == Privilege::Insert && columns.is_empty() {
+            columns = table
+                .columns
+                .iter()
+                .map(|column| column.name.as_str())
+                .collect();
+        }
+        let role = self.resolver.caller.role.as_str();
+        let allows = |privilege, columns: Vec<&str>| {
+            schema.privileges.relation_allows(
+                &table.name,
+                role,
+                privilege,
+                &columns.into_iter().collect(),
+            )
+        };
+        let read: Vec<&str> = selection
+            .map(|selection| {
+                let named = super::authorize::mentioned(&selection.to_string());
+                table
+                    .columns
+                    .iter()
+                    .map(|column| column.name.as_str())
+                    .filter(|column| named.contains(*column))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if allows(privilege, columns) && (read.is_empty() || allows(Privilege::Select, read)) {
+            return Ok((privilege != Privilege::Insert).then(|| table.name.clone()));
+        }
+        let what = match table.kind {
+            TableKind::View { .. } => "view",
+            TableKind::Table => "table",
+        };
+        Err(Unsupported(format!(
+            "permission denied for {what} {}",
+            table.name.name
+        )))
     }
 
     fn statement(&self, statement: &mut Statement) -> Result<String, Unsupported> {

@@ -1,7 +1,8 @@
 //! Privileges: checks a plan against the caller's role's privileges before any SQL runs, as
 //! Postgres checks a statement's relations — USAGE on the schema, SELECT on every column read
 //! (outputs, filters, order, embed joins), INSERT/UPDATE on the columns written, DELETE,
-//! EXECUTE on the function — and refuses with 42501 "permission denied for table t".
+//! EXECUTE on the function, USAGE or UPDATE on the sequence a serial column left out draws
+//! from — and refuses with 42501 "permission denied for table t".
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -130,6 +131,7 @@ pub fn check(plan: &Plan, schema: &SchemaCache, caller: &Caller) -> Result<(), R
     let role = caller.role.as_str();
     let privileges = &schema.privileges;
     let mut needs = Needs::default();
+    let mut drawn = Vec::new();
     let namespace = match plan {
         Plan::Read(read) => {
             needs.read(&read.shape, true);
@@ -158,6 +160,7 @@ pub fn check(plan: &Plan, schema: &SchemaCache, caller: &Caller) -> Result<(), R
                 );
             }
             needs.returning(&insert.returning);
+            drawn = drawn_sequences(insert);
             &name.schema
         }
         Plan::Update(update) => {
@@ -201,5 +204,37 @@ pub fn check(plan: &Plan, schema: &SchemaCache, caller: &Caller) -> Result<(), R
             return Err(denied(what, &name.name, caller));
         }
     }
+    let draw = [Privilege::Usage, Privilege::Update];
+    if let Some(sequence) = drawn
+        .iter()
+        .find(|sequence| !privileges.sequence_allows(sequence, role, &draw))
+    {
+        return Err(denied("sequence", &sequence.name, caller));
+    }
     Ok(())
+}
+
+/// The sequences an insert's `nextval` defaults draw from: those of the serial columns (or
+/// columns defaulting to `nextval('…')`) some row leaves out. An identity column draws without
+/// any privilege on its sequence, as in Postgres.
+fn drawn_sequences(insert: &super::plan::Insert) -> Vec<QualifiedName> {
+    insert
+        .table
+        .columns
+        .iter()
+        .filter(|column| {
+            insert
+                .rows
+                .iter()
+                .any(|row| row.iter().all(|(name, _)| *name != column.name))
+        })
+        .filter_map(|column| match &column.sequence {
+            Some(sequence) if sequence.serial => Some(sequence.name.clone()),
+            Some(_) => None,
+            None => column
+                .default
+                .as_deref()
+                .and_then(crate::migrate::sequences::nextval_default),
+        })
+        .collect()
 }

@@ -178,6 +178,10 @@ pub struct ColumnSequence {
     pub name: QualifiedName,
     /// `generated always`: an explicit value is refused (428C9).
     pub always: bool,
+    /// A `serial` column, whose default calls `nextval`: an insert drawing from it needs USAGE
+    /// or UPDATE on the sequence (an identity column needs no privilege on its sequence).
+    #[serde(default)]
+    pub serial: bool,
     /// The identity's sequence options as declared (`start with 10 increment by 2`).
     pub options: String,
 }

@@ -1,8 +1,8 @@
-//! Privileges: Postgres's access-control lists for the relations, functions and schemas the
-//! migrations create — who may select, insert, update or delete (on the whole relation or some
-//! columns), execute, or use a schema — with the default privileges new objects take, starting
-//! from Supabase's (`anon`, `authenticated`, `service_role` get everything in `public`; PUBLIC
-//! may execute every function). An object with no list (Supabase's own `auth`, `storage` and
+//! Privileges: Postgres's access-control lists for the relations, sequences, functions and
+//! schemas the migrations create — who may select, insert, update or delete (on the whole
+//! relation or some columns), draw from a sequence, execute, or use a schema — with the default
+//! privileges new objects take, starting from Supabase's (`anon`, `authenticated`,
+//! `service_role` get everything in `public`; PUBLIC may execute every function). An object with no list (Supabase's own `auth`, `storage` and
 //! `realtime` schemas, or a database made before privileges were kept) grants every privilege.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,6 +35,10 @@ pub const ALL_ON_RELATIONS: [Privilege; 7] = [
     Privilege::References,
     Privilege::Trigger,
 ];
+
+/// What `ALL` means on a sequence.
+pub const ALL_ON_SEQUENCES: [Privilege; 3] =
+    [Privilege::Usage, Privilege::Select, Privilege::Update];
 
 /// The grantee every role belongs to.
 pub const PUBLIC: &str = "public";
@@ -129,6 +133,7 @@ impl Acl {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ObjectKind {
     Relations,
+    Sequences,
     Functions,
 }
 
@@ -145,6 +150,8 @@ pub struct DefaultPrivileges {
 pub struct Privileges {
     #[serde(with = "qualified_map")]
     pub relations: BTreeMap<QualifiedName, Acl>,
+    #[serde(with = "qualified_map", default)]
+    pub sequences: BTreeMap<QualifiedName, Acl>,
     #[serde(with = "qualified_map")]
     pub functions: BTreeMap<QualifiedName, Acl>,
     pub schemas: BTreeMap<String, Acl>,
@@ -152,8 +159,8 @@ pub struct Privileges {
 }
 
 impl Default for Privileges {
-    /// A new Supabase project: `public` usable by everyone; tables and functions created in it
-    /// granted ALL to `anon`, `authenticated` and `service_role`; EXECUTE for PUBLIC on every
+    /// A new Supabase project: `public` usable by everyone; tables, sequences and functions
+    /// created in it granted ALL to `anon`, `authenticated` and `service_role`; EXECUTE for PUBLIC on every
     /// new function (Postgres's own default).
     fn default() -> Self {
         let api_roles = ["anon", "authenticated", "service_role"];
@@ -169,6 +176,7 @@ impl Default for Privileges {
         };
         Self {
             relations: BTreeMap::new(),
+            sequences: BTreeMap::new(),
             functions: BTreeMap::new(),
             schemas: BTreeMap::from([
                 (
@@ -187,6 +195,11 @@ impl Default for Privileges {
                     schema: Some("public".into()),
                     kind: ObjectKind::Relations,
                     grants: to(&api_roles, &ALL_ON_RELATIONS),
+                },
+                DefaultPrivileges {
+                    schema: Some("public".into()),
+                    kind: ObjectKind::Sequences,
+                    grants: to(&api_roles, &ALL_ON_SEQUENCES),
                 },
                 DefaultPrivileges {
                     schema: Some("public".into()),
@@ -234,24 +247,41 @@ impl Privileges {
         &mut self.defaults[index].grants
     }
 
-    /// After a statement: relations and functions created by it take their schema's default
-    /// privileges, dropped ones lose their lists (so one created again starts afresh).
+    /// After a statement: relations, sequences and functions created by it take their
+    /// schema's default privileges, dropped ones lose their lists (so one created again starts
+    /// afresh).
     pub fn follow(&mut self, schema: &SchemaCache) {
-        self.relations
-            .retain(|name, _| schema.tables.contains_key(name));
-        self.functions
-            .retain(|name, _| schema.functions.contains_key(name));
+        let mut relations = std::mem::take(&mut self.relations);
+        self.follow_kind(&mut relations, schema.tables.keys(), ObjectKind::Relations);
+        self.relations = relations;
+        let mut sequences = std::mem::take(&mut self.sequences);
+        self.follow_kind(
+            &mut sequences,
+            schema.sequences.keys(),
+            ObjectKind::Sequences,
+        );
+        self.sequences = sequences;
+        let mut functions = std::mem::take(&mut self.functions);
+        self.follow_kind(
+            &mut functions,
+            schema.functions.keys(),
+            ObjectKind::Functions,
+        );
+        self.functions = functions;
+    }
+
+    fn follow_kind<'a>(
+        &self,
+        lists: &mut BTreeMap<QualifiedName, Acl>,
+        existing: impl Iterator<Item = &'a QualifiedName>,
+        kind: ObjectKind,
+    ) {
+        let names: BTreeSet<&QualifiedName> = existing.collect();
+        lists.retain(|name, _| names.contains(name));
         let managed = |name: &QualifiedName| MANAGED_SCHEMAS.contains(&name.schema.as_str());
-        for name in schema.tables.keys().filter(|name| !managed(name)) {
-            if !self.relations.contains_key(name) {
-                let acl = self.initial(&name.schema, ObjectKind::Relations);
-                self.relations.insert(name.clone(), acl);
-            }
-        }
-        for name in schema.functions.keys().filter(|name| !managed(name)) {
-            if !self.functions.contains_key(name) {
-                let acl = self.initial(&name.schema, ObjectKind::Functions);
-                self.functions.insert(name.clone(), acl);
+        for name in names.into_iter().filter(|name| !managed(name)) {
+            if !lists.contains_key(name) {
+                lists.insert(name.clone(), self.initial(&name.schema, kind));
             }
         }
     }
@@ -280,6 +310,21 @@ impl Privileges {
         self.relations
             .get(relation)
             .is_none_or(|acl| acl.on_object(role, privilege))
+    }
+
+    /// Whether `role` holds one of `privileges` on `sequence` (`nextval` takes USAGE or
+    /// UPDATE, `setval` UPDATE, `currval` USAGE or SELECT).
+    pub fn sequence_allows(
+        &self,
+        sequence: &QualifiedName,
+        role: &str,
+        privileges: &[Privilege],
+    ) -> bool {
+        self.sequences.get(sequence).is_none_or(|acl| {
+            privileges
+                .iter()
+                .any(|privilege| acl.on_object(role, *privilege))
+        })
     }
 
     pub fn function_allows(&self, function: &QualifiedName, role: &str) -> bool {
