@@ -109,7 +109,7 @@ end $$;
 
 /// OUT and INOUT parameters: one row (`returns record`), one value (a single INOUT), a set
 /// (`returns setof record`, `return next`), a SQL body, and a plpgsql caller selecting from
-/// one of them in FROM.
+/// one of them in FROM; `#variable_conflict use_column` in a `returns table` function.
 const OUT_PARAMETERS: &str = r#"
 create table public.items (id bigint primary key, name text not null, price integer not null);
 insert into public.items values (1, 'pen', 3), (2, 'ink', 5), (3, 'pad', 8);
@@ -139,6 +139,12 @@ declare low integer; high integer;
 begin
   select r.cheapest, r.dearest into low, high from public.price_range(lowest) as r;
   return high - low + public.doubled(1);
+end $$;
+create function public.cheap(limit_price integer) returns table (id bigint, name text)
+language plpgsql as $$
+#variable_conflict use_column
+begin
+  return query select id, name from public.items where price < limit_price order by id;
 end $$;
 "#;
 
@@ -173,6 +179,7 @@ const CHECKS: &[&str] = &[
     "select name, price from public.priced()",
     "select low, high from public.sql_range()",
     "select public.spread(1), public.spread(6)",
+    "select id, name from public.cheap(6)",
 ];
 
 /// The helpers policies call, answered for each user.

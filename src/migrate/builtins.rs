@@ -17,6 +17,16 @@ pub fn call(name: &str, args: &[String]) -> Option<String> {
         ("log", [value]) => format!("log10({value})"),
         ("log", [base, value]) => format!("log({base}, {value})"),
         ("pi", []) => "pi()".into(),
+        // pgvector (`store::vector`).
+        (
+            "l2_distance"
+            | "inner_product"
+            | "vector_negative_inner_product"
+            | "cosine_distance"
+            | "l1_distance",
+            [_, _],
+        )
+        | ("vector_dims" | "vector_norm", [_]) => format!("{name}({})", args.join(", ")),
         // Strings.
         ("split_part", [text, delimiter, field]) => {
             format!("split_part({text}, {delimiter}, {field})")

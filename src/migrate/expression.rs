@@ -498,6 +498,9 @@ fn rewrite(
             BinaryOperator::PGRegexNotIMatch => {
                 raw(format!("NOT regexp('(?i)' || {right}, {left})"))
             }
+            // pgvector's distances.
+            BinaryOperator::LtDashGt => raw(format!("l2_distance({left}, {right})")),
+            BinaryOperator::Spaceship => raw(format!("cosine_distance({left}, {right})")),
             BinaryOperator::AtArrow => raw(format!("pg_json_contains({left}, {right})")),
             BinaryOperator::ArrowAt => raw(format!("pg_json_contains({right}, {left})")),
             BinaryOperator::PGOverlap => raw(format!(

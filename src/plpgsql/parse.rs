@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
-use sqlparser::ast::{Expr, Ident, ObjectName, Statement, VisitMut, VisitorMut};
+use sqlparser::ast::{Expr, Ident, ObjectName, Statement, Visit, VisitMut, VisitorMut};
 use sqlparser::dialect::PostgreSqlDialect;
 
 use super::lexer::{Kind, Token, tokenize};
@@ -158,11 +158,21 @@ pub struct Context<'a> {
 /// Parses a whole body: one block, optionally labelled, optionally ending in `;`.
 pub fn parse_body(text: &str, context: &Context) -> Result<Program, String> {
     let mut parser = Parser::new(text, tokenize(text)?, context);
-    if parser.is("#") {
-        return Err(format!(
-            "the plpgsql compiler option `{}` is not supported",
-            text.trim_start().lines().next().unwrap_or_default()
-        ));
+    if parser.eat("#") {
+        let option = format!("{} {}", parser.word(), parser.word_at(parser.position + 1));
+        parser.prefer_columns = match option.as_str() {
+            "variable_conflict use_column" => true,
+            // A name that is both a variable and a column reads the variable (as Solobase does
+            // by default, where Postgres would report the reference as ambiguous).
+            "variable_conflict use_variable" => false,
+            _ => {
+                return Err(format!(
+                    "the plpgsql compiler option `{}` is not supported",
+                    text.trim_start().lines().next().unwrap_or_default()
+                ));
+            }
+        };
+        parser.position += 2;
     }
     let block = parser.block(None)?;
     parser.eat(";");
@@ -194,6 +204,9 @@ struct Parser<'a> {
     context: &'a Context<'a>,
     scopes: Vec<Scope>,
     relations: std::cell::RefCell<Vec<QualifiedName>>,
+    /// `#variable_conflict use_column`: a name that is a column of a table the statement reads
+    /// or writes is that column, not the variable.
+    prefer_columns: bool,
 }
 
 const DIALECT: PostgreSqlDialect = PostgreSqlDialect {};
@@ -212,6 +225,7 @@ impl<'a> Parser<'a> {
                 labels: HashSet::new(),
             }],
             relations: std::cell::RefCell::new(Vec::new()),
+            prefer_columns: false,
         }
     }
 
@@ -929,10 +943,26 @@ impl<'a> Parser<'a> {
     }
 
     /// Replaces variable references in `node` by `?n` parameters; returns what they stand for.
-    fn bind<N: VisitMut>(&self, node: &mut N) -> Result<Vec<Ref>, String> {
+    fn bind<N: VisitMut + Visit>(&self, node: &mut N) -> Result<Vec<Ref>, String> {
+        let mut columns = HashSet::new();
+        if self.prefer_columns {
+            let _ = sqlparser::ast::visit_relations(node, |relation| {
+                let table = self
+                    .context
+                    .cache
+                    .table(&expression::qualified_name(relation));
+                columns.extend(
+                    table
+                        .into_iter()
+                        .flat_map(|table| table.columns.iter().map(|column| column.name.clone())),
+                );
+                ControlFlow::<()>::Continue(())
+            });
+        }
         let mut binder = Binder {
             parser: self,
             refs: Vec::new(),
+            columns,
         };
         match node.visit(&mut binder) {
             ControlFlow::Break(error) => Err(error),
@@ -944,6 +974,8 @@ impl<'a> Parser<'a> {
 struct Binder<'p, 'a> {
     parser: &'p Parser<'a>,
     refs: Vec<Ref>,
+    /// Names that stay columns (`#variable_conflict use_column`).
+    columns: HashSet<String>,
 }
 
 impl Binder<'_, '_> {
@@ -1016,7 +1048,9 @@ impl VisitorMut for Binder<'_, '_> {
         let replacement = match expr {
             Expr::Identifier(ident) => {
                 let name = ident_name(ident);
-                if parser.is_scalar(&name) {
+                if self.columns.contains(&name) {
+                    None
+                } else if parser.is_scalar(&name) {
                     Some(self.slot(Ref::Var(name)))
                 } else if parser.is_record(&name) {
                     let slot = self.slot(Ref::Record(name));

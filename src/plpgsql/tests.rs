@@ -386,10 +386,10 @@ fn constructs_that_cannot_mean_the_same_are_refused_with_the_line() {
         "{error}"
     );
     let error = refused(
-        "create table t (id int);\ncreate function f() returns table (id int) language plpgsql as $$\n#variable_conflict use_column\nbegin return query select id from t; end $$;",
+        "create table t (id int);\ncreate function f() returns table (id int) language plpgsql as $$\n#print_strict_params on\nbegin return query select id from t; end $$;",
     );
     assert!(
-        error.contains("1_test.sql:2") && error.contains("`#variable_conflict use_column`"),
+        error.contains("1_test.sql:2") && error.contains("`#print_strict_params on`"),
         "{error}"
     );
     let error = refused(
@@ -505,4 +505,40 @@ fn out_parameters_make_the_row_a_function_returns() {
         Some(r#"[{"low":3,"high":8}]"#)
     );
     assert_eq!(number(&connection, "select pg_call('public.spread', 1)"), 7);
+}
+
+#[test]
+fn use_column_match_functions_rank_rows_by_vector_distance() {
+    let connection = setup(
+        r#"
+create extension if not exists vector with schema extensions;
+create table public.documents (id bigint primary key, body text, embedding vector(2));
+insert into public.documents values
+  (1, 'east', '[1,0]'), (2, 'north', '[0,1]'), (3, 'north-east', '[1,1]');
+create function public.match_documents(query_embedding vector(2), match_count int)
+returns table (id bigint, body text, similarity float) language plpgsql as $$
+#variable_conflict use_column
+begin
+  return query
+  select id, body, 1 - (documents.embedding <=> query_embedding) as similarity
+  from documents
+  order by documents.embedding <=> query_embedding
+  limit match_count;
+end $$;
+create function public.nearest(query_embedding vector(2)) returns bigint language sql as
+  $$ select id from documents order by embedding <-> query_embedding limit 1 $$;
+"#,
+    );
+    assert_eq!(
+        text(
+            &connection,
+            "select group_concat(json_extract(value, '$.body'), ',') from json_each(pg_call('public.match_documents', '[0.9,0.1]', 2))"
+        )
+        .as_deref(),
+        Some("east,north-east")
+    );
+    assert_eq!(
+        number(&connection, "select pg_call('public.nearest', '[0.1,2]')"),
+        2
+    );
 }

@@ -1,7 +1,8 @@
 //! SQL functions that stand in for Postgres built-ins on SQLite: `gen_random_uuid()`,
 //! `uuid_generate_v4()`, `pg_now()` (transaction-stable `now()`), the `auth.*()` helpers that
 //! read the caller's claims (`auth_uid()`, `auth_role()`, `auth_email()`, `auth_jwt()`),
-//! `regexp` for Postgres's `~`, the sequence functions (`store::sequence`) and Storage's `storage.foldername()` family. Each connection gets
+//! `regexp` for Postgres's `~`, the sequence functions (`store::sequence`), pgvector's distances
+//! (`store::vector`) and Storage's `storage.foldername()` family. Each connection gets
 //! its own `Session`.
 
 use std::collections::HashMap;
@@ -375,6 +376,7 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         Ok(Some(pattern.is_match(&text)))
     })?;
     super::settings::register(connection, session)?;
+    super::vector::register(connection)?;
     crate::storage::functions::register(connection)?;
     crate::realtime::send::register(connection)?;
     // The project's functions and triggers, run by the plpgsql interpreter.

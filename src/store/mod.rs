@@ -9,6 +9,7 @@ pub mod naming;
 mod pool;
 pub mod sequence;
 pub mod settings;
+pub mod vector;
 
 pub use functions::Session;
 pub use pool::{Claims, Store, StoreError, WriteObserver};
