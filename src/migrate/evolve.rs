@@ -369,11 +369,13 @@ pub fn alter_function_security(cache: &mut SchemaCache, text: &str) -> Option<Ou
             [schema, function] => QualifiedName::new(*schema, *function),
             _ => QualifiedName::public(name.trim_matches('"')),
         };
-        let function = cache
+        let overloads = cache
             .functions
             .get_mut(&qualified)
             .ok_or_else(|| Refusal::new(format!("function {qualified} does not exist")))?;
-        function.security_definer = definer;
+        for function in overloads {
+            function.security_definer = definer;
+        }
         Ok(())
     })())
 }

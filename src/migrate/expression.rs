@@ -107,8 +107,9 @@ pub fn translate_expr_text_with(
 pub fn substitute_parameters(sql: &str, replacements: &[(String, String)]) -> String {
     rewrite_unquoted(sql, |rest, _| {
         let name = rest.strip_prefix(':')?;
+        // `$` is part of a name, as in Postgres identifiers and an unnamed argument's `$1`.
         let length = name
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
             .unwrap_or(name.len());
         replacements
             .iter()

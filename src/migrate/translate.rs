@@ -491,9 +491,7 @@ fn apply_statement(
         }
         Statement::DropFunction(drop) => {
             for function in &drop.func_desc {
-                let name = qualified_name(&function.name);
-                cache.functions.remove(&name);
-                crate::plpgsql::drop_function(connection, &name)?;
+                drop_function(connection, cache, function, drop.if_exists)?;
             }
             Ok(())
         }
@@ -551,19 +549,17 @@ struct ProjectFunctions<'a>(&'a SchemaCache);
 
 impl expression::Resolver for ProjectFunctions<'_> {
     fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
-        if let Some(function) = crate::plpgsql::find(self.0, name) {
-            return Ok(Some(crate::plpgsql::call_sql(&function.name, args)));
+        if let Some(function) = crate::plpgsql::find(self.0, name, args.len()) {
+            return Ok(Some(crate::plpgsql::call_sql(function, args)));
         }
         let last = name.rsplit('.').next().unwrap_or(name);
-        let found = self.0.functions.values().find(|function| {
-            function.name.name == last && function.language == FunctionLanguage::Sql
+        let found = self.0.all_functions().find(|function| {
+            function.name.name == last
+                && function.language == FunctionLanguage::Sql
+                && matches!(function.returns, FunctionReturn::Scalar(_))
+                && function.arguments.len() == args.len()
         });
-        Ok(found
-            .filter(|function| {
-                matches!(function.returns, FunctionReturn::Scalar(_))
-                    && function.arguments.len() == args.len()
-            })
-            .map(|_| "NULL".to_owned()))
+        Ok(found.map(|_| "NULL".to_owned()))
     }
 }
 
@@ -1536,6 +1532,61 @@ fn expression_type(
     }
 }
 
+/// `drop function name(types)` drops that overload; a bare name drops its only one.
+fn drop_function(
+    connection: &Connection,
+    cache: &mut SchemaCache,
+    function: &sqlparser::ast::FunctionDesc,
+    if_exists: bool,
+) -> Outcome {
+    let name = qualified_name(&function.name);
+    let types = function
+        .args
+        .as_ref()
+        .map(|args| {
+            args.iter()
+                .filter(|arg| !matches!(arg.mode, Some(sqlparser::ast::ArgMode::Out)))
+                .map(|arg| Ok(pg_type(cache, &arg.data_type)?.0.typname()))
+                .collect::<Result<Vec<String>, Refusal>>()
+        })
+        .transpose()?;
+    let overloads = cache.overloads(&name);
+    let position = match &types {
+        Some(types) => overloads.iter().position(|overload| {
+            overload.arguments.len() == types.len()
+                && overload
+                    .arguments
+                    .iter()
+                    .zip(types)
+                    .all(|(argument, typname)| argument.pg_type.typname() == *typname)
+        }),
+        None if overloads.len() > 1 => {
+            return Err(Refusal::new(format!("function name \"{name}\" is not unique"))
+                .hint("name the argument types of the overload to drop: drop function name(int, text)"));
+        }
+        None => (!overloads.is_empty()).then_some(0),
+    };
+    let Some(position) = position else {
+        if if_exists || crate::storage::functions::is_builtin(&name) {
+            return Ok(());
+        }
+        let arguments = types.map(|types| types.join(", ")).unwrap_or_default();
+        return Err(Refusal::new(format!(
+            "function {name}({arguments}) does not exist"
+        )));
+    };
+    let overloads = cache
+        .functions
+        .get_mut(&name)
+        .expect("the overload was found");
+    let dropped = overloads.remove(position);
+    if overloads.is_empty() {
+        cache.functions.remove(&name);
+    }
+    crate::plpgsql::drop_function(connection, &dropped)?;
+    Ok(())
+}
+
 fn create_function(
     connection: &Connection,
     cache: &mut SchemaCache,
@@ -1694,8 +1745,20 @@ fn create_function(
             created.sqlite_body = Some(crate::plpgsql::rpc_body(cache, &created));
         }
     }
+    if !function.or_replace
+        && cache
+            .overloads(&name)
+            .iter()
+            .any(|known| known.same_arguments(&created))
+    {
+        return Err(Refusal::new(format!(
+            "function \"{}\" already exists with same argument types",
+            created.signature()
+        ))
+        .hint("use `create or replace function` to replace it"));
+    }
     crate::plpgsql::store_function(connection, &created)?;
-    cache.functions.insert(name.clone(), created);
+    cache.put_function(created);
     // Triggers run the function as now defined.
     let tables: Vec<QualifiedName> = cache
         .triggers
@@ -1792,8 +1855,9 @@ fn create_trigger(
         }
     } else {
         let found = cache
-            .functions
-            .get(&function_name)
+            .overloads(&function_name)
+            .iter()
+            .find(|function| function.arguments.is_empty())
             .ok_or_else(|| Refusal::new(format!("function {function_name}() does not exist")))?;
         if !matches!(found.returns, FunctionReturn::Trigger) || found.program.is_none() {
             return Err(Refusal::new(format!(

@@ -74,7 +74,7 @@ pub fn rpc_body(cache: &SchemaCache, function: &Function) -> String {
         .iter()
         .map(|argument| format!(":{}", argument.name))
         .collect();
-    let call = call_sql(&function.name, &args);
+    let call = call_sql(function, &args);
     rows_sql(cache, function, &call).unwrap_or_else(|| format!("SELECT {call}"))
 }
 
@@ -158,27 +158,10 @@ pub fn relations(function: &Function) -> &[QualifiedName] {
         .map_or(&[], |program| program.relations.as_slice())
 }
 
-/// The project's plpgsql function called `name` in SQL (`is_admin`, `auth.foo`), if any.
-pub fn find<'a>(cache: &'a SchemaCache, name: &str) -> Option<&'a Function> {
-    let wanted = match name.split_once('.') {
-        Some((schema, function)) => QualifiedName::new(schema, function),
-        None => QualifiedName::public(name),
-    };
+/// The project's plpgsql function a SQL call `name(…)` with `arity` arguments means
+/// (`is_admin()`, `auth.foo(x)`), if any (`SchemaCache::called`).
+pub fn find<'a>(cache: &'a SchemaCache, name: &str, arity: usize) -> Option<&'a Function> {
     cache
-        .functions
-        .get(&wanted)
-        .or_else(|| {
-            (!name.contains('.'))
-                .then(|| {
-                    cache
-                        .functions
-                        .values()
-                        .find(|function| function.name.name == name)
-                })
-                .flatten()
-        })
-        .filter(|function| {
-            function.language == crate::schema::FunctionLanguage::Plpgsql
-                && !matches!(function.returns, FunctionReturn::Trigger)
-        })
+        .called(name, arity)
+        .filter(|function| function.language == crate::schema::FunctionLanguage::Plpgsql)
 }

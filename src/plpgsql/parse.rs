@@ -13,7 +13,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use super::lexer::{Kind, Token, tokenize};
 use crate::migrate::catalog;
 use crate::migrate::expression::{self, Resolver, Unsupported};
-use crate::schema::{FunctionReturn, PgType, QualifiedName, SchemaCache};
+use crate::schema::{Function, PgType, QualifiedName, SchemaCache};
 use crate::store::naming::quote_literal;
 
 /// A variable reference bound into a compiled expression.
@@ -1123,16 +1123,10 @@ impl Resolver for Calls<'_> {
     }
 
     fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
-        let functions = &self.cache.functions;
-        let found = match name.split_once('.') {
-            Some((schema, function)) => functions.get(&QualifiedName::new(schema, function)),
-            None => functions
-                .get(&QualifiedName::public(name))
-                .or_else(|| functions.values().find(|f| f.name.name == name)),
-        };
-        Ok(found
-            .filter(|function| !matches!(function.returns, FunctionReturn::Trigger))
-            .map(|function| call_sql(&function.name, args)))
+        Ok(self
+            .cache
+            .called(name, args.len())
+            .map(|function| call_sql(function, args)))
     }
 
     fn table_function(
@@ -1140,10 +1134,10 @@ impl Resolver for Calls<'_> {
         name: &QualifiedName,
         args: &[String],
     ) -> Result<Option<String>, Unsupported> {
-        let Some(function) = self.cache.functions.get(name) else {
+        let Some(function) = self.cache.called(&name.to_string(), args.len()) else {
             return Ok(None);
         };
-        super::rows_sql(self.cache, function, &call_sql(&function.name, args))
+        super::rows_sql(self.cache, function, &call_sql(function, args))
             .map(Some)
             .ok_or_else(|| {
                 Unsupported(format!(
@@ -1153,9 +1147,10 @@ impl Resolver for Calls<'_> {
     }
 }
 
-/// The SQLite call of a project function with translated arguments.
-pub fn call_sql(name: &QualifiedName, args: &[String]) -> String {
-    let mut parts = vec![quote_literal(&name.to_string())];
+/// The SQLite call of a project function (the overload, by its signature) with translated
+/// arguments.
+pub fn call_sql(function: &Function, args: &[String]) -> String {
+    let mut parts = vec![quote_literal(&function.signature())];
     parts.extend(args.iter().cloned());
     format!("pg_call({})", parts.join(", "))
 }

@@ -32,12 +32,13 @@ pub fn store_function(connection: &Connection, function: &Function) -> rusqlite:
     let definition = serde_json::to_string(function).expect("a function serializes");
     connection.execute(
         &format!("INSERT OR REPLACE INTO {FUNCTIONS_TABLE} (name, definition) VALUES (?1, ?2)"),
-        [function.name.to_string(), definition],
+        [function.signature(), definition],
     )?;
     Ok(())
 }
 
-pub fn drop_function(connection: &Connection, name: &QualifiedName) -> rusqlite::Result<()> {
+/// Removes the overload `function` from `_solobase_functions`.
+pub fn drop_function(connection: &Connection, function: &Function) -> rusqlite::Result<()> {
     let exists: Option<String> = connection
         .query_row(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?1",
@@ -48,7 +49,7 @@ pub fn drop_function(connection: &Connection, name: &QualifiedName) -> rusqlite:
     if exists.is_some() {
         connection.execute(
             &format!("DELETE FROM {FUNCTIONS_TABLE} WHERE name = ?1"),
-            [name.to_string()],
+            [function.signature()],
         )?;
     }
     Ok(())
@@ -191,11 +192,16 @@ fn nested<T>(state: &Shared, run: impl FnOnce() -> Result<T, PgError>) -> Result
     result
 }
 
+/// The overload whose signature is `name` (`public.is_member(uuid)`); a database written
+/// before overloads were kept has it under its bare name (`public.is_member`).
 fn function(state: &Shared, connection: &Connection, name: &str) -> Result<Arc<Function>, PgError> {
+    let bare = name.split_once('(').map_or(name, |(bare, _)| bare);
     let definition: Option<String> = connection
         .query_row(
-            &format!("SELECT definition FROM {FUNCTIONS_TABLE} WHERE name = ?1"),
-            [name],
+            &format!(
+                "SELECT definition FROM {FUNCTIONS_TABLE} WHERE name IN (?1, ?2) ORDER BY name = ?1 DESC LIMIT 1"
+            ),
+            [name, bare],
             |row| row.get(0),
         )
         .optional()
@@ -203,7 +209,7 @@ fn function(state: &Shared, connection: &Connection, name: &str) -> Result<Arc<F
     let Some(definition) = definition else {
         return Err(PgError::new(
             "42883",
-            format!("function {name}() does not exist"),
+            format!("function {name} does not exist"),
         ));
     };
     let mut state = lock(state);
@@ -214,7 +220,7 @@ fn function(state: &Shared, connection: &Connection, name: &str) -> Result<Arc<F
     }
     let function: Arc<Function> = Arc::new(
         serde_json::from_str(&definition)
-            .map_err(|error| PgError::new("XX000", format!("function {name}(): {error}")))?,
+            .map_err(|error| PgError::new("XX000", format!("function {name}: {error}")))?,
     );
     state
         .functions
@@ -233,14 +239,14 @@ fn call(
     if args.len() > function.arguments.len() {
         return Err(PgError::new(
             "42883",
-            format!("function {name}() does not take {} arguments", args.len()),
+            format!("function {name} does not take {} arguments", args.len()),
         ));
     }
     for argument in &function.arguments[args.len()..] {
         let default = argument.default.as_deref().ok_or_else(|| {
             PgError::new(
                 "42883",
-                format!("function {name}() needs its argument {}", argument.name),
+                format!("function {name} needs its argument {}", argument.name),
             )
         })?;
         let sql = crate::migrate::expression::translate_expr_text(default)
@@ -577,7 +583,7 @@ fn run_trigger(
     new: Option<Row>,
     old: Option<Row>,
 ) -> Result<Option<Row>, PgError> {
-    let function = function(state, connection, &trigger.function.to_string())?;
+    let function = function(state, connection, &format!("{}()", trigger.function))?;
     let program = function.program.as_ref().ok_or_else(|| {
         PgError::new(
             "XX000",

@@ -245,7 +245,7 @@ fn functions_loop_select_into_and_catch_exceptions() {
         end $$;"
     ));
     assert_eq!(
-        text(&connection, "select pg_call('public.stats', 4)").as_deref(),
+        text(&connection, "select pg_call('public.stats(int4)', 4)").as_deref(),
         Some("128 ab! 2 none")
     );
 }
@@ -267,7 +267,7 @@ fn exception_blocks_roll_back_their_own_writes() {
         end $$;"
     ));
     assert_eq!(
-        number(&connection, "select pg_call('public.try_insert')"),
+        number(&connection, "select pg_call('public.try_insert()')"),
         1
     );
     assert_eq!(
@@ -297,13 +297,13 @@ fn set_returning_functions_answer_rows() {
     assert_eq!(
         text(
             &connection,
-            "select group_concat(title) from (select json_extract(value, '$.title') as title from json_each(pg_call('public.recent', 2)))"
+            "select group_concat(title) from (select json_extract(value, '$.title') as title from json_each(pg_call('public.recent(int4)', 2)))"
         )
         .as_deref(),
         Some("c,b")
     );
     assert_eq!(
-        text(&connection, "select pg_call('public.squares', 3)").as_deref(),
+        text(&connection, "select pg_call('public.squares(int4)', 3)").as_deref(),
         Some(r#"[{"x":1,"square":1},{"x":2,"square":4},{"x":3,"square":9}]"#)
     );
 }
@@ -489,22 +489,25 @@ end $$;
 fn out_parameters_make_the_row_a_function_returns() {
     let connection = setup(OUT_PARAMETERS);
     assert_eq!(
-        text(&connection, "select pg_call('public.price_range', 4)").as_deref(),
+        text(&connection, "select pg_call('public.price_range(int4)', 4)").as_deref(),
         Some(r#"[{"cheapest":5,"dearest":8}]"#)
     );
     assert_eq!(
-        number(&connection, "select pg_call('public.doubled', 21)"),
+        number(&connection, "select pg_call('public.doubled(int4)', 21)"),
         42
     );
     assert_eq!(
-        text(&connection, "select pg_call('public.priced')").as_deref(),
+        text(&connection, "select pg_call('public.priced()')").as_deref(),
         Some(r#"[{"name":"pen","price":3},{"name":"ink","price":5},{"name":"pad","price":8}]"#)
     );
     assert_eq!(
-        text(&connection, "select pg_call('public.sql_range')").as_deref(),
+        text(&connection, "select pg_call('public.sql_range()')").as_deref(),
         Some(r#"[{"low":3,"high":8}]"#)
     );
-    assert_eq!(number(&connection, "select pg_call('public.spread', 1)"), 7);
+    assert_eq!(
+        number(&connection, "select pg_call('public.spread(int4)', 1)"),
+        7
+    );
 }
 
 #[test]

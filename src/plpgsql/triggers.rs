@@ -50,10 +50,9 @@ pub fn sync(
                     trigger.table == *name
                         && trigger.timing.eq_ignore_ascii_case(timing)
                         && trigger.events.iter().any(|e| e.eq_ignore_ascii_case(event))
-                        && cache
-                            .functions
-                            .get(&trigger.function)
-                            .is_some_and(|function| function.program.is_some())
+                        && cache.overloads(&trigger.function).iter().any(|function| {
+                            function.arguments.is_empty() && function.program.is_some()
+                        })
                 })
                 .collect();
             triggers.sort_by(|a, b| a.name.cmp(&b.name));

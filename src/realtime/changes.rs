@@ -85,7 +85,7 @@ impl Change {
             .table
             .columns
             .iter()
-            .map(|column| json!({"name": column.name, "type": type_name(&column.pg_type)}))
+            .map(|column| json!({"name": column.name, "type": column.pg_type.typname()}))
             .collect();
         let mut data = json!({
             "schema": self.table.name.schema,
@@ -130,34 +130,6 @@ pub struct Message {
 pub enum Captured {
     Change(Change),
     Message(Message),
-}
-
-/// Postgres's `typname`, which realtime-js uses to convert values (`int4`, `_text`, …).
-pub fn type_name(pg_type: &PgType) -> String {
-    match pg_type {
-        PgType::Uuid => "uuid".into(),
-        PgType::Text => "text".into(),
-        PgType::Varchar(_) => "varchar".into(),
-        PgType::Char(_) => "bpchar".into(),
-        PgType::SmallInt => "int2".into(),
-        PgType::Integer => "int4".into(),
-        PgType::BigInt => "int8".into(),
-        PgType::Boolean => "bool".into(),
-        PgType::Numeric => "numeric".into(),
-        PgType::Real => "float4".into(),
-        PgType::Double => "float8".into(),
-        PgType::Date => "date".into(),
-        PgType::Time => "time".into(),
-        PgType::Timestamp => "timestamp".into(),
-        PgType::Timestamptz => "timestamptz".into(),
-        PgType::Interval => "interval".into(),
-        PgType::Json => "json".into(),
-        PgType::Jsonb => "jsonb".into(),
-        PgType::Bytea => "bytea".into(),
-        PgType::Array(element) => format!("_{}", type_name(element)),
-        PgType::Enum(name) => name.name.clone(),
-        PgType::Printed(printed) => printed.udt_name().into(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -358,7 +358,7 @@ impl Resolver for PolicyResolver<'_> {
 
     fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
         self.may_draw(name, args)?;
-        if let Some(function) = crate::plpgsql::find(self.schema, name) {
+        if let Some(function) = crate::plpgsql::find(self.schema, name, args.len()) {
             let guarded = crate::plpgsql::relations(function).iter().find(|table| {
                 self.schema
                     .table(table)
@@ -371,7 +371,7 @@ impl Resolver for PolicyResolver<'_> {
                         function.name
                     )))
                 }
-                _ => Ok(Some(crate::plpgsql::call_sql(&function.name, args))),
+                _ => Ok(Some(crate::plpgsql::call_sql(function, args))),
             };
         }
         inline_function(self.schema, name, args, &|function| PolicyResolver {
@@ -451,10 +451,14 @@ pub fn inline_function<'a>(
     resolver_for: &dyn Fn(&Function) -> PolicyResolver<'a>,
 ) -> Result<Option<String>, Unsupported> {
     let last = name.rsplit('.').next().unwrap_or(name);
+    let same_name = |function: &&Function| {
+        function.name.name == last && function.language == FunctionLanguage::Sql
+    };
     let Some(function) = schema
-        .functions
-        .values()
-        .find(|function| function.name.name == last && function.language == FunctionLanguage::Sql)
+        .all_functions()
+        .filter(same_name)
+        .find(|function| function.arguments.len() == args.len())
+        .or_else(|| schema.all_functions().find(same_name))
     else {
         return Ok(None);
     };

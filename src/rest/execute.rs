@@ -290,7 +290,9 @@ fn call_function(connection: &Connection, call: &CallQuery) -> Result<Outcome, R
     }
     match &call.result {
         CallOutput::Void(sql) => {
-            execute(connection, &sql.text, sql.params.clone()).map_err(raised)?;
+            if let Some(sql) = sql {
+                execute(connection, &sql.text, sql.params.clone()).map_err(raised)?;
+            }
             Ok(Outcome::Value(None))
         }
         CallOutput::Scalar(sql, pg_type) => {

@@ -240,7 +240,7 @@ pub fn schema() -> SchemaCache {
         enums: BTreeMap::from([(mood, vec!["sad".into(), "happy".into()])]),
         functions: functions
             .into_iter()
-            .map(|function| (function.name.clone(), function))
+            .map(|function| (function.name.clone(), vec![function]))
             .collect(),
         ..SchemaCache::default()
     }

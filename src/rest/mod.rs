@@ -460,7 +460,7 @@ mod tests {
                 "{}",
                 404,
                 "PGRST202",
-                "Could not find the function public.nope() in the schema cache",
+                "Could not find the function public.nope without parameters in the schema cache",
             ),
             (
                 "GET",

@@ -19,8 +19,8 @@ use super::request::{
 };
 use super::values::{self, Literal};
 use crate::schema::{
-    Column, ForeignKey, Function, FunctionReturn, PgType, QualifiedName, SchemaCache, Table,
-    TableKind, Volatility,
+    Column, ForeignKey, Function, FunctionArgument, FunctionReturn, PgType, QualifiedName,
+    SchemaCache, Table, TableKind, Volatility,
 };
 
 /// What one request does, resolved against the schema.
@@ -970,7 +970,7 @@ impl<'a> Planner<'a> {
 
     fn call(&self, name: &str, read_only: bool, max_rows: u64) -> Result<Call<'a>, RestError> {
         let qualified = QualifiedName::new(self.request.schema.as_str(), name);
-        let given: Vec<(String, Cow<'a, Value>)> = if read_only {
+        let mut given: Vec<(String, Cow<'a, Value>)> = if read_only {
             self.request
                 .rpc_query_args
                 .iter()
@@ -986,45 +986,11 @@ impl<'a> Planner<'a> {
                 Some(_) => return Err(invalid_payload()),
             }
         };
-        let function = self
-            .schema
-            .functions
-            .get(&qualified)
-            .filter(|function| {
-                !matches!(function.returns, FunctionReturn::Trigger)
-                    && given
-                        .iter()
-                        .all(|(key, _)| function.arguments.iter().any(|a| a.name == *key))
-                    && function.arguments.iter().all(|argument| {
-                        argument.default.is_some()
-                            || given.iter().any(|(key, _)| *key == argument.name)
-                    })
-            })
-            .ok_or_else(|| {
-                let mut names: Vec<&str> = given.iter().map(|(key, _)| key.as_str()).collect();
-                names.sort_unstable();
-                let mut error = RestError::pgrst(
-                    "PGRST202",
-                    format!(
-                        "Could not find the function {qualified}({}) in the schema cache",
-                        names.join(", ")
-                    ),
-                );
-                if let Some(close) = closest(
-                    name,
-                    self.schema
-                        .functions
-                        .keys()
-                        .filter(|candidate| candidate.schema == qualified.schema)
-                        .map(|candidate| candidate.name.as_str()),
-                ) {
-                    error = error.hint(format!(
-                        "Perhaps you meant to call the function {}.{close}",
-                        qualified.schema
-                    ));
-                }
-                error
-            })?;
+        let (function, whole_body) = self.resolve(&qualified, &given, read_only)?;
+        if whole_body {
+            let body = self.request.payload.as_ref().map(Cow::Borrowed);
+            given = vec![(String::new(), body.unwrap_or(Cow::Owned(Value::Null)))];
+        }
         if read_only && function.volatility == Volatility::Volatile {
             return Err(RestError::sql(
                 "25006",
@@ -1040,7 +1006,7 @@ impl<'a> Planner<'a> {
         })?;
         let mut arguments = Vec::new();
         for argument in &function.arguments {
-            let value = match given.iter().find(|(key, _)| *key == argument.name) {
+            let value = match given.iter().find(|(key, _)| key == rest_name(argument)) {
                 Some((_, value)) => Argument::Value(match (&argument.pg_type, value.as_ref()) {
                     // GET arguments are text; `{a,b}` is an array literal.
                     (pg_type, Value::String(text)) if read_only => {
@@ -1124,6 +1090,156 @@ impl<'a> Planner<'a> {
             result,
             read_only,
         })
+    }
+
+    /// The overload of `name` a call with the `given` arguments means, as PostgREST picks it:
+    /// the one whose required arguments are all given and whose every given argument it takes;
+    /// failing that, on POST, a function of one unnamed json/jsonb argument, which takes the
+    /// whole body (the `bool` says so). None is PGRST202, several are PGRST203.
+    fn resolve(
+        &self,
+        name: &QualifiedName,
+        given: &[(String, Cow<'a, Value>)],
+        read_only: bool,
+    ) -> Result<(&'a Function, bool), RestError> {
+        let keys: BTreeSet<&str> = given.iter().map(|(key, _)| key.as_str()).collect();
+        let overloads: Vec<&'a Function> = self
+            .schema
+            .overloads(name)
+            .iter()
+            .filter(callable)
+            .collect();
+        let matching: Vec<&'a Function> = overloads
+            .iter()
+            .copied()
+            .filter(|function| {
+                let required: BTreeSet<&str> = function
+                    .arguments
+                    .iter()
+                    .filter(|argument| argument.default.is_none())
+                    .map(rest_name)
+                    .collect();
+                let optional: BTreeSet<&str> = function
+                    .arguments
+                    .iter()
+                    .filter(|argument| argument.default.is_some())
+                    .map(rest_name)
+                    .collect();
+                keys.difference(&optional).copied().collect::<BTreeSet<_>>() == required
+            })
+            .collect();
+        let whole_body: Vec<&'a Function> = overloads
+            .iter()
+            .copied()
+            .filter(|function| {
+                !read_only
+                    && matches!(function.arguments.as_slice(), [argument]
+                        if argument.unnamed() && matches!(argument.pg_type, PgType::Json | PgType::Jsonb))
+            })
+            .collect();
+        match (matching.as_slice(), whole_body.as_slice()) {
+            ([function], _) => Ok((function, false)),
+            ([], [function]) => Ok((function, true)),
+            ([], []) => Err(self.no_function(name, &keys, read_only, &overloads)),
+            ([], several) | (several, _) => {
+                let mut candidates: Vec<String> = several
+                    .iter()
+                    .map(|function| {
+                        let arguments: Vec<String> = function
+                            .arguments
+                            .iter()
+                            .map(|argument| {
+                                format!("{} => {}", rest_name(argument), argument.pg_type.typname())
+                            })
+                            .collect();
+                        format!("{}({})", function.name, arguments.join(", "))
+                    })
+                    .collect();
+                candidates.sort_unstable();
+                Err(RestError::pgrst(
+                    "PGRST203",
+                    format!(
+                        "Could not choose the best candidate function between: {}",
+                        candidates.join(", ")
+                    ),
+                )
+                .hint("Try renaming the parameters or the function itself in the database so function overloading can be resolved"))
+            }
+        }
+    }
+
+    /// PGRST202 for a call of `name` with `keys` that no overload takes.
+    fn no_function(
+        &self,
+        name: &QualifiedName,
+        keys: &BTreeSet<&str>,
+        read_only: bool,
+        overloads: &[&Function],
+    ) -> RestError {
+        let keys: Vec<&str> = keys.iter().copied().collect();
+        let (message, searched) = if keys.is_empty() {
+            (
+                format!(
+                    "Could not find the function {name} without parameters in the schema cache"
+                ),
+                " without parameters".to_owned(),
+            )
+        } else {
+            (
+                format!(
+                    "Could not find the function {name}({}) in the schema cache",
+                    keys.join(", ")
+                ),
+                format!(
+                    " with parameter{} {}",
+                    if keys.len() > 1 { "s" } else { "" },
+                    keys.join(", ")
+                ),
+            )
+        };
+        let single = if read_only {
+            ""
+        } else {
+            " or with a single unnamed json/jsonb parameter"
+        };
+        let mut error = RestError::pgrst("PGRST202", message).details(format!(
+            "Searched for the function {name}{searched}{single}, but no matches were found in the schema cache."
+        ));
+        // The overload taking most of the given arguments, or a function named like this one.
+        let suggestion = overloads
+            .iter()
+            .max_by_key(|function| {
+                function
+                    .arguments
+                    .iter()
+                    .filter(|argument| keys.contains(&rest_name(argument)))
+                    .count()
+            })
+            .map(|function| {
+                let arguments: Vec<&str> = function.arguments.iter().map(rest_name).collect();
+                format!("{}({})", name.name, arguments.join(", "))
+            })
+            .or_else(|| {
+                closest(
+                    &name.name,
+                    self.schema
+                        .functions
+                        .iter()
+                        .filter(|(candidate, overloads)| {
+                            candidate.schema == name.schema
+                                && overloads.iter().any(|f| callable(&f))
+                        })
+                        .map(|(candidate, _)| candidate.name.as_str()),
+                )
+                .map(str::to_owned)
+            });
+        if let Some(suggestion) = suggestion {
+            error = error.hint(format!(
+                "Perhaps you meant to call the function {}.{suggestion}",
+                name.schema
+            ));
+        }
+        error
     }
 }
 
@@ -1300,6 +1416,29 @@ fn payload_objects(
             .map(|item| item.as_object().ok_or_else(invalid_payload))
             .collect(),
         _ => Err(invalid_payload()),
+    }
+}
+
+/// Whether PostgREST offers `function` over RPC: not a trigger function, and with every
+/// argument named, or with one unnamed argument of a type a whole body can be (json, jsonb,
+/// text, bytea).
+fn callable(function: &&Function) -> bool {
+    !matches!(function.returns, FunctionReturn::Trigger)
+        && match function.arguments.as_slice() {
+            [argument] if argument.unnamed() => matches!(
+                argument.pg_type,
+                PgType::Json | PgType::Jsonb | PgType::Text | PgType::Bytea
+            ),
+            arguments => arguments.iter().all(|argument| !argument.unnamed()),
+        }
+}
+
+/// The name a request gives `argument` (an unnamed one is `""`).
+fn rest_name(argument: &FunctionArgument) -> &str {
+    if argument.unnamed() {
+        ""
+    } else {
+        &argument.name
     }
 }
 

@@ -93,8 +93,8 @@ pub struct CallQuery {
 
 #[derive(Debug)]
 pub enum CallOutput {
-    /// Run the last statement for its effect.
-    Void(Sql),
+    /// Run the last statement for its effect (a void function may have an empty body).
+    Void(Option<Sql>),
     /// The first column of the first row of the last statement.
     Scalar(Sql, PgType),
     /// `(json array, rows)` over the last statement's rows, and the total when counted.
@@ -1204,12 +1204,19 @@ impl Builder<'_> {
             .map(str::trim)
             .filter(|statement| !statement.trim_end_matches(';').trim().is_empty())
             .collect();
-        let (last, leading) = statements.split_last().ok_or_else(|| {
-            RestError::pgrst(
-                "PGRST127",
-                format!("The function {} has an empty body", call.function.name),
-            )
-        })?;
+        let Some((last, leading)) = statements.split_last() else {
+            return match call.result {
+                CallResult::Void => Ok(CallQuery {
+                    setup: Vec::new(),
+                    result: CallOutput::Void(None),
+                    read_only: call.read_only,
+                }),
+                _ => Err(RestError::pgrst(
+                    "PGRST127",
+                    format!("The function {} has an empty body", call.function.name),
+                )),
+            };
+        };
         let mut setup = Vec::new();
         for statement in leading {
             let text = self.arguments(statement, &call.arguments);
@@ -1219,7 +1226,7 @@ impl Builder<'_> {
         let result = match &call.result {
             CallResult::Void => {
                 let text = self.arguments(last, &call.arguments);
-                CallOutput::Void(self.finish(text))
+                CallOutput::Void(Some(self.finish(text)))
             }
             CallResult::Scalar(pg_type) => {
                 let text = self.arguments(last, &call.arguments);
@@ -1247,10 +1254,15 @@ impl Builder<'_> {
         })
     }
 
-    /// `statement` with each `:argument` replaced by its bound value or default expression.
+    /// `statement` with each `:argument` replaced by its bound value or default expression;
+    /// only the arguments it uses are bound.
     fn arguments(&mut self, statement: &str, arguments: &[(String, Argument)]) -> String {
+        let used = |name: &str| {
+            substitute_parameters(statement, &[(name.to_owned(), String::new())]) != statement
+        };
         let replacements: Vec<(String, String)> = arguments
             .iter()
+            .filter(|(name, _)| used(name))
             .map(|(name, argument)| {
                 let sql = match argument {
                     Argument::Value(value) => self.bind(value.clone()),

@@ -72,7 +72,12 @@ pub fn render(request: &ApiRequest, outcome: Outcome) -> Result<Response, RestEr
                 )
             }
             Outcome::Value(None) => (StatusCode::NO_CONTENT, None, None),
-            Outcome::Value(Some(value)) => (StatusCode::OK, None, Some(value)),
+            // A scalar or single-row result counts as one row, as PostgREST counts it.
+            Outcome::Value(Some(value)) => (
+                StatusCode::OK,
+                Some(content_range(0, 1, counted.then_some(1))),
+                Some(value),
+            ),
             Outcome::Written {
                 body,
                 affected,

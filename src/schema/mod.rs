@@ -44,9 +44,10 @@ pub struct SchemaCache {
     /// `create type … as enum`: the labels in declaration order.
     #[serde(with = "qualified_map")]
     pub enums: BTreeMap<QualifiedName, Vec<String>>,
-    /// `create function`, callable through `/rest/v1/rpc/{name}`.
-    #[serde(with = "qualified_map")]
-    pub functions: BTreeMap<QualifiedName, Function>,
+    /// `create function`, callable through `/rest/v1/rpc/{name}`: each name's overloads, in
+    /// the order they were created; no two share their argument types.
+    #[serde(with = "qualified_map::overloads")]
+    pub functions: BTreeMap<QualifiedName, Vec<Function>>,
     /// Tables added to the `supabase_realtime` publication.
     pub realtime_tables: BTreeSet<QualifiedName>,
     /// `create sequence` and identity sequences, by qualified name.
@@ -98,6 +99,54 @@ impl Memo {
 impl SchemaCache {
     pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
         self.tables.get(name)
+    }
+
+    /// The overloads of the function `name` (empty when there is none).
+    pub fn overloads(&self, name: &QualifiedName) -> &[Function] {
+        self.functions.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every overload of every function.
+    pub fn all_functions(&self) -> impl Iterator<Item = &Function> {
+        self.functions.values().flatten()
+    }
+
+    /// The function a SQL call `name(…)` with `arity` arguments means: `name` as written
+    /// (`schema.fn`), or a bare name in `public` and then in any schema; among its overloads
+    /// (trigger functions aside) the first that takes `arity` arguments, counting defaults.
+    pub fn called(&self, name: &str, arity: usize) -> Option<&Function> {
+        let takes = |function: &&Function| {
+            !matches!(function.returns, FunctionReturn::Trigger)
+                && arity <= function.arguments.len()
+                && function.arguments[arity..]
+                    .iter()
+                    .all(|argument| argument.default.is_some())
+        };
+        let public = QualifiedName::public(name);
+        let mut candidates: Box<dyn Iterator<Item = &Function>> =
+            match name.split_once('.') {
+                Some((schema, function)) => {
+                    Box::new(self.overloads(&QualifiedName::new(schema, function)).iter())
+                }
+                None => Box::new(self.overloads(&public).iter().chain(
+                    self.all_functions().filter(|function| {
+                        function.name.name == name && function.name.schema != "public"
+                    }),
+                )),
+            };
+        candidates.find(takes)
+    }
+
+    /// Adds `function`, replacing the overload with the same argument types (`create or replace`).
+    pub fn put_function(&mut self, function: Function) {
+        let overloads = self.functions.entry(function.name.clone()).or_default();
+        match overloads
+            .iter_mut()
+            .find(|known| known.same_arguments(&function))
+        {
+            Some(known) => *known = function,
+            None => overloads.push(function),
+        }
     }
 
     /// After a migration statement: new relations and functions take their default
@@ -245,6 +294,34 @@ impl PrintedType {
 }
 
 impl PgType {
+    /// The type's name in `pg_type` (`int4`, `_text`, `timestamptz`).
+    pub fn typname(&self) -> String {
+        match self {
+            PgType::Uuid => "uuid".into(),
+            PgType::Text => "text".into(),
+            PgType::Varchar(_) => "varchar".into(),
+            PgType::Char(_) => "bpchar".into(),
+            PgType::SmallInt => "int2".into(),
+            PgType::Integer => "int4".into(),
+            PgType::BigInt => "int8".into(),
+            PgType::Boolean => "bool".into(),
+            PgType::Numeric => "numeric".into(),
+            PgType::Real => "float4".into(),
+            PgType::Double => "float8".into(),
+            PgType::Date => "date".into(),
+            PgType::Time => "time".into(),
+            PgType::Timestamp => "timestamp".into(),
+            PgType::Timestamptz => "timestamptz".into(),
+            PgType::Interval => "interval".into(),
+            PgType::Json => "json".into(),
+            PgType::Jsonb => "jsonb".into(),
+            PgType::Bytea => "bytea".into(),
+            PgType::Array(element) => format!("_{}", element.typname()),
+            PgType::Enum(name) => name.name.clone(),
+            PgType::Printed(printed) => printed.udt_name().into(),
+        }
+    }
+
     /// The type's name as Postgres prints it (`format_type`), e.g. `timestamp with time zone`.
     pub fn pg_name(&self) -> String {
         match self {
@@ -349,12 +426,42 @@ pub struct Function {
     pub program: Option<crate::plpgsql::Program>,
 }
 
+impl Function {
+    /// The overload's identity as Postgres prints a `regprocedure`, with `pg_type` names:
+    /// `public.is_member(uuid, int4)`. Calls through the store name the function by it.
+    pub fn signature(&self) -> String {
+        let types: Vec<String> = self
+            .arguments
+            .iter()
+            .map(|argument| argument.pg_type.typname())
+            .collect();
+        format!("{}({})", self.name, types.join(", "))
+    }
+
+    /// Whether both take the same argument types, which makes them the same overload.
+    pub fn same_arguments(&self, other: &Function) -> bool {
+        self.arguments.len() == other.arguments.len()
+            && self
+                .arguments
+                .iter()
+                .zip(&other.arguments)
+                .all(|(mine, theirs)| mine.pg_type.typname() == theirs.pg_type.typname())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FunctionArgument {
     pub name: String,
     pub pg_type: PgType,
     /// The default expression as written, when the argument may be omitted.
     pub default: Option<String>,
+}
+
+impl FunctionArgument {
+    /// An argument declared without a name (`f(int)`), known by its position (`$1`).
+    pub fn unnamed(&self) -> bool {
+        self.name.starts_with('$')
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -424,5 +531,42 @@ mod qualified_map {
         Ok(Vec::<(QualifiedName, V)>::deserialize(deserializer)?
             .into_iter()
             .collect())
+    }
+
+    /// The functions' map: each name with its overloads. A database written before overloads
+    /// were kept holds one function per name, which reads as its only overload.
+    pub mod overloads {
+        use std::collections::BTreeMap;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        use super::super::{Function, QualifiedName};
+
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Overloads(Vec<Function>),
+            One(Box<Function>),
+        }
+
+        pub fn serialize<S: Serializer>(
+            map: &BTreeMap<QualifiedName, Vec<Function>>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            super::serialize(map, serializer)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<BTreeMap<QualifiedName, Vec<Function>>, D::Error> {
+            let stored: BTreeMap<QualifiedName, Stored> = super::deserialize(deserializer)?;
+            Ok(stored
+                .into_iter()
+                .map(|(name, stored)| match stored {
+                    Stored::Overloads(overloads) => (name, overloads),
+                    Stored::One(function) => (name, vec![*function]),
+                })
+                .collect())
+        }
     }
 }

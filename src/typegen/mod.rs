@@ -231,13 +231,20 @@ impl Generator<'_> {
         tables.sort_by(|a, b| locale_cmp(&a.name.name, &b.name.name));
         let mut views: Vec<&Table> = self.relations(name, true);
         views.sort_by(|a, b| locale_cmp(&a.name.name, &b.name.name));
-        let mut functions: Vec<&Function> = self
+        let mut functions: Vec<Vec<&Function>> = self
             .schema
             .functions
-            .values()
-            .filter(|function| function.name.schema == name && is_listed(function))
+            .iter()
+            .filter(|(function, _)| function.schema == name)
+            .map(|(_, overloads)| {
+                overloads
+                    .iter()
+                    .filter(|f| is_listed(f))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|overloads| !overloads.is_empty())
             .collect();
-        functions.sort_by(|a, b| locale_cmp(&a.name.name, &b.name.name));
+        functions.sort_by(|a, b| locale_cmp(&a[0].name.name, &b[0].name.name));
         let mut enums: Vec<(&QualifiedName, &Vec<String>)> = self
             .schema
             .enums
@@ -263,7 +270,7 @@ impl Generator<'_> {
                     section(
                         functions
                             .iter()
-                            .map(|function| self.function_type(function))
+                            .map(|overloads| self.function_type(overloads))
                             .collect(),
                     ),
                 ),
@@ -461,7 +468,24 @@ impl Generator<'_> {
         }))
     }
 
-    fn function_type(&self, function: &Function) -> Doc {
+    /// A function's entry: its overload's `{ Args, Returns }`, or the union of its overloads'.
+    fn function_type(&self, overloads: &[&Function]) -> Doc {
+        let signatures: Vec<Doc> = overloads
+            .iter()
+            .map(|function| self.signature_type(function))
+            .collect();
+        let value = match <[Doc; 1]>::try_from(signatures) {
+            Ok([one]) => one,
+            Err(several) => group(indent(concat([
+                Doc::SoftLine,
+                if_break(text("| "), text("")),
+                join(&concat([Doc::Line, text("| ")]), several),
+            ]))),
+        };
+        member(&overloads[0].name.name, false, value)
+    }
+
+    fn signature_type(&self, function: &Function) -> Doc {
         let mut arguments: Vec<_> = function.arguments.iter().collect();
         arguments.sort_by(|a, b| locale_cmp(&a.name, &b.name));
         let args = if arguments.is_empty() {
@@ -540,7 +564,7 @@ impl Generator<'_> {
                 None => members.push(member("Returns", false, text("unknown"))),
             },
         }
-        member(&function.name.name, false, object_type(members, false))
+        object_type(members, false)
     }
 
     /// A column's type, `T | null` when it may be null.

@@ -310,7 +310,7 @@ pub(crate) fn fixture() -> SchemaCache {
             FunctionReturn::Scalar(PgType::Jsonb),
         ),
     ] {
-        schema.functions.insert(function.name.clone(), function);
+        schema.put_function(function);
     }
     schema
 }

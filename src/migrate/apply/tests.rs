@@ -298,6 +298,18 @@ fn unsupported_statements_and_policies_are_refused() {
             "EXECUTE of dynamic SQL",
         ),
         ("create materialized view v as select 1", "materialized"),
+        (
+            "create function f(a int) returns int language sql as $$ select a $$; create function f(b integer) returns int language sql as $$ select b $$",
+            "function \"public.f(int4)\" already exists with same argument types",
+        ),
+        (
+            "create function f(a int) returns int language sql as $$ select a $$; create function f(a text) returns text language sql as $$ select a $$; drop function f",
+            "function name \"public.f\" is not unique",
+        ),
+        (
+            "create function f(a int) returns int language sql as $$ select a $$; drop function f(text)",
+            "function public.f(text) does not exist",
+        ),
     ] {
         let (mut connection, _) = connection();
         let error = apply_pending(&mut connection, &[migration("1", sql)], None)
