@@ -1107,7 +1107,7 @@ impl VisitorMut for Binder<'_, '_> {
     }
 }
 
-/// Calls of the project's own functions become `pg_call('schema.name', args…)`; with
+/// Calls of the project's own functions become `pg_call('schema.name(types)', args…)`; with
 /// `catalog`, the Postgres catalog relations read the schema as it is now.
 pub struct Calls<'a> {
     pub cache: &'a SchemaCache,

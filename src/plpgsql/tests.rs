@@ -535,13 +535,16 @@ create function public.nearest(query_embedding vector(2)) returns bigint languag
     assert_eq!(
         text(
             &connection,
-            "select group_concat(json_extract(value, '$.body'), ',') from json_each(pg_call('public.match_documents', '[0.9,0.1]', 2))"
+            "select group_concat(json_extract(value, '$.body'), ',') from json_each(pg_call('public.match_documents(vector, int4)', '[0.9,0.1]', 2))"
         )
         .as_deref(),
         Some("east,north-east")
     );
     assert_eq!(
-        number(&connection, "select pg_call('public.nearest', '[0.1,2]')"),
+        number(
+            &connection,
+            "select pg_call('public.nearest(vector)', '[0.1,2]')"
+        ),
         2
     );
 }
