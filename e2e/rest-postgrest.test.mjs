@@ -93,3 +93,18 @@ test("a void function with an empty body answers 204; a scalar result counts as 
   const uncounted = await rest("rpc/pick?a=1", { headers: { apikey: SERVICE_KEY } })
   assert.equal(uncounted.headers.get("content-range"), "0-0/*")
 })
+
+test("a SQL function ending in `update … returning *` answers the rows it updated, filtered and counted", async () => {
+  const { data, error, count } = await db.rpc("silence", { name_param: "%i%" }, { count: "exact" }).select("username, status").order("username")
+  assert.equal(error, null)
+  assert.deepEqual(data, [
+    { username: "awailas", status: "OFFLINE" },
+    { username: "dragarcia", status: "OFFLINE" },
+    { username: "kiwicopple", status: "OFFLINE" },
+  ])
+  assert.equal(count, 3)
+  const one = await db.rpc("silence", { name_param: "supabot" }).select("username").eq("username", "nobody")
+  assert.deepEqual([one.error, one.data], [null, []])
+  const read = await db.from("users").select("username").eq("status", "OFFLINE").order("username")
+  assert.deepEqual(read.data.map((row) => row.username), ["awailas", "dragarcia", "kiwicopple", "supabot"])
+})

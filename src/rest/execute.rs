@@ -11,7 +11,7 @@ use rusqlite::{Connection, ToSql};
 use serde_json::Value;
 
 use super::error::RestError;
-use super::query::{CallOutput, CallQuery, Query, Sql, Write};
+use super::query::{CallOutput, CallQuery, Query, RETURNED, Sql, Write};
 use super::values::Literal;
 use crate::auth::Caller;
 use crate::schema::{PgType, QualifiedName, SchemaCache, Table};
@@ -306,7 +306,15 @@ fn call_function(connection: &Connection, call: &CallQuery) -> Result<Outcome, R
             };
             Ok(Outcome::Value(Some(value.to_string())))
         }
-        CallOutput::Rows { rows, count, set } => {
+        CallOutput::Rows {
+            rows,
+            count,
+            set,
+            returning,
+        } => {
+            if let Some(statement) = returning {
+                keep_returned(connection, statement)?;
+            }
             let (body, returned) = array(connection, rows, rows.params.clone())?;
             if !set {
                 let mut items: Vec<Value> =
@@ -445,6 +453,42 @@ fn array(
             })
         })
         .map_err(query_error(&sql.text))
+}
+
+/// Runs the writing `statement` and keeps the rows it returns in the TEMP table `RETURNED`
+/// (made anew for each call, with the statement's column names).
+fn keep_returned(connection: &Connection, statement: &Sql) -> Result<(), RestError> {
+    let mut prepared = connection.prepare(&statement.text).map_err(raised)?;
+    let columns: Vec<String> = prepared.column_names().map(quote_ident).collect();
+    let mut rows = prepared
+        .query(params(&statement.params).as_slice())
+        .map_err(raised)?;
+    let mut kept: Vec<Vec<rusqlite::types::Value>> = Vec::new();
+    while let Some(row) = rows.next().map_err(raised)? {
+        kept.push(
+            (0..columns.len())
+                .map(|index| row.get(index))
+                .collect::<rusqlite::Result<_>>()
+                .map_err(RestError::internal)?,
+        );
+    }
+    let table = format!("temp.{}", quote_ident(RETURNED));
+    connection
+        .execute_batch(&format!(
+            "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} ({})",
+            columns.join(", ")
+        ))
+        .map_err(RestError::internal)?;
+    let marks = vec!["?"; columns.len()].join(", ");
+    let mut insert = connection
+        .prepare(&format!("INSERT INTO {table} VALUES ({marks})"))
+        .map_err(RestError::internal)?;
+    for row in kept {
+        insert
+            .execute(rusqlite::params_from_iter(row))
+            .map_err(RestError::internal)?;
+    }
+    Ok(())
 }
 
 fn number(connection: &Connection, sql: &Sql, values: Vec<Literal>) -> Result<u64, RestError> {

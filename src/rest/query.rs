@@ -91,6 +91,9 @@ pub struct CallQuery {
     pub read_only: bool,
 }
 
+/// The TEMP table holding the rows a writing RPC body returned (`CallOutput::Rows`).
+pub const RETURNED: &str = "_solobase_returned";
+
 #[derive(Debug)]
 pub enum CallOutput {
     /// Run the last statement for its effect (a void function may have an empty body).
@@ -102,6 +105,10 @@ pub enum CallOutput {
         rows: Sql,
         count: Option<Sql>,
         set: bool,
+        /// A last statement that writes (`update … returning *`): SQLite cannot read it as a
+        /// subquery, so its rows are kept in the TEMP table `RETURNED`, which `rows` and
+        /// `count` read.
+        returning: Option<Sql>,
     },
 }
 
@@ -1233,17 +1240,28 @@ impl Builder<'_> {
                 CallOutput::Scalar(self.finish(text), pg_type.clone())
             }
             CallResult::Rows { shape, set } => {
-                let body = self.arguments(last, &call.arguments);
-                let from = format!("({body})");
-                let rows = self.rows(shape, &from)?;
-                let count = {
-                    let body = self.arguments(last, &call.arguments);
-                    Some(self.count(shape, &format!("({body})"))?)
+                let writes = ["insert", "update", "delete"].iter().any(|verb| {
+                    last.get(..verb.len())
+                        .is_some_and(|start| start.eq_ignore_ascii_case(verb))
+                });
+                let returning = writes.then(|| {
+                    let text = self.arguments(last, &call.arguments);
+                    self.finish(text)
+                });
+                // Each statement binds its own arguments.
+                let from = |builder: &mut Self| match returning {
+                    Some(_) => format!("temp.{}", quote_ident(RETURNED)),
+                    None => format!("({})", builder.arguments(last, &call.arguments)),
                 };
+                let rows_from = from(self);
+                let rows = self.rows(shape, &rows_from)?;
+                let count_from = from(self);
+                let count = Some(self.count(shape, &count_from)?);
                 CallOutput::Rows {
                     rows,
                     count,
                     set: *set,
+                    returning,
                 }
             }
         };
