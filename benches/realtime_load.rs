@@ -43,10 +43,13 @@ struct Server {
 }
 
 impl Server {
-    fn start() -> Self {
+    /// Starts the server with room for `subscribers` connected users (and the baseline's).
+    fn start(subscribers: usize) -> Self {
         let dir = std::env::temp_dir().join(format!("solobase-load-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("supabase/migrations")).unwrap();
+        let config = format!("[realtime]\nmax_concurrent_users = {}\n", subscribers + 1);
+        std::fs::write(dir.join("supabase/config.toml"), config).unwrap();
         std::fs::write(
             dir.join("supabase/migrations/20240101000000_load.sql"),
             MIGRATION,
@@ -228,7 +231,7 @@ fn report(name: &str, mut latencies: Vec<u64>, expected: usize, baseline_p50: Op
 async fn main() {
     let subscribers = env_number("SUBSCRIBERS", 2000);
     let changes = env_number("CHANGES", 200);
-    let server = Server::start();
+    let server = Server::start(subscribers);
     let address = server.address.clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(&address).await.is_err() {

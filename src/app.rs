@@ -31,7 +31,11 @@ impl App {
         let keys = Keys::new(&project.config.auth);
         let auth_limits = crate::auth::limits::RateLimits::new(&project.config.auth.rate_limit);
         let schema = Arc::new(schema);
-        let realtime = Realtime::start(store.clone(), schema.clone());
+        let realtime = Realtime::start(
+            store.clone(),
+            schema.clone(),
+            project.config.realtime.clone(),
+        );
         Self {
             inner: Arc::new(AppInner {
                 project,

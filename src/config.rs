@@ -27,6 +27,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub db: DbConfig,
     pub inbucket: InbucketConfig,
+    pub realtime: RealtimeConfig,
     /// `env(NAME)` references left unresolved in keys Solobase does not use, one line each.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -150,6 +151,40 @@ impl Default for ApiConfig {
             port: DEFAULT_PORT,
             schemas: vec!["public".into(), "graphql_public".into()],
             max_rows: 1000,
+        }
+    }
+}
+
+/// `[realtime]`: the limits of Supabase Realtime's tenant, under its column names, with the
+/// values of the local development tenant the Supabase CLI seeds. Rates are per connection
+/// (see `realtime::limits`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RealtimeConfig {
+    /// Connections with a joined channel at once; a join beyond is refused.
+    pub max_concurrent_users: usize,
+    /// Messages a connection may send per second (broadcasts and unknown events; one-minute
+    /// average); beyond it the channel is shut down. Also the REST broadcast endpoint's budget.
+    pub max_events_per_second: u64,
+    /// Joins a connection may make per second; beyond it the socket is disconnected.
+    pub max_joins_per_second: u64,
+    /// Channels one connection may have joined at once.
+    pub max_channels_per_client: usize,
+    /// Presence messages a connection may send per second.
+    pub max_presence_events_per_second: u64,
+    /// The largest broadcast or presence payload, in kilobytes (1000 bytes).
+    pub max_payload_size_in_kb: usize,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_users: 200,
+            max_events_per_second: 100,
+            max_joins_per_second: 100,
+            max_channels_per_client: 100,
+            max_presence_events_per_second: 1000,
+            max_payload_size_in_kb: 3000,
         }
     }
 }

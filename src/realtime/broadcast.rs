@@ -98,12 +98,21 @@ pub async fn post_messages(
         Ok(body) => body,
         Err(rejection) => return error(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
+    let hub = app.realtime().hub();
+    if body.messages.iter().any(|message| {
+        hub.limits
+            .payload_too_large(super::limits::json_size(&message.payload))
+    }) {
+        return too_large();
+    }
     for message in body.messages.iter().filter(|message| message.private) {
         if let Some(response) = refuse_private(&app, &caller, &message.topic).await {
             return response;
         }
     }
-    let hub = app.realtime().hub();
+    if let Some(response) = over_budget(hub, body.messages.len()) {
+        return response;
+    }
     for message in body.messages {
         let topic = format!("realtime:{}", message.topic);
         fan_out(
@@ -140,6 +149,10 @@ pub async fn post_event(
     if private && let Some(response) = refuse_private(&app, &caller, &topic).await {
         return response;
     }
+    let hub = app.realtime().hub();
+    if hub.limits.payload_too_large(body.len()) {
+        return too_large();
+    }
     let payload = if is_binary(&headers) {
         if topic.len() + "realtime:".len() > 255 || event.len() > 255 {
             let message = "topic and event of a binary broadcast are at most 255 bytes";
@@ -159,13 +172,52 @@ pub async fn post_event(
             }
         }
     };
+    if let Some(response) = over_budget(hub, 1) {
+        return response;
+    }
     fan_out(
-        app.realtime().hub(),
+        hub,
         &topic_key(&format!("realtime:{topic}"), private),
         None,
         payload,
     );
     StatusCode::ACCEPTED.into_response()
+}
+
+/// Holds a server-side send of `count` messages to the endpoint's `max_events_per_second`,
+/// with Supabase's 429 answers; counts them when they pass.
+fn over_budget(hub: &Hub, count: usize) -> Option<Response> {
+    let mut counter = hub
+        .limits
+        .rest_events
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let max = hub.limits.config.max_events_per_second as f64;
+    let message = if counter.limited() {
+        "You have exceeded your rate limit"
+    } else if counter.average() + count as f64 > max || !counter.fits(count as u64) {
+        "Too many messages to broadcast, please reduce the batch size"
+    } else {
+        counter.add(count as u64);
+        return None;
+    };
+    Some(
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"message": message})),
+        )
+            .into_response(),
+    )
+}
+
+/// A payload over `max_payload_size_in_kb` is refused as Supabase's validation refuses it.
+fn too_large() -> Response {
+    let message = "Payload size exceeds tenant limit";
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({"message": message})),
+    )
+        .into_response()
 }
 
 /// `httpSend` of an `ArrayBuffer` says `Content-Type: application/octet-stream`.

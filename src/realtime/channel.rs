@@ -2,13 +2,16 @@
 //! heartbeat, `phx_join` (token, bindings, reply with ids, `system`, `presence_state`),
 //! `phx_leave`, `access_token` updates, token expiry, and routing `broadcast` and `presence`.
 //! A channel is registered in the `Hub` before its join is answered, so `SUBSCRIBED` means live.
+//! Joins, channels, sends and payloads are held to the `limits`, with Supabase's replies.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::changes::Binding;
+use super::limits::{CLIENT_PRESENCE_CALLS, CLIENT_PRESENCE_WINDOW, ClientBudgets, json_size};
 use super::private::{self, Permissions};
 use super::{Hub, Outbound, Outbox, Payload, Subscription, broadcast, now_secs, presence};
 use crate::app::App;
@@ -34,16 +37,25 @@ pub(crate) struct Channels {
     /// The caller of the socket's `apikey`, used when a join carries no token.
     socket_caller: Caller,
     joined: HashMap<String, Arc<Subscription>>,
+    budgets: ClientBudgets,
+    /// Whether this connection counts against `max_concurrent_users` (from its first join).
+    counted: bool,
+    /// Per joined topic: when its presence window ends and the calls made in it.
+    presence_calls: HashMap<String, (Instant, u32)>,
 }
 
 impl Channels {
     pub fn new(app: App, outbox: Outbox, socket_caller: Caller) -> Self {
+        let hub = app.realtime().hub().clone();
         Self {
-            hub: app.realtime().hub().clone(),
+            budgets: ClientBudgets::new(&hub.limits.config),
+            hub,
             app,
             outbox,
             socket_caller,
             joined: HashMap::new(),
+            counted: false,
+            presence_calls: HashMap::new(),
         }
     }
 
@@ -69,35 +81,93 @@ impl Channels {
                         let reason = "Unauthorized: You do not have permissions to track presence on this Channel topic";
                         self.reply(&message, false, json!({"reason": reason}));
                     }
-                    "broadcast" => {
-                        if subscription.broadcast_ack {
-                            self.reply(&message, true, json!({}));
-                        }
-                        let payload = match message.bytes {
-                            Some(bytes) => Payload::Binary {
-                                event: broadcast::event_of(&message.payload),
-                                bytes,
-                            },
-                            None => Payload::json(broadcast::relayed(&message.payload)),
-                        };
-                        broadcast::fan_out(
-                            &self.hub,
-                            &subscription.topic_key(),
-                            Some(subscription.id),
-                            payload,
-                        );
+                    "broadcast" => self.broadcast(&subscription, &message),
+                    "presence" => self.presence(&subscription, &message),
+                    // Supabase counts any other event against the budget and ignores it.
+                    _ => {
+                        self.count_event(&subscription);
                     }
-                    "presence" => match presence::validate(&message.payload) {
-                        Ok(()) => {
-                            self.reply(&message, true, json!({}));
-                            presence::handle(&self.hub, &subscription, &message.payload);
-                        }
-                        Err(reason) => self.reply(&message, false, json!({"reason": reason})),
-                    },
-                    _ => self.reply(&message, false, json!({"reason": "unknown event"})),
                 }
             }
         }
+    }
+
+    /// Counts one message sent on `subscription`; over `max_events_per_second` the channel is
+    /// shut down (`false`).
+    fn count_event(&mut self, subscription: &Arc<Subscription>) -> bool {
+        self.budgets.events.add(1);
+        if self.budgets.events.limited() {
+            self.close(subscription, "Too many messages per second");
+            return false;
+        }
+        true
+    }
+
+    /// A client's broadcast: counted, held to the payload limit, then relayed to the topic.
+    fn broadcast(&mut self, subscription: &Arc<Subscription>, message: &Inbound) {
+        if !self.count_event(subscription) {
+            return;
+        }
+        let size = match &message.bytes {
+            Some(bytes) => bytes.len(),
+            None => json_size(&message.payload),
+        };
+        if self.hub.limits.payload_too_large(size) {
+            if subscription.broadcast_ack {
+                self.reply(message, false, json!("payload_size_exceeded"));
+            }
+            return;
+        }
+        if subscription.broadcast_ack {
+            self.reply(message, true, json!({}));
+        }
+        let payload = match &message.bytes {
+            Some(bytes) => Payload::Binary {
+                event: broadcast::event_of(&message.payload),
+                bytes: bytes.clone(),
+            },
+            None => Payload::json(broadcast::relayed(&message.payload)),
+        };
+        broadcast::fan_out(
+            &self.hub,
+            &subscription.topic_key(),
+            Some(subscription.id),
+            payload,
+        );
+    }
+
+    /// A client's `presence` push, held to the per-channel call window, the presence budget
+    /// and the payload limit as Supabase's presence handler holds it.
+    fn presence(&mut self, subscription: &Arc<Subscription>, message: &Inbound) {
+        let now = Instant::now();
+        let window = self
+            .presence_calls
+            .entry(subscription.topic.clone())
+            .or_insert((now, 0));
+        if now >= window.0 {
+            *window = (now + CLIENT_PRESENCE_WINDOW, 0);
+        }
+        if window.1 >= CLIENT_PRESENCE_CALLS {
+            self.close(subscription, "Client presence rate limit exceeded");
+            return;
+        }
+        window.1 += 1;
+        self.budgets.presence.add(1);
+        if self.budgets.presence.limited() {
+            self.close(subscription, "Too many presence messages per second");
+            return;
+        }
+        if let Err(reason) = presence::validate(&message.payload) {
+            self.reply(message, false, json!({"reason": reason}));
+            return;
+        }
+        let meta = message.payload.get("payload").unwrap_or(&Value::Null);
+        if self.hub.limits.payload_too_large(json_size(meta)) {
+            self.close(subscription, "Track message size exceeded");
+            return;
+        }
+        self.reply(message, true, json!({}));
+        presence::handle(&self.hub, subscription, &message.payload);
     }
 
     async fn join(&mut self, message: Inbound) {
@@ -108,6 +178,25 @@ impl Channels {
             return;
         }
         let name = name.to_owned();
+        if !self.counted && self.hub.limits.users_full() {
+            let reason = "ConnectionRateLimitReached: Too many connected users";
+            self.reply(&message, false, json!({"reason": reason}));
+            return;
+        }
+        if self.budgets.joins.limited() {
+            let reason = "ClientJoinRateLimitReached: Too many joins per second";
+            self.reply(&message, false, json!({"reason": reason}));
+            // Supabase disconnects the socket as well; the reply is flushed first.
+            self.outbox.close_with("");
+            return;
+        }
+        self.budgets.joins.add(1);
+        let max_channels = self.hub.limits.config.max_channels_per_client;
+        if !self.joined.contains_key(&message.topic) && self.joined.len() >= max_channels {
+            let reason = "ChannelRateLimitReached: Too many channels";
+            self.reply(&message, false, json!({"reason": reason}));
+            return;
+        }
         let config = message.payload.get("config").cloned().unwrap_or(json!({}));
         let token = ["access_token", "user_token"]
             .iter()
@@ -175,6 +264,14 @@ impl Channels {
             .iter()
             .map(|binding| binding.echo.clone())
             .collect();
+        if !self.counted {
+            if !self.hub.limits.add_user() {
+                let reason = "ConnectionRateLimitReached: Too many connected users";
+                self.reply(&message, false, json!({"reason": reason}));
+                return;
+            }
+            self.counted = true;
+        }
         let subscription = Arc::new(Subscription {
             id: self.hub.next_id(),
             outbox: self.outbox.clone(),
@@ -294,6 +391,7 @@ impl Channels {
 
     fn remove(&mut self, topic: &str) -> Option<Arc<Subscription>> {
         let subscription = self.joined.remove(topic)?;
+        self.presence_calls.remove(topic);
         self.hub.remove(subscription.id);
         presence::leave(&self.hub, &subscription);
         Some(subscription)
@@ -304,6 +402,9 @@ impl Channels {
         let topics: Vec<String> = self.joined.keys().cloned().collect();
         for topic in topics {
             self.remove(&topic);
+        }
+        if std::mem::take(&mut self.counted) {
+            self.hub.limits.remove_user();
         }
     }
 

@@ -8,6 +8,7 @@ pub mod broadcast;
 pub mod changes;
 pub mod channel;
 pub mod evaluate;
+pub mod limits;
 pub mod presence;
 pub mod private;
 pub mod send;
@@ -22,6 +23,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use crate::auth::Caller;
+use crate::config::RealtimeConfig;
 use crate::schema::SchemaCache;
 use crate::store::Store;
 
@@ -42,8 +44,9 @@ pub struct Realtime {
 impl Realtime {
     /// Starts realtime for `store`: installs change capture on the writer connection and a
     /// dispatcher thread that fans committed changes out to subscribers.
-    pub fn start(store: Store, schema: Arc<SchemaCache>) -> Self {
+    pub fn start(store: Store, schema: Arc<SchemaCache>, config: RealtimeConfig) -> Self {
         let hub = Arc::new(Hub {
+            limits: limits::Limits::new(config),
             store: store.clone(),
             schema: schema.clone(),
             next_id: AtomicU64::new(1),
@@ -82,6 +85,7 @@ pub(crate) struct Hub {
     registry: Mutex<Registry>,
     pub presence: presence::Presences,
     access: Mutex<AccessRule>,
+    pub limits: limits::Limits,
 }
 
 #[derive(Default)]

@@ -2,6 +2,8 @@
 //! apikey, then runs one connection: a reader that decodes frames (vsn 1.0.0 JSON objects, vsn
 //! 2.0.0 JSON arrays and binary kind-3 broadcast pushes) into `Channels`, and a writer that
 //! drains the bounded outbox. A full outbox closes the socket with a reason; nothing waits on it.
+//! A socket silent for Phoenix's timeout is closed; a closing socket reads on until the client
+//! answers its close frame, so nothing sent last is lost to a reset.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,6 +24,13 @@ use crate::auth::Caller;
 
 /// How long a closing socket may take to flush its last frame and the close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// A client that sends nothing (not even its heartbeat) for this long is disconnected, as
+/// Phoenix's websocket `timeout` does; realtime-js heartbeats every 25 seconds.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The largest frame or message a client may send (Supabase's `max_frame_size`).
+const MAX_FRAME_SIZE: usize = 5_000_000;
 
 /// The wire format a socket chose with `vsn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,9 +206,11 @@ pub async fn upgrade(
     let serializer = Serializer::from_vsn(params.get("vsn").map(String::as_str));
     // tungstenite reserves a 128 KiB read buffer per connection by default; client frames are
     // small (joins, heartbeats, broadcasts), so 8 KiB keeps thousands of subscribers cheap.
+    // Frames are capped as Supabase's endpoint caps them, above `max_payload_size_in_kb`.
     upgrade
         .read_buffer_size(8 * 1024)
-        .max_message_size(1024 * 1024)
+        .max_message_size(MAX_FRAME_SIZE)
+        .max_frame_size(MAX_FRAME_SIZE)
         .on_upgrade(move |socket| run(app, socket, caller, serializer))
 }
 
@@ -212,6 +223,8 @@ async fn run(app: App, socket: WebSocket, caller: Caller, serializer: Serializer
     let (sink, mut stream) = socket.split();
     let writer = tokio::spawn(write(sink, outgoing, closed.clone(), serializer));
     let mut channels = Channels::new(app, outbox.clone(), caller);
+    let idle = tokio::time::sleep(IDLE_TIMEOUT);
+    tokio::pin!(idle);
     loop {
         let expiry = channels.next_expiry();
         let token_expired = async {
@@ -225,6 +238,7 @@ async fn run(app: App, socket: WebSocket, caller: Caller, serializer: Serializer
         };
         tokio::select! {
             frame = stream.next() => {
+                idle.as_mut().reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
                 let inbound = match frame {
                     Some(Ok(Message::Text(text))) => decode_text(text.as_str()),
                     Some(Ok(Message::Binary(bytes))) => decode_binary(&bytes),
@@ -237,6 +251,7 @@ async fn run(app: App, socket: WebSocket, caller: Caller, serializer: Serializer
                 }
             }
             _ = closed.changed() => break,
+            () = &mut idle => break,
             _ = token_expired => channels.expire(now_secs()),
         }
     }
@@ -247,10 +262,21 @@ async fn run(app: App, socket: WebSocket, caller: Caller, serializer: Serializer
     }
     drop(outbox);
     let _ = writer.await;
+    // Read on until the client answers the close frame: closing with its frames unread would
+    // reset the connection and lose what was sent last (a refusal, the close itself).
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Sends queued messages until the connection closes, then a close frame: 1000 for a normal
-/// end, 1008 with the reason when the server disconnects the client.
+/// end, after what was queued, 1008 with the reason when the server disconnects the client,
+/// dropping its queue.
 async fn write(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut outgoing: mpsc::Receiver<Outbound>,
@@ -288,11 +314,21 @@ async fn write(
     }
     let reason = closed.borrow().clone().unwrap_or_default();
     let code = if reason.is_empty() { 1000 } else { 1008 };
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
+    let close = async {
+        if code == 1000 {
+            while let Ok(message) = outgoing.try_recv() {
+                if let Some(frame) = serializer.encode(&message) {
+                    sink.send(frame).await?;
+                }
+            }
+        }
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        sink.send(Message::Close(Some(frame))).await
     };
-    let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, close).await;
 }
 
 #[cfg(test)]
