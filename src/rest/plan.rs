@@ -1109,25 +1109,7 @@ impl<'a> Planner<'a> {
             .iter()
             .filter(callable)
             .collect();
-        let matching: Vec<&'a Function> = overloads
-            .iter()
-            .copied()
-            .filter(|function| {
-                let required: BTreeSet<&str> = function
-                    .arguments
-                    .iter()
-                    .filter(|argument| argument.default.is_none())
-                    .map(rest_name)
-                    .collect();
-                let optional: BTreeSet<&str> = function
-                    .arguments
-                    .iter()
-                    .filter(|argument| argument.default.is_some())
-                    .map(rest_name)
-                    .collect();
-                keys.difference(&optional).copied().collect::<BTreeSet<_>>() == required
-            })
-            .collect();
+        let matching = matching(&overloads, &keys);
         let whole_body: Vec<&'a Function> = overloads
             .iter()
             .copied()
@@ -1142,28 +1124,7 @@ impl<'a> Planner<'a> {
             ([], [function]) => Ok((function, true)),
             ([], []) => Err(self.no_function(name, &keys, read_only, &overloads)),
             ([], several) | (several, _) => {
-                let mut candidates: Vec<String> = several
-                    .iter()
-                    .map(|function| {
-                        let arguments: Vec<String> = function
-                            .arguments
-                            .iter()
-                            .map(|argument| {
-                                format!("{} => {}", rest_name(argument), argument.pg_type.typname())
-                            })
-                            .collect();
-                        format!("{}({})", function.name, arguments.join(", "))
-                    })
-                    .collect();
-                candidates.sort_unstable();
-                Err(RestError::pgrst(
-                    "PGRST203",
-                    format!(
-                        "Could not choose the best candidate function between: {}",
-                        candidates.join(", ")
-                    ),
-                )
-                .hint("Try renaming the parameters or the function itself in the database so function overloading can be resolved"))
+                Err(RestError::pgrst("PGRST203", ambiguity(several)).hint(AMBIGUITY_HINT))
             }
         }
     }
@@ -1419,10 +1380,58 @@ fn payload_objects(
     }
 }
 
+/// The overloads a call naming the arguments `keys` means, by PostgREST's rule: each whose
+/// required arguments are all named and which takes every named one.
+pub fn matching<'f>(overloads: &[&'f Function], keys: &BTreeSet<&str>) -> Vec<&'f Function> {
+    overloads
+        .iter()
+        .copied()
+        .filter(|function| {
+            let (optional, required): (Vec<&FunctionArgument>, Vec<&FunctionArgument>) = function
+                .arguments
+                .iter()
+                .partition(|argument| argument.default.is_some());
+            let optional: BTreeSet<&str> = optional.into_iter().map(rest_name).collect();
+            let required: BTreeSet<&str> = required.into_iter().map(rest_name).collect();
+            keys.difference(&optional).copied().collect::<BTreeSet<_>>() == required
+        })
+        .collect()
+}
+
+/// PGRST203's message: the `candidates` a call could mean, as PostgREST lists them.
+pub fn ambiguity(candidates: &[&Function]) -> String {
+    // Listed by their arguments: `f()` before `f( => text)`.
+    let mut candidates: Vec<(String, &QualifiedName)> = candidates
+        .iter()
+        .map(|function| {
+            let arguments: Vec<String> = function
+                .arguments
+                .iter()
+                .map(|argument| {
+                    format!("{} => {}", rest_name(argument), argument.pg_type.typname())
+                })
+                .collect();
+            (arguments.join(", "), &function.name)
+        })
+        .collect();
+    candidates.sort_unstable();
+    let listed: Vec<String> = candidates
+        .iter()
+        .map(|(arguments, name)| format!("{name}({arguments})"))
+        .collect();
+    format!(
+        "Could not choose the best candidate function between: {}",
+        listed.join(", ")
+    )
+}
+
+/// PGRST203's hint.
+pub const AMBIGUITY_HINT: &str = "Try renaming the parameters or the function itself in the database so function overloading can be resolved";
+
 /// Whether PostgREST offers `function` over RPC: not a trigger function, and with every
 /// argument named, or with one unnamed argument of a type a whole body can be (json, jsonb,
 /// text, bytea).
-fn callable(function: &&Function) -> bool {
+pub fn callable(function: &&Function) -> bool {
     !matches!(function.returns, FunctionReturn::Trigger)
         && match function.arguments.as_slice() {
             [argument] if argument.unnamed() => matches!(
@@ -1434,7 +1443,7 @@ fn callable(function: &&Function) -> bool {
 }
 
 /// The name a request gives `argument` (an unnamed one is `""`).
-fn rest_name(argument: &FunctionArgument) -> &str {
+pub fn rest_name(argument: &FunctionArgument) -> &str {
     if argument.unnamed() {
         ""
     } else {

@@ -237,10 +237,25 @@ impl Generator<'_> {
             .iter()
             .filter(|(function, _)| function.schema == name)
             .map(|(_, overloads)| {
-                overloads
-                    .iter()
-                    .filter(|f| is_listed(f))
-                    .collect::<Vec<_>>()
+                let mut listed: Vec<&Function> =
+                    overloads.iter().filter(|f| is_listed(f)).collect();
+                // postgres-meta's order: by the arguments' names and types.
+                listed.sort_by_cached_key(|function| {
+                    let mut arguments: Vec<String> = function
+                        .arguments
+                        .iter()
+                        .map(|argument| {
+                            format!(
+                                "{}: {}",
+                                argument_name(&argument.name),
+                                self.ts_type(&argument.pg_type)
+                            )
+                        })
+                        .collect();
+                    arguments.sort();
+                    arguments.join(", ")
+                });
+                listed
             })
             .filter(|overloads| !overloads.is_empty())
             .collect();
@@ -468,24 +483,54 @@ impl Generator<'_> {
         }))
     }
 
-    /// A function's entry: its overload's `{ Args, Returns }`, or the union of its overloads'.
+    /// A function's entry: its overload's `{ Args, Returns }`, or the union of its overloads';
+    /// an overload that a call with exactly its arguments cannot pick (PGRST203) returns
+    /// postgres-meta's error type instead.
     fn function_type(&self, overloads: &[&Function]) -> Doc {
+        let offered: Vec<&Function> = self
+            .schema
+            .overloads(&overloads[0].name)
+            .iter()
+            .filter(crate::rest::plan::callable)
+            .collect();
         let signatures: Vec<Doc> = overloads
             .iter()
-            .map(|function| self.signature_type(function))
+            .map(|function| {
+                let keys = function
+                    .arguments
+                    .iter()
+                    .map(crate::rest::plan::rest_name)
+                    .collect();
+                match crate::rest::plan::matching(&offered, &keys).as_slice() {
+                    candidates @ [_, _, ..] => {
+                        let error = format!(
+                            "{}. {}",
+                            crate::rest::plan::ambiguity(candidates),
+                            crate::rest::plan::AMBIGUITY_HINT
+                        );
+                        self.signature_type(function, Some(&error))
+                    }
+                    _ => self.signature_type(function, None),
+                }
+            })
             .collect();
         let value = match <[Doc; 1]>::try_from(signatures) {
             Ok([one]) => one,
             Err(several) => group(indent(concat([
                 Doc::SoftLine,
                 if_break(text("| "), text("")),
-                join(&concat([Doc::Line, text("| ")]), several),
+                // A broken member's lines align after its `| `, as Prettier prints them.
+                join(
+                    &concat([Doc::Line, text("| ")]),
+                    several.into_iter().map(indent),
+                ),
             ]))),
         };
         member(&overloads[0].name.name, false, value)
     }
 
-    fn signature_type(&self, function: &Function) -> Doc {
+    /// `{ Args, Returns }` of one overload; `ambiguous` replaces its result with the error.
+    fn signature_type(&self, function: &Function, ambiguous: Option<&str>) -> Doc {
         let mut arguments: Vec<_> = function.arguments.iter().collect();
         arguments.sort_by(|a, b| locale_cmp(&a.name, &b.name));
         let args = if arguments.is_empty() {
@@ -506,6 +551,12 @@ impl Generator<'_> {
             )
         };
         let mut members = vec![member("Args", false, args)];
+        if let Some(error) = ambiguous {
+            let flag = object_type(vec![member("error", false, text("true"))], true);
+            let returns = concat([flag, text(" & "), text(string_literal(error))]);
+            members.push(member("Returns", false, returns));
+            return object_type(members, false);
+        }
         match &function.returns {
             FunctionReturn::Void => members.push(member("Returns", false, text("undefined"))),
             FunctionReturn::Trigger => unreachable!("trigger functions are not listed"),

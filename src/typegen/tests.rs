@@ -427,3 +427,43 @@ fn names_resolve_as_postgres_meta_resolves_them() {
     assert!(!public.contains("double"));
     assert!(!public.contains("touch"));
 }
+
+#[test]
+fn overloads_print_as_a_union_and_ambiguous_ones_return_the_pgrst203_error() {
+    let mut schema = SchemaCache::default();
+    for function in [
+        function("lookup", vec![], FunctionReturn::Scalar(PgType::Integer)),
+        function(
+            "lookup",
+            vec![argument("id", PgType::Text, None)],
+            FunctionReturn::Scalar(PgType::Text),
+        ),
+        function(
+            "lookup",
+            vec![argument("id", PgType::BigInt, None)],
+            FunctionReturn::Scalar(PgType::Text),
+        ),
+    ] {
+        schema.put_function(function);
+    }
+    let generated = typescript(&schema, &["public".into()]);
+    let error = "Could not choose the best candidate function between: public.lookup(id => int8), public.lookup(id => text). Try renaming the parameters or the function itself in the database so function overloading can be resolved";
+    let expected = format!(
+        r#"      lookup:
+        | {{ Args: never; Returns: number }}
+        | {{
+            Args: {{ id: number }}
+            Returns: {{
+              error: true
+            }} & "{error}"
+          }}
+        | {{
+            Args: {{ id: string }}
+            Returns: {{
+              error: true
+            }} & "{error}"
+          }}
+"#
+    );
+    assert!(generated.contains(&expected), "{generated}");
+}
