@@ -883,3 +883,45 @@ async fn a_stalled_client_is_disconnected_with_a_reason_while_others_keep_receiv
     assert_eq!(reason, SLOW_CLIENT_REASON);
     assert_eq!(server.app.realtime().channel_count(), 2);
 }
+
+#[tokio::test]
+async fn a_socket_that_stops_heartbeating_is_closed_after_phoenixs_timeout() {
+    let server = TestServer::start().await;
+    let mut quiet = server.connect("2.0.0").await;
+    quiet.join("idle", json!({}), None).await;
+    let mut beating = server.connect("2.0.0").await;
+    beating.join("idle", json!({}), None).await;
+    // The clock runs only while every task waits: 60 quiet seconds pass at once.
+    tokio::time::pause();
+    let started = tokio::time::Instant::now();
+    let closed = tokio::spawn(async move {
+        loop {
+            match quiet.socket.next().await {
+                Some(Ok(Message::Close(frame))) => break (frame, started.elapsed()),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    });
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        beating.send(None, "phoenix", "heartbeat", json!({})).await;
+    }
+    let (frame, after) = closed.await.unwrap();
+    assert_eq!(frame.map(|frame| u16::from(frame.code)), Some(1000));
+    // Phoenix's 60 seconds, plus at most the close handshake's grace.
+    assert!(
+        after >= Duration::from_secs(60) && after <= Duration::from_secs(66),
+        "closed after {after:?}"
+    );
+    tokio::time::resume();
+    // The one that kept heartbeating is still answered.
+    let reference = beating.send(None, "phoenix", "heartbeat", json!({})).await;
+    let reply = loop {
+        let reply = beating.recv_event("phx_reply").await;
+        if reply.reference == json!(reference) {
+            break reply;
+        }
+    };
+    assert_eq!(reply.payload["status"], "ok");
+}
