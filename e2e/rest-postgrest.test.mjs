@@ -56,12 +56,12 @@ test("a call that several overloads take is PGRST203; one that none takes is PGR
     code: "PGRST203",
     details: null,
     hint: "Try renaming the parameters or the function itself in the database so function overloading can be resolved",
-    message: "Could not choose the best candidate function between: public.clash(a => int4), public.clash(a => text)",
+    message: "Could not choose the best candidate function between: public.clash(a => integer), public.clash(a => text)",
   })
   // pick(b text) and pick(b text, c int default 1) both take {b}.
   const optional = await db.rpc("pick", { b: "x" })
   assert.equal(optional.error.code, "PGRST203")
-  assert.match(optional.error.message, /public\.pick\(b => text\), public\.pick\(b => text, c => int4\)$/)
+  assert.match(optional.error.message, /public\.pick\(b => text\), public\.pick\(b => text, c => integer\)$/)
   // pick(c boolean) was dropped by its signature; the other overloads stayed.
   const dropped = await db.rpc("pick", { c: true })
   assert.equal(dropped.status, 404)

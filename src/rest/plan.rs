@@ -1123,9 +1123,11 @@ impl<'a> Planner<'a> {
             ([function], _) => Ok((function, false)),
             ([], [function]) => Ok((function, true)),
             ([], []) => Err(self.no_function(name, &keys, read_only, &overloads)),
-            ([], several) | (several, _) => {
-                Err(RestError::pgrst("PGRST203", ambiguity(several)).hint(AMBIGUITY_HINT))
-            }
+            ([], several) | (several, _) => Err(RestError::pgrst(
+                "PGRST203",
+                ambiguity(several, PgType::pg_name),
+            )
+            .hint(AMBIGUITY_HINT)),
         }
     }
 
@@ -1398,8 +1400,9 @@ pub fn matching<'f>(overloads: &[&'f Function], keys: &BTreeSet<&str>) -> Vec<&'
         .collect()
 }
 
-/// PGRST203's message: the `candidates` a call could mean, as PostgREST lists them.
-pub fn ambiguity(candidates: &[&Function]) -> String {
+/// PGRST203's message: the `candidates` a call could mean, as PostgREST lists them, each
+/// argument's type named by `type_name` (PostgREST prints `integer`, postgres-meta `int4`).
+pub fn ambiguity(candidates: &[&Function], type_name: fn(&PgType) -> String) -> String {
     // Listed by their arguments: `f()` before `f( => text)`.
     let mut candidates: Vec<(String, &QualifiedName)> = candidates
         .iter()
@@ -1408,7 +1411,11 @@ pub fn ambiguity(candidates: &[&Function]) -> String {
                 .arguments
                 .iter()
                 .map(|argument| {
-                    format!("{} => {}", rest_name(argument), argument.pg_type.typname())
+                    format!(
+                        "{} => {}",
+                        rest_name(argument),
+                        type_name(&argument.pg_type)
+                    )
                 })
                 .collect();
             (arguments.join(", "), &function.name)

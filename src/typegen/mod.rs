@@ -505,7 +505,7 @@ impl Generator<'_> {
                     candidates @ [_, _, ..] => {
                         let error = format!(
                             "{}. {}",
-                            crate::rest::plan::ambiguity(candidates),
+                            crate::rest::plan::ambiguity(candidates, PgType::typname),
                             crate::rest::plan::AMBIGUITY_HINT
                         );
                         self.signature_type(function, Some(&error))
