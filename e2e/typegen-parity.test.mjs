@@ -1,0 +1,141 @@
+// `gen types typescript` against the Supabase CLI itself: the official postgrest-js suite
+// (supabase/supabase-js, commit 381bded) ships `test/types.generated.ts`, made by the real CLI
+// from the suite's schema. fixtures/postgrest-js-suite holds that schema verbatim and the facts
+// of that file (e2e/typegen/facts.mjs; `node e2e/typegen/facts.mjs types.generated.ts` remakes
+// them). Solobase generates from the same schema and must agree fact by fact. What Solobase
+// refuses today is cut from both sides, each cut named in CUTS: the statements from the schema,
+// their facts from the CLI's. The differences left are listed in KNOWN, each with its reason;
+// a cut that is no longer needed or a listed difference that has gone away fails the test, so
+// both lists stay true.
+// Run with `node --test e2e/typegen-parity.test.mjs` after `cargo build`.
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { execFileSync } from "node:child_process"
+import fs from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.dirname(here)
+const fixture = path.join(here, "fixtures", "postgrest-js-suite")
+
+/** Differences from the CLI's output that are known, by fact path, with why. */
+const KNOWN = {
+  __InternalSupabase: "the CLI that made the oracle predates `__InternalSupabase`; today's prints it",
+  "public.Functions.echo_bigint_as_text": "the schema gained this function after the oracle was generated",
+  "public.Functions.extract_jsonb_bigint_as_text": "the schema gained this function after the oracle was generated",
+}
+
+/** The schema's statements Solobase refuses today, and how to find their facts. */
+const CUTS = {
+  postgis: {
+    why: "PostGIS is refused: its column is cut",
+    statement: (sql) => /^\s*,\s*shop_geom extensions\.geometry\(POINT, 4326\)\s*$/m.test(sql),
+    line: /^\s*,\s*shop_geom extensions\.geometry\(POINT, 4326\)\s*$/m,
+    column: (table, column) => table === "shops" && column === "shop_geom",
+  },
+  rowTypeParameters: {
+    why: "functions taking a table's row type (computed fields and relationships) are refused",
+    statement: (sql, relations) => {
+      const head = sql.match(/create\s+(?:or\s+replace\s+)?function\s+[\w."]+\s*\(([^)]*)\)/i)
+      return Boolean(head) && head[1].split(",").some((parameter) => relations.has(parameter.trim().split(/\s+/).pop().replace(/"/g, "").replace(/^public\./, "")))
+    },
+    signature: (signature) => Object.values(signature.Args ?? {}).some((type) => /\["(Tables|Views)"\]\["\w+"\]\["Row"\]/.test(type)),
+  },
+  partitions: {
+    why: "`partition of` tables are refused",
+    statement: (sql) => /\bpartition\s+of\b/i.test(sql),
+    table: (name) => /_20\d\d$/.test(name),
+  },
+}
+
+/** `sql`'s statements, split at semicolons outside quotes and dollar quotes. */
+function statements(sql) {
+  const found = []
+  let start = 0
+  const pattern = /\$([A-Za-z_]*)\$|'(?:[^']|'')*'|--[^\n]*|;/g
+  for (let match; (match = pattern.exec(sql)); ) {
+    if (match[0].startsWith("$")) {
+      const end = sql.indexOf(match[0], pattern.lastIndex)
+      pattern.lastIndex = end < 0 ? sql.length : end + match[0].length
+    } else if (match[0] === ";") {
+      found.push(sql.slice(start, pattern.lastIndex))
+      start = pattern.lastIndex
+    }
+  }
+  found.push(sql.slice(start))
+  return found
+}
+
+/** The schema with every cut's statements removed, and which cuts removed something. */
+function cutSchema(schema) {
+  const relations = new Set([...schema.matchAll(/create\s+(?:or\s+replace\s+)?(?:table|view)\s+(?:if\s+not\s+exists\s+)?(?:public\.)?"?(\w+)"?/gi)].map((match) => match[1]))
+  const used = new Set()
+  let kept = schema.replace(CUTS.postgis.line, () => (used.add("postgis"), ""))
+  kept = statements(kept)
+    .filter((sql) => {
+      for (const name of ["rowTypeParameters", "partitions"]) {
+        if (CUTS[name].statement(sql, relations)) return !used.add(name)
+      }
+      return true
+    })
+    .join("")
+  return { kept, used }
+}
+
+/** The CLI's facts without what the cuts removed from the schema. */
+function cutFacts(facts) {
+  for (const schema of Object.values(facts)) {
+    if (!schema.Functions) continue
+    const dropped = new Set()
+    for (const [name, fn] of Object.entries(schema.Functions)) {
+      const signatures = fn["|"] ?? [fn]
+      const left = signatures.filter((signature) => !CUTS.rowTypeParameters.signature(signature))
+      if (left.length === signatures.length) continue
+      if (left.length === 0) {
+        delete schema.Functions[name]
+        dropped.add(name)
+      } else schema.Functions[name] = left.length === 1 ? left[0] : { "|": left }
+    }
+    for (const [table, definition] of Object.entries(schema.Tables ?? {})) {
+      if (CUTS.partitions.table(table)) {
+        delete schema.Tables[table]
+        continue
+      }
+      for (const form of ["Row", "Insert", "Update"]) {
+        for (const column of Object.keys(definition[form] ?? {})) {
+          const bare = column.replace(/\?$/, "")
+          if (dropped.has(bare) || CUTS.postgis.column(table, bare)) delete definition[form][column]
+        }
+      }
+    }
+  }
+  return facts
+}
+
+test("gen types typescript matches the Supabase CLI's types for the postgrest-js suite's schema", async () => {
+  if (!fs.existsSync(path.join(here, "typegen", "node_modules", "typescript"))) {
+    execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: path.join(here, "typegen"), stdio: "inherit" })
+  }
+  const { facts, differences } = await import("./typegen/facts.mjs")
+  const { kept, used } = cutSchema(fs.readFileSync(path.join(fixture, "schema.sql"), "utf8"))
+  assert.deepEqual([...used].sort(), Object.keys(CUTS).sort(), "every cut still removes something from the schema")
+  const workdir = fs.mkdtempSync(path.join(os.tmpdir(), "solobase-typegen-parity-"))
+  try {
+    fs.mkdirSync(path.join(workdir, "supabase", "migrations"), { recursive: true })
+    fs.writeFileSync(path.join(workdir, "supabase", "migrations", "00000000000000_schema.sql"), kept)
+    const binary = process.env.SOLOBASE_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(root, "target"), "debug", "solobase")
+    const ours = facts(
+      execFileSync(binary, ["gen", "types", "typescript", "--schema", "public,personal", "--workdir", workdir], { encoding: "utf8" }),
+    )
+    const theirs = cutFacts(JSON.parse(fs.readFileSync(path.join(fixture, "types.facts.json"), "utf8")).facts)
+    const found = differences(ours, theirs)
+    const unexpected = found.filter((difference) => !(difference.path in KNOWN))
+    assert.deepEqual(unexpected, [], "facts that differ from the Supabase CLI's output")
+    const gone = Object.keys(KNOWN).filter((known) => !found.some((difference) => difference.path === known))
+    assert.deepEqual(gone, [], "known differences that no longer differ: remove them from KNOWN")
+  } finally {
+    fs.rmSync(workdir, { recursive: true, force: true })
+  }
+})
