@@ -117,6 +117,47 @@ test("the admin API manages users for the service role only, and deleting a user
   assert.equal(refused.error.code, "not_admin")
 })
 
+test("the admin API lists newest first, validates pages and emails, and bans users", async () => {
+  const admin = server.client(SERVICE_KEY).auth.admin
+  const invalid = await admin.createUser({ email: "xx:;x@x.x", password: "correct horse" })
+  assert.equal(invalid.error.message, "Unable to validate email address: invalid format")
+  assert.equal(invalid.data.user, null)
+  const created = await admin.createUser({
+    email: "newest@example.com",
+    password: "correct horse",
+    email_confirm: true,
+    user_metadata: { full_name: "Newest Person" },
+    app_metadata: { plan: "pro" },
+  })
+  assert.equal(created.error, null)
+  assert.equal(created.data.user.user_metadata.full_name, "Newest Person")
+  assert.equal(created.data.user.app_metadata.plan, "pro")
+  assert.equal(created.data.user.app_metadata.provider, "email")
+
+  const first = await admin.listUsers({ page: 1, perPage: 1 })
+  assert.equal(first.data.users[0].email, "newest@example.com")
+  assert.ok(first.data.total >= 2)
+  assert.equal(first.data.nextPage, 2)
+  const badPage = await admin.listUsers({ page: -1, perPage: 10 })
+  assert.equal(badPage.error.code, "validation_failed")
+  assert.deepEqual(badPage.data.users, [])
+
+  const client = server.client()
+  const signedIn = await client.auth.signInWithPassword({ email: "newest@example.com", password: "correct horse" })
+  assert.equal(signedIn.error, null)
+  const banned = await admin.updateUserById(created.data.user.id, { ban_duration: "24h" })
+  assert.ok(banned.data.user.banned_until > new Date().toISOString())
+  const refused = await server.client().auth.signInWithPassword({ email: "newest@example.com", password: "correct horse" })
+  assert.equal(refused.error.code, "user_banned")
+  assert.equal((await client.auth.getUser()).error.code, "user_banned")
+  assert.equal((await client.auth.refreshSession()).error.code, "user_banned")
+  const badBan = await admin.updateUserById(created.data.user.id, { ban_duration: "forever" })
+  assert.equal(badBan.error.code, "validation_failed")
+  await admin.updateUserById(created.data.user.id, { ban_duration: "none" })
+  const again = await server.client().auth.signInWithPassword({ email: "newest@example.com", password: "correct horse" })
+  assert.equal(again.error, null)
+})
+
 test("confirmations and rate limits follow config.toml", async () => {
   const signUp = await strict.client().auth.signUp({ email: "dana@example.com", password: "correct horse" })
   assert.equal(signUp.error, null)
@@ -140,13 +181,18 @@ test("confirmations and rate limits follow config.toml", async () => {
   assert.equal(tooMany.error.code, "over_request_rate_limit")
 })
 
-test("a client signing up 20 users and signing in 10 times stays within the default budgets", async () => {
-  for (let index = 0; index < 20; index++) {
-    const { error } = await server.client().auth.signUp({ email: `bulk${index}@example.com`, password: "correct horse" })
-    assert.equal(error, null)
-  }
-  for (let index = 0; index < 10; index++) {
-    const { error } = await server.client().auth.signInWithPassword({ email: `bulk${index}@example.com`, password: "correct horse" })
-    assert.equal(error, null)
+test("sign-ups and sign-ins spend separate default budgets: 25 sign-ups and 10 sign-ins pass", async () => {
+  const defaults = await startServer("auth-defaults")
+  try {
+    for (let index = 0; index < 25; index++) {
+      const { error } = await defaults.client().auth.signUp({ email: `bulk${index}@example.com`, password: "correct horse" })
+      assert.equal(error, null)
+    }
+    for (let index = 0; index < 10; index++) {
+      const { error } = await defaults.client().auth.signInWithPassword({ email: `bulk${index}@example.com`, password: "correct horse" })
+      assert.equal(error, null)
+    }
+  } finally {
+    assert.equal(await defaults.stop(), 0)
   }
 })

@@ -224,6 +224,7 @@ pub struct AuthConfig {
     pub refresh_token_reuse_interval: u64,
     pub email: EmailAuthConfig,
     pub rate_limit: RateLimitConfig,
+    pub mfa: MfaConfig,
     /// The JWK file (relative to `supabase/`) whose first key signs access tokens.
     pub signing_keys_path: Option<String>,
     /// The keys of `signing_keys_path`, read by `Project::load`.
@@ -245,6 +246,7 @@ impl Default for AuthConfig {
             refresh_token_reuse_interval: 10,
             email: EmailAuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            mfa: MfaConfig::default(),
             signing_keys_path: None,
             signing_keys: Default::default(),
         }
@@ -301,7 +303,7 @@ fn go_duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Dura
     })
 }
 
-fn parse_go_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_go_duration(text: &str) -> Option<Duration> {
     let mut rest = text.trim();
     if rest == "0" {
         return Some(Duration::ZERO);
@@ -325,6 +327,40 @@ fn parse_go_duration(text: &str) -> Option<Duration> {
         rest = &rest[unit..];
     }
     (!text.trim().is_empty()).then_some(total)
+}
+
+/// `[auth.mfa]`: how many factors a user may enroll, and `[auth.mfa.totp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MfaConfig {
+    pub max_enrolled_factors: usize,
+    pub totp: MfaFactorConfig,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            max_enrolled_factors: 10,
+            totp: MfaFactorConfig::default(),
+        }
+    }
+}
+
+/// Whether a factor type can be enrolled and verified.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MfaFactorConfig {
+    pub enroll_enabled: bool,
+    pub verify_enabled: bool,
+}
+
+impl Default for MfaFactorConfig {
+    fn default() -> Self {
+        Self {
+            enroll_enabled: true,
+            verify_enabled: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

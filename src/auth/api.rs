@@ -14,11 +14,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use super::disabled;
 use super::email;
 use super::error::AuthError;
 use super::hashing;
 use super::keys::ADMIN_ROLES;
 use super::limits::Budget;
+use super::mfa;
 use super::users::{self, NewUser, Refresh};
 use crate::app::App;
 
@@ -45,6 +47,8 @@ pub fn routes() -> Router<App> {
             "/admin/users/{id}",
             get(admin_get).put(admin_update).delete(admin_delete),
         )
+        .merge(disabled::routes())
+        .merge(mfa::routes())
         .layer(axum::middleware::map_response(api_version_header))
 }
 
@@ -198,6 +202,21 @@ pub(super) fn session_json(
     refresh_token: &str,
     method: &str,
 ) -> Value {
+    let now = jiff::Timestamp::now().as_second();
+    let amr = json!([{"method": method, "timestamp": now}]);
+    session_json_with(app, issuer, user, session_id, refresh_token, "aal1", amr)
+}
+
+/// A session whose assurance level and methods are given (`amr`, newest first).
+pub(super) fn session_json_with(
+    app: &App,
+    issuer: &str,
+    user: &Value,
+    session_id: &str,
+    refresh_token: &str,
+    aal: &str,
+    amr: Value,
+) -> Value {
     let expires_in = app.project().config.auth.jwt_expiry;
     let now = jiff::Timestamp::now().as_second();
     let expires_at = now + expires_in as i64;
@@ -212,8 +231,8 @@ pub(super) fn session_json(
         "app_metadata": user["app_metadata"],
         "user_metadata": user["user_metadata"],
         "role": "authenticated",
-        "aal": "aal1",
-        "amr": [{"method": method, "timestamp": now}],
+        "aal": aal,
+        "amr": amr,
         "session_id": session_id,
         "is_anonymous": user["is_anonymous"],
     });
@@ -413,30 +432,66 @@ async fn sign_up(
     .into_response())
 }
 
-/// Refuses an email with NUL or other control characters (`validation_failed`, as GoTrue's
-/// parser does) or without the shape of an address (`email_address_invalid`).
+/// Refuses an email that is not of the shape GoTrue accepts (checkmail's format check):
+/// `validation_failed`, "Unable to validate email address: invalid format".
 pub(super) fn check_email(email: &str) -> Result<()> {
-    if email.contains(char::is_control) {
+    static FORMAT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$",
+        )
+        .expect("the email pattern is valid")
+    });
+    if !FORMAT.is_match(email) {
         return Err(AuthError::validation(
             "Unable to validate email address: invalid format",
         ));
     }
-    let valid = match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !email.contains(char::is_whitespace)
-        }
-        None => false,
+    Ok(())
+}
+
+/// Whether an admin's `ban_duration` still holds for the user.
+fn banned(user: &users::User) -> bool {
+    user.banned_until
+        .as_deref()
+        .is_some_and(|until| until > crate::store::functions::timestamp_now().as_str())
+}
+
+/// The admin API's `ban_duration`: a Go duration from now (`"24h"`), or `"none"` to lift a
+/// ban; `None` when the body has none.
+fn ban_until(body: &Value) -> Result<Option<Option<String>>> {
+    let Some(duration) = text(body, "ban_duration") else {
+        return Ok(None);
     };
-    if !valid {
-        return Err(AuthError::new(
-            StatusCode::BAD_REQUEST,
-            "email_address_invalid",
-            "Unable to validate email address: invalid format",
-        ));
+    if duration == "none" {
+        return Ok(Some(None));
+    }
+    let invalid = || {
+        AuthError::validation(format!(
+            "invalid format for ban duration: time: invalid duration {duration:?}"
+        ))
+    };
+    let length = crate::config::parse_go_duration(duration).ok_or_else(invalid)?;
+    let until = jiff::SignedDuration::try_from(length)
+        .ok()
+        .and_then(|length| jiff::Timestamp::now().checked_add(length).ok())
+        .ok_or_else(invalid)?;
+    Ok(Some(Some(crate::store::functions::format_timestamptz(
+        until,
+    ))))
+}
+
+fn set_ban(
+    connection: &rusqlite::Connection,
+    id: &str,
+    until: Option<Option<String>>,
+) -> Result<()> {
+    if let Some(until) = until {
+        connection
+            .execute(
+                "UPDATE \"auth.users\" SET banned_until = ?2 WHERE id = ?1",
+                rusqlite::params![id, until],
+            )
+            .map_err(database)?;
     }
     Ok(())
 }
@@ -447,15 +502,21 @@ async fn token(
     ConnectInfo(crate::wire::Peer(address)): ConnectInfo<crate::wire::Peer>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
+    raw: Bytes,
 ) -> Result<Response> {
-    let body = parse_body(&body)?;
+    let body = parse_body(&raw)?;
     let issuer = issuer(&headers);
     let grant = query.get("grant_type").map(String::as_str);
-    if matches!(grant, Some("password" | "refresh_token")) {
+    if matches!(
+        grant,
+        Some("password" | "refresh_token" | "id_token" | "pkce")
+    ) {
         rate_limit(&app, Budget::Token, &address)?;
     }
     match grant {
+        Some("id_token") => disabled::id_token_grant(&raw),
+        Some("pkce") => disabled::pkce_grant(&raw),
+        Some("web3") => Err(disabled::web3_grant()),
         Some("password") => {
             let email = text(&body, "email").map(str::to_owned);
             let Some(email) = email else {
@@ -500,11 +561,7 @@ async fn token(
                     "Email not confirmed",
                 ));
             }
-            if user
-                .banned_until
-                .as_deref()
-                .is_some_and(|until| until > crate::store::functions::timestamp_now().as_str())
-            {
+            if banned(&user) {
                 return Err(AuthError::new(
                     StatusCode::BAD_REQUEST,
                     "user_banned",
@@ -530,12 +587,24 @@ async fn token(
                 return Ok((StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request", "error_description": "refresh_token required"}))).into_response());
             };
             let reuse = app.project().config.auth.refresh_token_reuse_interval;
-            let (user, session, refresh) = write(&app, move |connection| {
+            let (user, session, refresh, assurance) = write(&app, move |connection| {
                 let transaction = connection.savepoint().map_err(database)?;
                 let outcome = users::refresh(&transaction, &presented, reuse).map_err(database)?;
+                if let Refresh::Granted(user_id, ..) = &outcome
+                    && users::find_by_id(&transaction, user_id)
+                        .map_err(database)?
+                        .is_some_and(|user| banned(&user))
+                {
+                    return Err(AuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "user_banned",
+                        "User is banned",
+                    ));
+                }
                 transaction.commit().map_err(database)?;
                 match outcome {
                     Refresh::Granted(user_id, session, refresh) => {
+                        let assurance = mfa::assurance(connection, &session).map_err(database)?;
                         let user = users::user_json(connection, &user_id)
                             .map_err(database)?
                             .ok_or_else(|| {
@@ -545,7 +614,7 @@ async fn token(
                                     "User not found",
                                 )
                             })?;
-                        Ok((user, session, refresh))
+                        Ok((user, session, refresh, assurance))
                     }
                     Refresh::NotFound => Err(AuthError::new(
                         StatusCode::BAD_REQUEST,
@@ -565,9 +634,12 @@ async fn token(
                 }
             })
             .await?;
-            Ok(Json(session_json(
-                &app, &issuer, &user, &session, &refresh, "password",
-            ))
+            Ok(Json(match assurance {
+                Some((aal, amr)) => {
+                    session_json_with(&app, &issuer, &user, &session, &refresh, &aal, amr)
+                }
+                None => session_json(&app, &issuer, &user, &session, &refresh, "password"),
+            })
             .into_response())
         }
         _ => Err(AuthError::new(
@@ -642,6 +714,13 @@ pub(super) async fn signed_in(
             "User from sub claim in JWT does not exist",
         ));
     };
+    if banned(&user) {
+        return Err(AuthError::new(
+            StatusCode::FORBIDDEN,
+            "user_banned",
+            "User is banned",
+        ));
+    }
     if !session_exists {
         return Err(AuthError::new(
             StatusCode::FORBIDDEN,
@@ -873,24 +952,34 @@ async fn admin_list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     admin(&app, &headers)?;
-    let page: u64 = query
-        .get("page")
-        .and_then(|page| page.parse().ok())
-        .filter(|page| *page > 0)
-        .unwrap_or(1);
-    let per_page: u64 = query
-        .get("per_page")
-        .and_then(|size| size.parse().ok())
-        .filter(|size| *size > 0)
-        .unwrap_or(50);
+    let number = |key: &str, default: u64| -> Result<u64> {
+        match query.get(key).filter(|text| !text.is_empty()) {
+            None => Ok(default),
+            Some(text) => text.parse::<u64>().map(|n| n.max(1)).map_err(|_| {
+                AuthError::validation(format!(
+                    "Bad Pagination Parameters: strconv.ParseUint: parsing {text:?}: invalid syntax"
+                ))
+            }),
+        }
+    };
+    let (page, per_page) = (number("page", 1)?, number("per_page", 50)?);
+    // GoTrue's `filter`: part of the email or of `user_metadata.full_name`.
+    let filter = query
+        .get("filter")
+        .map(|filter| format!("%{filter}%"))
+        .unwrap_or_else(|| "%".into());
     let (list, total) = read(&app, move |connection| {
-            let total: i64 = connection.query_row("SELECT count(*) FROM \"auth.users\" WHERE deleted_at IS NULL", [], |row| row.get(0))?;
-            let mut statement = connection.prepare("SELECT id FROM \"auth.users\" WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ?1 OFFSET ?2")?;
-            let ids: Vec<String> = statement.query_map([per_page as i64, ((page - 1) * per_page) as i64], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
-            let list = ids.iter().filter_map(|id| users::user_json(connection, id).transpose()).collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((list, total as u64))
-        })
-        .await?;
+        let matching = "FROM \"auth.users\" WHERE deleted_at IS NULL AND (coalesce(email, '') LIKE ?1 OR coalesce(raw_user_meta_data ->> 'full_name', '') LIKE ?1)";
+        let total: i64 = connection.query_row(&format!("SELECT count(*) {matching}"), [&filter], |row| row.get(0))?;
+        let mut statement = connection.prepare(&format!("SELECT id {matching} ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3"))?;
+        let offset = (page - 1).saturating_mul(per_page).min(i64::MAX as u64) as i64;
+        let ids: Vec<String> = statement
+            .query_map(rusqlite::params![filter, per_page.min(i64::MAX as u64) as i64, offset], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let list = ids.iter().filter_map(|id| users::user_json(connection, id).transpose()).collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((list, total as u64))
+    })
+    .await?;
     let mut response = Json(json!({"users": list, "aud": "authenticated"})).into_response();
     let last_page = total.div_ceil(per_page).max(1);
     let mut links = Vec::new();
@@ -934,6 +1023,7 @@ async fn admin_create(State(app): State<App>, headers: HeaderMap, body: Bytes) -
         app_metadata = users::merge_metadata(&app_metadata, extra);
     }
     let id = text(&body, "id").map(str::to_owned);
+    let ban = ban_until(&body)?;
     let user = write(&app, move |connection| {
         let transaction = connection.savepoint().map_err(database)?;
         if let Some(email) = &email
@@ -960,6 +1050,7 @@ async fn admin_create(State(app): State<App>, headers: HeaderMap, body: Bytes) -
             },
         )
         .map_err(database)?;
+        set_ban(&transaction, &id, ban)?;
         let user = users::user_json(&transaction, &id).map_err(database)?;
         transaction.commit().map_err(database)?;
         Ok(user)
@@ -1002,12 +1093,14 @@ async fn admin_update(
     let hash = new_password_hash(&app, text(&body, "password")).await?;
     let email = text(&body, "email").map(str::to_owned);
     let confirm = body.get("email_confirm").and_then(Value::as_bool) == Some(true);
+    let ban = ban_until(&body)?;
     let user = write(&app, move |connection| {
         let transaction = connection.savepoint().map_err(database)?;
         let current = users::find_by_id(&transaction, &id).map_err(database)?.ok_or_else(user_not_found)?;
         let user_metadata = body.get("user_metadata").map(|patch| users::merge_metadata(&current.user_metadata, patch));
         let app_metadata = body.get("app_metadata").map(|patch| users::merge_metadata(&current.app_metadata, patch));
         apply_changes(&transaction, &id, email.as_deref(), hash, user_metadata, app_metadata)?;
+        set_ban(&transaction, &id, ban)?;
         if confirm {
             transaction
                 .execute("UPDATE \"auth.users\" SET email_confirmed_at = coalesce(email_confirmed_at, pg_now()), confirmed_at = coalesce(confirmed_at, pg_now()) WHERE id = ?1", [&id])

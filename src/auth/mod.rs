@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod caller;
+mod disabled;
 mod email;
 pub mod error;
 mod hashing;
@@ -12,6 +13,7 @@ pub mod jwk;
 pub mod keys;
 pub mod limits;
 pub mod mail;
+mod mfa;
 pub mod users;
 
 pub use caller::{Caller, Role};

@@ -99,7 +99,7 @@ pub fn create(connection: &Connection, new: NewUser) -> rusqlite::Result<String>
 }
 
 /// GoTrue renders times in UTC with `Z`.
-fn gotrue_time(stored: Option<String>) -> Value {
+pub fn gotrue_time(stored: Option<String>) -> Value {
     stored.map_or(Value::Null, |text| {
         Value::String(text.replace("+00:00", "Z"))
     })
@@ -160,7 +160,42 @@ pub fn user_json(connection: &Connection, id: &str) -> rusqlite::Result<Option<V
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     user.insert("identities".into(), Value::Array(identities));
+    let factors = super::mfa::factors_json(connection, id)?;
+    if !factors.is_empty() {
+        user.insert("factors".into(), Value::Array(factors));
+    }
     Ok(Some(Value::Object(user)))
+}
+
+/// When a session started.
+pub fn session_started(connection: &Connection, session: &str) -> rusqlite::Result<Option<String>> {
+    connection
+        .query_row(
+            "SELECT created_at FROM \"auth.sessions\" WHERE id = ?1",
+            [session],
+            |row| row.get(0),
+        )
+        .optional()
+        .map(Option::flatten)
+}
+
+/// Rotates a session's active refresh token, as a refresh with it would.
+pub fn rotate_session(
+    connection: &Connection,
+    session: &str,
+    reuse_interval_secs: u64,
+) -> rusqlite::Result<Refresh> {
+    let active: Option<String> = connection
+        .query_row(
+            "SELECT token FROM \"auth.refresh_tokens\" WHERE session_id = ?1 AND revoked = 0 ORDER BY id DESC LIMIT 1",
+            [session],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match active {
+        Some(token) => refresh(connection, &token, reuse_interval_secs),
+        None => Ok(Refresh::NotFound),
+    }
 }
 
 /// A new random refresh token (opaque to clients).

@@ -14,6 +14,7 @@ use crate::schema::{QualifiedName, SchemaCache};
 const BOOTSTRAP: &str = include_str!("bootstrap.sql");
 const STORAGE_SCHEMA: &str = include_str!("../storage/schema.sql");
 const REALTIME_SCHEMA: &str = include_str!("../realtime/schema.sql");
+const AUTH_MFA_SCHEMA: &str = include_str!("../auth/mfa.sql");
 
 #[derive(Debug, Clone)]
 pub struct Migration {
@@ -256,6 +257,7 @@ fn bootstrap(connection: &mut Connection) -> Result<SchemaCache, MigrationError>
     let mut cache = bootstrap_auth(connection)?;
     // Schemas added since a database was created are added to it on its next start.
     for (table, file, sql) in [
+        (("auth", "mfa_factors"), "auth/mfa.sql", AUTH_MFA_SCHEMA),
         (("storage", "objects"), "storage/schema.sql", STORAGE_SCHEMA),
         (
             ("realtime", "messages"),
