@@ -179,6 +179,9 @@ test("an invoker function's statements need the caller's privileges; a definer's
   // count(*) needs SELECT on some column, which anon holds.
   await same("anon", (db) => db.rpc("member_count"), "select member_count();", { data: 2 })
   await same("authenticated", (db) => db.rpc("member_count_definer"), "select member_count_definer();", { data: 2 })
+  await same("authenticated", (db) => db.rpc("member_total"), "select member_total();", { message: "permission denied for table members" })
+  await same("anon", (db) => db.rpc("member_total"), "select member_total();", { data: 2 })
+  await same("authenticated", (db) => db.rpc("member_total_definer"), "select member_total_definer();", { data: 2 })
   // UPDATE without a WHERE needs UPDATE on the column, not SELECT (revoked from anon).
   await same("anon", (db) => db.rpc("rename_closed"), "select rename_closed();", {})
   await same("authenticated", (db) => db.rpc("zero_balance"), "select zero_balance();", { message: "permission denied for table accounts" })
