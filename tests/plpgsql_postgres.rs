@@ -148,6 +148,40 @@ begin
 end $$;
 "#;
 
+/// CASE statements (simple with several values, searched, no ELSE raising CASE_NOT_FOUND)
+/// and FOREACH over an array of texts and of integers.
+const CONTROL: &str = r#"
+create function public.grade(score integer) returns text language plpgsql as $$
+declare verdict text;
+begin
+  case score
+    when 10, 9 then verdict := 'top';
+    when 5 then verdict := 'middle';
+    else verdict := 'other';
+  end case;
+  case
+    when score > 7 then verdict := verdict || '+';
+    when score < 3 then verdict := verdict || '-';
+  end case;
+  return verdict;
+exception when case_not_found then
+  return verdict || '?';
+end $$;
+create function public.joined(parts text[], weights integer[]) returns text language plpgsql as $$
+declare part text; weight integer; total integer := 0; line text := '';
+begin
+  foreach part in array parts loop
+    continue when part = 'skip';
+    line := line || upper(part) || ',';
+  end loop;
+  foreach weight in array weights loop
+    exit when weight > 100;
+    total := total + weight;
+  end loop;
+  return line || total;
+end $$;
+"#;
+
 /// Writes applied in order, each in its own transaction, on both databases.
 const STEPS: &[&str] = &[
     r#"insert into auth.users (id, email, raw_user_meta_data) values
@@ -180,6 +214,8 @@ const CHECKS: &[&str] = &[
     "select low, high from public.sql_range()",
     "select public.spread(1), public.spread(6)",
     "select id, name from public.cheap(6)",
+    "select public.grade(10), public.grade(9), public.grade(5), public.grade(1), public.grade(4)",
+    "select public.joined(array['a', 'skip', 'b'], array[1, 2, 300, 4])",
 ];
 
 /// The helpers policies call, answered for each user.
@@ -196,7 +232,7 @@ fn plpgsql_migrations_leave_the_same_rows_as_postgres() {
             .join("e2e/fixtures/plpgsql/supabase/migrations/20240101000000_teams.sql"),
     )
     .unwrap();
-    let migrations = [teams.as_str(), POSTS, OUT_PARAMETERS];
+    let migrations = [teams.as_str(), POSTS, OUT_PARAMETERS, CONTROL];
 
     let postgres = Postgres::start();
     postgres.run(SUPABASE_STAND_INS).unwrap();

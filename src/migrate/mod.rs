@@ -18,4 +18,4 @@ pub mod values;
 pub use apply::{
     Applied, Migration, MigrationError, apply_pending, build_schema, discover, load_schema,
 };
-pub use translate::{affinity, pg_type};
+pub use translate::{affinity, normalize_insert_values, pg_type};

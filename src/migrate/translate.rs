@@ -1915,8 +1915,12 @@ fn translate_sql_body(body: &str, arguments: &[String]) -> Result<String, Refusa
     Ok(translated.join(";\n"))
 }
 
-/// Seed and migration inserts: literal values normalized to the stored form of their column.
-fn normalize_insert_values(cache: &SchemaCache, insert: &mut sqlparser::ast::Insert) -> Outcome {
+/// Seed, migration and function-body inserts: literal values normalized to the stored form of
+/// their column (`'{a,b}'` into an array column becomes `'["a","b"]'`).
+pub fn normalize_insert_values(
+    cache: &SchemaCache,
+    insert: &mut sqlparser::ast::Insert,
+) -> Outcome {
     let sqlparser::ast::TableObject::TableName(name) = &insert.table else {
         return Ok(());
     };

@@ -398,6 +398,48 @@ impl<'a> Machine<'a> {
                 self.set_found(ran);
                 Ok(result)
             }
+            LoopKind::ForEach { target, array } => {
+                let elements = match self.value(array)? {
+                    Value::Null => {
+                        return Err(PgError::new("22004", "FOREACH expression must not be null"));
+                    }
+                    Value::Text(text) => match serde_json::from_str(&text) {
+                        Ok(serde_json::Value::Array(elements)) => elements,
+                        _ => {
+                            return Err(PgError::new(
+                                "42804",
+                                "FOREACH expression must yield an array",
+                            ));
+                        }
+                    },
+                    _ => {
+                        return Err(PgError::new(
+                            "42804",
+                            "FOREACH expression must yield an array",
+                        ));
+                    }
+                };
+                let mut result = Flow::Normal;
+                for element in elements {
+                    let value = match element {
+                        serde_json::Value::Null => Value::Null,
+                        serde_json::Value::Bool(flag) => Value::Integer(flag.into()),
+                        serde_json::Value::Number(number) => number
+                            .as_i64()
+                            .map(Value::Integer)
+                            .or_else(|| number.as_f64().map(Value::Real))
+                            .unwrap_or(Value::Null),
+                        serde_json::Value::String(text) => Value::Text(text),
+                        nested => Value::Text(nested.to_string()),
+                    };
+                    self.assign(target, value)?;
+                    if let Some(flow) = iterate(self)? {
+                        result = flow;
+                        break;
+                    }
+                }
+                Ok(result)
+            }
             LoopKind::Query { targets, query } => {
                 let rows = self.rows(query)?;
                 let ran = !rows.is_empty();

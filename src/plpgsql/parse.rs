@@ -138,6 +138,11 @@ pub enum LoopKind {
         targets: Vec<String>,
         query: Sql,
     },
+    /// `foreach target in array expr`: each element of the array (JSON text) in turn.
+    ForEach {
+        target: Target,
+        array: Sql,
+    },
 }
 
 /// What the body may see besides its own declarations.
@@ -515,7 +520,8 @@ impl<'a> Parser<'a> {
                 return Ok(Stmt::Block(block));
             }
             "if" => self.if_statement()?,
-            "loop" | "while" | "for" => return self.loop_statement(label),
+            "loop" | "while" | "for" | "foreach" => return self.loop_statement(label),
+            "case" => self.case_statement()?,
             "exit" | "continue" => {
                 self.position += 1;
                 let label = if !self.is(";") && !self.is("when") {
@@ -577,8 +583,7 @@ impl<'a> Parser<'a> {
                     "EXECUTE of dynamic SQL cannot be translated to SQLite ahead of time".into(),
                 );
             }
-            "case" | "foreach" | "open" | "fetch" | "close" | "move" | "commit" | "rollback"
-            | "call" | "assert" => {
+            "open" | "fetch" | "close" | "move" | "commit" | "rollback" | "call" | "assert" => {
                 return Err(format!(
                     "the plpgsql statement {} is not supported",
                     word.to_ascii_uppercase()
@@ -677,10 +682,80 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// `case [subject] when … then … [else …] end case` as IF branches; a simple CASE
+    /// compares with `=`, evaluating the subject once per WHEN. Without ELSE, no match raises
+    /// CASE_NOT_FOUND (20000) as Postgres does.
+    fn case_statement(&mut self) -> Result<Stmt, String> {
+        self.expect("case")?;
+        let subject = if self.is("when") {
+            None
+        } else {
+            Some(self.until_word(&["when"])?.to_owned())
+        };
+        let mut branches = Vec::new();
+        while self.eat("when") {
+            let condition = match &subject {
+                None => self.until_word(&["then"])?.to_owned(),
+                Some(subject) => {
+                    let end = self.find(|parser, index| parser.word_at(index) == "then");
+                    let mut values = Vec::new();
+                    while self.position < end {
+                        let stop =
+                            self.find(|parser, index| index >= end || parser.word_at(index) == ",");
+                        values.push(format!("({subject}) = ({})", self.take_until(stop)?));
+                        self.eat(",");
+                    }
+                    values.join(" OR ")
+                }
+            };
+            let condition = self.expression(&condition)?;
+            self.expect("then")?;
+            let body = self.statements(&["when", "else", "end"])?;
+            branches.push((condition, body));
+        }
+        if branches.is_empty() {
+            return Err("CASE needs at least one WHEN".into());
+        }
+        let otherwise = if self.eat("else") {
+            self.statements(&["end"])?
+        } else {
+            vec![Stmt::Raise {
+                level: "exception".into(),
+                format: Some("case not found".into()),
+                args: Vec::new(),
+                options: vec![
+                    ("errcode".into(), self.expression("'20000'")?),
+                    (
+                        "hint".into(),
+                        self.expression("'CASE statement is missing ELSE part.'")?,
+                    ),
+                ],
+            }]
+        };
+        self.expect("end")?;
+        self.expect("case")?;
+        Ok(Stmt::If {
+            branches,
+            otherwise,
+        })
+    }
+
     fn loop_statement(&mut self, label: Option<String>) -> Result<Stmt, String> {
         let mut scope = Scope::default();
         scope.labels.extend(label.clone());
-        let kind = if self.eat("while") {
+        let kind = if self.eat("foreach") {
+            let target = self.target()?;
+            if self.is("slice") {
+                return Err("FOREACH … SLICE is not supported".into());
+            }
+            self.expect("in")?;
+            self.expect("array")?;
+            let text = self.until_word(&["loop"])?;
+            LoopKind::ForEach {
+                target,
+                array: self.expression(text)?,
+            }
+        } else if self.eat("while") {
             let text = self.until_word(&["loop"])?;
             LoopKind::While(self.expression(text)?)
         } else if self.eat("for") {
@@ -926,6 +1001,17 @@ impl<'a> Parser<'a> {
         let [statement] = statements.as_mut_slice() else {
             return Err(format!("expected one statement in `{}`", text.trim()));
         };
+        if let Statement::Insert(insert) = statement
+            && let sqlparser::ast::TableObject::TableName(table) = &insert.table
+            && self
+                .context
+                .cache
+                .table(&expression::qualified_name(table))
+                .is_some()
+        {
+            crate::migrate::normalize_insert_values(self.context.cache, insert)
+                .map_err(|refusal| refusal.reason)?;
+        }
         let refs = self.bind(statement)?;
         let translated = expression::translate_with(statement, &[], &self.calls())
             .map_err(|Unsupported(reason)| reason)?;
@@ -1178,6 +1264,7 @@ pub fn condition_code(name: &str) -> Option<&'static str> {
     Some(match name {
         "others" => "*",
         "raise_exception" => "P0001",
+        "case_not_found" => "20000",
         "no_data_found" => "P0002",
         "too_many_rows" => "P0003",
         "unique_violation" => "23505",
