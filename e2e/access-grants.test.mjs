@@ -189,6 +189,13 @@ test("an invoker function's statements need the caller's privileges; a definer's
   assert.deepEqual(data, postgres.rows("public.closed", "id").filter(({ id }) => id === 1))
 })
 
+test("auth.users grants nothing to the API roles: a policy or invoker function reading it is refused, a definer helper reads it", async () => {
+  await same("authenticated", (db) => db.from("staff_notes").select("*"), "select * from staff_notes;", { message: "permission denied for table users" })
+  await same("authenticated", (db) => db.rpc("my_email"), "select my_email();", { message: "permission denied for table users" })
+  await same("authenticated", (db) => db.rpc("my_email_definer"), "select my_email_definer();", { data: null })
+  await same("authenticated", (db) => db.from("staff_boards").select("*"), "select * from staff_boards;", { data: [] })
+})
+
 test("a serial column's default draws from its sequence with the caller's USAGE or UPDATE on it; an identity needs none", async () => {
   const sequence = (name) => ({ message: `permission denied for sequence ${name}` })
   // Revoking USAGE alone leaves Supabase's UPDATE, which nextval accepts too.

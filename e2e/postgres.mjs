@@ -82,7 +82,7 @@ export async function startPostgres() {
     create role authenticated nologin;
     create role service_role nologin bypassrls;
     create schema auth;
-    grant usage on schema auth to anon, authenticated;
+    grant usage on schema auth to anon, authenticated, service_role;
     create table auth.users (instance_id uuid, id uuid primary key, aud text, role text, email text,
       encrypted_password text, email_confirmed_at timestamptz, raw_app_meta_data jsonb,
       raw_user_meta_data jsonb, created_at timestamptz, updated_at timestamptz);

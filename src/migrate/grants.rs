@@ -331,7 +331,7 @@ impl Change<'_> {
                     )));
                 }
             }
-            // Supabase's own schemas keep no list: their grants are not modeled.
+            // Supabase's storage and realtime schemas keep no list: their grants are not modeled.
             let Some(acl) = cache.privileges.relations.get_mut(name) else {
                 continue;
             };

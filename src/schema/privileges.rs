@@ -2,8 +2,12 @@
 //! schemas the migrations create — who may select, insert, update or delete (on the whole
 //! relation or some columns), draw from a sequence, execute, or use a schema — with the default
 //! privileges new objects take, starting from Supabase's (`anon`, `authenticated`,
-//! `service_role` get everything in `public`; PUBLIC may execute every function). An object with no list (Supabase's own `auth`, `storage` and
-//! `realtime` schemas, or a database made before privileges were kept) grants every privilege.
+//! `service_role` get everything in `public`; PUBLIC may execute every function). Tables and views
+//! in `auth` start with no privilege for anyone, as GoTrue's tables on Supabase (only its own
+//! admin role holds them): a policy or invoker body reading `auth.users` as `authenticated` is
+//! `permission denied for table users` there too. An object with no list (Supabase's `storage`
+//! and `realtime` schemas, or a database made before privileges were kept) grants every
+//! privilege, except in `auth`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,7 +48,10 @@ pub const ALL_ON_SEQUENCES: [Privilege; 3] =
 pub const PUBLIC: &str = "public";
 
 /// Schemas Supabase manages itself; their grants are not modeled (their objects take no list).
-const MANAGED_SCHEMAS: [&str; 3] = ["auth", "storage", "realtime"];
+const MANAGED_SCHEMAS: [&str; 2] = ["storage", "realtime"];
+
+/// GoTrue's schema: its relations take an empty list, not the schema's default privileges.
+const AUTH_SCHEMA: &str = "auth";
 
 /// Privileges by grantee (a role name or `public`).
 pub type Grants = BTreeMap<String, BTreeSet<Privilege>>;
@@ -281,8 +288,24 @@ impl Privileges {
         let managed = |name: &QualifiedName| MANAGED_SCHEMAS.contains(&name.schema.as_str());
         for name in names.into_iter().filter(|name| !managed(name)) {
             if !lists.contains_key(name) {
-                lists.insert(name.clone(), self.initial(&name.schema, kind));
+                let initial = match (kind, name.schema.as_str()) {
+                    (ObjectKind::Relations, AUTH_SCHEMA) => Acl::default(),
+                    _ => self.initial(&name.schema, kind),
+                };
+                lists.insert(name.clone(), initial);
             }
+        }
+    }
+
+    /// The list of `relation`; one without a list grants everything, except in `auth`.
+    fn relation_acl(&self, relation: &QualifiedName) -> Option<&Acl> {
+        static NONE: Acl = Acl {
+            object: BTreeMap::new(),
+            columns: BTreeMap::new(),
+        };
+        match self.relations.get(relation) {
+            None if relation.schema == AUTH_SCHEMA => Some(&NONE),
+            found => found,
         }
     }
 
@@ -294,8 +317,7 @@ impl Privileges {
         privilege: Privilege,
         columns: &BTreeSet<&str>,
     ) -> bool {
-        self.relations
-            .get(relation)
+        self.relation_acl(relation)
             .is_none_or(|acl| acl.on_columns(role, privilege, columns))
     }
 
@@ -307,8 +329,7 @@ impl Privileges {
         role: &str,
         privilege: Privilege,
     ) -> bool {
-        self.relations
-            .get(relation)
+        self.relation_acl(relation)
             .is_none_or(|acl| acl.on_object(role, privilege))
     }
 
