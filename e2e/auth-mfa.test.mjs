@@ -121,3 +121,27 @@ test("the admin API lists and deletes a user's factors", async () => {
   const refused = await server.client().auth.admin.mfa.listFactors({ userId: user.id })
   assert.equal(refused.error.code, "not_admin")
 })
+
+// Last in this file: it spends this address's MFA budget.
+test("guessing codes is cut off after GoTrue's MFA budget, so six digits cannot be tried through", async () => {
+  const client = await signedUp("guess@example.com")
+  const enrolled = await client.auth.mfa.enroll({ factorType: "totp" })
+  assert.equal(enrolled.error, null)
+  const factorId = enrolled.data.id
+  const challenge = await client.auth.mfa.challenge({ factorId })
+  assert.equal(challenge.error, null)
+  const codes = []
+  for (let guess = 0; guess < 31; guess++) {
+    const code = String(guess).padStart(6, "0")
+    const { error } = await client.auth.mfa.verify({ factorId, challengeId: challenge.data.id, code })
+    codes.push(error?.code)
+  }
+  // The earlier tests in this file spent a few; every guess within the budget is checked.
+  const refused = codes.indexOf("over_request_rate_limit")
+  assert.ok(refused > 20, `refused after ${refused} guesses: ${codes}`)
+  assert.ok(codes.slice(0, refused).every((code) => code === "mfa_verification_failed"), String(codes))
+  assert.ok(codes.slice(refused).every((code) => code === "over_request_rate_limit"), String(codes))
+  // The right code is refused too until the budget refills: the limit is on attempts.
+  const right = await client.auth.mfa.verify({ factorId, challengeId: challenge.data.id, code: totpCode(enrolled.data.totp.secret) })
+  assert.equal(right.error.status, 429)
+})

@@ -31,9 +31,18 @@ pub enum Budget {
     Token,
     /// `GET|POST /verify`: `token_verifications` per 5 minutes.
     Verify,
+    /// `POST /factors/{id}/challenge`: GoTrue's `MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY`.
+    MfaChallenge,
+    /// `POST /factors/{id}/verify`: the same budget, kept apart, so a six-digit code cannot
+    /// be guessed by trying them all.
+    MfaVerify,
 }
 
-const BUDGETS: [Budget; 8] = [
+/// GoTrue's MFA limit: 15 challenges (and, apart, 15 verifications) a minute, 30 at once.
+const MFA_PER_MINUTE: u32 = 15;
+const MFA_BURST: u32 = 30;
+
+const BUDGETS: [Budget; 10] = [
     Budget::SignUp,
     Budget::Anonymous,
     Budget::Otp,
@@ -42,25 +51,33 @@ const BUDGETS: [Budget; 8] = [
     Budget::UserUpdate,
     Budget::Token,
     Budget::Verify,
+    Budget::MfaChallenge,
+    Budget::MfaVerify,
 ];
 
 /// Keys kept per budget before the ones that have refilled are forgotten.
 const KEYS_BEFORE_SWEEP: usize = 10_000;
 
 impl Budget {
-    /// Requests allowed per window.
-    fn quota(self, config: &RateLimitConfig) -> (u32, Duration) {
+    /// The budget's quota, refilled continuously; `None` (a budget of 0) refuses everything.
+    fn quota(self, config: &RateLimitConfig) -> Option<Quota> {
         const FIVE_MINUTES: Duration = Duration::from_secs(300);
-        match self {
+        let (count, window, burst) = match self {
             Budget::SignUp
             | Budget::Otp
             | Budget::Recover
             | Budget::Resend
-            | Budget::UserUpdate => (config.sign_in_sign_ups, FIVE_MINUTES),
-            Budget::Anonymous => (config.anonymous_users, Duration::from_secs(3600)),
-            Budget::Token => (config.token_refresh, FIVE_MINUTES),
-            Budget::Verify => (config.token_verifications, FIVE_MINUTES),
-        }
+            | Budget::UserUpdate => (config.sign_in_sign_ups, FIVE_MINUTES, None),
+            Budget::Anonymous => (config.anonymous_users, Duration::from_secs(3600), None),
+            Budget::Token => (config.token_refresh, FIVE_MINUTES, None),
+            Budget::Verify => (config.token_verifications, FIVE_MINUTES, None),
+            Budget::MfaChallenge | Budget::MfaVerify => {
+                (MFA_PER_MINUTE, Duration::from_secs(60), Some(MFA_BURST))
+            }
+        };
+        let count = NonZeroU32::new(count)?;
+        let burst = burst.and_then(NonZeroU32::new).unwrap_or(count);
+        Some(Quota::with_period(window / count.get())?.allow_burst(burst))
     }
 }
 
@@ -73,12 +90,7 @@ impl RateLimits {
     pub fn new(config: &RateLimitConfig) -> Self {
         let limiters = BUDGETS
             .iter()
-            .map(|budget| {
-                let (count, window) = budget.quota(config);
-                let count = NonZeroU32::new(count)?;
-                let quota = Quota::with_period(window / count.get())?.allow_burst(count);
-                Some(RateLimiter::keyed(quota))
-            })
+            .map(|budget| budget.quota(config).map(RateLimiter::keyed))
             .collect();
         Self { limiters }
     }
@@ -136,6 +148,17 @@ mod tests {
             assert!(limits.check(Budget::Token, one).is_ok());
         }
         assert!(limits.check(Budget::Token, one).is_err());
+    }
+
+    #[test]
+    fn mfa_challenges_and_verifications_have_gotrues_budget_each() {
+        let limits = RateLimits::new(&RateLimitConfig::default());
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        for _ in 0..MFA_BURST {
+            assert!(limits.check(Budget::MfaVerify, ip).is_ok());
+        }
+        assert!(limits.check(Budget::MfaVerify, ip).is_err());
+        assert!(limits.check(Budget::MfaChallenge, ip).is_ok());
     }
 
     #[test]

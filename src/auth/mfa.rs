@@ -14,9 +14,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::api::{
-    Result, admin, database, issuer, parse_body, read, session_json_with, signed_in, text, write,
+    Result, admin, database, issuer, parse_body, rate_limit, read, session_json_with, signed_in,
+    text, write,
 };
 use super::error::AuthError;
+use super::limits::Budget;
 use super::users::{self, Refresh};
 use crate::app::App;
 use crate::store::functions::timestamp_now;
@@ -285,6 +287,7 @@ async fn challenge(
     headers: HeaderMap,
     Path(factor_id): Path<String>,
 ) -> Result<Response> {
+    rate_limit(&app, Budget::MfaChallenge, &address)?;
     let (user, _) = signed_in(&app, &headers).await?;
     let factor_id = uuid_of(&factor_id, "factor_id")?;
     let verify_enabled = app.project().config.auth.mfa.totp.verify_enabled;
@@ -331,6 +334,7 @@ async fn verify(
     Path(factor_id): Path<String>,
     body: Bytes,
 ) -> Result<Response> {
+    rate_limit(&app, Budget::MfaVerify, &address)?;
     let (user, session) = signed_in(&app, &headers).await?;
     let factor_id = uuid_of(&factor_id, "factor_id")?;
     let body = parse_body(&body)?;
