@@ -84,3 +84,14 @@ test("identity linking, passkeys and the OAuth server answer as disabled, after 
   const refused = await fetch(`${server.url}/auth/v1/admin/sso/providers`, { headers: { apikey: ANON_KEY, authorization: `Bearer ${ANON_KEY}` } })
   assert.equal((await refused.json()).error_code, "not_admin")
 })
+
+test("verifying an SMS code checks the phone's E.164 format first, as GoTrue does", async () => {
+  const client = server.client()
+  const bad = await client.auth.verifyOtp({ phone: "12-abc", token: "123456", type: "sms" })
+  assert.equal(bad.error.status, 400)
+  assert.equal(bad.error.code, "validation_failed")
+  assert.equal(bad.error.message, "Invalid phone number format (E.164 required)")
+  const good = await client.auth.verifyOtp({ phone: "+1 555 555 0100", token: "123456", type: "sms" })
+  assert.equal(good.error.code, "otp_expired")
+  assert.equal(good.error.message, "Token has expired or is invalid")
+})

@@ -1068,7 +1068,20 @@ pub async fn verify_post(
                         "Invalid email format",
                     )
                 })?,
-                (None, Some(_)) => {
+                (None, Some(phone)) => {
+                    // GoTrue's check: E.164 digits once a leading `+` and spaces are dropped.
+                    let digits = phone.strip_prefix('+').unwrap_or(phone).replace(' ', "");
+                    let e164 = (2..=15).contains(&digits.len())
+                        && digits.bytes().all(|byte| byte.is_ascii_digit())
+                        && !digits.starts_with('0');
+                    if !e164 {
+                        return Err(AuthError::new(
+                            StatusCode::BAD_REQUEST,
+                            "validation_failed",
+                            "Invalid phone number format (E.164 required)",
+                        ));
+                    }
+                    // No phone provider: no SMS token was ever sent to match.
                     return Err(AuthError::new(
                         StatusCode::FORBIDDEN,
                         "otp_expired",
