@@ -16,11 +16,14 @@ use super::{Hub, Payload, topic_key};
 use crate::app::App;
 use crate::auth::Caller;
 
-/// Sends a broadcast to a topic; `sender` is the subscription it came from, if any, which
-/// receives it back only when it joined with `broadcast.self`.
+/// Sends a broadcast to a topic's channels that may read broadcasts; `sender` is the
+/// subscription it came from, if any, which receives it back only when it joined with
+/// `broadcast.self`.
 pub(crate) fn fan_out(hub: &Hub, key: &str, sender: Option<u64>, payload: Payload) {
     for member in hub.topic(key) {
-        if Some(member.id) == sender && !member.broadcast_self {
+        if !member.permissions.broadcast_read
+            || (Some(member.id) == sender && !member.broadcast_self)
+        {
             continue;
         }
         member.push_unjoined("broadcast", payload.clone());
@@ -28,7 +31,7 @@ pub(crate) fn fan_out(hub: &Hub, key: &str, sender: Option<u64>, payload: Payloa
 }
 
 /// Delivers a broadcast from the database (`realtime.send`) to the topic's channels — private
-/// ones when the message is private, whose joins passed the read policies — as Supabase sends
+/// ones when the message is private, that may read its broadcasts — as Supabase sends
 /// it: the message's id as `meta.id`. One payload is shared by every subscriber.
 pub(crate) fn deliver(hub: &Hub, message: &Message) {
     let payload = Payload::json(json!({
@@ -40,7 +43,7 @@ pub(crate) fn deliver(hub: &Hub, message: &Message) {
     let now = super::now_secs();
     let key = topic_key(&format!("realtime:{}", message.topic), message.private);
     for member in hub.topic(&key) {
-        if !member.expired(now) {
+        if member.permissions.broadcast_read && !member.expired(now) {
             member.push_unjoined("broadcast", payload.clone());
         }
     }
@@ -240,7 +243,7 @@ fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
 /// allow a broadcast there (see `private`).
 async fn refuse_private(app: &App, caller: &Caller, topic: &str) -> Option<Response> {
     let permissions = super::private::permissions(app.store(), app.schema(), caller, topic).await;
-    (!permissions.broadcast).then(|| {
+    (!permissions.broadcast_write).then(|| {
         error(
             StatusCode::FORBIDDEN,
             "Unauthorized: You do not have permissions to write to private channels",

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use super::changes::Binding;
 use super::limits::{CLIENT_PRESENCE_CALLS, CLIENT_PRESENCE_WINDOW, ClientBudgets, json_size};
 use super::private::{self, Permissions};
-use super::{Hub, Outbound, Outbox, Payload, Subscription, broadcast, now_secs, presence};
+use super::token;
+use super::{Hub, Outbound, Outbox, Payload, Subscription, broadcast, presence};
 use crate::app::App;
 use crate::auth::Caller;
 
@@ -34,7 +35,8 @@ pub(crate) struct Channels {
     hub: Arc<Hub>,
     app: App,
     outbox: Outbox,
-    /// The caller of the socket's `apikey`, used when a join carries no token.
+    /// The socket's `apikey` and its caller, used when a join carries no token.
+    socket_token: String,
     socket_caller: Caller,
     joined: HashMap<String, Arc<Subscription>>,
     budgets: ClientBudgets,
@@ -45,13 +47,14 @@ pub(crate) struct Channels {
 }
 
 impl Channels {
-    pub fn new(app: App, outbox: Outbox, socket_caller: Caller) -> Self {
+    pub fn new(app: App, outbox: Outbox, socket_token: String, socket_caller: Caller) -> Self {
         let hub = app.realtime().hub().clone();
         Self {
             budgets: ClientBudgets::new(&hub.limits.config),
             hub,
             app,
             outbox,
+            socket_token,
             socket_caller,
             joined: HashMap::new(),
             counted: false,
@@ -76,8 +79,8 @@ impl Channels {
                     }
                     "access_token" => self.refresh_token(&subscription, &message).await,
                     // Without the right to send, Supabase drops the message unanswered.
-                    "broadcast" if !subscription.permissions.broadcast => {}
-                    "presence" if !subscription.permissions.presence => {
+                    "broadcast" if !subscription.permissions.broadcast_write => {}
+                    "presence" if !subscription.permissions.presence_write => {
                         let reason = "Unauthorized: You do not have permissions to track presence on this Channel topic";
                         self.reply(&message, false, json!({"reason": reason}));
                     }
@@ -198,23 +201,32 @@ impl Channels {
             return;
         }
         let config = message.payload.get("config").cloned().unwrap_or(json!({}));
+        // As Realtime does: a join's opaque `sb_` key stands for the socket's own token.
         let token = ["access_token", "user_token"]
             .iter()
-            .find_map(|key| message.payload.get(*key).and_then(Value::as_str));
-        let caller = match token {
-            Some(token) => match self.verify(token) {
-                Ok(caller) => caller,
-                Err(reason) => {
-                    let reason = format!("InvalidJWTToken: {reason}");
-                    self.reply(&message, false, json!({"reason": reason}));
+            .find_map(|key| message.payload.get(*key).and_then(Value::as_str))
+            .filter(|token| !token.starts_with("sb_"));
+        let (token, caller) = match token {
+            Some(token) => match token::verify(self.app.keys(), token) {
+                Ok(caller) => (token.to_owned(), caller),
+                Err(refusal) => {
+                    self.reply(&message, false, json!({"reason": refusal.join()}));
                     return;
                 }
             },
-            None => self.socket_caller.clone(),
+            None => (self.socket_token.clone(), self.socket_caller.clone()),
         };
         let private = config.get("private").and_then(Value::as_bool) == Some(true);
+        let flag = |section: &str, key: &str| {
+            config
+                .get(section)
+                .and_then(|section| section.get(key))
+                .and_then(Value::as_bool)
+                == Some(true)
+        };
+        let presence_enabled = flag("presence", "enabled");
         let permissions = self.permissions(&caller, private, &name).await;
-        if !permissions.read {
+        if !permissions.readable(presence_enabled) {
             let reason = format!(
                 "Unauthorized: You do not have permissions to read from this Channel topic: {name}"
             );
@@ -246,13 +258,6 @@ impl Channels {
                 payload: Payload::json(json!({})),
             });
         }
-        let flag = |section: &str, key: &str| {
-            config
-                .get(section)
-                .and_then(|section| section.get(key))
-                .and_then(Value::as_bool)
-                == Some(true)
-        };
         let presence_key = config
             .get("presence")
             .and_then(|presence| presence.get("key"))
@@ -280,10 +285,12 @@ impl Channels {
             private,
             broadcast_self: flag("broadcast", "self"),
             broadcast_ack: flag("broadcast", "ack"),
+            presence_enabled,
             presence_key,
             bindings,
             permissions,
-            expires_at: expiry(&caller),
+            expires_at: token::expiry(&caller),
+            token,
             caller,
         });
         self.hub.insert(subscription.clone());
@@ -293,7 +300,7 @@ impl Channels {
         if !subscription.bindings.is_empty() {
             subscription.system("postgres_changes", true, "Subscribed to PostgreSQL");
         }
-        if flag("presence", "enabled") {
+        if presence_enabled && subscription.permissions.presence_read {
             let state = self.hub.presence.state(&subscription.topic_key());
             subscription.push("presence_state", Payload::json(state));
         }
@@ -307,46 +314,41 @@ impl Channels {
         private::permissions(self.app.store(), self.app.schema(), caller, name).await
     }
 
-    /// `access_token` on a joined channel (protocol.md §4.6); no reply.
+    /// `access_token` on a joined channel (protocol.md §4.6), unanswered. As Supabase Realtime
+    /// does: the same token or an opaque key changes nothing; another is verified and the
+    /// channel's rights evaluated again, and the channel closes if the token is refused, if the
+    /// caller may no longer join it, or if a read right it had is gone.
     async fn refresh_token(&mut self, subscription: &Arc<Subscription>, message: &Inbound) {
         let Some(token) = message.payload.get("access_token").and_then(Value::as_str) else {
             return;
         };
-        if token.is_empty() || token.starts_with("sb_") {
+        if token == subscription.token || token.starts_with("sb_") {
             return;
         }
-        let caller = match self.verify(token) {
+        let caller = match token::verify(self.app.keys(), token) {
             Ok(caller) => caller,
-            Err(reason) => {
-                self.close(subscription, &reason);
+            Err(refusal) => {
+                self.close(subscription, &refusal.refresh());
                 return;
             }
         };
         let permissions = self
             .permissions(&caller, subscription.private, subscription.name())
             .await;
-        if !permissions.read {
-            let reason = format!(
-                "You no longer have permission to read from this Channel topic: {}",
-                subscription.name()
-            );
+        let name = subscription.name();
+        if !permissions.readable(subscription.presence_enabled) {
+            let reason =
+                format!("You do not have permissions to read from this Channel topic: {name}");
             self.close(subscription, &reason);
             return;
         }
-        let refreshed = Arc::new(Subscription {
-            id: subscription.id,
-            outbox: subscription.outbox.clone(),
-            topic: subscription.topic.clone(),
-            join_ref: subscription.join_ref.clone(),
-            private: subscription.private,
-            broadcast_self: subscription.broadcast_self,
-            broadcast_ack: subscription.broadcast_ack,
-            presence_key: subscription.presence_key.clone(),
-            bindings: subscription.bindings.clone(),
-            permissions,
-            expires_at: expiry(&caller),
-            caller,
-        });
+        if permissions.revoke(&subscription.permissions, subscription.presence_enabled) {
+            let reason =
+                format!("You no longer have permission to read from this Channel topic: {name}");
+            self.close(subscription, &reason);
+            return;
+        }
+        let refreshed = Arc::new(subscription.refreshed(token, caller, permissions));
         self.hub.insert(refreshed.clone());
         self.joined.insert(refreshed.topic.clone(), refreshed);
     }
@@ -408,31 +410,6 @@ impl Channels {
         }
     }
 
-    /// Verifies a join or `access_token` token: opaque `sb_` keys as an apikey, JWTs as user
-    /// tokens, which must carry `role` and `exp`. Errors are the reasons realtime gives.
-    fn verify(&self, token: &str) -> Result<Caller, String> {
-        const INVALID: &str = "The token provided is not a valid JWT";
-        let keys = self.app.keys();
-        if token.starts_with("sb_") {
-            return keys.socket_caller(token).map_err(|_| INVALID.to_owned());
-        }
-        let caller =
-            keys.token_caller(token)
-                .map_err(|refusal| match refusal.message.as_str() {
-                    "JWT expired" => match payload_claim(token, "exp").and_then(|exp| exp.as_i64())
-                    {
-                        Some(exp) => format!("Token has expired {} seconds ago", now_secs() - exp),
-                        None => "Token has expired".to_owned(),
-                    },
-                    _ => INVALID.to_owned(),
-                })?;
-        // Verified, so its payload is the one signed; `token_caller` fills in a missing role.
-        if payload_claim(token, "role").is_none() || expiry(&caller).is_none() {
-            return Err("Fields `role` and `exp` are required in JWT".to_owned());
-        }
-        Ok(caller)
-    }
-
     fn reply(&self, message: &Inbound, ok: bool, response: Value) {
         self.outbox.push(Outbound {
             join_ref: message.join_ref.clone(),
@@ -444,44 +421,5 @@ impl Channels {
                 "response": response,
             })),
         });
-    }
-}
-
-/// A claim of a JWT's payload as the token carries it, signature unchecked.
-fn payload_claim(token: &str, claim: &str) -> Option<Value> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let mut claims: Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get_mut(claim).map(Value::take)
-}
-
-fn expiry(caller: &Caller) -> Option<i64> {
-    caller.claims.get("exp").and_then(Value::as_i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::Role;
-
-    #[test]
-    fn payload_claims_are_read_from_the_token() {
-        let token = "e30.eyJleHAiOjQyLCJyb2xlIjoiYW5vbiJ9.sig";
-        assert_eq!(payload_claim(token, "exp"), Some(json!(42)));
-        assert_eq!(payload_claim(token, "role"), Some(json!("anon")));
-        assert_eq!(payload_claim(token, "sub"), None);
-        assert_eq!(payload_claim("not a token", "exp"), None);
-    }
-
-    #[test]
-    fn expiry_reads_the_exp_claim() {
-        let caller = Caller {
-            role: Role::Authenticated,
-            claims: Arc::new(json!({"exp": 42})),
-        };
-        assert_eq!(expiry(&caller), Some(42));
     }
 }

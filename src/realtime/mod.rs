@@ -13,6 +13,7 @@ pub mod presence;
 pub mod private;
 pub mod send;
 pub mod socket;
+pub mod token;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -170,9 +171,12 @@ pub(crate) struct Subscription {
     pub private: bool,
     pub broadcast_self: bool,
     pub broadcast_ack: bool,
+    pub presence_enabled: bool,
     pub presence_key: String,
     pub bindings: Vec<changes::Binding>,
     pub caller: Caller,
+    /// The token `caller` came from: the join's, else the socket's `apikey`.
+    pub token: String,
     /// What the caller may do here (all of it on a public channel).
     pub permissions: private::Permissions,
     /// The token's `exp` (seconds since the epoch), if it has one.
@@ -188,6 +192,31 @@ impl Subscription {
     /// The channel name without the `realtime:` prefix.
     pub fn name(&self) -> &str {
         self.topic.strip_prefix("realtime:").unwrap_or(&self.topic)
+    }
+
+    /// The same channel for another token's caller and rights (an `access_token` refresh).
+    pub fn refreshed(
+        &self,
+        token: &str,
+        caller: Caller,
+        permissions: private::Permissions,
+    ) -> Self {
+        Self {
+            id: self.id,
+            outbox: self.outbox.clone(),
+            topic: self.topic.clone(),
+            join_ref: self.join_ref.clone(),
+            private: self.private,
+            broadcast_self: self.broadcast_self,
+            broadcast_ack: self.broadcast_ack,
+            presence_enabled: self.presence_enabled,
+            presence_key: self.presence_key.clone(),
+            bindings: self.bindings.clone(),
+            permissions,
+            expires_at: token::expiry(&caller),
+            token: token.to_owned(),
+            caller,
+        }
     }
 
     pub fn expired(&self, now_secs: i64) -> bool {

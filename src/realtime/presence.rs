@@ -109,9 +109,12 @@ pub(crate) fn leave(hub: &Hub, subscription: &Subscription) {
     }
 }
 
+/// Tells the topic's channels that may see who is present.
 fn send_diff(hub: &Hub, topic_key: &str, diff: Value) {
     let payload = Payload::json(diff);
     for member in hub.topic(topic_key) {
-        member.push("presence_diff", payload.clone());
+        if member.permissions.presence_read {
+            member.push("presence_diff", payload.clone());
+        }
     }
 }

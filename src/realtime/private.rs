@@ -13,23 +13,42 @@ use crate::store::naming::{quote_ident, quote_literal};
 /// A caller's rights on one private topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Permissions {
-    pub read: bool,
-    pub broadcast: bool,
-    pub presence: bool,
+    /// Receive broadcasts (SELECT on a `broadcast` message of the topic).
+    pub broadcast_read: bool,
+    /// See who is present (SELECT on a `presence` message).
+    pub presence_read: bool,
+    /// Send broadcasts (INSERT of a `broadcast` message).
+    pub broadcast_write: bool,
+    /// Track presence (INSERT of a `presence` message).
+    pub presence_write: bool,
 }
 
 impl Permissions {
     /// A public channel: everything.
     pub const PUBLIC: Self = Self {
-        read: true,
-        broadcast: true,
-        presence: true,
+        broadcast_read: true,
+        presence_read: true,
+        broadcast_write: true,
+        presence_write: true,
     };
     const NONE: Self = Self {
-        read: false,
-        broadcast: false,
-        presence: false,
+        broadcast_read: false,
+        presence_read: false,
+        broadcast_write: false,
+        presence_write: false,
     };
+
+    /// Whether a channel may be joined or kept: Realtime checks presence only on a channel that
+    /// enabled it, and lets in a caller who may read either.
+    pub fn readable(&self, presence_enabled: bool) -> bool {
+        self.broadcast_read || (presence_enabled && self.presence_read)
+    }
+
+    /// Whether these rights, from a refreshed token, take away a read right `before` gave.
+    pub fn revoke(&self, before: &Self, presence_enabled: bool) -> bool {
+        (before.broadcast_read && !self.broadcast_read)
+            || (presence_enabled && before.presence_read && !self.presence_read)
+    }
 }
 
 /// The caller's rights on the private channel `topic` (its name, without `realtime:`). A policy
@@ -60,10 +79,11 @@ pub async fn permissions(
         })
         .await;
     match answer {
-        Ok(Ok((read_broadcast, read_presence, broadcast, presence))) => Permissions {
-            read: read_broadcast || read_presence,
-            broadcast,
-            presence,
+        Ok(Ok((broadcast_read, presence_read, broadcast_write, presence_write))) => Permissions {
+            broadcast_read,
+            presence_read,
+            broadcast_write,
+            presence_write,
         },
         Ok(Err(error)) => {
             tracing::error!("realtime: private channel check failed: {error}");

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::channel::{Channels, Inbound};
-use super::{OUTBOUND_QUEUE_CAPACITY, Outbound, Outbox, Payload, now_secs};
+use super::{OUTBOUND_QUEUE_CAPACITY, Outbound, Outbox, Payload, now_secs, token};
 use crate::app::App;
 use crate::auth::Caller;
 
@@ -198,11 +198,11 @@ pub async fn upgrade(
     let Some(api_key) = params.get("apikey") else {
         return refuse("API key is missing");
     };
-    let caller = match app.keys().socket_caller(api_key) {
+    let caller = match token::verify(app.keys(), api_key) {
         Ok(caller) => caller,
-        Err(refusal) if refusal.message == "JWT expired" => return refuse("Token has expired"),
-        Err(_) => return refuse("The token provided is not a valid JWT"),
+        Err(refusal) => return refuse(&refusal.handshake()),
     };
+    let api_key = api_key.clone();
     let serializer = Serializer::from_vsn(params.get("vsn").map(String::as_str));
     // tungstenite reserves a 128 KiB read buffer per connection by default; client frames are
     // small (joins, heartbeats, broadcasts), so 8 KiB keeps thousands of subscribers cheap.
@@ -211,18 +211,18 @@ pub async fn upgrade(
         .read_buffer_size(8 * 1024)
         .max_message_size(MAX_FRAME_SIZE)
         .max_frame_size(MAX_FRAME_SIZE)
-        .on_upgrade(move |socket| run(app, socket, caller, serializer))
+        .on_upgrade(move |socket| run(app, socket, api_key, caller, serializer))
 }
 
 fn refuse(message: &str) -> Response {
     (StatusCode::UNAUTHORIZED, Json(json!({"error": message}))).into_response()
 }
 
-async fn run(app: App, socket: WebSocket, caller: Caller, serializer: Serializer) {
+async fn run(app: App, socket: WebSocket, api_key: String, caller: Caller, serializer: Serializer) {
     let (outbox, outgoing, mut closed) = Outbox::new(OUTBOUND_QUEUE_CAPACITY);
     let (sink, mut stream) = socket.split();
     let writer = tokio::spawn(write(sink, outgoing, closed.clone(), serializer));
-    let mut channels = Channels::new(app, outbox.clone(), caller);
+    let mut channels = Channels::new(app, outbox.clone(), api_key, caller);
     let idle = tokio::time::sleep(IDLE_TIMEOUT);
     tokio::pin!(idle);
     loop {
