@@ -5,7 +5,7 @@ import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
 import fs from "node:fs"
 import path from "node:path"
-import { SERVICE_KEY, copyFixture, startServer } from "./harness.mjs"
+import { ANON_KEY, SERVICE_KEY, copyFixture, startServer } from "./harness.mjs"
 
 let server, quick
 before(async () => {
@@ -279,4 +279,34 @@ test("verify refuses malformed requests with GoTrue's errors", async () => {
   assert.equal(phone.body.error_code, "otp_expired")
   const get = await fetch(`${server.url}/auth/v1/verify?type=signup`, { redirect: "manual" })
   assert.equal(get.status, 400)
+})
+
+test("the older POST /magiclink mails a link to a known address and a confirmation to a new one", async () => {
+  const post = (body) =>
+    fetch(`${server.url}/auth/v1/magiclink`, { method: "POST", headers: { apikey: ANON_KEY, "content-type": "application/json" }, body: JSON.stringify(body) }).then(async (response) => ({ status: response.status, body: await response.json() }))
+  const email = "magic@example.com"
+  await server.client(SERVICE_KEY).auth.admin.createUser({ email, password, email_confirm: true })
+  const sent = await post({ email })
+  assert.equal(sent.status, 200)
+  assert.deepEqual(sent.body, {})
+  const mail = await server.mail(email)
+  assert.match(mail.Link, /type=magiclink/)
+  const response = await fetch(mail.Link, { redirect: "manual" })
+  const fragment = new URLSearchParams(new URL(response.headers.get("location")).hash.slice(1))
+  const { data } = await server.client().auth.getUser(fragment.get("access_token"))
+  assert.equal(data.user.email, email)
+
+  const fresh = "magic-new@example.com"
+  assert.equal((await post({ email: fresh, data: { plan: "free" } })).status, 200)
+  const confirmation = await server.mail(fresh)
+  assert.equal(confirmation.Subject, "Confirm Your Signup")
+  const verified = await server.client().auth.verifyOtp({ email: fresh, token: confirmation.Code, type: "signup" })
+  assert.equal(verified.error, null)
+  assert.equal(verified.data.user.user_metadata.plan, "free")
+
+  const missing = await post({})
+  assert.equal(missing.status, 422)
+  assert.equal(missing.body.error_code, "validation_failed")
+  assert.equal(missing.body.msg, "Password recovery requires an email")
+  assert.equal((await post({ email: "not-an-address" })).status, 400)
 })

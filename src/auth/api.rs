@@ -36,6 +36,7 @@ pub fn routes() -> Router<App> {
         .route("/user", get(get_user).put(update_user))
         .route("/logout", post(logout))
         .route("/otp", post(email::otp))
+        .route("/magiclink", post(email::magic_link))
         .route("/verify", get(email::verify_get).post(email::verify_post))
         .route("/resend", post(email::resend))
         .route("/recover", post(email::recover))

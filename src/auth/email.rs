@@ -361,10 +361,45 @@ pub async fn otp(
         }
         return Err(AuthError::validation("One of email or phone must be set"));
     };
-    let email = valid_email(Some(email))?;
     let create_user = body.get("create_user").and_then(Value::as_bool) != Some(false);
+    send_magic_link(&app, &headers, &query, &body, email, create_user).await?;
+    Ok(Json(json!({})).into_response())
+}
+
+/// `POST /magiclink`: GoTrue's older sign-in by email link, which always creates the user.
+pub async fn magic_link(
+    State(app): State<App>,
+    ConnectInfo(Peer(address)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Query(query): Params,
+    body: Bytes,
+) -> Result<Response> {
+    rate_limit(&app, Budget::Otp, &address)?;
+    let body = parse_body(&body)?;
+    let Some(email) = text(&body, "email").filter(|email| !email.is_empty()) else {
+        return Err(AuthError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "Password recovery requires an email",
+        ));
+    };
+    send_magic_link(&app, &headers, &query, &body, email, true).await?;
+    Ok(Json(json!({})).into_response())
+}
+
+/// Mails a magic link and code to `email` (the sign-up confirmation to a new or unconfirmed
+/// address), creating the user when `create_user` allows it.
+async fn send_magic_link(
+    app: &App,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    body: &Value,
+    email: &str,
+    create_user: bool,
+) -> Result<()> {
+    let email = valid_email(Some(email))?;
     let lookup = email.clone();
-    let existing = read(&app, move |connection| {
+    let existing = read(app, move |connection| {
         users::find_by_email(connection, &lookup)
     })
     .await?;
@@ -375,7 +410,7 @@ pub async fn otp(
             "Signups not allowed for otp",
         ));
     }
-    email_provider_enabled(&app)?;
+    email_provider_enabled(app)?;
     let config = app.project().config.auth.clone();
     if existing.is_none() && !config.enable_signup {
         return Err(AuthError::new(
@@ -395,10 +430,10 @@ pub async fn otp(
     } else {
         (Kind::Confirmation, Slot::Confirmation, "signup")
     };
-    let mut outgoing = Outgoing::new(kind, &email, new_code(code_length(&app)), Some(link_type));
-    let data = user_metadata(&body);
+    let mut outgoing = Outgoing::new(kind, &email, new_code(code_length(app)), Some(link_type));
+    let data = user_metadata(body);
     let (job_app, hash, address) = (app.clone(), outgoing.hash.clone(), email.clone());
-    outgoing.data = write(&app, move |connection| {
+    outgoing.data = write(app, move |connection| {
         let transaction = connection.savepoint().map_err(database)?;
         let id = match users::find_by_email(&transaction, &address).map_err(database)? {
             Some(user) => user.id,
@@ -411,8 +446,8 @@ pub async fn otp(
         Ok(metadata)
     })
     .await?;
-    outgoing.send(&app, &issuer(&headers), &referrer(&app, &query, &headers));
-    Ok(Json(json!({})).into_response())
+    outgoing.send(app, &issuer(headers), &referrer(app, query, headers));
+    Ok(())
 }
 
 /// `POST /recover`: a password-recovery link; an unknown address is answered the same way.
