@@ -34,15 +34,6 @@ test("SSO, web3 and ID-token sign-in name the disabled feature", async () => {
   assert.equal(google.error.code, "provider_disabled")
   assert.equal(google.error.message, 'Provider (issuer "https://accounts.google.com") is not enabled')
   assert.equal(google.data.session, null)
-
-  // No flow here starts with a code challenge, so no code can be exchanged.
-  const pkce = await fetch(`${server.url}/auth/v1/token?grant_type=pkce`, {
-    method: "POST",
-    headers: { apikey: ANON_KEY, "content-type": "application/json" },
-    body: JSON.stringify({ auth_code: "a-code-nobody-issued", code_verifier: "verifier" }),
-  })
-  assert.equal(pkce.status, 404)
-  assert.equal((await pkce.json()).error_code, "flow_state_not_found")
 })
 
 test("OAuth sign-in and its callback refuse unconfigured providers and unknown state", async () => {

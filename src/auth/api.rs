@@ -21,6 +21,7 @@ use super::hashing;
 use super::keys::ADMIN_ROLES;
 use super::limits::Budget;
 use super::mfa;
+use super::pkce;
 use super::users::{self, NewUser, Refresh};
 use crate::app::App;
 
@@ -322,6 +323,7 @@ async fn sign_up(
         ));
     }
     let issuer = issuer(&headers);
+    let challenge = pkce::Challenge::of(&body)?;
     let Some(email) = email else {
         if text(&body, "phone").is_some() {
             return Err(AuthError::new(
@@ -424,7 +426,7 @@ async fn sign_up(
             // Pending until the emailed link or code is verified.
             let id = user["id"].as_str().unwrap_or_default().to_owned();
             let email = user["email"].as_str().unwrap_or_default().to_owned();
-            email::send_confirmation(&app, &headers, &query, id.clone(), email).await?;
+            email::send_confirmation(&app, &headers, &query, id.clone(), email, challenge).await?;
             read(&app, move |connection| users::user_json(connection, &id))
                 .await?
                 .unwrap_or(user)
@@ -516,7 +518,7 @@ async fn token(
     }
     match grant {
         Some("id_token") => disabled::id_token_grant(&raw),
-        Some("pkce") => disabled::pkce_grant(&raw),
+        Some("pkce") => pkce::grant(&app, &headers, &body).await,
         Some("web3") => Err(disabled::web3_grant()),
         Some("password") => {
             let email = text(&body, "email").map(str::to_owned);

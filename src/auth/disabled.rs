@@ -174,21 +174,6 @@ async fn scim_disabled() -> AuthError {
     not_found("feature_disabled", "SCIM server is disabled")
 }
 
-/// `POST /token?grant_type=pkce`: no flow starts with a code challenge here, so no code is
-/// ever found.
-pub(super) fn pkce_grant(body: &Bytes) -> Result<Response> {
-    let body = parse_body(body)?;
-    if text(&body, "auth_code").is_none() || text(&body, "code_verifier").is_none() {
-        return Err(AuthError::validation(
-            "invalid request: both auth code and code verifier should be non-empty",
-        ));
-    }
-    Err(not_found(
-        "flow_state_not_found",
-        "invalid flow state, no valid flow state found",
-    ))
-}
-
 /// `POST /token?grant_type=web3`: neither Solana nor Ethereum sign-in is enabled.
 pub(super) fn web3_grant() -> AuthError {
     AuthError::new(

@@ -21,6 +21,7 @@ use super::api::{
 use super::error::AuthError;
 use super::limits::Budget;
 use super::mail::{Email, Kind};
+use super::pkce::{self, Challenge};
 use super::users::{self, NewUser};
 use crate::app::App;
 use crate::store::functions::timestamp_now;
@@ -147,6 +148,15 @@ impl Slot {
             Slot::Reauthentication => ("reauthentication_token", "reauthentication_sent_at"),
         }
     }
+
+    /// The `/verify` type of its emailed link; none for a reauthentication code.
+    fn link_type(self) -> Option<&'static str> {
+        match self {
+            Slot::Confirmation => Some("signup"),
+            Slot::Recovery => Some("recovery"),
+            Slot::Reauthentication => None,
+        }
+    }
 }
 
 /// The time left before another email may go out (`max_frequency`), as GoTrue refuses it.
@@ -232,6 +242,14 @@ impl Outgoing {
         }
     }
 
+    /// The token of a PKCE flow carries GoTrue's `pkce_` prefix, in the store and the link.
+    fn for_flow(mut self, challenge: Option<&Challenge>) -> Self {
+        if challenge.is_some() {
+            self.hash = format!("{}{}", pkce::PREFIX, self.hash);
+        }
+        self
+    }
+
     fn send(self, app: &App, issuer: &str, redirect_to: &str) {
         let link = self
             .link_type
@@ -309,6 +327,7 @@ pub async fn send_confirmation(
     query: &HashMap<String, String>,
     user_id: String,
     email: String,
+    challenge: Option<Challenge>,
 ) -> Result<()> {
     let redirect_to = referrer(app, query, headers);
     let mut outgoing = Outgoing::new(
@@ -316,7 +335,8 @@ pub async fn send_confirmation(
         &email,
         new_code(code_length(app)),
         Some("signup"),
-    );
+    )
+    .for_flow(challenge.as_ref());
     let job_app = app.clone();
     let hash = outgoing.hash.clone();
     outgoing.data = write(app, move |connection| {
@@ -328,6 +348,9 @@ pub async fn send_confirmation(
             &hash,
             false,
         )?;
+        if let Some(challenge) = &challenge {
+            challenge.start(connection, &user_id, "signup")?;
+        }
         metadata_of(connection, &user_id)
     })
     .await?;
@@ -398,6 +421,7 @@ async fn send_magic_link(
     create_user: bool,
 ) -> Result<()> {
     let email = valid_email(Some(email))?;
+    let challenge = Challenge::of(body)?;
     let lookup = email.clone();
     let existing = read(app, move |connection| {
         users::find_by_email(connection, &lookup)
@@ -430,7 +454,8 @@ async fn send_magic_link(
     } else {
         (Kind::Confirmation, Slot::Confirmation, "signup")
     };
-    let mut outgoing = Outgoing::new(kind, &email, new_code(code_length(app)), Some(link_type));
+    let mut outgoing = Outgoing::new(kind, &email, new_code(code_length(app)), Some(link_type))
+        .for_flow(challenge.as_ref());
     let data = user_metadata(body);
     let (job_app, hash, address) = (app.clone(), outgoing.hash.clone(), email.clone());
     outgoing.data = write(app, move |connection| {
@@ -441,6 +466,9 @@ async fn send_magic_link(
                 .map_err(database)?,
         };
         store_token(&job_app, &transaction, &id, slot, &hash, false)?;
+        if let Some(challenge) = &challenge {
+            challenge.start(&transaction, &id, link_type)?;
+        }
         let metadata = metadata_of(&transaction, &id)?;
         transaction.commit().map_err(database)?;
         Ok(metadata)
@@ -464,6 +492,7 @@ pub async fn recover(
         return Err(AuthError::validation("Password recovery requires an email"));
     };
     let email = valid_email(Some(email))?;
+    let challenge = Challenge::of(&body)?;
     send_to_existing(
         &app,
         &headers,
@@ -471,7 +500,7 @@ pub async fn recover(
         &email,
         Kind::Recovery,
         Slot::Recovery,
-        Some("recovery"),
+        challenge,
     )
     .await?;
     Ok(Json(json!({})).into_response())
@@ -485,15 +514,20 @@ async fn send_to_existing(
     email: &str,
     kind: Kind,
     slot: Slot,
-    link_type: Option<&'static str>,
+    challenge: Option<Challenge>,
 ) -> Result<()> {
-    let mut outgoing = Outgoing::new(kind, email, new_code(code_length(app)), link_type);
+    let link_type = slot.link_type();
+    let mut outgoing = Outgoing::new(kind, email, new_code(code_length(app)), link_type)
+        .for_flow(challenge.as_ref());
     let (job_app, hash, address) = (app.clone(), outgoing.hash.clone(), email.to_owned());
     let data = write(app, move |connection| {
         let Some(user) = users::find_by_email(connection, &address).map_err(database)? else {
             return Ok(None);
         };
         store_token(&job_app, connection, &user.id, slot, &hash, false)?;
+        if let (Some(challenge), Some(kind)) = (&challenge, link_type) {
+            challenge.start(connection, &user.id, kind)?;
+        }
         Ok(Some(user.user_metadata))
     })
     .await?;
@@ -548,6 +582,7 @@ pub async fn resend(
     };
     email_provider_enabled(&app)?;
     let email = valid_email(Some(email))?;
+    let challenge = Challenge::of(&body)?;
     let lookup = email.clone();
     let Some(user) = read(&app, move |connection| {
         users::find_by_email(connection, &lookup)
@@ -558,7 +593,7 @@ pub async fn resend(
     };
     if kind == "signup" {
         if user.email_confirmed_at.is_none() {
-            send_confirmation(&app, &headers, &query, user.id, email).await?;
+            send_confirmation(&app, &headers, &query, user.id, email, challenge).await?;
         }
     } else {
         let id = user.id.clone();
@@ -875,6 +910,8 @@ struct Presented {
     hash: String,
     /// The address the code was sent to, when verifying a code.
     email: Option<String>,
+    /// Presented by following the emailed link (`GET /verify`).
+    link: bool,
 }
 
 /// The outcome of a verification.
@@ -883,6 +920,8 @@ enum Verified {
     Session(Value, String, String),
     /// One of the two email-change links was confirmed; the other is still pending.
     HalfOfEmailChange,
+    /// The link of a PKCE flow was followed: its auth code, for `/token?grant_type=pkce`.
+    Code(String),
 }
 
 const HALF_CONFIRMED: &str =
@@ -915,11 +954,14 @@ fn verify_in(app: &App, connection: &Connection, presented: &Presented) -> Resul
     let hash = &presented.hash;
     let mut kind = presented.kind.as_str();
     let (condition, sent) = match kind {
-        "signup" | "invite" => ("confirmation_token = ?1", "confirmation_sent_at"),
-        "recovery" | "magiclink" => ("recovery_token = ?1", "recovery_sent_at"),
+        "signup" | "invite" => (
+            "confirmation_token IN (?1, 'pkce_' || ?1)",
+            "confirmation_sent_at",
+        ),
+        "recovery" | "magiclink" => ("recovery_token IN (?1, 'pkce_' || ?1)", "recovery_sent_at"),
         "email" => (
-            "(confirmation_token = ?1 OR recovery_token = ?1)",
-            "CASE WHEN recovery_token = ?1 THEN recovery_sent_at ELSE confirmation_sent_at END",
+            "(confirmation_token IN (?1, 'pkce_' || ?1) OR recovery_token IN (?1, 'pkce_' || ?1))",
+            "CASE WHEN recovery_token IN (?1, 'pkce_' || ?1) THEN recovery_sent_at ELSE confirmation_sent_at END",
         ),
         "email_change" => (
             "(email_change_token_current = ?1 OR email_change_token_new = ?1)",
@@ -938,7 +980,7 @@ fn verify_in(app: &App, connection: &Connection, presented: &Presented) -> Resul
     let found: Option<Holder> = connection
         .query_row(
             &format!(
-                "SELECT id, {sent}, recovery_token = ?1, banned_until, email_change_token_current = ?1 FROM \"auth.users\" WHERE deleted_at IS NULL AND {condition}{address_condition}"
+                "SELECT id, {sent}, recovery_token IN (?1, 'pkce_' || ?1), banned_until, email_change_token_current = ?1 FROM \"auth.users\" WHERE deleted_at IS NULL AND {condition}{address_condition}"
             ),
             rusqlite::params_from_iter(std::iter::once(hash).chain(presented.email.as_ref())),
             |row| {
@@ -1012,6 +1054,13 @@ fn verify_in(app: &App, connection: &Connection, presented: &Presented) -> Resul
             }
             change_email(connection, &id, &now)?;
         }
+    }
+    if presented.link && hash.starts_with(pkce::PREFIX) {
+        return Ok(Verified::Code(pkce::issue_code(
+            connection,
+            &id,
+            &presented.kind,
+        )?));
     }
     let (session, refresh) = users::start_session(connection, &id).map_err(database)?;
     let user = users::user_json(connection, &id)
@@ -1133,6 +1182,7 @@ pub async fn verify_post(
                 kind,
                 hash: token_hash(&email, token),
                 email: Some(email),
+                link: false,
             }
         }
         (None, Some(hash)) => {
@@ -1148,6 +1198,7 @@ pub async fn verify_post(
                 kind,
                 hash: hash.to_owned(),
                 email: None,
+                link: false,
             }
         }
         _ => {
@@ -1177,6 +1228,7 @@ pub async fn verify_post(
         Verified::HalfOfEmailChange => {
             Json(json!({"msg": HALF_CONFIRMED, "code": "200"})).into_response()
         }
+        Verified::Code(_) => return Err(AuthError::internal("an auth code for a posted token")),
     })
 }
 
@@ -1200,10 +1252,12 @@ pub async fn verify_get(
         .ok_or_else(|| AuthError::validation("Verify requires a token or a token hash"))?
         .clone();
     let redirect_to = referrer(&app, &query, &headers);
+    let pkce = token.starts_with(pkce::PREFIX);
     let presented = Presented {
         kind: kind.clone(),
         hash: token,
         email: None,
+        link: true,
     };
     let job_app = app.clone();
     let verified = write(&app, move |connection| {
@@ -1218,10 +1272,17 @@ pub async fn verify_get(
         .next()
         .unwrap_or(&redirect_to)
         .to_owned();
-    let fragment = match verified {
+    let pairs = |pairs: &[(&str, &str)]| {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+    };
+    // `(query, fragment)`: a PKCE flow reads the query, an implicit one the fragment.
+    let (search, fragment) = match verified {
+        Ok(Verified::Code(code)) => (Some(pairs(&[("code", &code)])), None),
         Ok(Verified::Session(user, session, refresh)) => {
             let session = session_json(&app, &issuer(&headers), &user, &session, &refresh, "otp");
-            form_urlencoded::Serializer::new(String::new())
+            let fragment = form_urlencoded::Serializer::new(String::new())
                 .append_pair(
                     "access_token",
                     session["access_token"].as_str().unwrap_or(""),
@@ -1234,12 +1295,13 @@ pub async fn verify_get(
                 )
                 .append_pair("token_type", "bearer")
                 .append_pair("type", &kind)
-                .finish()
+                .finish();
+            (None, Some(fragment))
         }
-        Ok(Verified::HalfOfEmailChange) => form_urlencoded::Serializer::new(String::new())
-            .append_pair("message", HALF_CONFIRMED)
-            .append_pair("sb", "")
-            .finish(),
+        Ok(Verified::HalfOfEmailChange) => (
+            pkce.then(|| pairs(&[("message", HALF_CONFIRMED)])),
+            Some(pairs(&[("message", HALF_CONFIRMED), ("sb", "")])),
+        ),
         Err(error) if error.status.is_server_error() => return Err(error),
         Err(error) => {
             let oauth = match error.status.as_u16() {
@@ -1247,15 +1309,24 @@ pub async fn verify_get(
                 403 => "access_denied",
                 _ => "invalid_request",
             };
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("error", oauth)
-                .append_pair("error_code", error.code)
-                .append_pair("error_description", &error.message)
-                .append_pair("sb", "")
-                .finish()
+            let reason = [
+                ("error", oauth),
+                ("error_code", error.code),
+                ("error_description", &error.message),
+            ];
+            let fragment = pairs(&[reason.as_slice(), &[("sb", "")]].concat());
+            (pkce.then(|| pairs(&reason)), Some(fragment))
         }
     };
-    let location = format!("{base}#{fragment}");
+    let mut location = base;
+    if let Some(search) = search {
+        location.push(if location.contains('?') { '&' } else { '?' });
+        location.push_str(&search);
+    }
+    if let Some(fragment) = fragment {
+        location.push('#');
+        location.push_str(&fragment);
+    }
     let mut response = StatusCode::SEE_OTHER.into_response();
     let value = HeaderValue::from_str(&location).map_err(AuthError::internal)?;
     response.headers_mut().insert("location", value);

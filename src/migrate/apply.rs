@@ -15,6 +15,7 @@ const BOOTSTRAP: &str = include_str!("bootstrap.sql");
 const STORAGE_SCHEMA: &str = include_str!("../storage/schema.sql");
 const REALTIME_SCHEMA: &str = include_str!("../realtime/schema.sql");
 const AUTH_MFA_SCHEMA: &str = include_str!("../auth/mfa.sql");
+const AUTH_FLOW_STATE_SCHEMA: &str = include_str!("../auth/flow_state.sql");
 
 #[derive(Debug, Clone)]
 pub struct Migration {
@@ -258,6 +259,11 @@ fn bootstrap(connection: &mut Connection) -> Result<SchemaCache, MigrationError>
     // Schemas added since a database was created are added to it on its next start.
     for (table, file, sql) in [
         (("auth", "mfa_factors"), "auth/mfa.sql", AUTH_MFA_SCHEMA),
+        (
+            ("auth", "flow_state"),
+            "auth/flow_state.sql",
+            AUTH_FLOW_STATE_SCHEMA,
+        ),
         (("storage", "objects"), "storage/schema.sql", STORAGE_SCHEMA),
         (
             ("realtime", "messages"),
