@@ -59,9 +59,9 @@ export function copyFixture(fixture) {
   return workdir
 }
 
-/** Runs `solobase start` on `workdir` until it exits; resolves with its exit code and output. */
-export function runToExit(workdir) {
-  const child = spawn(binary(), ["start", "--workdir", workdir, "--port", "0", "--inbucket-port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
+/** Runs `solobase start` on `workdir` (with `args` added) until it exits; resolves with its exit code and output. */
+export function runToExit(workdir, args = []) {
+  const child = spawn(binary(), ["start", "--workdir", workdir, "--port", "0", "--inbucket-port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   child.stdout.on("data", (chunk) => (output += chunk))
   child.stderr.on("data", (chunk) => (output += chunk))
@@ -70,10 +70,10 @@ export function runToExit(workdir) {
 
 /**
  * Starts a server over a fresh copy of `e2e/fixtures/<fixture>`, or over `workdir` when given,
- * on a free port or on `port`.
+ * on a free port or on `port`, with `args` added to `solobase start`'s (`--db-url …`).
  */
-export async function startServer(fixture, workdir = copyFixture(fixture), port = 0) {
-  const child = spawn(binary(), ["start", "--workdir", workdir, "--port", String(port), "--inbucket-port", "0"], { stdio: ["ignore", "pipe", "pipe"] })
+export async function startServer(fixture, workdir = copyFixture(fixture), port = 0, args = []) {
+  const child = spawn(binary(), ["start", "--workdir", workdir, "--port", String(port), "--inbucket-port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   child.stderr.on("data", (chunk) => (output += chunk))
   const url = await new Promise((resolve, reject) => {

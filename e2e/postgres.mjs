@@ -18,9 +18,10 @@ function runner() {
  * Starts a cluster with Supabase's roles (`anon`, `authenticated`, `service_role`), an `auth`
  * schema whose `auth.uid()` reads `request.jwt.claim.sub`, `auth.users`, pgcrypto, the
  * `supabase_realtime` publication and `realtime.messages` with `realtime.topic()`, as the
- * Supabase images provide them.
+ * Supabase images provide them; with `{ bare: true }`, an empty cluster (for Solobase's own
+ * PostgreSQL store, which bootstraps it).
  */
-export async function startPostgres() {
+export async function startPostgres({ bare = false } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "solobase-pg-"))
   if (process.getuid() === 0) {
     const uid = Number(execFileSync("id", ["-u", "postgres"]).toString())
@@ -33,6 +34,8 @@ export async function startPostgres() {
   run(path.join(bin, "pg_ctl"), ["-D", data, "-w", "-l", path.join(dir, "log"), "-o", `-k ${dir} -c listen_addresses='' -c fsync=off`, "start"])
   const pid = Number(fs.readFileSync(path.join(data, "postmaster.pid"), "utf8").split("\n")[0])
   const cluster = {
+    /** The connection URL of the cluster's `postgres` database, as the superuser. */
+    url: `postgres://postgres@/postgres?host=${encodeURIComponent(dir)}`,
     /**
      * Runs `sql` as the superuser, or with `role` and the JWT subject `sub` as PostgREST
      * sets them; resolves with `{ code, output }` (the SQLSTATE of an error, else null).
@@ -47,7 +50,7 @@ export async function startPostgres() {
       })
       const error = result.stderr.match(/ERROR:\s+([0-9A-Z]{5})/)
       if (!error && result.status !== 0) throw new Error(`psql failed: ${result.stderr}`)
-      return { code: error ? error[1] : null, output: result.stdout.trim().split("\n").slice(role ? 1 : 0).join("\n") }
+      return { code: error ? error[1] : null, output: result.stdout.split("\n").slice(role ? 1 : 0).join("\n").trim() }
     },
     /** Runs an e2e fixture's migrations and seed as the superuser; throws on the first error. */
     applyFixture(name) {
@@ -76,6 +79,7 @@ export async function startPostgres() {
       fs.rmSync(dir, { recursive: true, force: true })
     },
   }
+  if (bare) return cluster
   cluster.sql(`
     create extension pgcrypto;
     create role anon nologin;

@@ -42,6 +42,10 @@ enum Command {
         /// picks a free one).
         #[arg(long)]
         inbucket_port: Option<u16>,
+        /// Store the project in this PostgreSQL database (`postgres://user:password@host/db`)
+        /// instead of the embedded SQLite one (default: `[db] url` from config.toml).
+        #[arg(long, env = "SOLOBASE_DB_URL")]
+        db_url: Option<String>,
     },
     /// Print the API URL and keys of the project, as `solobase start` prints them.
     Status {
@@ -72,7 +76,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             workdir,
             port,
             inbucket_port,
-        } => start(workdir, port, inbucket_port),
+            db_url,
+        } => start(workdir, port, inbucket_port, db_url),
         Command::Status { workdir } => status::status(&workdir),
         Command::Init { workdir } => init::init(&workdir),
         Command::Migration(command) => migration::run(command),
@@ -102,12 +107,20 @@ fn display_dir(dir: &Path) -> String {
         .to_string()
 }
 
-fn start(workdir: PathBuf, port: Option<u16>, inbucket_port: Option<u16>) -> anyhow::Result<()> {
+fn start(
+    workdir: PathBuf,
+    port: Option<u16>,
+    inbucket_port: Option<u16>,
+    db_url: Option<String>,
+) -> anyhow::Result<()> {
     let project = existing_project(&workdir)?;
     for warning in &project.config.warnings {
         eprintln!("warning: {warning}");
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    if let Some(url) = db_url.or_else(|| project.config.db.url.clone()) {
+        return runtime.block_on(start_postgres(project, port, &url));
+    }
     runtime.block_on(async move {
         let data_dir = project.data_dir();
         std::fs::create_dir_all(&data_dir)
@@ -131,7 +144,8 @@ fn start(workdir: PathBuf, port: Option<u16>, inbucket_port: Option<u16>) -> any
         };
         let app = App::new(project, store.clone(), schema, mailer);
         println!("Solobase started.\n");
-        status::print_endpoints(app.keys(), &format!("http://{address}"), app.store().path());
+        let database = app.store().path().display().to_string();
+        status::print_endpoints(app.keys(), &format!("http://{address}"), &database);
         if let Some(inbox_address) = inbox_address {
             println!("    Inbucket URL: http://{inbox_address}");
         }
@@ -139,6 +153,47 @@ fn start(workdir: PathBuf, port: Option<u16>, inbucket_port: Option<u16>) -> any
         store.close();
         Ok(())
     })
+}
+
+/// `start` on the PostgreSQL store at `url`: bootstraps the database, applies the pending
+/// migrations and the seed natively, and serves what that store offers so far.
+async fn start_postgres(project: Project, port: Option<u16>, url: &str) -> anyhow::Result<()> {
+    use crate::store::postgres::{self, PgStore};
+    let store = PgStore::connect(url, reader_count()).await?;
+    let migrations = crate::migrate::discover(&project.migrations_dir())?;
+    let applied = postgres::apply_pending(&store, &migrations, Some(&project.seed_path())).await?;
+    report(&applied);
+    let port = port.unwrap_or(project.config.api.port);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
+    let address = listener.local_addr()?;
+    println!("Solobase started on PostgreSQL: only /auth/v1/health is served there yet.\n");
+    let keys = crate::auth::Keys::new(&project.config.auth);
+    status::print_endpoints(
+        &keys,
+        &format!("http://{address}"),
+        &postgres::redacted(url),
+    );
+    let router = crate::server::postgres_router();
+    crate::server::serve_router(listener, router, crate::server::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Prints what applying the migrations did.
+fn report(applied: &crate::migrate::Applied) {
+    for notice in &applied.notices {
+        eprintln!("notice: {notice}");
+    }
+    for file in &applied.migrations {
+        eprintln!("Applied migration {file}");
+    }
+    for warning in &applied.warnings {
+        eprintln!("WARNING: {warning}");
+    }
+    if applied.seeded {
+        eprintln!("Seeded data from supabase/seed.sql");
+    }
 }
 
 /// Serves the local inbox on `port` until the process ends. A busy port is not fatal (mail is
@@ -178,18 +233,7 @@ async fn migrate(store: &Store, project: &Project) -> anyhow::Result<crate::sche
             ))
         })
         .await??;
-    for notice in &applied.notices {
-        eprintln!("notice: {notice}");
-    }
-    for file in &applied.migrations {
-        eprintln!("Applied migration {file}");
-    }
-    for warning in &applied.warnings {
-        eprintln!("WARNING: {warning}");
-    }
-    if applied.seeded {
-        eprintln!("Seeded data from supabase/seed.sql");
-    }
+    report(&applied);
     Ok(schema)
 }
 

@@ -36,6 +36,9 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct DbConfig {
+    /// `[db] url`: a PostgreSQL connection URL (`postgres://…`) to store the project in instead
+    /// of the embedded SQLite database; `start --db-url` and `SOLOBASE_DB_URL` override it.
+    pub url: Option<String>,
     pub statement_timeout: StatementTimeouts,
 }
 
@@ -591,6 +594,22 @@ mod tests {
         assert!(config.auth.enable_anonymous_sign_ins);
         assert!(config.auth.email.enable_confirmations);
         assert_eq!(config.auth.jwt_secret, DEFAULT_JWT_SECRET);
+    }
+
+    #[test]
+    fn the_database_url_is_read_from_db_and_may_come_from_the_environment() {
+        assert_eq!(check("").unwrap().db.url, None);
+        let url = "postgres://app@db.example.com/app";
+        assert_eq!(
+            check(&format!("[db]\nurl = \"{url}\"\nport = 54322"))
+                .unwrap()
+                .db
+                .url
+                .as_deref(),
+            Some(url)
+        );
+        let missing = check("[db]\nurl = \"env(SOLOBASE_TEST_UNSET_DB_URL)\"");
+        assert!(matches!(missing, Err(ConfigError::MissingEnv { .. })));
     }
 
     #[test]

@@ -119,13 +119,58 @@ async fn shape_rejections(
     shaped
 }
 
+/// The router of a server on the PostgreSQL store: what that store serves so far (`GET
+/// /auth/v1/health`); every other request of the four APIs is refused with a 501 in its API's
+/// error shape, so no client mistakes it for an empty or failed answer.
+pub fn postgres_router() -> Router {
+    Router::new()
+        .route("/auth/v1/health", get(crate::auth::api::health))
+        .fallback(not_on_postgres)
+        .layer(cors())
+}
+
+async fn not_on_postgres(OriginalUri(uri): OriginalUri) -> Response {
+    let path = uri.path();
+    let api = ["/rest/v1", "/auth/v1", "/storage/v1", "/realtime/v1"]
+        .into_iter()
+        .find(|prefix| path.starts_with(prefix));
+    let status = axum::http::StatusCode::NOT_IMPLEMENTED;
+    let message = |service: &str| format!("{service} is not served on the PostgreSQL store yet");
+    match api {
+        Some("/rest/v1") => {
+            crate::rest::error::RestError::new(status, "0A000", message("REST")).into_response()
+        }
+        Some("/auth/v1") => {
+            crate::auth::error::AuthError::new(status, "not_implemented", message("Auth"))
+                .into_response()
+        }
+        Some("/storage/v1") => {
+            crate::storage::error::StorageError::not_implemented(message("Storage")).into_response()
+        }
+        Some(_) => (
+            status,
+            axum::Json(serde_json::json!({"message": message("Realtime")})),
+        )
+            .into_response(),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes; in-flight requests are finished.
 pub async fn serve(
     listener: TcpListener,
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router(app);
+    serve_router(listener, router(app), shutdown).await
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(
         crate::wire::Listener(listener),
         router.into_make_service_with_connect_info::<crate::wire::Peer>(),

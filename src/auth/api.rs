@@ -63,7 +63,7 @@ async fn api_version_header(mut response: Response) -> Response {
 }
 
 /// `GET /auth/v1/health`: answers once the server is ready.
-async fn health() -> Json<Value> {
+pub async fn health() -> Json<Value> {
     Json(
         json!({"version": env!("CARGO_PKG_VERSION"), "name": "GoTrue", "description": "Solobase's GoTrue-compatible auth API"}),
     )

@@ -8,9 +8,9 @@ use std::time::Duration;
 use crate::auth::Keys;
 
 /// Prints the API URL, database and keys (what `supabase status` shows).
-pub fn print_endpoints(keys: &Keys, api_url: &str, database: &Path) {
+pub fn print_endpoints(keys: &Keys, api_url: &str, database: &str) {
     println!("         API URL: {api_url}");
-    println!("        Database: {}", database.display());
+    println!("        Database: {database}");
     println!("        anon key: {}", keys.anon_key);
     println!("service_role key: {}", keys.service_role_key);
     if let (Some(publishable), Some(secret)) = (keys.publishable_key(), keys.secret_key()) {
@@ -36,7 +36,10 @@ pub fn status(workdir: &Path) -> anyhow::Result<()> {
     print_endpoints(
         &keys,
         &format!("http://127.0.0.1:{port}"),
-        &project.database_path(),
+        &match &project.config.db.url {
+            Some(url) => crate::store::postgres::redacted(url),
+            None => project.database_path().display().to_string(),
+        },
     );
     Ok(())
 }

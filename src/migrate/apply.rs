@@ -246,7 +246,8 @@ pub fn build_schema(migrations: &[Migration]) -> Result<SchemaCache, MigrationEr
     load_schema(&connection)
 }
 
-fn display_path(path: &Path) -> String {
+/// A file as messages name it: its last three path components (`supabase/migrations/x.sql`).
+pub fn display_path(path: &Path) -> String {
     let parts: Vec<_> = path.components().rev().take(3).collect();
     let short: PathBuf = parts.into_iter().rev().collect();
     short.display().to_string()

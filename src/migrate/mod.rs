@@ -16,6 +16,7 @@ mod translate;
 pub mod values;
 
 pub use apply::{
-    Applied, Migration, MigrationError, apply_pending, build_schema, discover, load_schema,
+    Applied, Migration, MigrationError, apply_pending, build_schema, discover, display_path,
+    load_schema,
 };
 pub use translate::{affinity, normalize_insert_values, pg_type};

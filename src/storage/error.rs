@@ -35,6 +35,17 @@ impl StorageError {
         }
     }
 
+    /// 501: what the server does not offer (yet) on this store.
+    pub fn not_implemented(message: String) -> Self {
+        Self {
+            http: StatusCode::NOT_IMPLEMENTED,
+            status: 501,
+            code: "NotImplemented",
+            error: "Not Implemented",
+            message,
+        }
+    }
+
     pub fn bucket_not_found() -> Self {
         Self::new(
             404,

@@ -1,5 +1,6 @@
-//! Store: the embedded SQLite database. One writer connection on its own thread serializes
-//! every write; a pool of WAL readers serves reads in parallel. Each job runs with a `Session`
+//! Store: the embedded SQLite database (the default), or a PostgreSQL database (`postgres`).
+//! On SQLite one writer connection on its own thread serializes every write; a pool of WAL
+//! readers serves reads in parallel. Each job runs with a `Session`
 //! (the caller's claims and the transaction's `now()`) that the SQL functions read, so
 //! `auth.uid()` inside a default, check or policy sees the caller of that job and no other.
 
@@ -7,6 +8,7 @@ pub mod datetime;
 pub mod functions;
 pub mod naming;
 mod pool;
+pub mod postgres;
 pub mod sequence;
 pub mod settings;
 pub mod vector;
