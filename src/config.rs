@@ -272,6 +272,8 @@ pub struct EmailAuthConfig {
     /// `[auth.email.template.<kind>]`: `invite`, `confirmation`, `recovery`, `magic_link`,
     /// `email_change`, `reauthentication`.
     pub template: std::collections::HashMap<String, EmailTemplateConfig>,
+    /// `[auth.email.smtp]`: send through this server instead of the local inbox.
+    pub smtp: Option<SmtpConfig>,
 }
 
 impl Default for EmailAuthConfig {
@@ -284,6 +286,35 @@ impl Default for EmailAuthConfig {
             otp_length: 6,
             otp_expiry: 3600,
             template: Default::default(),
+            smtp: None,
+        }
+    }
+}
+
+/// `[auth.email.smtp]`, as the Supabase CLI names it: the server, its credentials, and the
+/// sender (`admin_email`, shown as `sender_name`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmtpConfig {
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub pass: String,
+    pub admin_email: String,
+    pub sender_name: String,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            host: String::new(),
+            port: 587,
+            user: String::new(),
+            pass: String::new(),
+            admin_email: String::new(),
+            sender_name: String::new(),
         }
     }
 }

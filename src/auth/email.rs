@@ -250,22 +250,33 @@ impl Outgoing {
         self
     }
 
-    fn send(self, app: &App, issuer: &str, redirect_to: &str) {
+    /// Mails it; a failed delivery is GoTrue's 500 "Error sending … email".
+    async fn send(self, app: &App, issuer: &str, redirect_to: &str) -> Result<()> {
         let link = self
             .link_type
             .map(|kind| action_link(issuer, &self.hash, kind, redirect_to));
-        app.mailer().send(Email {
-            kind: self.kind,
-            to: &self.to,
-            link,
-            token: &self.code,
-            token_hash: &self.hash,
-            site_url: &app.project().config.auth.site_url,
-            redirect_to,
-            email: &self.email,
-            new_email: &self.new_email,
-            data: &self.data,
-        });
+        app.mailer()
+            .send(Email {
+                kind: self.kind,
+                to: &self.to,
+                link,
+                token: &self.code,
+                token_hash: &self.hash,
+                site_url: &app.project().config.auth.site_url,
+                redirect_to,
+                email: &self.email,
+                new_email: &self.new_email,
+                data: &self.data,
+            })
+            .await
+            .map_err(|cause| {
+                tracing::error!(%cause, "sending auth email");
+                AuthError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "unexpected_failure",
+                    format!("Error sending {} email", self.kind.noun()),
+                )
+            })
     }
 }
 
@@ -354,7 +365,7 @@ pub async fn send_confirmation(
         metadata_of(connection, &user_id)
     })
     .await?;
-    outgoing.send(app, &issuer(headers), &redirect_to);
+    outgoing.send(app, &issuer(headers), &redirect_to).await?;
     Ok(())
 }
 
@@ -474,7 +485,9 @@ async fn send_magic_link(
         Ok(metadata)
     })
     .await?;
-    outgoing.send(app, &issuer(headers), &referrer(app, query, headers));
+    outgoing
+        .send(app, &issuer(headers), &referrer(app, query, headers))
+        .await?;
     Ok(())
 }
 
@@ -533,7 +546,9 @@ async fn send_to_existing(
     .await?;
     if let Some(data) = data {
         outgoing.data = data;
-        outgoing.send(app, &issuer(headers), &referrer(app, query, headers));
+        outgoing
+            .send(app, &issuer(headers), &referrer(app, query, headers))
+            .await?;
     }
     Ok(())
 }
@@ -730,12 +745,12 @@ pub async fn send_email_change(
         );
         to_current.new_email = new_email.to_owned();
         to_current.data = data.clone();
-        to_current.send(app, &issuer, &redirect_to);
+        to_current.send(app, &issuer, &redirect_to).await?;
         to_new.email = current;
     }
     to_new.new_email = new_email.to_owned();
     to_new.data = data;
-    to_new.send(app, &issuer, &redirect_to);
+    to_new.send(app, &issuer, &redirect_to).await?;
     Ok(())
 }
 
@@ -768,7 +783,9 @@ pub async fn invite(
     outgoing.data = user
         .as_ref()
         .map_or_else(|| json!({}), |user| user["user_metadata"].clone());
-    outgoing.send(&app, &issuer(&headers), &referrer(&app, &query, &headers));
+    outgoing
+        .send(&app, &issuer(&headers), &referrer(&app, &query, &headers))
+        .await?;
     Ok(Json(user).into_response())
 }
 

@@ -1,12 +1,19 @@
 //! Outgoing auth email: each kind's subject and HTML from `[auth.email.template.<kind>]` or
 //! Supabase's defaults, rendered with GoTrue's template variables (`{{ .ConfirmationURL }}`,
-//! `{{ .Token }}`, …) and delivered to the local inbox.
+//! `{{ .Token }}`, …) and delivered to the local inbox, or through the SMTP server of
+//! `[auth.email.smtp]` (lettre).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use anyhow::Context as _;
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
 use super::inbox::{Inbox, Message};
-use crate::config::Project;
+use crate::config::{Project, SmtpConfig};
 
 /// The kinds of email GoTrue sends, named as config.toml's template tables are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,6 +44,18 @@ impl Kind {
             Kind::MagicLink => "magic_link",
             Kind::Recovery => "recovery",
             Kind::EmailChange => "email_change",
+            Kind::Reauthentication => "reauthentication",
+        }
+    }
+
+    /// What GoTrue's "Error sending … email" calls it.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Confirmation => "confirmation",
+            Kind::Invite => "invite",
+            Kind::MagicLink => "magic link",
+            Kind::Recovery => "recovery",
+            Kind::EmailChange => "email change",
             Kind::Reauthentication => "reauthentication",
         }
     }
@@ -101,6 +120,64 @@ pub struct Email<'a> {
 pub struct Mailer {
     templates: HashMap<Kind, (String, String)>,
     inbox: Arc<Inbox>,
+    smtp: Option<Smtp>,
+}
+
+/// An SMTP server to send through, and the sender every message is from.
+struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl Smtp {
+    /// Connects as GoTrue's mailer (gomail) does: TLS from the start on port 465, otherwise
+    /// STARTTLS when the server offers it; credentials when a user is set.
+    fn new(config: &SmtpConfig) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !config.host.is_empty(),
+            "[auth.email.smtp] host is required"
+        );
+        let tls = TlsParameters::new(config.host.clone())?;
+        let tls = if config.port == 465 {
+            Tls::Wrapper(tls)
+        } else {
+            Tls::Opportunistic(tls)
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            .port(config.port)
+            .tls(tls);
+        if !config.user.is_empty() {
+            builder =
+                builder.credentials(Credentials::new(config.user.clone(), config.pass.clone()));
+        }
+        let address = config.admin_email.parse().with_context(|| {
+            format!(
+                "[auth.email.smtp] admin_email {:?} is not an email address",
+                config.admin_email
+            )
+        })?;
+        let name = (!config.sender_name.is_empty()).then(|| config.sender_name.clone());
+        Ok(Self {
+            transport: builder.build(),
+            from: Mailbox::new(name, address),
+        })
+    }
+
+    async fn send(&self, message: Message) -> Result<(), String> {
+        let to: Mailbox = message.to.parse().map_err(|error| format!("{error}"))?;
+        let email = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(message.subject)
+            .header(ContentType::TEXT_HTML)
+            .body(message.html)
+            .map_err(|error| error.to_string())?;
+        self.transport
+            .send(email)
+            .await
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
 }
 
 impl Mailer {
@@ -129,15 +206,23 @@ impl Mailer {
             };
             templates.insert(kind, (subject, body));
         }
-        Ok(Self { templates, inbox })
+        let smtp = match &project.config.auth.email.smtp {
+            Some(config) if config.enabled => Some(Smtp::new(config)?),
+            _ => None,
+        };
+        Ok(Self {
+            templates,
+            inbox,
+            smtp,
+        })
     }
 
     pub fn inbox(&self) -> &Arc<Inbox> {
         &self.inbox
     }
 
-    /// Renders `email` and delivers it.
-    pub fn send(&self, email: Email) {
+    /// Renders `email` and delivers it; an SMTP server's refusal is the error.
+    pub async fn send(&self, email: Email<'_>) -> Result<(), String> {
         let (subject, body) = &self.templates[&email.kind];
         let message = Message {
             to: email.to.to_owned(),
@@ -147,7 +232,13 @@ impl Mailer {
             link: email.link.clone(),
             code: (!email.token.is_empty()).then(|| email.token.to_owned()),
         };
-        self.inbox.deliver(message);
+        match &self.smtp {
+            Some(smtp) => smtp.send(message).await,
+            None => {
+                self.inbox.deliver(message);
+                Ok(())
+            }
+        }
     }
 }
 
