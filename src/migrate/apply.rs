@@ -147,6 +147,9 @@ pub fn apply_pending(
     if !applied.migrations.is_empty() {
         applied.warnings = owner_views_over_rls(&cache);
     }
+    if !applied.migrations.is_empty() || unprepared(&cache) {
+        prepare_functions(connection, &mut cache)?;
+    }
     if let Some(seed) = seed {
         let seeded: Option<String> = connection
             .query_row(
@@ -315,6 +318,37 @@ fn bootstrap_auth(connection: &mut Connection) -> Result<SchemaCache, MigrationE
         },
     )?;
     Ok(cache)
+}
+
+/// Whether an invoker function lacks its bodies per role (a database from before they were
+/// kept).
+fn unprepared(cache: &SchemaCache) -> bool {
+    cache
+        .all_functions()
+        .any(|function| !function.security_definer && function.invoked.is_empty())
+}
+
+/// Rewrites every invoker function's body for each API role under the schema as it now is
+/// (`rest::invoker::prepare`), where the runtime and the next start find it: policies and
+/// grants a later migration adds apply inside functions created before.
+fn prepare_functions(connection: &mut Connection, cache: &mut SchemaCache) -> rusqlite::Result<()> {
+    let functions: Vec<crate::schema::Function> = cache
+        .all_functions()
+        .filter(|function| !function.security_definer)
+        .map(|function| crate::schema::Function {
+            invoked: crate::rest::invoker::prepare(cache, function),
+            ..function.clone()
+        })
+        .collect();
+    let transaction = connection.transaction()?;
+    for function in &functions {
+        crate::plpgsql::store_function(&transaction, function)?;
+    }
+    for function in functions {
+        cache.put_function(function);
+    }
+    save_schema(&transaction, cache)?;
+    transaction.commit()
 }
 
 fn save_schema(connection: &Connection, cache: &SchemaCache) -> rusqlite::Result<()> {

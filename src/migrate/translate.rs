@@ -1734,6 +1734,7 @@ fn create_function(
         body,
         sqlite_body,
         program: None,
+        invoked: Default::default(),
     };
     if language == FunctionLanguage::Plpgsql {
         let program = crate::plpgsql::compile_function(cache, &created).map_err(|reason| {

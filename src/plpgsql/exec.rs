@@ -639,7 +639,13 @@ impl<'a> Machine<'a> {
         let rows = statement
             .query(rusqlite::params_from_iter(values))
             .map_err(PgError::from)?;
-        let collected = collect(rows, &names)?;
+        let mut collected = collect(rows, &names)?;
+        // A write under the caller's policies returns each row's `with check` last.
+        if names.last().map(String::as_str) == Some(crate::store::functions::CHECK_COLUMN) {
+            for row in &mut collected {
+                row.pop();
+            }
+        }
         let readonly = statement.readonly();
         drop(statement);
         self.row_count = if readonly || !collected.is_empty() {

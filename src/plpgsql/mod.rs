@@ -13,7 +13,7 @@ mod tests;
 mod triggers;
 
 pub use error::PgError;
-pub use parse::{Calls, Program, call_sql};
+pub use parse::{Calls, Program, Secure, call_sql};
 pub use runtime::{drop_function, register, store_function};
 pub use triggers::{condition as trigger_condition, sync as sync_triggers};
 
@@ -33,6 +33,24 @@ const TRIGGER_VARIABLES: [&str; 8] = [
 
 /// Parses a function's plpgsql body; the error names what cannot run.
 pub fn compile_function(cache: &SchemaCache, function: &Function) -> Result<Program, String> {
+    compile(cache, function, None)
+}
+
+/// Parses a function's plpgsql body with its queries and expressions translated by `secure`
+/// (as one role runs an invoker body).
+pub fn compile_secured(
+    cache: &SchemaCache,
+    function: &Function,
+    secure: &dyn Secure,
+) -> Result<Program, String> {
+    compile(cache, function, Some(secure))
+}
+
+fn compile(
+    cache: &SchemaCache,
+    function: &Function,
+    secure: Option<&dyn Secure>,
+) -> Result<Program, String> {
     let mut scalars: Vec<String> = function
         .arguments
         .iter()
@@ -63,6 +81,7 @@ pub fn compile_function(cache: &SchemaCache, function: &Function) -> Result<Prog
         arrays,
         records,
         utility: false,
+        secure,
     };
     parse::parse_body(&function.body, &context)
 }
@@ -126,6 +145,7 @@ pub fn compile_do(cache: &SchemaCache, body: &str) -> Result<Program, String> {
         arrays: Vec::new(),
         records: Vec::new(),
         utility: true,
+        secure: None,
     };
     parse::parse_body(body, &context)
 }

@@ -158,6 +158,20 @@ pub struct Context<'a> {
     pub records: Vec<String>,
     /// DO blocks may run DDL through the migration translator.
     pub utility: bool,
+    /// Translates the body's queries and expressions as one caller runs them (an invoker
+    /// body under a role's policies); `None` translates them as written.
+    pub secure: Option<&'a dyn Secure>,
+}
+
+/// Translation of a body's SQL under a caller's policies and privileges. `calls` resolves the
+/// project's functions as a body calls them.
+pub trait Secure {
+    fn statement(
+        &self,
+        statement: &mut Statement,
+        calls: &dyn Resolver,
+    ) -> Result<String, Unsupported>;
+    fn expression(&self, expr: &mut Expr, calls: &dyn Resolver) -> Result<String, Unsupported>;
 }
 
 /// Parses a whole body: one block, optionally labelled, optionally ending in `;`.
@@ -987,8 +1001,12 @@ impl<'a> Parser<'a> {
             .and_then(|mut parser| parser.parse_expr())
             .map_err(|error| format!("cannot parse the expression `{text}`: {error}"))?;
         let refs = self.bind(&mut expr)?;
-        let translated = expression::translate_with(&mut expr, &[], &self.calls())
-            .map_err(|Unsupported(reason)| reason)?;
+        let calls = self.calls();
+        let translated = match self.context.secure {
+            Some(secure) => secure.expression(&mut expr, &calls),
+            None => expression::translate_with(&mut expr, &[], &calls),
+        }
+        .map_err(|Unsupported(reason)| reason)?;
         Ok(Sql {
             text: format!("SELECT {translated}"),
             refs,
@@ -1013,8 +1031,12 @@ impl<'a> Parser<'a> {
                 .map_err(|refusal| refusal.reason)?;
         }
         let refs = self.bind(statement)?;
-        let translated = expression::translate_with(statement, &[], &self.calls())
-            .map_err(|Unsupported(reason)| reason)?;
+        let calls = self.calls();
+        let translated = match self.context.secure {
+            Some(secure) => secure.statement(statement, &calls),
+            None => expression::translate_with(statement, &[], &calls),
+        }
+        .map_err(|Unsupported(reason)| reason)?;
         Ok(Sql {
             text: translated,
             refs,

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use super::error::PgError;
 use super::exec::{Machine, Outcome, Row, coerce, collect, column_names, hex};
 use super::parse::Sql;
-use crate::schema::{Function, FunctionLanguage, FunctionReturn, PgType, QualifiedName};
+use crate::schema::{Function, FunctionLanguage, FunctionReturn, Invoked, PgType, QualifiedName};
+use crate::store::functions::Session;
 use crate::store::naming::{quote_ident, table_ident};
 
 pub const FUNCTIONS_TABLE: &str = "_solobase_functions";
@@ -97,6 +98,11 @@ struct State {
     pending: Vec<Pending>,
     disarmed: bool,
     depth: usize,
+    /// Who the connection's job runs for (`Session::role`).
+    session: Arc<Session>,
+    /// How many `security definer` functions are running: inside one, functions run as its
+    /// owner, without the caller's policies.
+    elevated: usize,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -106,8 +112,11 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, State> {
 }
 
 /// Registers `pg_call`, `pg_trigger` and `pg_triggers_armed` on a connection.
-pub fn register(connection: &Connection) -> rusqlite::Result<()> {
-    let state: Shared = Arc::default();
+pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Result<()> {
+    let state: Shared = Arc::new(Mutex::new(State {
+        session,
+        ..State::default()
+    }));
     let flags = FunctionFlags::SQLITE_UTF8;
 
     let call_state = state.clone();
@@ -192,6 +201,56 @@ fn nested<T>(state: &Shared, run: impl FnOnce() -> Result<T, PgError>) -> Result
     result
 }
 
+/// What `function` runs now: `None` to run it as written (a `security definer` function, one
+/// called inside one, or the server's own job), else its body as the caller's role runs it.
+fn invoked(state: &Shared, function: &Function) -> Result<Option<Invoked>, PgError> {
+    let role = {
+        let state = lock(state);
+        if function.security_definer || state.elevated > 0 {
+            return Ok(None);
+        }
+        state.session.role()
+    };
+    let Some(role) = role else {
+        return Ok(None);
+    };
+    match function.invoked.get(&role) {
+        Some(Invoked::Refused(reason)) if reason.starts_with("permission denied") => {
+            Err(PgError::new("42501", reason.clone()))
+        }
+        Some(Invoked::Refused(reason)) => Err(PgError::new(
+            "42501",
+            format!(
+                "function {}() cannot run under the caller's policies: {reason}",
+                function.name
+            ),
+        )),
+        Some(invoked) => Ok(Some(invoked.clone())),
+        None => Err(PgError::new(
+            "42501",
+            format!(
+                "function {}() was not prepared to run as {role}",
+                function.name
+            ),
+        )),
+    }
+}
+
+/// Runs `run` as the owner of `function` when it is `security definer`.
+fn as_owner<T>(
+    state: &Shared,
+    function: &Function,
+    run: impl FnOnce() -> Result<T, PgError>,
+) -> Result<T, PgError> {
+    if !function.security_definer {
+        return run();
+    }
+    lock(state).elevated += 1;
+    let result = run();
+    lock(state).elevated -= 1;
+    result
+}
+
 /// The overload whose signature is `name` (`public.is_member(uuid)`); a database written
 /// before overloads were kept has it under its bare name (`public.is_member`).
 fn function(state: &Shared, connection: &Connection, name: &str) -> Result<Arc<Function>, PgError> {
@@ -262,18 +321,35 @@ fn call(
         .zip(&function.arguments)
         .map(|(value, argument)| coerce(value, &argument.pg_type))
         .collect::<Result<_, _>>()?;
-    match function.language {
-        FunctionLanguage::Sql => call_sql(connection, &function, &args),
-        FunctionLanguage::Plpgsql => call_plpgsql(connection, &function, args),
-    }
+    let invoked = invoked(state, &function)?;
+    as_owner(state, &function, || match (function.language, &invoked) {
+        (FunctionLanguage::Sql, Some(Invoked::Body(body))) => {
+            call_sql(connection, &function, body, &args)
+        }
+        (FunctionLanguage::Sql, _) => call_sql(
+            connection,
+            &function,
+            function.sqlite_body.as_deref().unwrap_or_default(),
+            &args,
+        ),
+        (FunctionLanguage::Plpgsql, Some(Invoked::Program(program))) => {
+            call_plpgsql(connection, &function, program, args)
+        }
+        (FunctionLanguage::Plpgsql, _) => {
+            let program = function.program.as_ref().ok_or_else(|| {
+                PgError::new("XX000", format!("function {}() has no body", function.name))
+            })?;
+            call_plpgsql(connection, &function, program, args)
+        }
+    })
 }
 
 fn call_sql(
     connection: &Connection,
     function: &Function,
+    body: &str,
     args: &[Value],
 ) -> Result<Value, PgError> {
-    let body = function.sqlite_body.as_deref().unwrap_or_default();
     let statements: Vec<&str> = body
         .split(";\n")
         .map(str::trim)
@@ -301,11 +377,9 @@ fn call_sql(
 fn call_plpgsql(
     connection: &Connection,
     function: &Function,
+    program: &super::Program,
     args: Vec<Value>,
 ) -> Result<Value, PgError> {
-    let program = function.program.as_ref().ok_or_else(|| {
-        PgError::new("XX000", format!("function {}() has no body", function.name))
-    })?;
     let mut machine = Machine::new(connection, None);
     for (argument, value) in function.arguments.iter().zip(args) {
         machine.set_scalar(&argument.name, value, Some(argument.pg_type.clone()));
@@ -584,7 +658,12 @@ fn run_trigger(
     old: Option<Row>,
 ) -> Result<Option<Row>, PgError> {
     let function = function(state, connection, &format!("{}()", trigger.function))?;
-    let program = function.program.as_ref().ok_or_else(|| {
+    let invoked = invoked(state, &function)?;
+    let program = match &invoked {
+        Some(Invoked::Program(program)) => Some(program),
+        _ => function.program.as_ref(),
+    };
+    let program = program.ok_or_else(|| {
         PgError::new(
             "XX000",
             format!(
@@ -609,7 +688,7 @@ fn run_trigger(
     ] {
         machine.set_scalar(name, value, Some(PgType::Text));
     }
-    match machine.run(&program.block)? {
+    match as_owner(state, &function, || machine.run(&program.block))? {
         Outcome::Record(row) => Ok(row),
         Outcome::Value(Value::Null) => Ok(None),
         Outcome::Value(_) => Err(PgError::new(

@@ -109,6 +109,7 @@ pub fn condition(cache: &SchemaCache, when: &str) -> Result<parse::Sql, String> 
         arrays: Vec::new(),
         records: vec!["new".into(), "old".into()],
         utility: false,
+        secure: None,
     };
     parse::expression_in(&context, when)
 }

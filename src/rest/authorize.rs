@@ -238,7 +238,7 @@ impl<'a> PolicyResolver<'a> {
 
     /// Refuses `nextval`, `setval` and `currval` of a sequence the caller holds none of the
     /// privileges they take on.
-    fn may_draw(&self, function: &str, args: &[String]) -> Result<(), Unsupported> {
+    pub(super) fn may_draw(&self, function: &str, args: &[String]) -> Result<(), Unsupported> {
         let needed: &[Privilege] = match function.rsplit('.').next().unwrap_or(function) {
             "nextval" => &[Privilege::Usage, Privilege::Update],
             "setval" => &[Privilege::Update],
@@ -358,25 +358,10 @@ impl Resolver for PolicyResolver<'_> {
 
     fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
         self.may_draw(name, args)?;
+        // A plpgsql function runs as the store's runtime prepared it for the caller's role,
+        // under that role's policies unless it is `security definer`.
         if let Some(function) = crate::plpgsql::find(self.schema, name, args.len()) {
-            if !function.security_definer && !self.bypass {
-                untouchable(self.schema, function, self.caller)
-                    .map_or(Ok(()), |reason| Err(Unsupported(reason)))?;
-            }
-            let guarded = crate::plpgsql::relations(function).iter().find(|table| {
-                self.schema
-                    .table(table)
-                    .is_some_and(|table| table.rls_enabled)
-            });
-            return match guarded {
-                Some(table) if !function.security_definer && !self.bypass => {
-                    Err(Unsupported(format!(
-                        "{}() reads \"{table}\", which has row-level security, as the caller; declare it security definer",
-                        function.name
-                    )))
-                }
-                _ => Ok(Some(crate::plpgsql::call_sql(function, args))),
-            };
+            return Ok(Some(crate::plpgsql::call_sql(function, args)));
         }
         inline_function(self.schema, name, args, &|function| PolicyResolver {
             schema: self.schema,
@@ -387,95 +372,6 @@ impl Resolver for PolicyResolver<'_> {
             writing: RefCell::new(None),
         })
     }
-}
-
-/// Whether `caller` may call `function` over RPC with its body as translated at migration
-/// time (`language sql` invoker bodies are rewritten under the caller's policies by
-/// `invoker::body` instead). A `security invoker` function whose body reads another table
-/// under row-level security is refused (42501): that table's policies could not be applied,
-/// and failing open is not an option. Rows of the table the function returns are filtered by
-/// its policies like a read; `security definer` functions read without the caller's policies,
-/// as in Postgres.
-pub fn callable(
-    schema: &SchemaCache,
-    function: &Function,
-    caller: &Caller,
-) -> Result<(), RestError> {
-    if function.security_definer || caller.bypasses_rls() {
-        return Ok(());
-    }
-    if function.language == FunctionLanguage::Plpgsql
-        && let Some(reason) = untouchable(schema, function, caller)
-    {
-        return Err(RestError::sql("42501", reason, caller.role == Role::Anon));
-    }
-    let returned = match &function.returns {
-        FunctionReturn::Rows { table, .. } => Some(table.clone()),
-        _ => None,
-    };
-    let guarded = if function.language == FunctionLanguage::Plpgsql {
-        crate::plpgsql::relations(function)
-            .iter()
-            .find(|name| {
-                Some(*name) != returned.as_ref()
-                    && schema.table(name).is_some_and(|table| table.rls_enabled)
-            })
-            .cloned()
-    } else {
-        let dialect = sqlparser::dialect::PostgreSqlDialect {};
-        let statements =
-            sqlparser::parser::Parser::parse_sql(&dialect, &function.body).unwrap_or_default();
-        let mut guarded = None;
-        let _ = sqlparser::ast::visit_relations(&statements, |relation| {
-            let name = crate::migrate::expression::qualified_name(relation);
-            if Some(&name) != returned.as_ref()
-                && schema.table(&name).is_some_and(|table| table.rls_enabled)
-            {
-                guarded = Some(name);
-                return std::ops::ControlFlow::Break(());
-            }
-            std::ops::ControlFlow::Continue(())
-        });
-        guarded
-    };
-    match guarded {
-        Some(table) => Err(RestError::sql(
-            "42501",
-            format!(
-                "function {}() reads \"{table}\", which has row-level security, as the caller",
-                function.name
-            ),
-            caller.role == crate::auth::Role::Anon,
-        )
-        .hint("declare the function `security definer` (it then reads without the caller's policies) or return rows of that table")),
-        None => Ok(()),
-    }
-}
-
-/// Why `caller` may not run the plpgsql invoker `function`: a table its body reads or writes
-/// on which the caller holds no privilege at all (`permission denied for table t`). Which
-/// statement needs which privilege is not known here, so one privilege on any column passes.
-fn untouchable(schema: &SchemaCache, function: &Function, caller: &Caller) -> Option<String> {
-    let role = caller.role.as_str();
-    let any = [
-        Privilege::Select,
-        Privilege::Insert,
-        Privilege::Update,
-        Privilege::Delete,
-    ];
-    crate::plpgsql::relations(function).iter().find_map(|name| {
-        let table = schema.table(name)?;
-        let held = any.iter().any(|privilege| {
-            schema
-                .privileges
-                .relation_allows(name, role, *privilege, &BTreeSet::new())
-        });
-        let what = match table.kind {
-            TableKind::View { .. } => "view",
-            TableKind::Table => "table",
-        };
-        (!held).then(|| format!("{DENIED}{what} {}", name.name))
-    })
 }
 
 /// A call of one of the project's scalar `language sql` functions as a scalar subquery.

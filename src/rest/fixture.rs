@@ -102,9 +102,11 @@ fn function(
         language: FunctionLanguage::Sql,
         volatility,
         security_definer: false,
-        body: String::new(),
+        // As written in a migration: the arguments by their bare names.
+        body: body.replace(':', ""),
         sqlite_body: Some(body.into()),
         program: None,
+        invoked: Default::default(),
     }
 }
 

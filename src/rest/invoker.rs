@@ -1,53 +1,50 @@
-//! Invoker: the body of a `security invoker` SQL function as a restricted caller runs it, every
-//! statement under the caller's policies as in Postgres — reads see only what the SELECT
-//! policies let through, UPDATE and DELETE reach only rows their `using` (and SELECT) policies
-//! allow, and each row INSERT or UPDATE writes must pass the `with check` (42501 otherwise).
-//! Each statement needs the caller's privileges on what it writes and reads (42501).
+//! Invoker: the body of a `security invoker` function as a caller runs it, every statement
+//! under the caller's policies as in Postgres — reads see only what the SELECT policies let
+//! through, UPDATE and DELETE reach only rows their `using` (and SELECT) policies allow, and
+//! each row INSERT or UPDATE writes must pass the `with check` (42501 otherwise). Each
+//! statement needs the caller's privileges on what it writes and reads (42501); service_role
+//! skips the policies, not the privileges. `body` rewrites a `language sql` body for REST;
+//! `prepare` rewrites every invoker body (plpgsql and triggers included) once per API role,
+//! for the store's runtime to run as the calling role.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use sqlparser::ast::{
-    AssignmentTarget, Expr, FromTable, ObjectName, Statement, TableFactor, TableObject,
+    AssignmentTarget, Expr, FromTable, ObjectName, SelectItem, Statement, TableFactor, TableObject,
     TableWithJoins,
 };
 
 use super::authorize::{Clause, PolicyResolver, refusal};
 use super::error::RestError;
-use crate::auth::Caller;
-use crate::migrate::expression::{Unsupported, qualified_name, translate_with};
+use crate::auth::{Caller, Role};
+use crate::migrate::expression::{Resolver, Unsupported, qualified_name, translate_with};
 use crate::schema::privileges::Privilege;
 use crate::schema::{
-    Function, FunctionLanguage, PolicyCommand, QualifiedName, SchemaCache, Table, TableKind,
+    Function, FunctionLanguage, Invoked, PolicyCommand, QualifiedName, SchemaCache, Table,
+    TableKind,
 };
+use crate::store::functions::CHECK_COLUMN;
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
 
 /// The SQLite statements (joined by `;\n`, arguments as `:name`) of `function`'s body for
-/// `caller`; `None` when the body runs as translated at migration time: the caller bypasses
-/// row-level security, or the function is `security definer` (its owner reads without
-/// policies) or not `language sql`.
+/// `caller`; `None` when the body runs as translated at migration time: the function is
+/// `security definer` (its owner reads without policies) or not `language sql` (the runtime
+/// runs a plpgsql body as `prepare` made it for the caller's role).
 pub fn body(
     schema: &SchemaCache,
     function: &Function,
     caller: &Caller,
 ) -> Result<Option<String>, RestError> {
-    if function.security_definer
-        || caller.bypasses_rls()
-        || function.language != FunctionLanguage::Sql
-    {
+    if function.security_definer || function.language != FunctionLanguage::Sql {
         return Ok(None);
     }
-    let key = format!("invoker|{}|{}", function.name, caller.role.as_str());
+    let key = format!("invoker|{}|{}", function.signature(), caller.role.as_str());
     schema
         .compiled_policies
         .get_or_insert_with(&key, || {
-            let rewriter = Rewriter {
-                resolver: PolicyResolver::new(schema, caller),
-                parameters: function
-                    .arguments
-                    .iter()
-                    .map(|argument| argument.name.clone())
-                    .collect(),
-            };
-            rewriter
+            Rewriter::new(schema, caller, sql_parameters(function), None)
                 .body(&function.body)
                 .map(Some)
                 .map_err(|Unsupported(reason)| reason)
@@ -66,9 +63,132 @@ pub fn body(
         })
 }
 
+/// `function`'s body as each API role runs it: rewritten under that role's policies and
+/// privileges, or the reason it cannot run as that role. Empty for `security definer`
+/// functions, which run as written whoever calls them.
+pub fn prepare(schema: &SchemaCache, function: &Function) -> BTreeMap<String, Invoked> {
+    if function.security_definer {
+        return BTreeMap::new();
+    }
+    [Role::Anon, Role::Authenticated, Role::ServiceRole]
+        .into_iter()
+        .map(|role| {
+            let caller = Caller {
+                role,
+                claims: Arc::new(serde_json::json!({ "role": role.as_str() })),
+            };
+            let invoked = match function.language {
+                FunctionLanguage::Sql => {
+                    Rewriter::new(schema, &caller, sql_parameters(function), None)
+                        .body(&function.body)
+                        .map(Invoked::Body)
+                        .map_err(|Unsupported(reason)| reason)
+                }
+                FunctionLanguage::Plpgsql => {
+                    let secured = Secured {
+                        schema,
+                        caller: &caller,
+                    };
+                    crate::plpgsql::compile_secured(schema, function, &secured)
+                        .map(Invoked::Program)
+                }
+            };
+            (
+                role.as_str().to_owned(),
+                invoked.unwrap_or_else(Invoked::Refused),
+            )
+        })
+        .collect()
+}
+
+fn sql_parameters(function: &Function) -> Vec<String> {
+    function
+        .arguments
+        .iter()
+        .map(|argument| argument.name.clone())
+        .collect()
+}
+
+/// A plpgsql body's queries and expressions under one caller's policies and privileges.
+struct Secured<'a> {
+    schema: &'a SchemaCache,
+    caller: &'a Caller,
+}
+
+impl crate::plpgsql::Secure for Secured<'_> {
+    fn statement(
+        &self,
+        statement: &mut Statement,
+        calls: &dyn Resolver,
+    ) -> Result<String, Unsupported> {
+        Rewriter::new(self.schema, self.caller, Vec::new(), Some(calls)).secure(statement)
+    }
+
+    fn expression(&self, expr: &mut Expr, calls: &dyn Resolver) -> Result<String, Unsupported> {
+        let rewriter = Rewriter::new(self.schema, self.caller, Vec::new(), Some(calls));
+        let text = expr.to_string();
+        rewriter
+            .resolver
+            .reading(&text, || rewriter.translate(expr))
+    }
+}
+
 struct Rewriter<'a> {
     resolver: PolicyResolver<'a>,
     parameters: Vec<String>,
+    /// How a plpgsql body calls the project's functions (through the runtime, which runs
+    /// them as the caller's role in turn); `None` for a SQL body, whose calls the policies
+    /// resolve. A plpgsql body may also read back what it writes (`returning … into`).
+    calls: Option<&'a dyn Resolver>,
+}
+
+/// Translation under the rewriter's policies, with the project's functions resolved by
+/// `calls` when there are any.
+struct Translation<'r, 'a> {
+    policies: &'r PolicyResolver<'a>,
+    calls: Option<&'r dyn Resolver>,
+}
+
+impl Resolver for Translation<'_, '_> {
+    fn relation(&self, name: &QualifiedName) -> Result<Option<String>, Unsupported> {
+        self.policies.relation(name)
+    }
+
+    fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
+        match self.calls {
+            Some(calls) => {
+                self.policies.may_draw(name, args)?;
+                calls.function(name, args)
+            }
+            None => self.policies.function(name, args),
+        }
+    }
+
+    fn table_function(
+        &self,
+        name: &QualifiedName,
+        args: &[String],
+    ) -> Result<Option<String>, Unsupported> {
+        match self.calls {
+            Some(calls) => calls.table_function(name, args),
+            None => self.policies.table_function(name, args),
+        }
+    }
+}
+
+impl<'a> Rewriter<'a> {
+    fn new(
+        schema: &'a SchemaCache,
+        caller: &'a Caller,
+        parameters: Vec<String>,
+        calls: Option<&'a dyn Resolver>,
+    ) -> Self {
+        Self {
+            resolver: PolicyResolver::new(schema, caller),
+            parameters,
+            calls,
+        }
+    }
 }
 
 impl Rewriter<'_> {
@@ -78,16 +198,19 @@ impl Rewriter<'_> {
             .map_err(|error| Unsupported(error.to_string()))?;
         let mut translated = Vec::new();
         for mut statement in statements {
-            let text = statement.to_string();
-            let target = self.may_write(&statement)?;
-            *self.resolver.writing.borrow_mut() = target;
-            let result = self
-                .resolver
-                .reading(&text, || self.statement(&mut statement));
-            *self.resolver.writing.borrow_mut() = None;
-            translated.push(result?);
+            translated.push(self.secure(&mut statement)?);
         }
         Ok(translated.join(";\n"))
+    }
+
+    /// One statement under the caller's privileges and policies.
+    fn secure(&self, statement: &mut Statement) -> Result<String, Unsupported> {
+        let text = statement.to_string();
+        let target = self.may_write(statement)?;
+        *self.resolver.writing.borrow_mut() = target;
+        let result = self.resolver.reading(&text, || self.statement(statement));
+        *self.resolver.writing.borrow_mut() = None;
+        result
     }
 
     /// Refuses a write the caller lacks the privilege for: UPDATE on each assigned column,
@@ -188,9 +311,10 @@ impl Rewriter<'_> {
                 let Some(table) = self.secured_target(&update.table)? else {
                     return self.translate(statement);
                 };
-                if update.from.is_some() || update.returning.is_some() {
-                    return Err(refused("update … from / returning", table));
+                if update.from.is_some() {
+                    return Err(refused("update … from", table));
                 }
+                let returned = self.returning(table, update.returning.as_mut())?;
                 let mut assignments = Vec::new();
                 for assignment in &mut update.assignments {
                     let AssignmentTarget::ColumnName(column) = &assignment.target else {
@@ -216,7 +340,7 @@ impl Rewriter<'_> {
                     table_ident(&table.name),
                     assignments.join(", "),
                     terms.join(" AND "),
-                    self.check(table, PolicyCommand::Update)?
+                    self.checked(table, PolicyCommand::Update, returned)?
                 ))
             }
             Statement::Delete(delete) => {
@@ -228,9 +352,10 @@ impl Rewriter<'_> {
                 let Some(table) = self.secured_target(target)? else {
                     return self.translate(statement);
                 };
-                if delete.using.is_some() || delete.returning.is_some() {
-                    return Err(refused("delete … using / returning", table));
+                if delete.using.is_some() {
+                    return Err(refused("delete … using", table));
                 }
+                let returned = self.returning(table, delete.returning.as_mut())?;
                 let mut terms = self.selection(delete.selection.as_mut())?;
                 terms.extend(self.predicates(
                     table,
@@ -240,9 +365,10 @@ impl Rewriter<'_> {
                     ],
                 )?);
                 Ok(format!(
-                    "DELETE FROM {} WHERE {}",
+                    "DELETE FROM {} WHERE {}{}",
                     table_ident(&table.name),
-                    terms.join(" AND ")
+                    terms.join(" AND "),
+                    returned.map_or(String::new(), |items| format!(" RETURNING {items}"))
                 ))
             }
             Statement::Insert(insert) => {
@@ -252,12 +378,14 @@ impl Rewriter<'_> {
                 let Some(table) = self.secured(name) else {
                     return self.translate(statement);
                 };
-                if insert.on.is_some() || insert.returning.is_some() {
-                    return Err(refused("insert … on conflict / returning", table));
+                if insert.on.is_some() {
+                    return Err(refused("insert … on conflict", table));
                 }
+                let returned = self.returning(table, insert.returning.as_mut())?;
+                insert.returning = None;
                 // The target is a name, not a `FROM` item: translating leaves it as it is and
                 // filters only the tables the inserted rows are read from.
-                let check = self.check(table, PolicyCommand::Insert)?;
+                let check = self.checked(table, PolicyCommand::Insert, returned)?;
                 Ok(format!("{}{check}", self.translate(statement)?))
             }
             _ => self.translate(statement),
@@ -268,7 +396,52 @@ impl Rewriter<'_> {
         &self,
         node: &mut N,
     ) -> Result<String, Unsupported> {
-        translate_with(node, &self.parameters, &self.resolver)
+        let translation = Translation {
+            policies: &self.resolver,
+            calls: self.calls,
+        };
+        translate_with(node, &self.parameters, &translation)
+    }
+
+    /// A write's own `RETURNING` list, translated; only a plpgsql body may read back what it
+    /// writes to a table under row-level security (a SQL body's rows are its result).
+    fn returning(
+        &self,
+        table: &Table,
+        returning: Option<&mut Vec<SelectItem>>,
+    ) -> Result<Option<String>, Unsupported> {
+        let Some(items) = returning else {
+            return Ok(None);
+        };
+        if self.calls.is_none() {
+            return Err(refused("a write … returning", table));
+        }
+        let translated = items
+            .iter_mut()
+            .map(|item| self.translate(item))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(translated.join(", ")))
+    }
+
+    /// `RETURNING` the statement's own items (if any) and the `with check` of each written
+    /// row, as `CHECK_COLUMN`, which the runtime drops.
+    fn checked(
+        &self,
+        table: &Table,
+        command: PolicyCommand,
+        returned: Option<String>,
+    ) -> Result<String, Unsupported> {
+        let check = self.check(table, command)?;
+        Ok(match (returned, check.strip_prefix(" RETURNING ")) {
+            (None, _) => check,
+            (Some(items), None) => format!(" RETURNING {items}"),
+            (Some(items), Some(check)) => {
+                format!(
+                    " RETURNING {items}, {check} AS {}",
+                    quote_ident(CHECK_COLUMN)
+                )
+            }
+        })
     }
 
     /// The table under row-level security that an UPDATE or DELETE writes, if it is one.
@@ -285,12 +458,13 @@ impl Rewriter<'_> {
         Ok(Some(table))
     }
 
+    /// The table `name`, when the caller's writes to it are under row-level security.
     fn secured(&self, name: &ObjectName) -> Option<&Table> {
         let name: QualifiedName = qualified_name(name);
         self.resolver
             .schema
             .table(&name)
-            .filter(|table| table.rls_enabled)
+            .filter(|table| table.rls_enabled && !self.resolver.caller.bypasses_rls())
     }
 
     /// The statement's own `WHERE` (translated, policies on the tables it reads) as a term.

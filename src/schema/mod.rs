@@ -424,6 +424,22 @@ pub struct Function {
     /// A plpgsql body, parsed once when the migration created the function.
     #[serde(default)]
     pub program: Option<crate::plpgsql::Program>,
+    /// A `security invoker` function's body as each API role runs it, under that role's
+    /// policies and privileges (`rest::invoker::prepare`, once all migrations are applied);
+    /// empty for `security definer` functions, which always run as written.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub invoked: BTreeMap<String, Invoked>,
+}
+
+/// What an invoker function runs as one role: its statements rewritten under that role's
+/// policies, or why they cannot be (calling it as that role then fails with 42501).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Invoked {
+    /// A `language sql` body: SQLite statements joined by `;\n`, arguments as `:name`.
+    Body(String),
+    /// A plpgsql body.
+    Program(crate::plpgsql::Program),
+    Refused(String),
 }
 
 impl Function {

@@ -138,6 +138,12 @@ impl Session {
         state.settings.insert(name, value);
     }
 
+    /// The role of the job's caller; `None` for the server's own jobs.
+    pub fn role(&self) -> Option<String> {
+        let claims = self.claims()?;
+        claims.get("role")?.as_str().map(str::to_owned)
+    }
+
     pub(super) fn claims(&self) -> Option<Arc<Value>> {
         self.state
             .lock()
@@ -146,6 +152,10 @@ impl Session {
             .clone()
     }
 }
+
+/// The column an invoker body's write returns its rows' `with check` in (`rls_check`); the
+/// plpgsql runtime drops it from what the statement returns.
+pub const CHECK_COLUMN: &str = "pg_rls_check";
 
 /// How Postgres starts the message of a row a policy's `with check` refuses.
 pub const RLS_VIOLATION: &str = "new row violates row-level security policy for table";
@@ -304,9 +314,9 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
             return Ok(1);
         }
         let table: String = context.get(1)?;
-        Err(rusqlite::Error::UserFunctionError(
-            format!("{RLS_VIOLATION} \"{table}\"").into(),
-        ))
+        Err(rusqlite::Error::UserFunctionError(Box::new(
+            crate::plpgsql::PgError::new("42501", format!("{RLS_VIOLATION} \"{table}\"")),
+        )))
     })?;
 
     let now_session = session.clone();
@@ -375,12 +385,12 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         };
         Ok(Some(pattern.is_match(&text)))
     })?;
-    super::settings::register(connection, session)?;
+    super::settings::register(connection, session.clone())?;
     super::vector::register(connection)?;
     crate::storage::functions::register(connection)?;
     crate::realtime::send::register(connection)?;
     // The project's functions and triggers, run by the plpgsql interpreter.
-    crate::plpgsql::register(connection)
+    crate::plpgsql::register(connection, session)
 }
 
 /// A LIKE pattern (`%` any run, `_` one character, `\\` escapes) as an anchored regex.

@@ -61,6 +61,7 @@ fn function(name: &str, arguments: Vec<FunctionArgument>, returns: FunctionRetur
         body: "select 1".into(),
         sqlite_body: None,
         program: None,
+        invoked: Default::default(),
     }
 }
 
