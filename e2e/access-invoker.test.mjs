@@ -91,3 +91,18 @@ test("service_role skips policies, not privileges: an invoker body reading auth.
   // Only A's first draft is left; service_role counts it although no policy names it.
   await same("service_role", (db) => db.rpc("count_drafts"), "select count_drafts();", { data: 1 })
 })
+
+test("a refused invoker body answers as PostgREST does: 401 to anon, 403 to a signed-in user", async () => {
+  for (const fn of ["first_email", "user_count", "members_only"]) {
+    for (const [who, status] of [["anon", 401], [A, 403]]) {
+      await same(who, (db) => db.rpc(fn), `select ${fn}();`)
+      const { status: got, error } = await as(who).rpc(fn)
+      assert.deepEqual([got, error.code], [status, "42501"], `${fn} as ${who}`)
+    }
+  }
+  // Raised while the body runs: anon's insert meets no policy of drafts.
+  const draft = { owner_id: A, text_body: "anon's" }
+  await same("anon", (db) => db.rpc("add_draft", draft), `select add_draft('${A}', 'anon''s');`)
+  const { status, error } = await as("anon").rpc("add_draft", draft)
+  assert.deepEqual([status, error.code], [401, "42501"])
+})

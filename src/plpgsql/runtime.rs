@@ -203,7 +203,7 @@ fn nested<T>(state: &Shared, run: impl FnOnce() -> Result<T, PgError>) -> Result
 
 /// What `function` runs now: `None` to run it as written (a `security definer` function, one
 /// called inside one, or the server's own job), else its body as the caller's role runs it.
-fn invoked(state: &Shared, function: &Function) -> Result<Option<Invoked>, PgError> {
+fn invoked<'f>(state: &Shared, function: &'f Function) -> Result<Option<&'f Invoked>, PgError> {
     let role = {
         let state = lock(state);
         if function.security_definer || state.elevated > 0 {
@@ -214,26 +214,10 @@ fn invoked(state: &Shared, function: &Function) -> Result<Option<Invoked>, PgErr
     let Some(role) = role else {
         return Ok(None);
     };
-    match function.invoked.get(&role) {
-        Some(Invoked::Refused(reason)) if reason.starts_with("permission denied") => {
-            Err(PgError::new("42501", reason.clone()))
-        }
-        Some(Invoked::Refused(reason)) => Err(PgError::new(
-            "42501",
-            format!(
-                "function {}() cannot run under the caller's policies: {reason}",
-                function.name
-            ),
-        )),
-        Some(invoked) => Ok(Some(invoked.clone())),
-        None => Err(PgError::new(
-            "42501",
-            format!(
-                "function {}() was not prepared to run as {role}",
-                function.name
-            ),
-        )),
-    }
+    function
+        .run_as(&role)
+        .map(Some)
+        .map_err(|message| PgError::new("42501", message))
 }
 
 /// Runs `run` as the owner of `function` when it is `security definer`.
@@ -322,7 +306,7 @@ fn call(
         .map(|(value, argument)| coerce(value, &argument.pg_type))
         .collect::<Result<_, _>>()?;
     let invoked = invoked(state, &function)?;
-    as_owner(state, &function, || match (function.language, &invoked) {
+    as_owner(state, &function, || match (function.language, invoked) {
         (FunctionLanguage::Sql, Some(Invoked::Body(body))) => {
             call_sql(connection, &function, body, &args)
         }
@@ -659,7 +643,7 @@ fn run_trigger(
 ) -> Result<Option<Row>, PgError> {
     let function = function(state, connection, &format!("{}()", trigger.function))?;
     let invoked = invoked(state, &function)?;
-    let program = match &invoked {
+    let program = match invoked {
         Some(Invoked::Program(program)) => Some(program),
         _ => function.program.as_ref(),
     };

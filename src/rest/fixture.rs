@@ -234,7 +234,7 @@ pub fn schema() -> SchemaCache {
             "update todos set done = 1;\nselect 1",
         ),
     ];
-    SchemaCache {
+    let mut schema = SchemaCache {
         tables: tables
             .into_iter()
             .map(|table| (table.name.clone(), table))
@@ -245,7 +245,21 @@ pub fn schema() -> SchemaCache {
             .map(|function| (function.name.clone(), vec![function]))
             .collect(),
         ..SchemaCache::default()
+    };
+    // As migrations leave them: each invoker body prepared for every API role.
+    let prepared: Vec<Function> = schema
+        .all_functions()
+        .map(|function| Function {
+            invoked: super::invoker::prepare(&schema, function),
+            ..function.clone()
+        })
+        .collect();
+    for function in prepared {
+        schema
+            .functions
+            .insert(function.name.clone(), vec![function]);
     }
+    schema
 }
 
 pub fn caller(role: Role) -> Caller {

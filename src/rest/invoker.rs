@@ -3,20 +3,19 @@
 //! through, UPDATE and DELETE reach only rows their `using` (and SELECT) policies allow, and
 //! each row INSERT or UPDATE writes must pass the `with check` (42501 otherwise). Each
 //! statement needs the caller's privileges on what it writes and reads (42501); service_role
-//! skips the policies, not the privileges. `body` rewrites a `language sql` body for REST;
-//! `prepare` rewrites every invoker body (plpgsql and triggers included) once per API role,
-//! for the store's runtime to run as the calling role.
+//! skips the policies, not the privileges. `prepare` rewrites every invoker body (plpgsql and
+//! triggers included) once per API role; `body` picks a `language sql` body's variant for
+//! REST, the store's runtime the others'.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use sqlparser::ast::{
     AssignmentTarget, Expr, FromTable, ObjectName, SelectItem, Statement, TableFactor, TableObject,
     TableWithJoins,
 };
 
-use super::authorize::{Clause, PolicyResolver, refusal};
+use super::authorize::{Clause, PolicyResolver};
 use super::error::RestError;
 use crate::auth::{Caller, Role};
 use crate::migrate::expression::{Resolver, Unsupported, qualified_name, translate_with};
@@ -28,39 +27,20 @@ use crate::schema::{
 use crate::store::functions::CHECK_COLUMN;
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
 
-/// The SQLite statements (joined by `;\n`, arguments as `:name`) of `function`'s body for
-/// `caller`; `None` when the body runs as translated at migration time: the function is
-/// `security definer` (its owner reads without policies) or not `language sql` (the runtime
-/// runs a plpgsql body as `prepare` made it for the caller's role).
-pub fn body(
-    schema: &SchemaCache,
-    function: &Function,
-    caller: &Caller,
-) -> Result<Option<String>, RestError> {
+/// The SQLite statements (joined by `;\n`, arguments as `:name`) of `function`'s body as
+/// `caller`'s role runs it (prepared once by `prepare`); `None` when the body runs as
+/// translated at migration time: the function is `security definer` (its owner reads without
+/// policies) or not `language sql` (the runtime runs a plpgsql body as its role's variant).
+/// A body that cannot run as the caller's role is 42501.
+pub fn body<'f>(function: &'f Function, caller: &Caller) -> Result<Option<&'f str>, RestError> {
     if function.security_definer || function.language != FunctionLanguage::Sql {
         return Ok(None);
     }
-    let key = format!("invoker|{}|{}", function.signature(), caller.role.as_str());
-    schema
-        .compiled_policies
-        .get_or_insert_with(&key, || {
-            Rewriter::new(schema, caller, sql_parameters(function), None)
-                .body(&function.body)
-                .map(Some)
-                .map_err(|Unsupported(reason)| reason)
-        })
-        .map_err(|reason| {
-            refusal(reason, caller, |reason| {
-                RestError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "42501",
-                    format!(
-                        "function {}() cannot run under the caller's policies: {reason}",
-                        function.name
-                    ),
-                )
-            })
-        })
+    match function.run_as(caller.role.as_str()) {
+        Ok(Invoked::Body(body)) => Ok(Some(body)),
+        Ok(_) => Ok(None),
+        Err(message) => Err(RestError::sql("42501", message, caller.role == Role::Anon)),
+    }
 }
 
 /// `function`'s body as each API role runs it: rewritten under that role's policies and

@@ -1200,9 +1200,7 @@ impl Builder<'_> {
     }
 
     fn call(&mut self, call: &Call) -> Result<CallQuery, RestError> {
-        let rewritten = invoker::body(self.schema, call.function, self.caller)?;
-        let statements: Vec<&str> = rewritten
-            .as_deref()
+        let statements: Vec<&str> = invoker::body(call.function, self.caller)?
             .unwrap_or(call.body)
             .split(";\n")
             .map(str::trim)

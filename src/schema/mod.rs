@@ -443,6 +443,25 @@ pub enum Invoked {
 }
 
 impl Function {
+    /// What this invoker function runs as `role`: its body as `rest::invoker::prepare` made it
+    /// for that role, or why it cannot run as that role (the message of the 42501 it raises).
+    pub fn run_as(&self, role: &str) -> Result<&Invoked, String> {
+        match self.invoked.get(role) {
+            Some(Invoked::Refused(reason)) if reason.starts_with("permission denied") => {
+                Err(reason.clone())
+            }
+            Some(Invoked::Refused(reason)) => Err(format!(
+                "function {}() cannot run under the caller's policies: {reason}",
+                self.name
+            )),
+            Some(invoked) => Ok(invoked),
+            None => Err(format!(
+                "function {}() was not prepared to run as {role}",
+                self.name
+            )),
+        }
+    }
+
     /// The overload's identity as Postgres prints a `regprocedure`, with `pg_type` names:
     /// `public.is_member(uuid, int4)`. Calls through the store name the function by it.
     pub fn signature(&self) -> String {
