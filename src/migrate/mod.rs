@@ -9,6 +9,7 @@ pub mod expression;
 mod grants;
 mod postgres_only;
 pub mod printed;
+pub mod rows;
 pub mod sequences;
 pub mod statements;
 mod temporal;

@@ -82,12 +82,14 @@ pub fn apply(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Ou
     let text = identity
         .as_ref()
         .map_or(text, |found| found.statement.as_str());
+    // sqlparser knows no `rows n` or `cost n` in `create function`.
+    let (text, rows) = super::rows::planner_estimates(text);
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
-    let statements = sqlparser::parser::Parser::parse_sql(&dialect, text).map_err(|error| {
+    let statements = sqlparser::parser::Parser::parse_sql(&dialect, &text).map_err(|error| {
         Refusal::new(format!("cannot parse: {error}")).hint("check the statement's syntax")
     })?;
     for statement in statements {
-        apply_statement(connection, cache, statement)?;
+        apply_statement(connection, cache, statement, rows)?;
     }
     match identity {
         Some(found) => found.register(connection, cache),
@@ -228,10 +230,12 @@ fn publication(cache: &mut SchemaCache, text: &str, words: &[&str]) -> Outcome {
     Ok(())
 }
 
+/// `rows` is the row estimate a `create function` declared.
 fn apply_statement(
     connection: &Connection,
     cache: &mut SchemaCache,
     statement: Statement,
+    rows: Option<u64>,
 ) -> Outcome {
     match statement {
         Statement::CreateTable(create) => {
@@ -437,7 +441,7 @@ fn apply_statement(
             }
             _ => Err(Refusal::new("only enum types (`create type … as enum`) are supported")),
         },
-        Statement::CreateFunction(function) => create_function(connection, cache, function),
+        Statement::CreateFunction(function) => create_function(connection, cache, function, rows),
         Statement::CreateTrigger(trigger) => create_trigger(connection, cache, trigger),
         Statement::Comment { object_type, object_name, comment, .. } => {
             match object_type {
@@ -1546,7 +1550,16 @@ fn drop_function(
         .map(|args| {
             args.iter()
                 .filter(|arg| !matches!(arg.mode, Some(sqlparser::ast::ArgMode::Out)))
-                .map(|arg| Ok(pg_type(cache, &arg.data_type)?.0.typname()))
+                .map(|arg| {
+                    let (pg_type, row) = argument_type(cache, &arg.data_type)?;
+                    Ok(FunctionArgument {
+                        name: String::new(),
+                        pg_type,
+                        default: None,
+                        row,
+                    }
+                    .typname())
+                })
                 .collect::<Result<Vec<String>, Refusal>>()
         })
         .transpose()?;
@@ -1591,6 +1604,7 @@ fn create_function(
     connection: &Connection,
     cache: &mut SchemaCache,
     function: sqlparser::ast::CreateFunction,
+    rows: Option<u64>,
 ) -> Outcome {
     let name = qualified_name(&function.name);
     if crate::storage::functions::is_builtin(&name) {
@@ -1617,7 +1631,7 @@ fn create_function(
     // OUT and INOUT parameters: the columns of the row the function returns.
     let mut outputs = Vec::new();
     for (position, argument) in function.args.iter().flatten().enumerate() {
-        let (pg_type, _) = pg_type(cache, &argument.data_type)?;
+        let (pg_type, row) = argument_type(cache, &argument.data_type)?;
         let argument_name = argument
             .name
             .as_ref()
@@ -1634,6 +1648,7 @@ fn create_function(
                 name: argument_name,
                 pg_type,
                 default: argument.default_expr.as_ref().map(ToString::to_string),
+                row,
             });
         }
     }
@@ -1711,12 +1726,8 @@ fn create_function(
         _ => None,
     }
     .ok_or_else(|| Refusal::new("the function body must be a quoted string (as $$ … $$)"))?;
-    let argument_names: Vec<String> = arguments
-        .iter()
-        .map(|argument| argument.name.clone())
-        .collect();
     let sqlite_body = match language {
-        FunctionLanguage::Sql => Some(translate_sql_body(&body, &argument_names)?),
+        FunctionLanguage::Sql => Some(translate_sql_body(&body, &arguments)?),
         FunctionLanguage::Plpgsql => None,
     };
     let volatility = match function.behavior {
@@ -1735,6 +1746,7 @@ fn create_function(
         sqlite_body,
         program: None,
         invoked: Default::default(),
+        rows,
     };
     if language == FunctionLanguage::Plpgsql {
         let program = crate::plpgsql::compile_function(cache, &created).map_err(|reason| {
@@ -1904,14 +1916,39 @@ fn string_value(expr: &Expr) -> Option<String> {
     }
 }
 
+/// A function argument's type: a Postgres type, or a table's row type (passed as jsonb).
+fn argument_type(
+    cache: &SchemaCache,
+    data_type: &DataType,
+) -> Result<(PgType, Option<QualifiedName>), Refusal> {
+    match pg_type(cache, data_type) {
+        Ok((pg_type, _)) => Ok((pg_type, None)),
+        Err(refusal) => match data_type {
+            DataType::Custom(object, modifiers) if modifiers.is_empty() => {
+                let table = qualified_name(object);
+                if cache.table(&table).is_none() {
+                    return Err(refusal);
+                }
+                Ok((PgType::Jsonb, Some(table)))
+            }
+            _ => Err(refusal),
+        },
+    }
+}
+
 /// A `language sql` body: each statement translated, arguments as `:name` parameters.
-fn translate_sql_body(body: &str, arguments: &[String]) -> Result<String, Refusal> {
+fn translate_sql_body(body: &str, arguments: &[FunctionArgument]) -> Result<String, Refusal> {
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
     let statements = sqlparser::parser::Parser::parse_sql(&dialect, body)
         .map_err(|error| Refusal::new(format!("cannot parse the function body: {error}")))?;
+    let names: Vec<String> = arguments
+        .iter()
+        .map(|argument| argument.name.clone())
+        .collect();
     let mut translated = Vec::new();
     for mut statement in statements {
-        translated.push(expression::translate_node(&mut statement, arguments)?);
+        super::rows::bind_row_arguments(&mut statement, arguments);
+        translated.push(expression::translate_node(&mut statement, &names)?);
     }
     Ok(translated.join(";\n"))
 }

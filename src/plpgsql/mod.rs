@@ -51,13 +51,20 @@ fn compile(
     function: &Function,
     secure: Option<&dyn Secure>,
 ) -> Result<Program, String> {
-    let mut scalars: Vec<String> = function
+    let (rows, scalars): (Vec<_>, Vec<_>) = function
         .arguments
         .iter()
+        .partition(|argument| argument.row.is_some());
+    let mut scalars: Vec<String> = scalars
+        .into_iter()
         .map(|argument| argument.name.clone())
         .collect();
     scalars.push("found".into());
-    let mut records = Vec::new();
+    // A row-typed argument is a record: `t.col` reads its field.
+    let mut records: Vec<String> = rows
+        .into_iter()
+        .map(|argument| argument.name.clone())
+        .collect();
     match &function.returns {
         FunctionReturn::Trigger => {
             records.extend(["new".to_owned(), "old".to_owned()]);

@@ -366,7 +366,11 @@ fn call_plpgsql(
 ) -> Result<Value, PgError> {
     let mut machine = Machine::new(connection, None);
     for (argument, value) in function.arguments.iter().zip(args) {
-        machine.set_scalar(&argument.name, value, Some(argument.pg_type.clone()));
+        if argument.row.is_some() {
+            machine.set_record(&argument.name, record(&value));
+        } else {
+            machine.set_scalar(&argument.name, value, Some(argument.pg_type.clone()));
+        }
     }
     if let FunctionReturn::Table(columns) | FunctionReturn::Record(columns) = &function.returns {
         machine.out_columns(columns.clone());
@@ -465,6 +469,35 @@ fn rows_json(rows: Vec<Row>) -> String {
         })
         .collect();
     serde_json::Value::Array(array).to_string()
+}
+
+/// A row-typed argument's JSON object as a record, its fields in the object's order; NULL
+/// (or anything but an object) is the null record.
+fn record(value: &Value) -> Option<Row> {
+    let Value::Text(text) = value else {
+        return None;
+    };
+    let serde_json::Value::Object(object) = serde_json::from_str(text).ok()? else {
+        return None;
+    };
+    Some(
+        object
+            .into_iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    serde_json::Value::Null => Value::Null,
+                    serde_json::Value::Bool(flag) => Value::Integer(flag.into()),
+                    serde_json::Value::Number(number) => number.as_i64().map_or_else(
+                        || Value::Real(number.as_f64().unwrap_or_default()),
+                        Value::Integer,
+                    ),
+                    serde_json::Value::String(text) => Value::Text(text),
+                    nested => Value::Text(nested.to_string()),
+                };
+                (name, value)
+            })
+            .collect(),
+    )
 }
 
 fn json_value(value: Value) -> serde_json::Value {

@@ -96,6 +96,7 @@ fn function(
                 name: name.to_string(),
                 pg_type: pg_type.clone(),
                 default: default.map(str::to_owned),
+                row: None,
             })
             .collect(),
         returns,
@@ -107,6 +108,7 @@ fn function(
         sqlite_body: Some(body.into()),
         program: None,
         invoked: Default::default(),
+        rows: None,
     }
 }
 

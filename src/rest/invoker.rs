@@ -21,8 +21,8 @@ use crate::auth::{Caller, Role};
 use crate::migrate::expression::{Resolver, Unsupported, qualified_name, translate_with};
 use crate::schema::privileges::Privilege;
 use crate::schema::{
-    Function, FunctionLanguage, Invoked, PolicyCommand, QualifiedName, SchemaCache, Table,
-    TableKind,
+    Function, FunctionArgument, FunctionLanguage, Invoked, PolicyCommand, QualifiedName,
+    SchemaCache, Table, TableKind,
 };
 use crate::store::functions::CHECK_COLUMN;
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
@@ -60,7 +60,7 @@ pub fn prepare(schema: &SchemaCache, function: &Function) -> BTreeMap<String, In
             let invoked = match function.language {
                 FunctionLanguage::Sql => {
                     Rewriter::new(schema, &caller, sql_parameters(function), None)
-                        .body(&function.body)
+                        .body(&function.body, &function.arguments)
                         .map(Invoked::Body)
                         .map_err(|Unsupported(reason)| reason)
                 }
@@ -172,12 +172,13 @@ impl<'a> Rewriter<'a> {
 }
 
 impl Rewriter<'_> {
-    fn body(&self, body: &str) -> Result<String, Unsupported> {
+    fn body(&self, body: &str, arguments: &[FunctionArgument]) -> Result<String, Unsupported> {
         let dialect = sqlparser::dialect::PostgreSqlDialect {};
         let statements = sqlparser::parser::Parser::parse_sql(&dialect, body)
             .map_err(|error| Unsupported(error.to_string()))?;
         let mut translated = Vec::new();
         for mut statement in statements {
+            crate::migrate::rows::bind_row_arguments(&mut statement, arguments);
             translated.push(self.secure(&mut statement)?);
         }
         Ok(translated.join(";\n"))

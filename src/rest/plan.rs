@@ -1007,6 +1007,11 @@ impl<'a> Planner<'a> {
         let mut arguments = Vec::new();
         for argument in &function.arguments {
             let value = match given.iter().find(|(key, _)| key == rest_name(argument)) {
+                Some((_, value)) if argument.row.is_some() => Argument::Value(values::from_json(
+                    self.schema,
+                    &PgType::Jsonb,
+                    &self.row_argument(argument, value)?,
+                )?),
                 Some((_, value)) => Argument::Value(match (&argument.pg_type, value.as_ref()) {
                     // GET arguments are text; `{a,b}` is an array literal.
                     (pg_type, Value::String(text)) if read_only => {
@@ -1090,6 +1095,46 @@ impl<'a> Planner<'a> {
             result,
             read_only,
         })
+    }
+
+    /// A row-typed argument's object as the row Postgres reads it: each column of the table
+    /// in order, those the object lacks null, keys that are no column ignored.
+    fn row_argument(&self, argument: &FunctionArgument, given: &Value) -> Result<Value, RestError> {
+        let table = argument
+            .row
+            .as_ref()
+            .and_then(|table| self.schema.table(table))
+            .ok_or_else(|| {
+                RestError::pgrst(
+                    "PGRST127",
+                    format!(
+                        "The type of argument {} is no longer a table",
+                        argument.name
+                    ),
+                )
+            })?;
+        let object = match given {
+            Value::Null => return Ok(Value::Null),
+            Value::String(text) => serde_json::from_str(text).ok(),
+            object => Some(object.clone()),
+        };
+        let Some(Value::Object(object)) = object else {
+            return Err(RestError::sql(
+                "22P02",
+                format!("malformed record literal: \"{given}\""),
+                false,
+            ));
+        };
+        Ok(Value::Object(
+            table
+                .columns
+                .iter()
+                .map(|column| {
+                    let value = object.get(&column.name).cloned().unwrap_or(Value::Null);
+                    (column.name.clone(), value)
+                })
+                .collect(),
+        ))
     }
 
     /// The overload of `name` a call with the `given` arguments means, as PostgREST picks it:

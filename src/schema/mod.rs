@@ -429,6 +429,10 @@ pub struct Function {
     /// empty for `security definer` functions, which always run as written.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub invoked: BTreeMap<String, Invoked>,
+    /// The planner's estimate of the rows it returns (`rows 1`): a set-returning function
+    /// estimated at one row is a to-one computed relationship, as PostgREST reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
 }
 
 /// What an invoker function runs as one role: its statements rewritten under that role's
@@ -468,7 +472,7 @@ impl Function {
         let types: Vec<String> = self
             .arguments
             .iter()
-            .map(|argument| argument.pg_type.typname())
+            .map(FunctionArgument::typname)
             .collect();
         format!("{}({})", self.name, types.join(", "))
     }
@@ -480,7 +484,7 @@ impl Function {
                 .arguments
                 .iter()
                 .zip(&other.arguments)
-                .all(|(mine, theirs)| mine.pg_type.typname() == theirs.pg_type.typname())
+                .all(|(mine, theirs)| mine.typname() == theirs.typname())
     }
 }
 
@@ -490,9 +494,22 @@ pub struct FunctionArgument {
     pub pg_type: PgType,
     /// The default expression as written, when the argument may be omitted.
     pub default: Option<String>,
+    /// A table's (or view's) row type (`f(t todos)`): the row is passed as a JSON object of
+    /// its columns, `pg_type` is then jsonb.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<QualifiedName>,
 }
 
 impl FunctionArgument {
+    /// The argument type's name in `pg_type`: a row type is named after its table.
+    pub fn typname(&self) -> String {
+        match &self.row {
+            Some(table) if table.schema == "public" => table.name.clone(),
+            Some(table) => table.to_string(),
+            None => self.pg_type.typname(),
+        }
+    }
+
     /// An argument declared without a name (`f(int)`), known by its position (`$1`).
     pub fn unnamed(&self) -> bool {
         self.name.starts_with('$')

@@ -62,6 +62,7 @@ fn function(name: &str, arguments: Vec<FunctionArgument>, returns: FunctionRetur
         sqlite_body: None,
         program: None,
         invoked: Default::default(),
+        rows: None,
     }
 }
 
@@ -70,6 +71,7 @@ fn argument(name: &str, pg_type: PgType, default: Option<&str>) -> FunctionArgum
         name: name.into(),
         pg_type,
         default: default.map(Into::into),
+        row: None,
     }
 }
 

@@ -1,0 +1,60 @@
+// Functions that take a table's row type, as PostgREST serves them: over RPC with the row as a
+// JSON object, under the caller's policies. The fixture's migration runs unchanged on a
+// throwaway PostgreSQL 15 cluster, which answers each call as PostgREST would run it there
+// (`json_populate_record` of the object given).
+import { after, before, test } from "node:test"
+import assert from "node:assert/strict"
+import { ANON_KEY, signJwt, startServer } from "./harness.mjs"
+import { startPostgres } from "./postgres.mjs"
+
+const A = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
+let server, postgres
+before(async () => {
+  ;[server, postgres] = await Promise.all([startServer("rowtype"), startPostgres()])
+  postgres.applyFixture("rowtype")
+})
+after(async () => {
+  await postgres?.stop()
+  assert.equal(await server.stop(), 0)
+})
+
+const anon = () => server.client(ANON_KEY)
+const signedIn = (sub) =>
+  server.client(ANON_KEY, { global: { headers: { Authorization: `Bearer ${signJwt({ sub, role: "authenticated", exp: 4e9 })}` } } })
+
+/** What Postgres answers for `fn(row)` as `role`, the row populated from `object` as PostgREST does. */
+function postgresCall(fn, object, { role = "anon", sub } = {}) {
+  const literal = JSON.stringify(object).replaceAll("'", "''")
+  const { code, output } = postgres.sql(`select to_json(public.${fn}(json_populate_record(null::public.users, '${literal}')));`, { role, sub })
+  assert.equal(code, null)
+  return JSON.parse(output)
+}
+
+const ada = { id: 1, username: "ada", first_name: "Ada", last_name: "Lovelace", born: "1815-12-10" }
+
+test("an SQL function reads the row argument's fields by name and by position", async () => {
+  const { data, error } = await anon().rpc("get_user_profile", { user_row: ada })
+  assert.equal(error, null)
+  assert.deepEqual(data, { username: "ada", full_name: "Ada Lovelace" })
+  assert.deepEqual(data, postgresCall("get_user_profile", ada))
+})
+
+test("a plpgsql function reads the row argument as a record; missing fields are null", async () => {
+  for (const row of [ada, { id: 3 }, { id: 4, username: "grace", unknown: true }]) {
+    const { data, error } = await anon().rpc("greeting", { u: row })
+    assert.equal(error, null)
+    assert.equal(data, postgresCall("greeting", row))
+  }
+})
+
+test("a row-typed function reads tables under the caller's policies", async () => {
+  const { data: asAnon } = await anon().rpc("post_count", { u: ada })
+  const { data: asOwner } = await signedIn(A).rpc("post_count", { u: ada })
+  assert.deepEqual([asAnon, asOwner], [1, 2])
+  assert.deepEqual([asAnon, asOwner], [postgresCall("post_count", ada), postgresCall("post_count", ada, { role: "authenticated", sub: A })])
+})
+
+test("a row argument that is not an object is refused as Postgres refuses it", async () => {
+  const { error } = await anon().rpc("get_user_profile", { user_row: 1 })
+  assert.equal(error.code, "22P02")
+})
