@@ -233,6 +233,49 @@ pub struct AuthConfig {
     /// The keys of `signing_keys_path`, read by `Project::load`.
     #[serde(skip)]
     pub signing_keys: std::sync::Arc<Vec<crate::auth::jwk::SigningKey>>,
+    /// `[auth.external.<name>]` as written; `external_provider` reads the enabled ones that
+    /// Solobase can sign in with, so settings of the others never stop a project starting.
+    pub external: std::collections::BTreeMap<String, toml::Table>,
+}
+
+/// An external OpenID Connect provider users sign in with (`[auth.external.<name>]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExternalProvider {
+    pub client_id: String,
+    pub secret: String,
+    /// The issuer: its `/.well-known/openid-configuration` names the endpoints.
+    pub url: String,
+    /// Where the provider sends the browser back; `/auth/v1/callback` of this server if empty.
+    #[serde(default)]
+    pub redirect_uri: String,
+    /// Sign-in succeeds when the provider tells no email address.
+    #[serde(default)]
+    pub email_optional: bool,
+}
+
+impl AuthConfig {
+    /// The enabled provider `name`, or why it cannot be signed in with.
+    pub fn external_provider(&self, name: &str) -> Result<ExternalProvider, String> {
+        let table = self
+            .external
+            .get(name)
+            .filter(|table| table.get("enabled").and_then(toml::Value::as_bool) == Some(true))
+            .ok_or("provider is not enabled")?;
+        let mut table = table.clone();
+        // Google is the one provider of the CLI's list whose issuer is fixed.
+        if name == "google" && !table.contains_key("url") {
+            table.insert("url".into(), "https://accounts.google.com".into());
+        }
+        let provider: ExternalProvider = table.try_into().map_err(|error: toml::de::Error| {
+            format!("auth.external.{name}: {}", error.message())
+        })?;
+        if provider.url.is_empty() || provider.client_id.is_empty() || provider.secret.is_empty() {
+            return Err(format!(
+                "auth.external.{name} needs client_id, secret and url (an OpenID Connect issuer)"
+            ));
+        }
+        Ok(provider)
+    }
 }
 
 impl Default for AuthConfig {
@@ -252,6 +295,7 @@ impl Default for AuthConfig {
             mfa: MfaConfig::default(),
             signing_keys_path: None,
             signing_keys: Default::default(),
+            external: Default::default(),
         }
     }
 }
@@ -524,6 +568,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         remove_key(&mut value, key);
     }
     let config: Config = value.try_into().map_err(invalid)?;
+    for name in config.auth.external.keys() {
+        if let Err(reason) = config.auth.external_provider(name)
+            && reason != "provider is not enabled"
+        {
+            warnings.push(format!(
+                "{}: sign-in with {name} answers \"provider is not enabled\": {reason}",
+                path.display()
+            ));
+        }
+    }
     Ok(Config { warnings, ..config })
 }
 
@@ -704,11 +758,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.api.port, 6000);
-        assert_eq!(config.warnings.len(), 3, "{:?}", config.warnings);
+        assert_eq!(config.warnings.len(), 4, "{:?}", config.warnings);
         assert_eq!(
             config.warnings[0],
             "supabase/config.toml: SOLOBASE_TEST_UNSET_GITHUB_SECRET is not set in the environment; \
              auth.external.github.secret (which Solobase does not use) is left out"
+        );
+        assert_eq!(
+            config.warnings[3],
+            "supabase/config.toml: sign-in with github answers \"provider is not enabled\": \
+             auth.external.github: missing field `client_id`"
         );
         let error = check("[api]\nport = \"env(SOLOBASE_TEST_UNSET_PORT)\"").unwrap_err();
         assert!(

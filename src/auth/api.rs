@@ -21,6 +21,7 @@ use super::hashing;
 use super::keys::ADMIN_ROLES;
 use super::limits::Budget;
 use super::mfa;
+use super::oauth;
 use super::pkce;
 use super::users::{self, NewUser, Refresh};
 use crate::app::App;
@@ -44,6 +45,8 @@ pub fn routes() -> Router<App> {
         .route("/reauthenticate", get(email::reauthenticate))
         .route("/invite", post(email::invite))
         .route("/admin/generate_link", post(email::generate_link))
+        .route("/authorize", get(oauth::authorize))
+        .route("/callback", get(oauth::callback).post(oauth::callback))
         .route("/admin/users", get(admin_list).post(admin_create))
         .route(
             "/admin/users/{id}",
@@ -100,6 +103,11 @@ async fn settings(State(app): State<App>) -> Json<Value> {
     .iter()
     .map(|name| (name.to_string(), Value::Bool(false)))
     .collect();
+    for name in auth.external.keys() {
+        if auth.external_provider(name).is_ok() {
+            external.insert(name.clone(), Value::Bool(true));
+        }
+    }
     external.insert(
         "anonymous_users".into(),
         Value::Bool(auth.enable_anonymous_sign_ins),

@@ -1,13 +1,11 @@
-//! GoTrue's answers for the features Solobase does not offer — SAML SSO, passkeys, web3, OAuth
-//! and ID-token sign-in with external providers, manual identity linking, the OAuth server,
+//! GoTrue's answers for the features Solobase does not offer — SAML SSO, passkeys, web3,
+//! ID-token sign-in with external providers, manual identity linking, the OAuth server,
 //! custom providers and SCIM: each route answers as GoTrue does when the feature is disabled
 //! (its error code and message), never with an empty 404.
 
-use std::collections::HashMap;
-
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{any, delete, get, post};
@@ -21,8 +19,6 @@ use crate::app::App;
 /// The routes of the disabled features, to merge into `/auth/v1`.
 pub fn routes() -> Router<App> {
     Router::new()
-        .route("/authorize", get(authorize))
-        .route("/callback", any(callback))
         .route("/sso", post(saml_disabled))
         .route("/sso/saml/metadata", get(saml_disabled))
         .route("/sso/saml/acs", post(saml_disabled))
@@ -50,76 +46,8 @@ pub fn routes() -> Router<App> {
         .route("/scim/v2/{*rest}", any(scim_disabled))
 }
 
-/// The OAuth providers GoTrue knows (`GET /authorize?provider=`).
-const OAUTH_PROVIDERS: &[&str] = &[
-    "apple",
-    "azure",
-    "bitbucket",
-    "discord",
-    "facebook",
-    "figma",
-    "fly",
-    "github",
-    "gitlab",
-    "google",
-    "kakao",
-    "keycloak",
-    "linkedin",
-    "linkedin_oidc",
-    "notion",
-    "snapchat",
-    "spotify",
-    "slack",
-    "slack_oidc",
-    "twitch",
-    "twitter",
-    "x",
-    "vercel_marketplace",
-    "workos",
-    "zoom",
-];
-
 fn not_found(code: &'static str, message: &str) -> AuthError {
     AuthError::new(StatusCode::NOT_FOUND, code, message)
-}
-
-/// `GET /authorize?provider=…`: no external provider is configured.
-async fn authorize(Query(query): Query<HashMap<String, String>>) -> Result<Response> {
-    let provider = query.get("provider").map_or("", String::as_str);
-    let reason = if provider.starts_with("custom:") {
-        "custom OAuth providers are disabled".to_owned()
-    } else if OAUTH_PROVIDERS.contains(&provider) {
-        "provider is not enabled".to_owned()
-    } else {
-        format!("Provider {provider} could not be found")
-    };
-    Err(AuthError::validation(format!(
-        "Unsupported provider: {reason}"
-    )))
-}
-
-/// `/callback`: no OAuth flow was ever started, so no state can be found.
-async fn callback(Query(query): Query<HashMap<String, String>>) -> Result<Response> {
-    let state = query.get("state").map_or("", String::as_str);
-    Err(if state.is_empty() {
-        AuthError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_oauth_callback",
-            "OAuth state parameter missing",
-        )
-    } else if uuid::Uuid::parse_str(state).is_err() {
-        AuthError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_oauth_state",
-            "OAuth state parameter is invalid",
-        )
-    } else {
-        AuthError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_oauth_state",
-            "OAuth state not found or expired",
-        )
-    })
 }
 
 async fn saml_disabled() -> AuthError {

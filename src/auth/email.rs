@@ -47,7 +47,7 @@ fn token_hash(address: &str, code: &str) -> String {
 
 /// Where a link may send the user back: the `redirect_to` query parameter, else the Referer,
 /// when allowed; the site URL otherwise (GoTrue's `GetReferrer`).
-fn referrer(app: &App, query: &HashMap<String, String>, headers: &HeaderMap) -> String {
+pub(super) fn referrer(app: &App, query: &HashMap<String, String>, headers: &HeaderMap) -> String {
     let config = &app.project().config.auth;
     let referer = headers.get("referer").and_then(|value| value.to_str().ok());
     [query.get("redirect_to").map(String::as_str), referer]
@@ -1284,11 +1284,6 @@ pub async fn verify_get(
         Ok(verified)
     })
     .await;
-    let base = redirect_to
-        .split('#')
-        .next()
-        .unwrap_or(&redirect_to)
-        .to_owned();
     let pairs = |pairs: &[(&str, &str)]| {
         form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
@@ -1299,43 +1294,68 @@ pub async fn verify_get(
         Ok(Verified::Code(code)) => (Some(pairs(&[("code", &code)])), None),
         Ok(Verified::Session(user, session, refresh)) => {
             let session = session_json(&app, &issuer(&headers), &user, &session, &refresh, "otp");
-            let fragment = form_urlencoded::Serializer::new(String::new())
-                .append_pair(
-                    "access_token",
-                    session["access_token"].as_str().unwrap_or(""),
-                )
-                .append_pair("expires_at", &session["expires_at"].to_string())
-                .append_pair("expires_in", &session["expires_in"].to_string())
-                .append_pair(
-                    "refresh_token",
-                    session["refresh_token"].as_str().unwrap_or(""),
-                )
-                .append_pair("token_type", "bearer")
-                .append_pair("type", &kind)
-                .finish();
-            (None, Some(fragment))
+            (None, Some(session_fragment(&session, &[("type", &kind)])))
         }
         Ok(Verified::HalfOfEmailChange) => (
             pkce.then(|| pairs(&[("message", HALF_CONFIRMED)])),
             Some(pairs(&[("message", HALF_CONFIRMED), ("sb", "")])),
         ),
         Err(error) if error.status.is_server_error() => return Err(error),
-        Err(error) => {
-            let oauth = match error.status.as_u16() {
-                401 => "unauthorized_client",
-                403 => "access_denied",
-                _ => "invalid_request",
-            };
-            let reason = [
-                ("error", oauth),
-                ("error_code", error.code),
-                ("error_description", &error.message),
-            ];
-            let fragment = pairs(&[reason.as_slice(), &[("sb", "")]].concat());
-            (pkce.then(|| pairs(&reason)), Some(fragment))
-        }
+        Err(error) => error_redirect(&error, pkce),
     };
-    let mut location = base;
+    redirect(StatusCode::SEE_OTHER, &redirect_to, search, fragment)
+}
+
+/// The fragment an implicit flow's redirect carries the session in, as GoTrue writes it.
+pub(super) fn session_fragment(session: &Value, extra: &[(&str, &str)]) -> String {
+    let text = |key: &str| session[key].as_str().unwrap_or("").to_owned();
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("access_token", &text("access_token"))
+        .append_pair("expires_at", &session["expires_at"].to_string())
+        .append_pair("expires_in", &session["expires_in"].to_string())
+        .append_pair("refresh_token", &text("refresh_token"))
+        .append_pair("token_type", "bearer")
+        .extend_pairs(extra)
+        .finish()
+}
+
+/// `(query, fragment)` of a redirect that reports `error` as GoTrue's do: its OAuth error, code
+/// and description in the fragment, and in the query too when `in_query` (a PKCE flow).
+pub(super) fn error_redirect(
+    error: &AuthError,
+    in_query: bool,
+) -> (Option<String>, Option<String>) {
+    let oauth = match (error.code, error.status.as_u16()) {
+        ("signup_disabled" | "user_banned" | "provider_email_needs_verification", _) => {
+            "access_denied"
+        }
+        (_, 401) => "unauthorized_client",
+        (_, 403) => "access_denied",
+        (_, status) if status >= 500 => "server_error",
+        _ => "invalid_request",
+    };
+    let reason = [
+        ("error", oauth),
+        ("error_code", error.code),
+        ("error_description", &error.message),
+    ];
+    let encode = |pairs: &[(&str, &str)]| {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+    };
+    let fragment = encode(&[reason.as_slice(), &[("sb", "")]].concat());
+    (in_query.then(|| encode(&reason)), Some(fragment))
+}
+
+/// A redirect to `target` (its fragment replaced) with `search` added to its query.
+pub(super) fn redirect(
+    status: StatusCode,
+    target: &str,
+    search: Option<String>,
+    fragment: Option<String>,
+) -> Result<Response> {
+    let mut location = target.split('#').next().unwrap_or(target).to_owned();
     if let Some(search) = search {
         location.push(if location.contains('?') { '&' } else { '?' });
         location.push_str(&search);
@@ -1344,7 +1364,7 @@ pub async fn verify_get(
         location.push('#');
         location.push_str(&fragment);
     }
-    let mut response = StatusCode::SEE_OTHER.into_response();
+    let mut response = status.into_response();
     let value = HeaderValue::from_str(&location).map_err(AuthError::internal)?;
     response.headers_mut().insert("location", value);
     Ok(response)

@@ -11,7 +11,8 @@ create table auth.flow_state (
   created_at timestamptz,
   updated_at timestamptz,
   authentication_method text not null,
-  auth_code_issued_at timestamptz
+  auth_code_issued_at timestamptz,
+  referrer text
 );
 
 create index idx_auth_code on auth.flow_state (auth_code);

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod limits;
 pub mod mail;
 mod mfa;
+mod oauth;
 mod pkce;
 pub mod users;
 

@@ -1,7 +1,7 @@
-//! PKCE for the email flows, as GoTrue runs them: a `code_challenge` on sign-up, OTP, magic
-//! link, recovery or resend stores a flow state and prefixes the emailed token with `pkce_`;
-//! its link then redirects with `?code=`, which `/token?grant_type=pkce` exchanges for a
-//! session with the `code_verifier`.
+//! PKCE for the email and OAuth flows, as GoTrue runs them: a `code_challenge` on sign-up,
+//! OTP, magic link, recovery or resend stores a flow state and prefixes the emailed token with
+//! `pkce_`; its link (or an OAuth callback, `auth::oauth`) then redirects with `?code=`, which
+//! `/token?grant_type=pkce` exchanges for a session with the `code_verifier`.
 
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
@@ -69,6 +69,11 @@ impl Challenge {
             challenge: challenge.to_owned(),
             method,
         }))
+    }
+
+    /// `(method, challenge)`, as a flow state keeps them.
+    pub fn parts(&self) -> (&str, &str) {
+        (self.method, &self.challenge)
     }
 
     /// Stores the flow state of `user_id`'s emailed link of `kind` (its `/verify` type).
@@ -159,6 +164,8 @@ struct Flow {
     method: String,
     authentication_method: String,
     started: String,
+    /// An OAuth flow's tokens from the provider.
+    provider_tokens: (Option<String>, Option<String>),
 }
 
 /// `POST /token?grant_type=pkce`: the auth code and the verifier of its challenge for a
@@ -174,12 +181,13 @@ pub async fn grant(app: &App, headers: &HeaderMap, body: &Value) -> Result<Respo
             ));
         }
     };
-    let (user, session, refresh, method) = write(app, move |connection| {
+    let (user, session, refresh, method, tokens) = write(app, move |connection| {
         let transaction = connection.savepoint().map_err(database)?;
         let flow = transaction
             .query_row(
                 "SELECT id, user_id, code_challenge, code_challenge_method, authentication_method,
-                   CASE WHEN auth_code_issued_at IS NOT NULL AND authentication_method = 'magiclink' THEN auth_code_issued_at ELSE created_at END
+                   CASE WHEN auth_code_issued_at IS NOT NULL AND authentication_method = 'magiclink' THEN auth_code_issued_at ELSE created_at END,
+                   provider_access_token, provider_refresh_token
                  FROM \"auth.flow_state\" WHERE auth_code = ?1",
                 [&code],
                 |row| {
@@ -190,6 +198,7 @@ pub async fn grant(app: &App, headers: &HeaderMap, body: &Value) -> Result<Respo
                         method: row.get(3)?,
                         authentication_method: row.get(4)?,
                         started: row.get(5)?,
+                        provider_tokens: (row.get(6)?, row.get(7)?),
                     })
                 },
             )
@@ -231,10 +240,16 @@ pub async fn grant(app: &App, headers: &HeaderMap, body: &Value) -> Result<Respo
             .map_err(database)?
             .ok_or_else(|| AuthError::internal("user vanished"))?;
         transaction.commit().map_err(database)?;
-        Ok((user, session, refresh, flow.authentication_method))
+        Ok((user, session, refresh, flow.authentication_method, flow.provider_tokens))
     })
     .await?;
-    let session = session_json(app, &issuer(headers), &user, &session, &refresh, &method);
+    let mut session = session_json(app, &issuer(headers), &user, &session, &refresh, &method);
+    if let (Some(access), refresh) = tokens {
+        session["provider_token"] = Value::String(access);
+        if let Some(refresh) = refresh {
+            session["provider_refresh_token"] = Value::String(refresh);
+        }
+    }
     Ok(Json(session).into_response())
 }
 

@@ -72,6 +72,21 @@ pub struct NewUser<'a> {
 
 /// Inserts the user (the profile triggers of the project fire here) and its email identity.
 pub fn create(connection: &Connection, new: NewUser) -> rusqlite::Result<String> {
+    let email = new.email;
+    let id = insert(connection, new)?;
+    if let Some(email) = email {
+        let identity_data =
+            json!({"sub": id, "email": email, "email_verified": false, "phone_verified": false});
+        connection.execute(
+            "INSERT INTO \"auth.identities\" (provider_id, user_id, identity_data, provider, email, created_at, updated_at) VALUES (?1, ?1, ?2, 'email', ?3, ?4, ?4)",
+            params![id, identity_data.to_string(), email, timestamp_now()],
+        )?;
+    }
+    Ok(id)
+}
+
+/// Inserts the user alone: its identity is the caller's to add (an external provider's).
+pub fn insert(connection: &Connection, new: NewUser) -> rusqlite::Result<String> {
     let id = new.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let now = timestamp_now();
     let confirmed_at = new.confirmed.then(|| now.clone());
@@ -87,14 +102,6 @@ pub fn create(connection: &Connection, new: NewUser) -> rusqlite::Result<String>
          VALUES (?1, 'authenticated', 'authenticated', ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?8)",
         params![id, new.email, new.password_hash, confirmed_at, new.app_metadata.to_string(), user_metadata.to_string(), new.is_anonymous, now],
     )?;
-    if let Some(email) = new.email {
-        let identity_data =
-            json!({"sub": id, "email": email, "email_verified": false, "phone_verified": false});
-        connection.execute(
-            "INSERT INTO \"auth.identities\" (provider_id, user_id, identity_data, provider, email, created_at, updated_at) VALUES (?1, ?1, ?2, 'email', ?3, ?4, ?4)",
-            params![id, identity_data.to_string(), email, now],
-        )?;
-    }
     Ok(id)
 }
 
