@@ -14,14 +14,17 @@ const users = {
   bob: { sub: "kc-bob", email: "bob@example.com", email_verified: true, name: "Bob" },
   mallory: { sub: "kc-mallory", email: "victim@example.com", email_verified: false, name: "Mallory" },
   unverified: { sub: "kc-new", email: "new@example.com", email_verified: false },
+  carol: { sub: "kc-carol", email: "carol@example.com", email_verified: true, name: "Carol" },
 }
 let server, provider
 before(async () => {
   provider = await startProvider({ clientId: "shop", secret: "provider-secret", users })
   const workdir = copyFixture("auth-email")
   process.env.SOLOBASE_TEST_OIDC_SECRET = "provider-secret"
+  const config = path.join(workdir, "supabase", "config.toml")
+  fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace("[auth]\n", "[auth]\nenable_manual_linking = true\nenable_anonymous_sign_ins = true\n"))
   fs.appendFileSync(
-    path.join(workdir, "supabase", "config.toml"),
+    config,
     `\n[auth.external.keycloak]\nenabled = true\nclient_id = "shop"\nsecret = "env(SOLOBASE_TEST_OIDC_SECRET)"\nurl = "${provider.issuer}"\n` +
       `\n[auth.external.github]\nenabled = false\nclient_id = "x"\nsecret = "env(SOLOBASE_TEST_UNSET_GITHUB)"\n`,
   )
@@ -46,11 +49,12 @@ async function hop(url, expected = 302) {
   return new URL(response.headers.get("location"))
 }
 
-/** Signs in through the provider as `login` and returns where the server sends the browser at the end. */
-async function signIn(db, login, redirectTo = "https://app.example.com/done") {
-  const { data, error } = await db.auth.signInWithOAuth({ provider: "keycloak", options: { redirectTo, skipBrowserRedirect: true, queryParams: { login_hint: login } } })
+/** Signs in (or links, with `how` "linkIdentity") through the provider as `login`; returns where the server sends the browser at each step. */
+async function signIn(db, login, redirectTo = "https://app.example.com/done", how = "signInWithOAuth") {
+  const { data, error } = await db.auth[how]({ provider: "keycloak", options: { redirectTo, skipBrowserRedirect: true, queryParams: { login_hint: login } } })
   assert.equal(error, null)
-  const atProvider = await hop(data.url)
+  // linkIdentity answers the provider's URL itself (skip_http_redirect); signInWithOAuth's goes through /authorize.
+  const atProvider = how === "linkIdentity" ? new URL(data.url) : await hop(data.url)
   const callback = await hop(atProvider)
   return { atProvider, callback, done: await hop(callback) }
 }
@@ -164,4 +168,38 @@ test("refusals answer as GoTrue's: a declined sign-in, an unknown or disabled pr
   const off = await hop(`${server.url}/auth/v1/authorize?provider=keycloak&redirect_to=${encodeURIComponent("https://evil.example.net/")}`)
   const back = await hop(await hop(off))
   assert.equal(back.origin, "http://127.0.0.1:3000", "a redirect_to outside the allow list falls back to the site URL")
+})
+
+const sessionOf = async (db, done) => {
+  const session = fragment(done)
+  const { data, error } = await db.auth.setSession({ access_token: session.get("access_token"), refresh_token: session.get("refresh_token") })
+  assert.equal(error, null, `${done}`)
+  return data.user
+}
+
+test("linkIdentity adds the provider's identity to the signed-in user; unlinkIdentity removes one, never the last", async () => {
+  // An anonymous user keeps its id and rows, and takes the provider's verified address.
+  const db = client()
+  const { data: anonymous } = await db.auth.signInAnonymously()
+  const linked = await sessionOf(db, (await signIn(db, "carol", undefined, "linkIdentity")).done)
+  assert.equal(linked.id, anonymous.user.id)
+  assert.equal(linked.email, "carol@example.com")
+  assert.equal(linked.is_anonymous, false)
+  assert.deepEqual(linked.identities.map((identity) => identity.provider), ["keycloak"])
+
+  // Alice's identity cannot be taken by Carol.
+  const taken = await signIn(db, "alice", undefined, "linkIdentity")
+  assert.deepEqual([fragment(taken.done).get("error_code"), fragment(taken.done).get("error_description")], ["identity_already_exists", "Identity is already linked to another user"])
+
+  // Bob has his password and the provider: he may drop the provider, then not his last identity.
+  const bob = client()
+  await bob.auth.signInWithPassword({ email: "bob@example.com", password: "bob's password 1" })
+  const { data: before } = await bob.auth.getUserIdentities()
+  const keycloak = before.identities.find((identity) => identity.provider === "keycloak")
+  assert.equal((await bob.auth.unlinkIdentity(keycloak)).error, null)
+  const { data: after } = await bob.auth.refreshSession()
+  assert.deepEqual(after.user.app_metadata.providers, ["email"])
+  assert.deepEqual(after.user.identities.map((identity) => identity.provider), ["email"])
+  const last = await bob.auth.unlinkIdentity(after.user.identities[0])
+  assert.equal(last.error.code, "single_identity_not_deletable")
 })

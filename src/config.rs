@@ -221,6 +221,8 @@ pub struct AuthConfig {
     pub jwt_secret: String,
     pub enable_signup: bool,
     pub enable_anonymous_sign_ins: bool,
+    /// `linkIdentity` and `unlinkIdentity`: a signed-in user adds or removes an identity.
+    pub enable_manual_linking: bool,
     pub minimum_password_length: usize,
     pub enable_refresh_token_rotation: bool,
     /// Seconds during which a just-rotated refresh token may be used again.
@@ -287,6 +289,7 @@ impl Default for AuthConfig {
             jwt_secret: DEFAULT_JWT_SECRET.into(),
             enable_signup: true,
             enable_anonymous_sign_ins: false,
+            enable_manual_linking: false,
             minimum_password_length: 6,
             enable_refresh_token_rotation: true,
             refresh_token_reuse_interval: 10,

@@ -47,6 +47,11 @@ pub fn routes() -> Router<App> {
         .route("/admin/generate_link", post(email::generate_link))
         .route("/authorize", get(oauth::authorize))
         .route("/callback", get(oauth::callback).post(oauth::callback))
+        .route("/user/identities/authorize", get(oauth::link_identity))
+        .route(
+            "/user/identities/{id}",
+            axum::routing::delete(oauth::unlink_identity),
+        )
         .route("/admin/users", get(admin_list).post(admin_create))
         .route(
             "/admin/users/{id}",

@@ -1,5 +1,5 @@
 //! GoTrue's answers for the features Solobase does not offer — SAML SSO, passkeys, web3,
-//! ID-token sign-in with external providers, manual identity linking, the OAuth server,
+//! ID-token sign-in with external providers, the OAuth server,
 //! custom providers and SCIM: each route answers as GoTrue does when the feature is disabled
 //! (its error code and message), never with an empty 404.
 
@@ -8,11 +8,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, get, post};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::api::{Result, admin, parse_body, signed_in, text};
+use super::api::{Result, admin, parse_body, text};
 use super::error::AuthError;
 use crate::app::App;
 
@@ -29,8 +29,6 @@ pub fn routes() -> Router<App> {
         )
         .route("/passkeys", any(passkeys_disabled))
         .route("/passkeys/{*rest}", any(passkeys_disabled))
-        .route("/user/identities/authorize", get(linking_disabled))
-        .route("/user/identities/{id}", delete(linking_disabled))
         .route("/user/oauth/grants", any(oauth_server_disabled))
         .route("/oauth/{*rest}", any(oauth_server_disabled))
         .route("/admin/oauth/{*rest}", any(oauth_server_disabled))
@@ -75,15 +73,6 @@ async fn sso_unknown(State(app): State<App>, headers: HeaderMap) -> Result<Respo
 
 async fn passkeys_disabled() -> AuthError {
     not_found("passkey_disabled", "Passkeys are disabled")
-}
-
-/// `/user/identities/…`: the caller must be signed in before GoTrue looks at the setting.
-async fn linking_disabled(State(app): State<App>, headers: HeaderMap) -> Result<Response> {
-    signed_in(&app, &headers).await?;
-    Err(not_found(
-        "manual_linking_disabled",
-        "Manual linking is disabled",
-    ))
 }
 
 async fn oauth_server_disabled() -> AuthError {

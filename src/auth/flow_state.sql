@@ -12,7 +12,8 @@ create table auth.flow_state (
   updated_at timestamptz,
   authentication_method text not null,
   auth_code_issued_at timestamptz,
-  referrer text
+  referrer text,
+  linking_target_id uuid
 );
 
 create index idx_auth_code on auth.flow_state (auth_code);

@@ -3,19 +3,22 @@
 //! authorization endpoint; `/callback` trades the provider's code for its user (userinfo),
 //! finds the identity or links a verified email to its account or signs a new user up, and
 //! redirects to the app with the session in the fragment, or with `?code=` for a PKCE flow
-//! (`/token?grant_type=pkce` then answers the session with the provider's tokens).
+//! (`/token?grant_type=pkce` then answers the session with the provider's tokens). With
+//! `[auth] enable_manual_linking`, `linkIdentity` runs the same flow for the signed-in user and
+//! `unlinkIdentity` removes one of its identities.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
-use super::api::{Result, database, issuer, session_json, write};
+use super::api::{Result, database, issuer, session_json, signed_in, write};
 use super::email::{error_redirect, redirect, referrer, session_fragment};
 use super::error::AuthError;
 use super::pkce::Challenge;
@@ -40,6 +43,7 @@ const RESERVED: &[&str] = &[
     "redirect_uri",
     "state",
     "scope",
+    "skip_http_redirect",
 ];
 
 /// The OAuth providers GoTrue knows (`GET /authorize?provider=`).
@@ -77,17 +81,127 @@ pub async fn authorize(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response> {
+    let location = provider_url(&app, &headers, &query, None).await?;
+    redirect(StatusCode::FOUND, &location, None, None)
+}
+
+/// `GET /user/identities/authorize?provider=…` (`linkIdentity`): the same sign-in, whose
+/// identity is then linked to the signed-in user; `skip_http_redirect=true` answers the URL.
+pub async fn link_identity(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let user = linking_user(&app, &headers).await?;
+    let location = provider_url(&app, &headers, &query, Some(user.id)).await?;
+    match query.get("skip_http_redirect").map(String::as_str) {
+        Some("true") => Ok(Json(json!({ "url": location })).into_response()),
+        _ => redirect(StatusCode::FOUND, &location, None, None),
+    }
+}
+
+/// `DELETE /user/identities/{id}` (`unlinkIdentity`): removes one of the user's identities,
+/// never the last; the user's email follows the identities left.
+pub async fn unlink_identity(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(identity): Path<String>,
+) -> Result<Response> {
+    let user = linking_user(&app, &headers).await?;
+    if uuid::Uuid::parse_str(&identity).is_err() {
+        return Err(AuthError::new(
+            StatusCode::NOT_FOUND,
+            "validation_failed",
+            "identity_id must be an UUID",
+        ));
+    }
+    write(&app, move |connection| {
+        let transaction = connection.savepoint().map_err(database)?;
+        let remaining: Vec<(String, Option<String>)> = identities(&transaction, &user.id)?;
+        if remaining.len() <= 1 {
+            return Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "single_identity_not_deletable",
+                "User must have at least 1 identity after unlinking",
+            ));
+        }
+        let removed = transaction
+            .execute(
+                "DELETE FROM \"auth.identities\" WHERE id = ?1 AND user_id = ?2",
+                params![identity, user.id],
+            )
+            .map_err(database)?;
+        if removed == 0 {
+            return Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "identity_not_found",
+                "Identity doesn't exist",
+            ));
+        }
+        let emails: Vec<String> = identities(&transaction, &user.id)?
+            .into_iter()
+            .filter_map(|(_, email)| email)
+            .collect();
+        if let Some(email) = &user.email
+            && !emails.iter().any(|other| other.eq_ignore_ascii_case(email))
+        {
+            transaction
+                .execute(
+                    "UPDATE \"auth.users\" SET email = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![user.id, emails.first(), timestamp_now()],
+                )
+                .map_err(database)?;
+        }
+        update_providers(&transaction, &user.id, None)?;
+        transaction.commit().map_err(database)?;
+        Ok(())
+    })
+    .await?;
+    Ok(Json(json!({})).into_response())
+}
+
+/// The signed-in user of a linking request, when `[auth] enable_manual_linking` allows it.
+async fn linking_user(app: &App, headers: &HeaderMap) -> Result<users::User> {
+    let (user, _) = signed_in(app, headers).await?;
+    if !app.project().config.auth.enable_manual_linking {
+        return Err(AuthError::new(
+            StatusCode::NOT_FOUND,
+            "manual_linking_disabled",
+            "Manual linking is disabled",
+        ));
+    }
+    Ok(user)
+}
+
+/// `(provider, email)` of each of the user's identities.
+fn identities(connection: &Connection, user_id: &str) -> Result<Vec<(String, Option<String>)>> {
+    connection
+        .prepare("SELECT provider, email FROM \"auth.identities\" WHERE user_id = ?1 ORDER BY created_at")
+        .and_then(|mut statement| {
+            statement
+                .query_map([user_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .map_err(database)
+}
+
+/// The provider's sign-in page for a new flow (linking its identity to `linking` if given).
+async fn provider_url(
+    app: &App,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    linking: Option<String>,
+) -> Result<String> {
     let name = query.get("provider").map_or("", String::as_str).to_owned();
-    let provider = provider(&app, &name)?;
+    let provider = provider(app, &name)?;
     let challenge = Challenge::of(&json!({
         "code_challenge": query.get("code_challenge"),
         "code_challenge_method": query.get("code_challenge_method"),
     }))?;
     let endpoints = discover(&provider).await?;
-    let target = referrer(&app, &query, &headers);
-    let (flow_name, flow_target) = (name.clone(), target);
-    let state = write(&app, move |connection| {
-        start_flow(connection, &flow_name, challenge.as_ref(), &flow_target)
+    let target = referrer(app, query, headers);
+    let state = write(app, move |connection| {
+        start_flow(connection, &name, challenge.as_ref(), &target, linking)
     })
     .await?;
     let mut scopes = vec!["openid", "email", "profile"];
@@ -102,11 +216,11 @@ pub async fn authorize(
     }
     let mut url = form_urlencoded::Serializer::new(String::new());
     url.append_pair("client_id", &provider.client_id)
-        .append_pair("redirect_uri", &callback_uri(&provider, &headers))
+        .append_pair("redirect_uri", &callback_uri(&provider, headers))
         .append_pair("response_type", "code")
         .append_pair("scope", &scopes.join(" "))
         .append_pair("state", &state);
-    for (key, value) in &query {
+    for (key, value) in query {
         if !RESERVED.contains(&key.to_lowercase().as_str()) {
             url.append_pair(key, value);
         }
@@ -116,8 +230,11 @@ pub async fn authorize(
     } else {
         '?'
     };
-    let location = format!("{}{separator}{}", endpoints.authorization, url.finish());
-    redirect(StatusCode::FOUND, &location, None, None)
+    Ok(format!(
+        "{}{separator}{}",
+        endpoints.authorization,
+        url.finish()
+    ))
 }
 
 /// `GET` or `POST /callback`: the provider sent the browser back with a code (or an error).
@@ -140,7 +257,7 @@ pub async fn callback(
         .clone()
         .unwrap_or_else(|| app.project().config.auth.site_url.clone());
     let pkce = flow.pkce;
-    match signed_in(&app, &headers, &params, flow).await {
+    match sign_in(&app, &headers, &params, flow).await {
         Ok(SignedIn::Code(code)) => {
             let search = form_urlencoded::Serializer::new(String::new())
                 .append_pair("code", &code)
@@ -255,14 +372,15 @@ fn start_flow(
     provider: &str,
     challenge: Option<&Challenge>,
     target: &str,
+    linking: Option<String>,
 ) -> Result<String> {
     let id = uuid::Uuid::new_v4().to_string();
     let (method, code_challenge) = challenge.map_or(("", ""), Challenge::parts);
     connection
         .execute(
-            "INSERT INTO \"auth.flow_state\" (id, auth_code, code_challenge_method, code_challenge, provider_type, authentication_method, referrer, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'oauth', ?6, ?7, ?7)",
-            params![id, uuid::Uuid::new_v4().to_string(), method, code_challenge, provider, target, timestamp_now()],
+            "INSERT INTO \"auth.flow_state\" (id, auth_code, code_challenge_method, code_challenge, provider_type, authentication_method, referrer, linking_target_id, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'oauth', ?6, ?7, ?8, ?8)",
+            params![id, uuid::Uuid::new_v4().to_string(), method, code_challenge, provider, target, linking, timestamp_now()],
         )
         .map_err(database)?;
     Ok(id)
@@ -275,6 +393,8 @@ struct Flow {
     referrer: Option<String>,
     pkce: bool,
     auth_code: String,
+    /// The signed-in user whose identity the flow links (`linkIdentity`).
+    linking: Option<String>,
 }
 
 /// The flow `state` names, checked as GoTrue's `loadExternalState` does.
@@ -294,7 +414,7 @@ fn load_flow(connection: &mut Connection, state: &str) -> Result<Flow> {
     }
     let found = connection
         .query_row(
-            "SELECT provider_type, referrer, code_challenge <> '', auth_code, created_at, user_id IS NOT NULL
+            "SELECT provider_type, referrer, code_challenge <> '', auth_code, created_at, user_id IS NOT NULL, linking_target_id
              FROM \"auth.flow_state\" WHERE id = ?1 AND authentication_method = 'oauth'",
             [state],
             |row| {
@@ -305,6 +425,7 @@ fn load_flow(connection: &mut Connection, state: &str) -> Result<Flow> {
                         referrer: row.get(1)?,
                         pkce: row.get(2)?,
                         auth_code: row.get(3)?,
+                        linking: row.get(6)?,
                     },
                     row.get::<_, String>(4)?,
                     row.get::<_, bool>(5)?,
@@ -346,7 +467,7 @@ enum SignedIn {
 }
 
 /// The callback's work once its flow is known: the provider's user, then the session.
-async fn signed_in(
+async fn sign_in(
     app: &App,
     headers: &HeaderMap,
     params: &HashMap<String, String>,
@@ -419,7 +540,10 @@ async fn signed_in(
     let (job_app, job_tokens) = (app.clone(), (tokens.access.clone(), tokens.refresh.clone()));
     let signed = write(app, move |connection| {
         let transaction = connection.savepoint().map_err(database)?;
-        let user_id = account(&job_app, &transaction, &flow.provider, &profile)?;
+        let user_id = match &flow.linking {
+            Some(target) => link(&transaction, target, &flow.provider, &profile)?,
+            None => account(&job_app, &transaction, &flow.provider, &profile)?,
+        };
         let signed = match flow.pkce {
             true => {
                 let taken = transaction
@@ -613,31 +737,122 @@ fn account(
             "User is banned",
         ));
     }
-    let mut providers: Vec<String> = connection
-        .prepare("SELECT DISTINCT provider FROM \"auth.identities\" WHERE user_id = ?1 ORDER BY provider")
-        .and_then(|mut statement| {
-            statement
-                .query_map([&user_id], |row| row.get(0))?
-                .collect::<rusqlite::Result<_>>()
-        })
-        .map_err(database)?;
-    providers.dedup();
-    let mut app_metadata = user.app_metadata.clone();
-    app_metadata["providers"] = json!(providers);
-    if app_metadata.get("provider").is_none() {
-        app_metadata["provider"] = json!(provider);
-    }
+    update_providers(connection, &user_id, Some(provider))?;
     let user_metadata = users::merge_metadata(&user.user_metadata, &profile.data);
     let confirmed = (profile.email_verified && user.email_confirmed_at.is_none()).then_some(&now);
     connection
         .execute(
-            "UPDATE \"auth.users\" SET raw_app_meta_data = ?2, raw_user_meta_data = ?3,
-               email_confirmed_at = coalesce(email_confirmed_at, ?4), confirmed_at = coalesce(confirmed_at, ?4), updated_at = ?5
+            "UPDATE \"auth.users\" SET raw_user_meta_data = ?2,
+               email_confirmed_at = coalesce(email_confirmed_at, ?3), confirmed_at = coalesce(confirmed_at, ?3), updated_at = ?4
              WHERE id = ?1",
-            params![user_id, app_metadata.to_string(), user_metadata.to_string(), confirmed, now],
+            params![user_id, user_metadata.to_string(), confirmed, now],
         )
         .map_err(database)?;
     Ok(user_id)
+}
+
+/// Links `profile`'s identity to the signed-in `target` (`linkIdentity`), as GoTrue's
+/// `linkIdentityToUser`: never an identity some user already has; a user without an email
+/// (an anonymous one) takes the provider's verified address and stops being anonymous.
+fn link(
+    connection: &Connection,
+    target: &str,
+    provider: &str,
+    profile: &Profile,
+) -> Result<String> {
+    let owner: Option<String> = connection
+        .query_row(
+            "SELECT user_id FROM \"auth.identities\" WHERE provider = ?1 AND provider_id = ?2",
+            params![provider, profile.subject],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(database)?;
+    if let Some(owner) = owner {
+        return Err(AuthError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "identity_already_exists",
+            match owner == target {
+                true => "Identity is already linked",
+                false => "Identity is already linked to another user",
+            },
+        ));
+    }
+    let user = users::find_by_id(connection, target)
+        .map_err(database)?
+        .ok_or_else(|| {
+            AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "user_not_found",
+                "Linking target user not found",
+            )
+        })?;
+    let now = timestamp_now();
+    if user.email.is_none()
+        && let Some(email) = &profile.email
+    {
+        if !profile.email_verified {
+            return Err(AuthError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "email_not_confirmed",
+                format!(
+                    "Unverified email with {provider}. Verify the email with {provider} and link it again"
+                ),
+            ));
+        }
+        if users::find_by_email(connection, email)
+            .map_err(database)?
+            .is_some()
+        {
+            return Err(AuthError::new(
+                StatusCode::BAD_REQUEST,
+                "email_exists",
+                "A user with this email address has already been registered",
+            ));
+        }
+        connection
+            .execute(
+                "UPDATE \"auth.users\" SET email = ?2, email_confirmed_at = ?3, confirmed_at = ?3, is_anonymous = false, updated_at = ?3 WHERE id = ?1",
+                params![target, email, now],
+            )
+            .map_err(database)?;
+    }
+    insert_identity(connection, target, provider, profile, &now)?;
+    update_providers(connection, target, Some(provider))?;
+    Ok(target.to_owned())
+}
+
+/// `app_metadata.providers` from the user's identities (and `provider`, the first one, when
+/// it has none yet), as GoTrue's `UpdateAppMetaDataProviders`.
+fn update_providers(connection: &Connection, user_id: &str, provider: Option<&str>) -> Result<()> {
+    let mut providers: Vec<String> = identities(connection, user_id)?
+        .into_iter()
+        .map(|(provider, _)| provider)
+        .collect();
+    providers.sort();
+    providers.dedup();
+    let current: Option<String> = connection
+        .query_row(
+            "SELECT raw_app_meta_data FROM \"auth.users\" WHERE id = ?1",
+            [user_id],
+            |row| row.get(0),
+        )
+        .map_err(database)?;
+    let mut app_metadata = current
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    app_metadata["providers"] = json!(providers);
+    if let (None, Some(provider)) = (app_metadata.get("provider"), provider) {
+        app_metadata["provider"] = json!(provider);
+    }
+    connection
+        .execute(
+            "UPDATE \"auth.users\" SET raw_app_meta_data = ?2 WHERE id = ?1",
+            params![user_id, app_metadata.to_string()],
+        )
+        .map_err(database)?;
+    Ok(())
 }
 
 fn insert_identity(

@@ -288,18 +288,21 @@ fn bootstrap(connection: &mut Connection) -> Result<SchemaCache, MigrationError>
     }
     // Columns added since.
     let flow_state = QualifiedName::new("auth", "flow_state");
-    if cache
-        .table(&flow_state)
-        .is_some_and(|table| table.column("referrer").is_none())
-    {
-        run_file(
-            connection,
-            &mut cache,
-            &mut Vec::new(),
-            "auth/flow_state.sql",
-            "alter table auth.flow_state add column referrer text;",
-            save_schema,
-        )?;
+    for column in ["referrer", "linking_target_id"] {
+        let kind = if column == "referrer" { "text" } else { "uuid" };
+        if cache
+            .table(&flow_state)
+            .is_some_and(|table| table.column(column).is_none())
+        {
+            run_file(
+                connection,
+                &mut cache,
+                &mut Vec::new(),
+                "auth/flow_state.sql",
+                &format!("alter table auth.flow_state add column {column} {kind};"),
+                save_schema,
+            )?;
+        }
     }
     Ok(cache)
 }
