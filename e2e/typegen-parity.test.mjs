@@ -25,6 +25,8 @@ const KNOWN = {
   __InternalSupabase: "the CLI that made the oracle predates `__InternalSupabase`; today's prints it",
   "public.Functions.echo_bigint_as_text": "the schema gained this function after the oracle was generated",
   "public.Functions.extract_jsonb_bigint_as_text": "the schema gained this function after the oracle was generated",
+  "public.Functions.scalar_computed_count": "the oracle lists this computed field, which the suite's schema does not define",
+  "public.Functions.scalar_computed_ids": "the oracle lists this computed field, which the suite's schema does not define",
 }
 
 /** The schema's statements Solobase refuses today, and how to find their facts. */
@@ -34,14 +36,6 @@ const CUTS = {
     statement: (sql) => /^\s*,\s*shop_geom extensions\.geometry\(POINT, 4326\)\s*$/m.test(sql),
     line: /^\s*,\s*shop_geom extensions\.geometry\(POINT, 4326\)\s*$/m,
     column: (table, column) => table === "shops" && column === "shop_geom",
-  },
-  rowTypeParameters: {
-    why: "functions taking a table's row type (computed fields and relationships) are refused",
-    statement: (sql, relations) => {
-      const head = sql.match(/create\s+(?:or\s+replace\s+)?function\s+[\w."]+\s*\(([^)]*)\)/i)
-      return Boolean(head) && head[1].split(",").some((parameter) => relations.has(parameter.trim().split(/\s+/).pop().replace(/"/g, "").replace(/^public\./, "")))
-    },
-    signature: (signature) => Object.values(signature.Args ?? {}).some((type) => /\["(Tables|Views)"\]\["\w+"\]\["Row"\]/.test(type)),
   },
   partitions: {
     why: "`partition of` tables are refused",
@@ -70,16 +64,10 @@ function statements(sql) {
 
 /** The schema with every cut's statements removed, and which cuts removed something. */
 function cutSchema(schema) {
-  const relations = new Set([...schema.matchAll(/create\s+(?:or\s+replace\s+)?(?:table|view)\s+(?:if\s+not\s+exists\s+)?(?:public\.)?"?(\w+)"?/gi)].map((match) => match[1]))
   const used = new Set()
   let kept = schema.replace(CUTS.postgis.line, () => (used.add("postgis"), ""))
   kept = statements(kept)
-    .filter((sql) => {
-      for (const name of ["rowTypeParameters", "partitions"]) {
-        if (CUTS[name].statement(sql, relations)) return !used.add(name)
-      }
-      return true
-    })
+    .filter((sql) => !(CUTS.partitions.statement(sql) && used.add("partitions")))
     .join("")
   return { kept, used }
 }
@@ -88,16 +76,6 @@ function cutSchema(schema) {
 function cutFacts(facts) {
   for (const schema of Object.values(facts)) {
     if (!schema.Functions) continue
-    const dropped = new Set()
-    for (const [name, fn] of Object.entries(schema.Functions)) {
-      const signatures = fn["|"] ?? [fn]
-      const left = signatures.filter((signature) => !CUTS.rowTypeParameters.signature(signature))
-      if (left.length === signatures.length) continue
-      if (left.length === 0) {
-        delete schema.Functions[name]
-        dropped.add(name)
-      } else schema.Functions[name] = left.length === 1 ? left[0] : { "|": left }
-    }
     for (const [table, definition] of Object.entries(schema.Tables ?? {})) {
       if (CUTS.partitions.table(table)) {
         delete schema.Tables[table]
@@ -106,7 +84,7 @@ function cutFacts(facts) {
       for (const form of ["Row", "Insert", "Update"]) {
         for (const column of Object.keys(definition[form] ?? {})) {
           const bare = column.replace(/\?$/, "")
-          if (dropped.has(bare) || CUTS.postgis.column(table, bare)) delete definition[form][column]
+          if (CUTS.postgis.column(table, bare)) delete definition[form][column]
         }
       }
     }

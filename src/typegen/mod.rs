@@ -352,7 +352,7 @@ impl Generator<'_> {
 
     fn table_type(&self, table: &Table) -> Doc {
         let columns = sorted_columns(table);
-        let row = columns
+        let mut row: Vec<Doc> = columns
             .iter()
             .map(|column| {
                 member(
@@ -362,6 +362,7 @@ impl Generator<'_> {
                 )
             })
             .collect();
+        row.extend(self.computed_fields(table));
         let insert = columns
             .iter()
             .map(|column| {
@@ -401,10 +402,11 @@ impl Generator<'_> {
     /// when Postgres would find the view automatically updatable.
     fn view_type(&self, view: &Table) -> Doc {
         let columns = sorted_columns(view);
-        let row: Vec<Doc> = columns
+        let mut row: Vec<Doc> = columns
             .iter()
             .map(|column| member(&column.name, false, self.column_type(column, true)))
             .collect();
+        row.extend(self.computed_fields(view));
         let mut members = vec![member("Row", false, object_type(row, true))];
         if let TableKind::View { definition, .. } = &view.kind
             && let Some(updatable) = view::updatable_columns(definition)
@@ -543,7 +545,7 @@ impl Generator<'_> {
                         member(
                             argument_name(&argument.name),
                             argument.default.is_some(),
-                            text(self.ts_type(&argument.pg_type)),
+                            text(self.argument_type(argument)),
                         )
                     })
                     .collect(),
@@ -551,9 +553,18 @@ impl Generator<'_> {
             )
         };
         let mut members = vec![member("Args", false, args)];
-        if let Some(error) = ambiguous {
+        // A computed field (one unnamed row argument) is no RPC unless it returns rows.
+        let computed_field = (computed_field_of(function).is_some()
+            && !matches!(function.returns, FunctionReturn::Rows { .. }))
+        .then(|| {
+            format!(
+                "the function {}.{} with parameter or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache",
+                function.name.schema, function.name.name
+            )
+        });
+        if let Some(error) = ambiguous.map(str::to_owned).or(computed_field) {
             let flag = object_type(vec![member("error", false, text("true"))], true);
-            let returns = concat([flag, text(" & "), text(string_literal(error))]);
+            let returns = concat([flag, text(" & "), text(string_literal(&error))]);
             members.push(member("Returns", false, returns));
             return object_type(members, false);
         }
@@ -596,16 +607,33 @@ impl Generator<'_> {
                             .collect(),
                         true,
                     );
-                    let returns = if *set { concat([row, text("[]")]) } else { row };
+                    // postgres-meta's `prorows > 1`: Postgres estimates 1000 rows for a set.
+                    let many = function.rows.unwrap_or(if *set { 1000 } else { 0 }) > 1;
+                    let returns = if *set && many {
+                        concat([row, text("[]")])
+                    } else {
+                        row
+                    };
                     members.push(member("Returns", false, returns));
+                    // From a row of the only argument's relation (an embedded function), or
+                    // from anywhere.
+                    let from = match function.arguments.as_slice() {
+                        [only] => only.row.as_ref().map(|source| source.name.as_str()),
+                        _ => None,
+                    };
+                    let (one, set) = match from {
+                        Some(_) if !set => (true, false),
+                        Some(_) => (!many, true),
+                        None => (!many, *set),
+                    };
                     members.push(member(
                         "SetofOptions",
                         false,
                         object_type(
                             vec![
-                                member("from", false, text(string_literal("*"))),
+                                member("from", false, text(string_literal(from.unwrap_or("*")))),
                                 member("to", false, text(string_literal(&table.name))),
-                                member("isOneToOne", false, text((!set).to_string())),
+                                member("isOneToOne", false, text(one.to_string())),
                                 member("isSetofReturn", false, text(set.to_string())),
                             ],
                             true,
@@ -616,6 +644,61 @@ impl Generator<'_> {
             },
         }
         object_type(members, false)
+    }
+
+    /// An argument's type: a row of a generated relation is that relation's `Row`.
+    fn argument_type(&self, argument: &crate::schema::FunctionArgument) -> String {
+        let Some(relation) = &argument.row else {
+            return self.ts_type(&argument.pg_type);
+        };
+        match self.schema.table(relation) {
+            Some(table)
+                if self
+                    .schemas
+                    .iter()
+                    .any(|schema| **schema == relation.schema) =>
+            {
+                let kind = match table.kind {
+                    TableKind::View { .. } => "Views",
+                    _ => "Tables",
+                };
+                format!(
+                    "Database[{}][\"{kind}\"][{}][\"Row\"]",
+                    string_literal(&relation.schema),
+                    string_literal(&relation.name)
+                )
+            }
+            _ => "unknown".into(),
+        }
+    }
+
+    /// The computed fields of `relation`: `name: T | null` of each function whose one unnamed
+    /// argument is its row, as postgres-meta appends them to `Row`.
+    fn computed_fields(&self, relation: &Table) -> Vec<Doc> {
+        let mut fields: Vec<&Function> = self
+            .schema
+            .all_functions()
+            .filter(|function| {
+                function.name.schema == relation.name.schema
+                    && is_listed(function)
+                    && computed_field_of(function) == Some(&relation.name)
+            })
+            .collect();
+        fields.sort_by(|a, b| locale_cmp(&a.name.name, &b.name.name));
+        fields
+            .into_iter()
+            .map(|function| {
+                let returns = match &function.returns {
+                    FunctionReturn::Scalar(pg_type) => self.ts_type(pg_type),
+                    _ => "unknown".into(),
+                };
+                let doc = match returns.as_str() {
+                    "unknown" => text(returns),
+                    _ => union([returns, "null".to_owned()]),
+                };
+                member(&function.name.name, false, doc)
+            })
+            .collect()
     }
 
     /// A column's type, `T | null` when it may be null.
@@ -702,7 +785,15 @@ fn is_listed(function: &Function) -> bool {
             .iter()
             .filter(unnamed)
             .all(|argument| argument.default.is_some() && bindable(&argument.pg_type))
-        || matches!(function.arguments.as_slice(), [only] if bindable(&only.pg_type))
+        || matches!(function.arguments.as_slice(), [only] if bindable(&only.pg_type) || only.row.is_some())
+}
+
+/// The relation whose computed field `function` is: its one argument is an unnamed row of it.
+fn computed_field_of(function: &Function) -> Option<&QualifiedName> {
+    match function.arguments.as_slice() {
+        [only] if argument_name(&only.name).is_empty() => only.row.as_ref(),
+        _ => None,
+    }
 }
 
 /// A parameter's name as Postgres reports it: empty for an unnamed one (`$1` here).
