@@ -58,3 +58,29 @@ test("a row argument that is not an object is refused as Postgres refuses it", a
   const { error } = await anon().rpc("get_user_profile", { user_row: 1 })
   assert.equal(error.code, "22P02")
 })
+
+test("a function of the row is a computed field: selected, filtered and ordered on", async () => {
+  const { data, error } = await anon().from("users").select("id,full_name,posts:post_count").order("full_name", { ascending: false })
+  assert.equal(error, null)
+  const { output } = postgres.sql(
+    "select json_agg(json_build_object('id', id, 'full_name', full_name(u), 'posts', post_count(u)) order by full_name(u) desc) from public.users u;",
+    { role: "anon" },
+  )
+  assert.deepEqual(data, JSON.parse(output))
+  assert.deepEqual(data, [
+    { id: 2, full_name: "Alan Turing", posts: 1 },
+    { id: 1, full_name: "Ada Lovelace", posts: 1 },
+  ])
+  const { data: filtered } = await signedIn(A).from("users").select("username,post_count").eq("full_name", "Ada Lovelace")
+  assert.deepEqual(filtered, [{ username: "ada", post_count: 2 }])
+  const { error: unknown } = await anon().from("users").select("id,greeting_of")
+  assert.equal(unknown.code, "42703")
+})
+
+test("a computed field needs EXECUTE on its function, as in Postgres", async () => {
+  const { error } = await anon().from("users").select("id,shout")
+  assert.equal(error.code, "42501")
+  assert.equal(postgres.sql("select shout(u) from public.users u;", { role: "anon" }).code, "42501")
+  const { data } = await signedIn(A).from("users").select("shout").order("id")
+  assert.deepEqual(data, [{ shout: "ADA!" }, { shout: "ALAN!" }])
+})

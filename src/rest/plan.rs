@@ -69,8 +69,11 @@ pub enum Output<'a> {
 /// A column, optionally followed by a JSON path and a cast.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
+    /// The column, or the name of the computed field.
     pub column: String,
     pub column_type: PgType,
+    /// A computed field (PostgREST's computed column): a function of the row.
+    pub computed: Option<Box<Computed>>,
     pub path: Vec<JsonStep>,
     pub cast: Option<Cast>,
 }
@@ -88,6 +91,16 @@ impl Expr {
             None => self.column_type.clone(),
         }
     }
+}
+
+/// A function `f(t table)` read as the field `f` of `table`'s rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Computed {
+    pub function: QualifiedName,
+    /// The overload's signature, by which the store calls it.
+    pub signature: String,
+    /// The table's columns, of which the row passed is made (the call reads them all).
+    pub columns: Vec<String>,
 }
 
 /// The casts `select=col::type` supports.
@@ -419,7 +432,7 @@ impl<'a> Planner<'a> {
                     }
                 }
                 SelectItem::Field { alias, field, cast } => {
-                    let mut value = expr(&table, field)?;
+                    let mut value = expr(self.schema, &table, field)?;
                     if let Some(cast) = cast {
                         value.cast = Some(Cast::parse(cast, &value.pg_type())?);
                     }
@@ -569,7 +582,7 @@ impl<'a> Planner<'a> {
     fn condition(&self, table: &Table, tree: &LogicTree) -> Result<Condition, RestError> {
         Ok(match tree {
             LogicTree::Filter(filter) => {
-                let expr = expr(table, &filter.field)?;
+                let expr = expr(self.schema, table, &filter.field)?;
                 let test = self.test(&expr, &filter.operation)?;
                 Condition::Test {
                     expr,
@@ -695,7 +708,7 @@ impl<'a> Planner<'a> {
             .filter(|(order_path, _)| order_path == path)
         {
             for term in terms {
-                let expr = expr(table, &term.field)?;
+                let expr = expr(self.schema, table, &term.field)?;
                 let enum_labels = match expr.pg_type() {
                     PgType::Enum(name) => self.schema.enums.get(&name).cloned(),
                     _ => None,
@@ -1304,19 +1317,71 @@ fn plain(column: &Column) -> Expr {
     Expr {
         column: column.name.clone(),
         column_type: column.pg_type.clone(),
+        computed: None,
         path: Vec::new(),
         cast: None,
     }
 }
 
-fn expr(table: &Table, field: &Field) -> Result<Expr, RestError> {
-    let column = table.column(&field.column).ok_or_else(|| {
+/// The function of `table`'s row that is its computed field `name`, as PostgREST finds one:
+/// in the table's schema, taking the row as its only argument, returning one scalar.
+fn computed_field<'s>(
+    schema: &'s SchemaCache,
+    table: &Table,
+    name: &str,
+) -> Option<(&'s Function, &'s PgType)> {
+    schema
+        .overloads(&QualifiedName::new(table.name.schema.as_str(), name))
+        .iter()
+        .find_map(
+            |function| match (function.arguments.as_slice(), &function.returns) {
+                ([argument], FunctionReturn::Scalar(pg_type))
+                    if argument.row.as_ref() == Some(&table.name) =>
+                {
+                    Some((function, pg_type))
+                }
+                _ => None,
+            },
+        )
+}
+
+fn expr(schema: &SchemaCache, table: &Table, field: &Field) -> Result<Expr, RestError> {
+    if let Some(column) = table.column(&field.column) {
+        return with_path(plain(column), column, field);
+    }
+    let (function, pg_type) = computed_field(schema, table, &field.column).ok_or_else(|| {
         RestError::sql(
             "42703",
             format!("column {}.{} does not exist", table.name.name, field.column),
             false,
         )
     })?;
+    let column = Column {
+        name: field.column.clone(),
+        pg_type: pg_type.clone(),
+        nullable: true,
+        default: None,
+        identity: false,
+        sequence: None,
+        comment: None,
+    };
+    let value = Expr {
+        computed: Some(Box::new(Computed {
+            function: function.name.clone(),
+            signature: function.signature(),
+            columns: table
+                .columns
+                .iter()
+                .map(|column| column.name.clone())
+                .collect(),
+        })),
+        ..plain(&column)
+    };
+    with_path(value, &column, field)
+}
+
+/// `value` followed by `field`'s JSON path, which only json and jsonb values have.
+fn with_path(value: Expr, column: &Column, field: &Field) -> Result<Expr, RestError> {
     if let Some(step) = field.json_path.first()
         && !matches!(column.pg_type, PgType::Json | PgType::Jsonb)
     {
@@ -1333,7 +1398,7 @@ fn expr(table: &Table, field: &Field) -> Result<Expr, RestError> {
     }
     Ok(Expr {
         path: field.json_path.clone(),
-        ..plain(column)
+        ..value
     })
 }
 

@@ -7,14 +7,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::RestError;
-use super::plan::{Condition, Embed, Join, Output, Plan, Returning, Shape};
+use super::plan::{Condition, Embed, Expr, Join, Output, Plan, Returning, Shape};
 use crate::auth::{Caller, Role};
 use crate::schema::privileges::Privilege;
 use crate::schema::{QualifiedName, SchemaCache, TableKind};
 
-/// Columns each relation must grant, per privilege.
+/// Columns each relation must grant, per privilege, and the functions computed fields call.
 #[derive(Default)]
-struct Needs<'a>(BTreeMap<(&'a QualifiedName, Privilege), BTreeSet<&'a str>>);
+struct Needs<'a>(
+    BTreeMap<(&'a QualifiedName, Privilege), BTreeSet<&'a str>>,
+    BTreeSet<&'a QualifiedName>,
+);
 
 impl<'a> Needs<'a> {
     fn add(
@@ -36,9 +39,7 @@ impl<'a> Needs<'a> {
         let mut columns = BTreeSet::new();
         for output in &shape.outputs {
             match output {
-                Output::Value { value, .. } => {
-                    columns.insert(value.column.as_str());
-                }
+                Output::Value { value, .. } => self.value(value, &mut columns),
                 Output::Embed { embed, .. } | Output::Spread(embed) => {
                     self.embed(embed, &mut columns);
                 }
@@ -46,10 +47,10 @@ impl<'a> Needs<'a> {
             }
         }
         for filter in &shape.filters {
-            condition_columns(filter, &mut columns);
+            self.condition(filter, &mut columns);
         }
         for order in &shape.order {
-            columns.insert(order.expr.column.as_str());
+            self.value(&order.expr, &mut columns);
         }
         if relation {
             self.add(name, Privilege::Select, columns);
@@ -83,11 +84,36 @@ impl<'a> Needs<'a> {
         self.read(&embed.shape, true);
     }
 
+    /// The column `value` reads; a computed field reads the whole row (every column, as
+    /// Postgres checks a whole-row reference) and needs EXECUTE on its function.
+    fn value(&mut self, value: &'a Expr, columns: &mut BTreeSet<&'a str>) {
+        match &value.computed {
+            Some(computed) => {
+                columns.extend(computed.columns.iter().map(String::as_str));
+                self.1.insert(&computed.function);
+            }
+            None => {
+                columns.insert(value.column.as_str());
+            }
+        }
+    }
+
+    fn condition(&mut self, condition: &'a Condition, columns: &mut BTreeSet<&'a str>) {
+        match condition {
+            Condition::Test { expr, .. } => self.value(expr, columns),
+            Condition::All { children, .. } | Condition::Any { children, .. } => {
+                for child in children {
+                    self.condition(child, columns);
+                }
+            }
+        }
+    }
+
     /// The columns a write's filters read: SELECT on them (none when nothing is filtered).
     fn filtered(&mut self, relation: &'a QualifiedName, filters: &'a [Condition]) {
         let mut read = BTreeSet::new();
         for filter in filters {
-            condition_columns(filter, &mut read);
+            self.condition(filter, &mut read);
         }
         if !read.is_empty() {
             self.add(relation, Privilege::Select, read);
@@ -101,19 +127,6 @@ impl<'a> Needs<'a> {
         if let Some(location) = &returning.location {
             let name = &returning.shape.table.name;
             self.add(name, Privilege::Select, location.iter().map(String::as_str));
-        }
-    }
-}
-
-fn condition_columns<'a>(condition: &'a Condition, columns: &mut BTreeSet<&'a str>) {
-    match condition {
-        Condition::Test { expr, .. } => {
-            columns.insert(expr.column.as_str());
-        }
-        Condition::All { children, .. } | Condition::Any { children, .. } => {
-            for child in children {
-                condition_columns(child, columns);
-            }
         }
     }
 }
@@ -194,6 +207,13 @@ pub fn check(plan: &Plan, schema: &SchemaCache, caller: &Caller) -> Result<(), R
     };
     if !privileges.schema_allows(namespace, role) {
         return Err(denied("schema", namespace, caller));
+    }
+    if let Some(function) = needs
+        .1
+        .iter()
+        .find(|function| !privileges.function_allows(function, role))
+    {
+        return Err(denied("function", &function.name, caller));
     }
     for ((name, privilege), columns) in &needs.0 {
         if !privileges.relation_allows(name, role, *privilege, columns) {

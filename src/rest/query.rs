@@ -338,10 +338,25 @@ impl Builder<'_> {
     }
 
     fn column(&self, alias: &str, expr: &Expr) -> String {
-        self.dialect.json_path(
-            &format!("{alias}.{}", quote_ident(&expr.column)),
-            &expr.path,
-        )
+        let value = match &expr.computed {
+            // The row as the JSON object a row-typed argument is bound as.
+            Some(computed) => {
+                let fields: Vec<String> = computed
+                    .columns
+                    .iter()
+                    .map(|column| {
+                        format!("{}, {alias}.{}", quote_literal(column), quote_ident(column))
+                    })
+                    .collect();
+                format!(
+                    "pg_call({}, json_object({}))",
+                    quote_literal(&computed.signature),
+                    fields.join(", ")
+                )
+            }
+            None => format!("{alias}.{}", quote_ident(&expr.column)),
+        };
+        self.dialect.json_path(&value, &expr.path)
     }
 
     /// The caller's policy predicate for `table` (over its bare columns), with the claims it
