@@ -1,23 +1,47 @@
 // The PostgreSQL store: `solobase start --db-url` on an empty PostgreSQL 15 cluster bootstraps
 // what Supabase's Postgres has, applies the project's migrations natively (each file in one
 // transaction, recorded in the Supabase CLI's `supabase_migrations` tables) and the seed once.
+// REST reads run there as PostgREST runs them, under the database's own grants and policies;
+// each read is checked against the same project on the SQLite store too.
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
 import fs from "node:fs"
 import path from "node:path"
-import { ANON_KEY, copyFixture, runToExit, startServer } from "./harness.mjs"
+import { ANON_KEY, SERVICE_KEY, copyFixture, runToExit, startServer, userToken } from "./harness.mjs"
 import { startPostgres } from "./postgres.mjs"
 
 const ANA = "11111111-1111-1111-1111-111111111111"
-let postgres, server
+const BOB = "22222222-2222-2222-2222-222222222222"
+// A diary only its writer reads, which anon may not read at all.
+const DIARY = `create table public.diary (id serial primary key, user_id uuid not null default auth.uid(), body text not null);
+alter table public.diary enable row level security;
+create policy "owner" on public.diary for all to authenticated using (user_id = auth.uid()) with check (user_id = auth.uid());
+revoke all on public.diary from anon;
+insert into public.diary (user_id, body) values ('${ANA}', 'ana 1'), ('${ANA}', 'ana 2'), ('${BOB}', 'bob 1');
+`
+let postgres, server, sqlite
 before(async () => {
   postgres = await startPostgres({ bare: true })
-  server = await startServer("rest", undefined, 0, ["--db-url", postgres.url])
+  const withDiary = () => {
+    const workdir = copyFixture("rest")
+    fs.writeFileSync(path.join(workdir, "supabase", "migrations", "20240301000000_diary.sql"), DIARY)
+    return workdir
+  }
+  server = await startServer("rest", withDiary(), 0, ["--db-url", postgres.url])
+  sqlite = await startServer("rest", withDiary(), 0)
 })
 after(async () => {
   assert.equal(await server?.stop(), 0)
+  assert.equal(await sqlite?.stop(), 0)
   await postgres?.stop()
 })
+
+/** `test` once per store: `run(server)` against PostgreSQL, then against SQLite. */
+const onBothStores = (name, run) => {
+  test(`${name} (PostgreSQL)`, () => run(server))
+  test(`${name} (SQLite)`, () => run(sqlite))
+}
+const as = (store, sub) => store.client(ANON_KEY, { global: { headers: { Authorization: `Bearer ${userToken(sub)}` } } })
 
 const one = (sql, options) => {
   const { code, output } = postgres.sql(sql, options)
@@ -28,8 +52,8 @@ const one = (sql, options) => {
 test("the migrations and the seed run natively and are recorded as the Supabase CLI records them", () => {
   assert.match(server.output(), /Applied migration supabase\/migrations\/20240101000000_init\.sql/)
   assert.match(server.output(), /Seeded data from supabase\/seed\.sql/)
-  assert.equal(one("select version || ' ' || name from supabase_migrations.schema_migrations;"), "20240101000000 init")
-  const statements = Number(one("select array_length(statements, 1) from supabase_migrations.schema_migrations;"))
+  assert.equal(one("select string_agg(version || ' ' || name, ',' order by version) from supabase_migrations.schema_migrations;"), "20240101000000 init,20240301000000 diary")
+  const statements = Number(one("select array_length(statements, 1) from supabase_migrations.schema_migrations where name = 'init';"))
   assert.ok(statements > 10, `${statements} statements recorded`)
   assert.match(one("select path || ' ' || length(hash) from supabase_migrations.seed_files;"), /^supabase\/seed\.sql 64$/)
   assert.equal(one("select string_agg(title, ',' order by id) from public.todos;"), "one,two")
@@ -47,7 +71,7 @@ test("policies are Postgres's own: auth.uid() reads the request's claims", () =>
 })
 
 test("a second instance on the same database applies and seeds nothing again", async () => {
-  const second = await startServer("rest", undefined, 0, ["--db-url", postgres.url])
+  const second = await startServer("rest", server.workdir, 0, ["--db-url", postgres.url])
   try {
     assert.doesNotMatch(second.output(), /Applied migration|Seeded/)
     assert.equal(one("select count(*) from public.todos;"), "2")
@@ -58,7 +82,7 @@ test("a second instance on the same database applies and seeds nothing again", a
 })
 
 test("what the PostgreSQL store does not serve yet is refused in each API's error shape", async () => {
-  const response = await server.client(ANON_KEY).from("todos").select("*")
+  const response = await server.client(ANON_KEY).from("todos").insert({ title: "three" })
   assert.equal(response.status, 501)
   assert.equal(response.error.code, "0A000")
   assert.match(response.error.message, /not served on the PostgreSQL store yet/)
@@ -78,11 +102,62 @@ test("a failing migration stops the start, names its file, line and SQLSTATE, an
   assert.notEqual(code, 0)
   assert.match(output, /supabase\/migrations\/20240202000000_broken\.sql:3: ERROR: relation "public\.nowhere" does not exist \(SQLSTATE 42P01\)/)
   assert.equal(one("select to_regclass('public.half') is null;"), "t")
-  assert.equal(one("select count(*) from supabase_migrations.schema_migrations;"), "1")
+  assert.equal(one("select count(*) from supabase_migrations.schema_migrations;"), "2")
 })
 
 test("a database URL that cannot be reached stops the start with the reason", async () => {
   const { code, output } = await runToExit(copyFixture("rest"), ["--db-url", "postgres://postgres@127.0.0.1:1/postgres"])
   assert.notEqual(code, 0)
   assert.match(output, /cannot connect to the database/)
+})
+
+onBothStores("a read filters, orders, limits and counts as PostgREST does", async (store) => {
+  const client = store.client(ANON_KEY)
+  const page = await client.from("todos").select("id, title, done, tags, meta", { count: "exact" }).order("id", { ascending: false }).range(1, 1)
+  assert.equal(page.error, null)
+  assert.deepEqual(page.data, [{ id: 1, title: "one", done: true, tags: ["a", "b"], meta: {} }])
+  assert.equal(page.count, 2)
+  assert.equal(page.status, 206)
+  const done = await client.from("todos").select("title").eq("done", false).ilike("title", "T%")
+  assert.deepEqual(done.data, [{ title: "two" }])
+  const tagged = await client.from("todos").select("title").contains("tags", ["b"]).in("id", [1, 2])
+  assert.deepEqual(tagged.data, [{ title: "one" }])
+  const head = await client.from("todos").select("*", { count: "exact", head: true }).is("owner_id", null)
+  assert.equal(head.count, 1)
+  const message = await client.from("messages").select("body, score, sent_at").order("id").limit(1).single()
+  assert.deepEqual(message.data, { body: "Hello Bob", score: 1.5, sent_at: "2024-01-01T08:00:00+00:00" })
+})
+
+onBothStores("an embed follows the foreign keys both ways", async (store) => {
+  const client = store.client(SERVICE_KEY)
+  const todo = await client.from("todos").select("title, owner:profiles(name)").eq("id", 1).single()
+  assert.deepEqual(todo.data, { title: "one", owner: { name: "ana" } })
+  const profiles = await client.from("profiles").select("name, todos(title)").order("id")
+  assert.deepEqual(profiles.data, [{ name: "ana", todos: [{ title: "one" }] }, { name: "Bob", todos: [] }])
+  const inner = await client.from("profiles").select("name, todos!inner(title)")
+  assert.deepEqual(inner.data, [{ name: "ana", todos: [{ title: "one" }] }])
+})
+
+onBothStores("each user reads only the rows the policies give them; anon is refused", async (store) => {
+  const ana = await as(store, ANA).from("diary").select("body", { count: "exact" }).order("id")
+  assert.deepEqual(ana.data, [{ body: "ana 1" }, { body: "ana 2" }])
+  assert.equal(ana.count, 2)
+  const bob = await as(store, BOB).from("diary").select("body")
+  assert.deepEqual(bob.data, [{ body: "bob 1" }])
+  const all = await store.client(SERVICE_KEY).from("diary").select("body", { count: "exact", head: true })
+  assert.equal(all.count, 3)
+  const anon = await store.client(ANON_KEY).from("diary").select("body")
+  assert.equal(anon.status, 401)
+  assert.equal(anon.error.code, "42501")
+  assert.equal(anon.error.message, "permission denied for table diary")
+  // A policy that reads another RLS table, and a restrictive one, as Postgres combines them.
+  const notes = await as(store, ANA).from("notes").select("body")
+  assert.deepEqual(notes.data, [{ body: "plan" }])
+})
+
+onBothStores("a bad filter value fails with Postgres's SQLSTATE and message", async (store) => {
+  const response = await store.client(ANON_KEY).from("todos").select("id").eq("id", "abc")
+  assert.equal(response.status, 400)
+  assert.equal(response.error.code, "22P02")
+  assert.equal(response.error.message, 'invalid input syntax for type bigint: "abc"')
 })

@@ -163,19 +163,29 @@ async fn start_postgres(project: Project, port: Option<u16>, url: &str) -> anyho
     let migrations = crate::migrate::discover(&project.migrations_dir())?;
     let applied = postgres::apply_pending(&store, &migrations, Some(&project.seed_path())).await?;
     report(&applied);
+    let client = store.client().await?;
+    let schema = postgres::catalog::load(&client, &project.config.api.schemas).await?;
+    drop(client);
     let port = port.unwrap_or(project.config.api.port);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
     let address = listener.local_addr()?;
-    println!("Solobase started on PostgreSQL: only /auth/v1/health is served there yet.\n");
+    println!(
+        "Solobase started on PostgreSQL: only REST reads and /auth/v1/health are served there so far.\n"
+    );
     let keys = crate::auth::Keys::new(&project.config.auth);
     status::print_endpoints(
         &keys,
         &format!("http://{address}"),
         &postgres::redacted(url),
     );
-    let router = crate::server::postgres_router();
+    let router = crate::server::postgres_router(crate::rest::postgres::PgRest {
+        store,
+        schema: std::sync::Arc::new(schema),
+        keys: std::sync::Arc::new(keys),
+        api: std::sync::Arc::new(project.config.api.clone()),
+    });
     crate::server::serve_router(listener, router, crate::server::shutdown_signal()).await?;
     Ok(())
 }

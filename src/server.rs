@@ -120,13 +120,28 @@ async fn shape_rejections(
 }
 
 /// The router of a server on the PostgreSQL store: what that store serves so far (`GET
-/// /auth/v1/health`); every other request of the four APIs is refused with a 501 in its API's
-/// error shape, so no client mistakes it for an empty or failed answer.
-pub fn postgres_router() -> Router {
+/// /auth/v1/health`, REST reads); every other request of the four APIs is refused with a 501
+/// in its API's error shape, so no client mistakes it for an empty or failed answer.
+pub fn postgres_router(rest: crate::rest::postgres::PgRest) -> Router {
     Router::new()
         .route("/auth/v1/health", get(crate::auth::api::health))
+        .route("/rest/v1/{*path}", any(postgres_rest))
+        .route("/rest/v1/", any(postgres_rest))
         .fallback(not_on_postgres)
         .layer(cors())
+        .with_state(rest)
+}
+
+async fn postgres_rest(
+    State(rest): State<crate::rest::postgres::PgRest>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().strip_prefix("/rest/v1/").unwrap_or("");
+    let query = uri.query().unwrap_or("");
+    crate::rest::postgres::handle(&rest, &method, path, query, &headers, body).await
 }
 
 async fn not_on_postgres(OriginalUri(uri): OriginalUri) -> Response {

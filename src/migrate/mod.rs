@@ -20,4 +20,4 @@ pub use apply::{
     Applied, Migration, MigrationError, apply_pending, build_schema, discover, display_path,
     load_schema,
 };
-pub use translate::{affinity, normalize_insert_values, pg_type};
+pub use translate::{affinity, named_type, normalize_insert_values, pg_type};

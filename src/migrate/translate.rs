@@ -647,7 +647,7 @@ pub fn pg_type(cache: &SchemaCache, data_type: &DataType) -> Result<(PgType, boo
 }
 
 /// A type by name; the flag says whether it is a serial (an identity column).
-fn named_type(cache: &SchemaCache, original: &str) -> Result<(PgType, bool), Refusal> {
+pub fn named_type(cache: &SchemaCache, original: &str) -> Result<(PgType, bool), Refusal> {
     let text = original.to_ascii_lowercase();
     let base = text
         .split('(')

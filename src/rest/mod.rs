@@ -11,6 +11,7 @@ mod fixture;
 mod fuzz;
 pub mod invoker;
 pub mod plan;
+pub mod postgres;
 pub mod privileges;
 pub mod query;
 pub mod request;

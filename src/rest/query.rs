@@ -133,6 +133,15 @@ pub trait Dialect {
     /// The JSON array of `row` over the rows of `from_rest` (FROM … ORDER BY … LIMIT …), and
     /// their number.
     fn array_and_count(&self, row: &str, from_rest: &str) -> String;
+    /// The JSON array of `row` over the rows of `from_rest`, as a nested value.
+    fn array(&self, row: &str, from_rest: &str) -> String;
+    /// A JSON array of the one JSON value `sql`.
+    fn single_array(&self, sql: &str) -> String;
+    /// Whether rows come in insertion order when ordered by `row_id` (SQLite's rowid); else
+    /// a request naming no order gets the rows in whatever order the store reads them.
+    fn ordered_by_row_id(&self) -> bool;
+    /// `LIMIT` without a bound, for an offset alone.
+    fn unlimited(&self) -> &'static str;
     fn cast(&self, sql: &str, from: &PgType, cast: Cast) -> (String, bool);
     fn pattern(&self, kind: PatternKind, sql: &str, placeholder: &str) -> String;
     fn array_contain(&self, operator: ContainOperator, sql: &str, placeholder: &str) -> String;
@@ -208,6 +217,24 @@ impl Dialect for Sqlite {
         format!(
             "SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT {row} AS _row {from_rest})"
         )
+    }
+
+    fn array(&self, row: &str, from_rest: &str) -> String {
+        format!(
+            "SELECT coalesce(json_group_array(json(_row)), json('[]')) FROM (SELECT {row} AS _row {from_rest})"
+        )
+    }
+
+    fn single_array(&self, sql: &str) -> String {
+        format!("json_array({sql})")
+    }
+
+    fn ordered_by_row_id(&self) -> bool {
+        true
+    }
+
+    fn unlimited(&self) -> &'static str {
+        "LIMIT -1"
     }
 
     fn cast(&self, sql: &str, from: &PgType, cast: Cast) -> (String, bool) {
@@ -505,9 +532,9 @@ impl Builder<'_> {
                     .map(|child| self.condition(alias, child))
                     .collect::<Result<Vec<_>, _>>()?;
                 let empty = if matches!(condition, Condition::All { .. }) {
-                    "1"
+                    "TRUE"
                 } else {
-                    "0"
+                    "FALSE"
                 };
                 let sql = if parts.is_empty() {
                     empty.to_owned()
@@ -531,7 +558,7 @@ impl Builder<'_> {
                     Comparison::Gte => ">=",
                     Comparison::Lt => "<",
                     Comparison::Lte => "<=",
-                    Comparison::IsDistinct => "IS NOT",
+                    Comparison::IsDistinct => "IS DISTINCT FROM",
                 };
                 format!("({sql} {operator} {})", self.bind(value.clone()))
             }
@@ -552,8 +579,8 @@ impl Builder<'_> {
                     })
                     .collect();
                 let (joiner, empty) = match quantifier {
-                    Quantifier::Any => (" OR ", "0"),
-                    Quantifier::All => (" AND ", "1"),
+                    Quantifier::Any => (" OR ", "FALSE"),
+                    Quantifier::All => (" AND ", "TRUE"),
                 };
                 format!(
                     "({})",
@@ -564,7 +591,7 @@ impl Builder<'_> {
                     }
                 )
             }
-            Test::In(values) if values.is_empty() => "0".into(),
+            Test::In(values) if values.is_empty() => "FALSE".into(),
             Test::In(values) => {
                 let placeholders: Vec<String> = values
                     .iter()
@@ -603,7 +630,7 @@ impl Builder<'_> {
                 format!(
                     "({})",
                     if parts.is_empty() {
-                        "1".to_owned()
+                        "TRUE".to_owned()
                     } else {
                         join_terms(parts, joiner)
                     }
@@ -617,6 +644,7 @@ impl Builder<'_> {
     /// which is the order of their rowids here.
     fn natural(&self, shape: &Shape, from: &str) -> bool {
         shape.order.is_empty()
+            && self.dialect.ordered_by_row_id()
             && shape.table.kind == TableKind::Table
             && from == self.dialect.relation(&shape.table.name)
     }
@@ -654,11 +682,11 @@ impl Builder<'_> {
         format!(" ORDER BY {}", terms.join(", "))
     }
 
-    fn limit(shape: &Shape) -> String {
+    fn limit(&self, shape: &Shape) -> String {
         match (shape.limit, shape.offset) {
             (Some(limit), offset) => format!(" LIMIT {limit} OFFSET {offset}"),
             (None, 0) => String::new(),
-            (None, offset) => format!(" LIMIT -1 OFFSET {offset}"),
+            (None, offset) => format!(" {} OFFSET {offset}", self.dialect.unlimited()),
         }
     }
 
@@ -792,9 +820,10 @@ impl Builder<'_> {
         let child = self.alias();
         if let [Output::Count { key }] = embed.shape.outputs.as_slice() {
             let from = self.embed_from(embed, parent, &child, false)?;
+            let count = self.dialect.object(&[(key.clone(), "count(*)".to_owned())]);
             return Ok(format!(
-                "(SELECT json_array(json_object({}, count(*))) {from})",
-                quote_literal(key)
+                "(SELECT {} {from})",
+                self.dialect.single_array(&count)
             ));
         }
         let object = self.object(&embed.shape, &child)?;
@@ -807,11 +836,9 @@ impl Builder<'_> {
         let rest = format!(
             "{from}{}{}",
             self.order_by(&embed.shape, &child, natural),
-            Self::limit(&embed.shape)
+            self.limit(&embed.shape)
         );
-        Ok(format!(
-            "(SELECT coalesce(json_group_array(json(_row)), json('[]')) FROM (SELECT {object} AS _row {rest}))"
-        ))
+        Ok(format!("({})", self.dialect.array(&object, &rest)))
     }
 
     /// `(json array, rows)` of `shape` read from `from` (a relation or a subquery).
@@ -822,16 +849,17 @@ impl Builder<'_> {
         let terms = self.conditions(shape, &alias)?;
         let from_rest = format!("FROM {source}{}", where_clause(&terms));
         let text = if let [Output::Count { key }] = shape.outputs.as_slice() {
+            let count = self.dialect.object(&[(key.clone(), "count(*)".to_owned())]);
             format!(
-                "SELECT json_array(json_object({}, count(*))), 1 {from_rest}",
-                quote_literal(key)
+                "SELECT {}, 1 {from_rest}",
+                self.dialect.single_array(&count)
             )
         } else {
             let object = self.object(shape, &alias)?;
             let rest = format!(
                 "{from_rest}{}{}",
                 self.order_by(shape, &alias, natural),
-                Self::limit(shape)
+                self.limit(shape)
             );
             self.dialect.array_and_count(&object, &rest)
         };

@@ -1,9 +1,11 @@
 //! The PostgreSQL store: the project's database is a PostgreSQL server (`start --db-url`,
 //! `SOLOBASE_DB_URL` or `[db] url`) reached through a pool of connections. Nothing is
 //! translated there: `bootstrap` gives the database what Supabase's Postgres has, `migrate`
-//! applies the project's migrations natively with the Supabase CLI's history.
+//! applies the project's migrations natively with the Supabase CLI's history, `catalog` reads
+//! the `SchemaCache` REST plans against from `pg_catalog`.
 
 mod bootstrap;
+pub mod catalog;
 mod migrate;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};

@@ -1,0 +1,259 @@
+//! REST on the PostgreSQL store, run as PostgREST runs it: the request is parsed and planned
+//! as on SQLite, its SQL comes from the `Postgres` dialect, and it runs in one transaction under
+//! the caller's role (`set local role`) and claims (`request.jwt.claims` and the request's
+//! method, path, headers and cookies), so the database's own grants and policies decide what
+//! it reads. Writes and RPC are not served there yet: they answer 501.
+
+mod dialect;
+
+use std::error::Error;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+
+use super::error::RestError;
+use super::execute::Outcome;
+use super::plan::{self, Plan};
+use super::query::{self, Query, Sql};
+use super::request;
+use super::response;
+use super::values::Literal;
+use crate::auth::keys::Keys;
+use crate::auth::{Caller, Role};
+use crate::config::ApiConfig;
+use crate::schema::SchemaCache;
+use crate::store::naming::quote_ident;
+use crate::store::postgres::{PgError, PgStore};
+use crate::store::settings::RequestSettings;
+pub use dialect::Postgres;
+
+/// What `/rest/v1` on the PostgreSQL store needs; cheap to clone.
+#[derive(Clone)]
+pub struct PgRest {
+    pub store: PgStore,
+    pub schema: Arc<SchemaCache>,
+    pub keys: Arc<Keys>,
+    pub api: Arc<ApiConfig>,
+}
+
+/// Serves one `/rest/v1/{path}` request on the PostgreSQL store.
+pub async fn handle(
+    rest: &PgRest,
+    method: &Method,
+    path: &str,
+    raw_query: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = match rest.keys.rest_caller(headers) {
+        Ok(caller) => caller,
+        Err(error) => {
+            return RestError::new(StatusCode::UNAUTHORIZED, error.code, error.message)
+                .into_response();
+        }
+    };
+    let result = async {
+        let request = request::parse(method, path, raw_query, headers, &body, &rest.api.schemas)?;
+        let plan = plan::build(&request, &rest.schema, rest.api.max_rows)?;
+        if !matches!(plan, Plan::Read(_)) {
+            return Err(RestError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "0A000",
+                "REST writes and RPC are not served on the PostgreSQL store yet",
+            ));
+        }
+        let query = query::to_sql(&plan, &rest.schema, &caller, &Postgres)?;
+        let settings = RequestSettings::new(method.as_str(), &format!("/{path}"), headers);
+        let outcome = run(&rest.store, &caller, &settings, query).await?;
+        response::render(&request, outcome)
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Runs a read in a read-only transaction as `caller`.
+async fn run(
+    store: &PgStore,
+    caller: &Caller,
+    settings: &RequestSettings,
+    query: Query,
+) -> Result<Outcome, RestError> {
+    let anon = caller.role == Role::Anon;
+    let failed = |error: tokio_postgres::Error| database_error(&error, anon);
+    let Query::Read { rows, count } = query else {
+        return Err(RestError::internal("only reads run on PostgreSQL"));
+    };
+    let mut client = store.client().await.map_err(unavailable)?;
+    let transaction = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .await
+        .map_err(failed)?;
+    impersonate(&transaction, caller, settings)
+        .await
+        .map_err(failed)?;
+    let row = one(&transaction, &rows).await.map_err(failed)?;
+    let body = row.try_get::<_, JsonText>(0).map_err(failed)?.0;
+    let returned = whole_number(&row, 1).map_err(failed)?;
+    let total = match count {
+        Some(count) => {
+            let row = one(&transaction, &count).await.map_err(failed)?;
+            Some(whole_number(&row, 0).map_err(failed)?)
+        }
+        None => None,
+    };
+    transaction.commit().await.map_err(failed)?;
+    Ok(Outcome::Rows {
+        body,
+        returned,
+        total,
+    })
+}
+
+/// `set local role` and the settings PostgREST gives each request's transaction.
+async fn impersonate(
+    transaction: &tokio_postgres::Transaction<'_>,
+    caller: &Caller,
+    settings: &RequestSettings,
+) -> Result<(), tokio_postgres::Error> {
+    transaction
+        .batch_execute(&format!(
+            "set local role {}",
+            quote_ident(caller.role.as_str())
+        ))
+        .await?;
+    let claims = caller.claims.to_string();
+    let claim = |name: &str| {
+        caller
+            .claims
+            .get(name)
+            .map(|value| {
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned)
+            })
+            .unwrap_or_default()
+    };
+    let (sub, role) = (claim("sub"), claim("role"));
+    transaction
+        .execute(
+            "select set_config('request.jwt.claims', $1, true), \
+             set_config('request.jwt.claim.sub', $2, true), \
+             set_config('request.jwt.claim.role', $3, true), \
+             set_config('request.method', $4, true), set_config('request.path', $5, true), \
+             set_config('request.headers', $6, true), set_config('request.cookies', $7, true)",
+            &[
+                &claims,
+                &sub,
+                &role,
+                &settings.method,
+                &settings.path,
+                &settings.headers,
+                &settings.cookies,
+            ],
+        )
+        .await
+        .map(|_| ())
+}
+
+/// A Postgres error as PostgREST sends it: its SQLSTATE, message, detail and hint.
+fn database_error(error: &tokio_postgres::Error, anon: bool) -> RestError {
+    let Some(db) = error.as_db_error() else {
+        return RestError::internal(error);
+    };
+    let mut rest = RestError::sql(db.code().code(), db.message(), anon);
+    rest.details = db.detail().map(str::to_owned);
+    rest.hint = db.hint().map(str::to_owned);
+    rest
+}
+
+fn unavailable(error: PgError) -> RestError {
+    tracing::error!(%error, "no database connection");
+    RestError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "PGRST000",
+        "Database client error. Retrying the connection.",
+    )
+}
+
+/// The one row `sql` answers.
+async fn one(
+    transaction: &tokio_postgres::Transaction<'_>,
+    sql: &Sql,
+) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
+    let params: Vec<Param> = sql.params.iter().map(Param::from).collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param as _).collect();
+    transaction.query_one(&sql.text, &refs).await
+}
+
+/// The count in column `index`: `count(*)` is a bigint, a constant an integer.
+fn whole_number(row: &tokio_postgres::Row, index: usize) -> Result<u64, tokio_postgres::Error> {
+    let number = match row.try_get::<_, i64>(index) {
+        Ok(number) => number,
+        Err(_) => row.try_get::<_, i32>(index)?.into(),
+    };
+    Ok(number.max(0).unsigned_abs())
+}
+
+/// A parameter in Postgres's text form, whatever the type the server gave its placeholder,
+/// as PostgREST sends values: the server parses it as it would a literal of that type.
+#[derive(Debug)]
+struct Param(Option<String>);
+
+impl From<&Literal> for Param {
+    fn from(literal: &Literal) -> Self {
+        Self(match literal {
+            Literal::Null => None,
+            Literal::Integer(number) => Some(number.to_string()),
+            Literal::Real(number) => Some(number.to_string()),
+            Literal::Text(text) => Some(text.clone()),
+            Literal::Blob(bytes) => Some(
+                bytes
+                    .iter()
+                    .fold("\\x".to_owned(), |hex, byte| hex + &format!("{byte:02x}")),
+            ),
+        })
+    }
+}
+
+impl ToSql for Param {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        match &self.0 {
+            Some(text) => {
+                out.extend_from_slice(text.as_bytes());
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _: &Type) -> tokio_postgres::types::Format {
+        tokio_postgres::types::Format::Text
+    }
+
+    to_sql_checked!();
+}
+
+/// A `json` or `jsonb` value's text, as the database wrote it.
+struct JsonText(String);
+
+impl<'a> FromSql<'a> for JsonText {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
+        // jsonb's binary form is a version byte, then the text.
+        let text = if *ty == Type::JSONB { &raw[1..] } else { raw };
+        Ok(Self(std::str::from_utf8(text)?.to_owned()))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON || *ty == Type::JSONB
+    }
+}
