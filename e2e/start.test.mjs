@@ -38,6 +38,19 @@ test("a failing migration stops the start with its location and applies nothing 
   assert.equal(await server.stop(), 0)
 })
 
+test("a partition is refused at its line with a hint, not run as something else", async () => {
+  const workdir = copyFixture("rest")
+  fs.writeFileSync(
+    path.join(workdir, "supabase", "migrations", "20250101000000_events.sql"),
+    "create table public.events (id bigint, at timestamptz, primary key (id, at)) partition by range (at);\n" +
+      "create table public.events_2024 partition of public.events\n  for values from ('2024-01-01') to ('2025-01-01');\n",
+  )
+  const { code, output } = await runToExit(workdir)
+  assert.notEqual(code, 0)
+  assert.match(output, /20250101000000_events\.sql:2: partitions are not supported: public\.events_2024 is a partition of public\.events/)
+  assert.match(output, /hint: keep the rows in the parent table alone/)
+})
+
 test("a malformed config.toml is a clear error", async () => {
   const workdir = copyFixture("rest")
   fs.writeFileSync(path.join(workdir, "supabase", "config.toml"), "[api\nport = 1\n")

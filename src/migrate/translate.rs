@@ -246,6 +246,12 @@ fn apply_statement(
             if create.query.is_some() || create.like.is_some() {
                 return Err(Refusal::new("create table … as / like is not supported"));
             }
+            if let Some(parent) = &create.partition_of {
+                return Err(Refusal::new(format!(
+                    "partitions are not supported: {name} is a partition of {parent}"
+                ))
+                .hint("keep the rows in the parent table alone (drop its PARTITION BY and the partitions) and filter on the partition key"));
+            }
             let mut table = Table {
                 name: name.clone(),
                 kind: TableKind::Table,
