@@ -652,14 +652,7 @@ fn account(
     profile: &Profile,
 ) -> Result<String> {
     let now = timestamp_now();
-    let identity: Option<String> = connection
-        .query_row(
-            "SELECT user_id FROM \"auth.identities\" WHERE provider = ?1 AND provider_id = ?2",
-            params![provider, profile.subject],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(database)?;
+    let identity = identity_owner(connection, provider, profile)?;
     let by_email = match &profile.email {
         Some(email) => users::find_by_email(connection, email).map_err(database)?,
         None => None,
@@ -760,14 +753,7 @@ fn link(
     provider: &str,
     profile: &Profile,
 ) -> Result<String> {
-    let owner: Option<String> = connection
-        .query_row(
-            "SELECT user_id FROM \"auth.identities\" WHERE provider = ?1 AND provider_id = ?2",
-            params![provider, profile.subject],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(database)?;
+    let owner = identity_owner(connection, provider, profile)?;
     if let Some(owner) = owner {
         return Err(AuthError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -853,6 +839,22 @@ fn update_providers(connection: &Connection, user_id: &str, provider: Option<&st
         )
         .map_err(database)?;
     Ok(())
+}
+
+/// The user holding `profile`'s identity with `provider`, if any.
+fn identity_owner(
+    connection: &Connection,
+    provider: &str,
+    profile: &Profile,
+) -> Result<Option<String>> {
+    connection
+        .query_row(
+            "SELECT user_id FROM \"auth.identities\" WHERE provider = ?1 AND provider_id = ?2",
+            params![provider, profile.subject],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(database)
 }
 
 fn insert_identity(
