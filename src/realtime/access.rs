@@ -1,7 +1,8 @@
 //! Access: whether a subscriber may see a changed row, as its token may SELECT it under the
-//! table's privileges and policies. An `AccessRule` turns (table, caller) into "all rows", "no rows" or an SQL
-//! predicate over the row; predicates are evaluated on a read connection against the changed
-//! row, batched per distinct caller, so one bad predicate fails only its own subscribers.
+//! table's privileges and policies. An `AccessRule` turns (table, caller) into "all rows", "no
+//! rows" or an SQL predicate over the row, once per channel and table when the channel joins;
+//! predicates are evaluated against the changed row in memory when simple, else on a read
+//! connection batched per distinct caller, so one bad predicate fails only its own subscribers.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -89,19 +90,18 @@ fn policy_access(
 /// Callers sharing one set of claims: the claims, and each caller's index and predicate.
 type ClaimsGroup = (Arc<Value>, Vec<(usize, String)>);
 
-/// Whether each caller may see `row` of `table`, in the order given.
+/// Whether each caller, with its access to `table`, may see `row`, in the order given.
 pub async fn check(
     store: &Store,
-    rule: &AccessRule,
     table: &Arc<Table>,
     row: &Arc<Map<String, Value>>,
-    callers: &[Caller],
+    subjects: &[(&Caller, &Result<RowAccess, String>)],
 ) -> Vec<Result<bool, String>> {
-    let mut results: Vec<Result<bool, String>> = Vec::with_capacity(callers.len());
+    let mut results: Vec<Result<bool, String>> = Vec::with_capacity(subjects.len());
     // Claims text → (claims, [(caller index, predicate)]).
     let mut groups: HashMap<String, ClaimsGroup> = HashMap::new();
-    for (index, caller) in callers.iter().enumerate() {
-        match rule(table, caller) {
+    for (index, (caller, access)) in subjects.iter().enumerate() {
+        match access {
             Ok(RowAccess::All) => results.push(Ok(true)),
             Ok(RowAccess::Denied) => results.push(Ok(false)),
             Ok(RowAccess::InMemory(compiled, predicate)) => {
@@ -113,7 +113,7 @@ pub async fn check(
                             .entry(caller.claims.to_string())
                             .or_insert_with(|| (caller.claims.clone(), Vec::new()))
                             .1
-                            .push((index, predicate));
+                            .push((index, predicate.clone()));
                     }
                 }
             }
@@ -123,9 +123,9 @@ pub async fn check(
                     .entry(caller.claims.to_string())
                     .or_insert_with(|| (caller.claims.clone(), Vec::new()))
                     .1
-                    .push((index, predicate));
+                    .push((index, predicate.clone()));
             }
-            Err(error) => results.push(Err(error)),
+            Err(error) => results.push(Err(error.clone())),
         }
     }
     for (_, (claims, members)) in groups {

@@ -378,11 +378,12 @@ async fn dispatch(hub: &Hub, change: &Change) {
     let Some(row) = change.row() else { return };
     let now = now_secs();
     let mut candidates = Vec::new();
-    for subscription in hub.postgres_subscriptions() {
-        if subscription.expired(now) {
+    for listener in hub.listeners(&change.table.name, row) {
+        if listener.subscription.expired(now) {
             continue;
         }
-        let mut ids: Vec<u32> = subscription
+        let mut ids: Vec<u32> = listener
+            .subscription
             .bindings
             .iter()
             .filter(|binding| binding.matches(change, row))
@@ -390,26 +391,26 @@ async fn dispatch(hub: &Hub, change: &Change) {
             .collect();
         ids.dedup();
         if !ids.is_empty() {
-            candidates.push((subscription, ids));
+            candidates.push((listener, ids));
         }
     }
     if candidates.is_empty() {
         return;
     }
-    let callers: Vec<_> = candidates
+    let subjects: Vec<_> = candidates
         .iter()
-        .map(|(subscription, _)| subscription.caller.clone())
+        .map(|(listener, _)| (&listener.subscription.caller, &listener.access))
         .collect();
-    let verdicts =
-        access::check(&hub.store, &hub.access_rule(), &change.table, row, &callers).await;
+    let verdicts = access::check(&hub.store, &change.table, row, &subjects).await;
     let data = Arc::new(change.data());
-    for ((subscription, ids), verdict) in candidates.into_iter().zip(verdicts) {
+    for ((listener, ids), verdict) in candidates.iter().zip(verdicts) {
+        let subscription = &listener.subscription;
         match verdict {
             Ok(true) => {
                 subscription.push(
                     "postgres_changes",
                     Payload::Change {
-                        ids,
+                        ids: ids.clone(),
                         data: data.clone(),
                     },
                 );

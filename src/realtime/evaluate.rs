@@ -30,6 +30,47 @@ impl Compiled {
     pub fn passes(&self, row: &Map<String, Value>, claims: &Value) -> Option<bool> {
         Some(truthy(&eval(&self.0, row, claims)?))
     }
+
+    /// `(claim, column)` when the whole predicate is one claim equal to one column, as
+    /// `auth.uid() = user_id` is: a row passes only for callers whose string claim equals the
+    /// row's string value, so subscribers can be looked up by that value.
+    pub fn claim_equals_column(&self) -> Option<(&'static str, &str)> {
+        let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } = unwrap(&self.0)?
+        else {
+            return None;
+        };
+        let claim = |expr: &Expr| match unwrap(expr)? {
+            Expr::Function(function) => session_function(&function.name.to_string())?,
+            _ => None,
+        };
+        match (claim(left), claim(right)) {
+            (Some(claim), None) => Some((claim, column(right)?)),
+            (None, Some(claim)) => Some((claim, column(left)?)),
+            _ => None,
+        }
+    }
+}
+
+/// The column an expression names, if it is a bare (possibly qualified) column.
+fn column(expr: &Expr) -> Option<&str> {
+    match unwrap(expr)? {
+        Expr::Identifier(ident) => Some(ident.value.as_str()),
+        Expr::CompoundIdentifier(parts) => Some(parts.last()?.value.as_str()),
+        _ => None,
+    }
+}
+
+/// The expression inside parentheses and `(SELECT …)`, which evaluate to what they wrap.
+fn unwrap(expr: &Expr) -> Option<&Expr> {
+    match expr {
+        Expr::Nested(inner) => unwrap(inner),
+        Expr::Subquery(query) => unwrap(scalar_select(query)?),
+        other => Some(other),
+    }
 }
 
 fn supported(expr: &Expr) -> bool {
@@ -279,6 +320,28 @@ mod tests {
             None,
             "mixed kinds go to the database"
         );
+    }
+
+    #[test]
+    fn a_claim_equal_to_a_column_is_recognised_in_either_order() {
+        let shape = |predicate: &str| {
+            Compiled::new(predicate)
+                .unwrap()
+                .claim_equals_column()
+                .map(|(claim, column)| (claim, column.to_owned()))
+        };
+        let owner = Some(("sub", "user_id".to_owned()));
+        assert_eq!(shape("((auth_uid() = user_id))"), owner);
+        assert_eq!(shape("(user_id = (SELECT auth_uid()))"), owner);
+        assert_eq!(shape("items.user_id = auth_uid()"), owner);
+        assert_eq!(
+            shape("auth_email() = email"),
+            Some(("email", "email".into()))
+        );
+        assert_eq!(shape("auth_uid() = user_id OR shared"), None);
+        assert_eq!(shape("auth_uid() <> user_id"), None);
+        assert_eq!(shape("auth_jwt() = user_id"), None);
+        assert_eq!(shape("user_id = 'u1'"), None);
     }
 
     #[test]

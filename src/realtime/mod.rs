@@ -1,13 +1,15 @@
 //! Realtime: `/realtime/v1`, the Phoenix-channel protocol realtime-js speaks (protocol.md §4).
 //! `Hub` holds every joined channel of every socket; `socket` runs one connection, `channel`
-//! joins and leaves, `changes` captures committed rows on the writer and fans them out,
-//! `access` decides who may see a row, and `broadcast` and `presence` relay between clients.
+//! joins and leaves, `changes` captures committed rows on the writer and fans them out to the
+//! listeners `index` files by table, `access` decides who may see a row, and `broadcast` and
+//! `presence` relay between clients.
 
 pub mod access;
 pub mod broadcast;
 pub mod changes;
 pub mod channel;
 pub mod evaluate;
+pub mod index;
 pub mod limits;
 pub mod presence;
 pub mod private;
@@ -25,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::auth::Caller;
 use crate::config::RealtimeConfig;
-use crate::schema::SchemaCache;
+use crate::schema::{QualifiedName, SchemaCache, TableKind};
 use crate::store::Store;
 
 pub use access::{AccessRule, RowAccess};
@@ -59,13 +61,24 @@ impl Realtime {
         Self { hub }
     }
 
-    /// Replaces how row visibility is decided (see `access`).
+    /// Replaces how row visibility is decided (see `access`), for the channels already
+    /// joined too.
     pub fn set_access_rule(&self, rule: AccessRule) {
         *self
             .hub
             .access
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = rule;
+        let joined: Vec<_> = self
+            .hub
+            .registry()
+            .subscriptions
+            .values()
+            .cloned()
+            .collect();
+        for subscription in joined {
+            self.hub.insert(subscription);
+        }
     }
 
     /// How many channels are joined across all sockets.
@@ -94,6 +107,8 @@ pub(crate) struct Registry {
     pub subscriptions: HashMap<u64, Arc<Subscription>>,
     /// Topic key (see `Subscription::topic_key`) → subscription ids.
     pub topics: HashMap<String, HashSet<u64>>,
+    /// The subscriptions with `postgres_changes` bindings, by table.
+    pub changes: index::ChangeIndex,
 }
 
 impl Hub {
@@ -114,7 +129,9 @@ impl Hub {
 
     /// Adds or replaces (same id) a subscription.
     pub fn insert(&self, subscription: Arc<Subscription>) {
+        let accesses = self.table_accesses(&subscription);
         let mut registry = self.registry();
+        registry.changes.insert(&subscription, accesses);
         registry
             .topics
             .entry(subscription.topic_key())
@@ -126,6 +143,7 @@ impl Hub {
     pub fn remove(&self, id: u64) -> Option<Arc<Subscription>> {
         let mut registry = self.registry();
         let subscription = registry.subscriptions.remove(&id)?;
+        registry.changes.remove(id);
         let key = subscription.topic_key();
         if let Some(ids) = registry.topics.get_mut(&key) {
             ids.remove(&id);
@@ -150,14 +168,40 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// Subscriptions with at least one `postgres_changes` binding.
-    pub fn postgres_subscriptions(&self) -> Vec<Arc<Subscription>> {
-        self.registry()
-            .subscriptions
-            .values()
-            .filter(|subscription| !subscription.bindings.is_empty())
-            .cloned()
+    /// The published tables `subscription`'s bindings name, each with the caller's access.
+    fn table_accesses(
+        &self,
+        subscription: &Subscription,
+    ) -> Vec<(QualifiedName, Result<RowAccess, String>)> {
+        if subscription.bindings.is_empty() {
+            return Vec::new();
+        }
+        let rule = self.access_rule();
+        self.schema
+            .realtime_tables
+            .iter()
+            .filter(|name| {
+                subscription.bindings.iter().any(|binding| {
+                    binding.schema == name.schema
+                        && binding
+                            .table
+                            .as_ref()
+                            .is_none_or(|table| *table == name.name)
+                })
+            })
+            .filter_map(|name| self.schema.table(name))
+            .filter(|table| table.kind == TableKind::Table)
+            .map(|table| (table.name.clone(), rule(table, &subscription.caller)))
             .collect()
+    }
+
+    /// The listeners of `table` that may see `row` (see `index`).
+    pub fn listeners(
+        &self,
+        table: &QualifiedName,
+        row: &serde_json::Map<String, Value>,
+    ) -> Vec<Arc<index::Listener>> {
+        self.registry().changes.candidates(table, row)
     }
 }
 
