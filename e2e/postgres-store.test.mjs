@@ -1,8 +1,8 @@
 // The PostgreSQL store: `solobase start --db-url` on an empty PostgreSQL 15 cluster bootstraps
 // what Supabase's Postgres has, applies the project's migrations natively (each file in one
 // transaction, recorded in the Supabase CLI's `supabase_migrations` tables) and the seed once.
-// REST reads run there as PostgREST runs them, under the database's own grants and policies;
-// each read is checked against the same project on the SQLite store too.
+// REST reads and writes run there as PostgREST runs them, under the database's own grants and
+// policies; each is checked against the same project on the SQLite store too.
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
 import fs from "node:fs"
@@ -82,7 +82,7 @@ test("a second instance on the same database applies and seeds nothing again", a
 })
 
 test("what the PostgreSQL store does not serve yet is refused in each API's error shape", async () => {
-  const response = await server.client(ANON_KEY).from("todos").insert({ title: "three" })
+  const response = await server.client(ANON_KEY).rpc("add", { a: 1, b: 2 })
   assert.equal(response.status, 501)
   assert.equal(response.error.code, "0A000")
   assert.match(response.error.message, /not served on the PostgreSQL store yet/)
@@ -160,4 +160,37 @@ onBothStores("a bad filter value fails with Postgres's SQLSTATE and message", as
   assert.equal(response.status, 400)
   assert.equal(response.error.code, "22P02")
   assert.equal(response.error.message, 'invalid input syntax for type bigint: "abc"')
+})
+
+onBothStores("a user inserts, updates, upserts and deletes only their own rows", async (store) => {
+  const ana = as(store, ANA)
+  const bob = as(store, BOB)
+  const inserted = await ana.from("diary").insert({ body: "ana 3" }).select("body, user_id")
+  assert.equal(inserted.status, 201)
+  assert.deepEqual(inserted.data, [{ body: "ana 3", user_id: ANA }])
+  const minimal = await ana.from("diary").insert([{ body: "ana 4" }, { body: "ana 5" }])
+  assert.equal(minimal.status, 201)
+  assert.equal(minimal.data, null)
+  const forged = await ana.from("diary").insert({ body: "as bob", user_id: BOB })
+  assert.equal(forged.status, 403)
+  assert.equal(forged.error.code, "42501")
+  assert.equal(forged.error.message, 'new row violates row-level security policy for table "diary"')
+  const untouched = await bob.from("diary").update({ body: "bob was here" }).eq("body", "ana 3").select()
+  assert.deepEqual(untouched.data, [])
+  const updated = await ana.from("diary").update({ body: "ana three" }).eq("body", "ana 3").select("body")
+  assert.deepEqual(updated.data, [{ body: "ana three" }])
+  const upserted = await ana.from("diary").upsert({ id: 1, user_id: ANA, body: "ana one" }, { onConflict: "id" }).select("id, body")
+  assert.deepEqual(upserted.data, [{ id: 1, body: "ana one" }])
+  const removed = await bob.from("diary").delete().like("body", "ana%").select("body")
+  assert.deepEqual(removed.data, [])
+  const deleted = await ana.from("diary").delete({ count: "exact" }).in("body", ["ana 4", "ana 5"])
+  assert.equal(deleted.status, 204)
+  assert.equal(deleted.count, 2)
+  const mine = await ana.from("diary").select("body").order("id")
+  assert.deepEqual(mine.data, [{ body: "ana one" }, { body: "ana 2" }, { body: "ana three" }])
+  const embedded = await store.client(SERVICE_KEY).from("todos").insert({ title: "three", owner_id: ANA }).select("title, owner:profiles(name)").single()
+  assert.deepEqual(embedded.data, { title: "three", owner: { name: "ana" } })
+  const anon = await store.client(ANON_KEY).from("diary").insert({ body: "anonymous" })
+  assert.equal(anon.status, 401)
+  assert.equal(anon.error.code, "42501")
 })

@@ -273,7 +273,7 @@ fn policy_violation(table: &Table, using: bool) -> RestError {
     )
 }
 
-fn check_max_affected(affected: u64, options: WriteOptions) -> Result<(), RestError> {
+pub fn check_max_affected(affected: u64, options: WriteOptions) -> Result<(), RestError> {
     match options.max_affected {
         Some(max) if affected > max => Err(RestError::pgrst(
             "PGRST124",

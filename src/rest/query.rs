@@ -296,6 +296,42 @@ impl Dialect for Sqlite {
     }
 }
 
+/// The table a write's command returns its rows as, for `returning_write`.
+const WRITTEN: &str = "_written";
+
+/// For a store whose writes return their rows and apply their own policies (PostgreSQL): the
+/// one statement of a write — its command in a `WITH` returning the rows it wrote, then the
+/// `(json array, count)` of those rows shaped as `select=` asks.
+pub fn returning_write(
+    plan: &Plan,
+    schema: &SchemaCache,
+    caller: &Caller,
+    dialect: &dyn Dialect,
+) -> Result<Sql, RestError> {
+    let mut builder = Builder {
+        dialect,
+        schema,
+        caller,
+        params: Vec::new(),
+        claims: Vec::new(),
+        aliases: 0,
+    };
+    let (command, returning) = match plan {
+        Plan::Insert(insert) => (builder.insert_command(insert), &insert.returning),
+        Plan::Update(update) => (builder.update_command(update)?, &update.returning),
+        Plan::Delete(delete) => (builder.delete_command(delete)?, &delete.returning),
+        Plan::Read(_) | Plan::Call(_) => return Err(RestError::internal("not a write")),
+    };
+    let alias = builder.alias();
+    let object = builder.object(&returning.shape, &alias)?;
+    let from = format!("FROM {WRITTEN} AS {alias}");
+    let rows = builder.finish(dialect.array_and_count(&object, &from));
+    Ok(Sql {
+        text: format!("WITH {WRITTEN} AS ({command}) {}", rows.text),
+        params: rows.params,
+    })
+}
+
 /// The statements for `plan`, restricted by the caller's policies.
 pub fn to_sql(
     plan: &Plan,
@@ -1173,6 +1209,109 @@ impl Builder<'_> {
         Ok(format!(
             "SELECT {alias}.{} FROM {source}{}",
             self.dialect.row_id(),
+            where_clause(&terms)
+        ))
+    }
+
+    /// `INSERT … RETURNING *` of every payload row, a column a row leaves out taking its
+    /// default, with the upsert's `ON CONFLICT` clause.
+    fn insert_command(&mut self, insert: &Insert) -> String {
+        let relation = self.dialect.relation(&insert.table.name);
+        let mut columns: Vec<&String> = Vec::new();
+        for (column, _) in insert.rows.iter().flatten() {
+            if !columns.contains(&column) {
+                columns.push(column);
+            }
+        }
+        if columns.is_empty() {
+            return format!(
+                "INSERT INTO {relation} SELECT FROM generate_series(1, {}) RETURNING *",
+                insert.rows.len()
+            );
+        }
+        let rows: Vec<String> = insert
+            .rows
+            .iter()
+            .map(|row| {
+                let values: Vec<String> = columns
+                    .iter()
+                    .map(
+                        |column| match row.iter().find(|(name, _)| name == *column) {
+                            Some((_, value)) => self.bind(value.clone()),
+                            None => "DEFAULT".to_owned(),
+                        },
+                    )
+                    .collect();
+                format!("({})", values.join(", "))
+            })
+            .collect();
+        let conflict = match &insert.conflict {
+            None => String::new(),
+            Some(conflict) => {
+                let target: Vec<String> = conflict.target.iter().map(|c| quote_ident(c)).collect();
+                let action = match conflict.resolution {
+                    Resolution::MergeDuplicates if !conflict.update.is_empty() => {
+                        let sets: Vec<String> = conflict
+                            .update
+                            .iter()
+                            .map(|column| {
+                                let column = quote_ident(column);
+                                format!("{column} = EXCLUDED.{column}")
+                            })
+                            .collect();
+                        format!("DO UPDATE SET {}", sets.join(", "))
+                    }
+                    _ => "DO NOTHING".to_owned(),
+                };
+                format!(" ON CONFLICT ({}) {action}", target.join(", "))
+            }
+        };
+        let columns: Vec<String> = columns.iter().map(|column| quote_ident(column)).collect();
+        format!(
+            "INSERT INTO {relation} ({}) VALUES {}{conflict} RETURNING *",
+            columns.join(", "),
+            rows.join(", ")
+        )
+    }
+
+    /// `UPDATE … RETURNING *` of the rows the filters match (with nothing to set, those rows).
+    fn update_command(&mut self, update: &Update) -> Result<String, RestError> {
+        let relation = self.dialect.relation(&update.table.name);
+        let alias = self.alias();
+        let assignments: Vec<String> = update
+            .assignments
+            .iter()
+            .map(|(column, value)| {
+                format!("{} = {}", quote_ident(column), self.bind(value.clone()))
+            })
+            .collect();
+        let terms = update
+            .filters
+            .iter()
+            .map(|condition| self.condition(&alias, condition))
+            .collect::<Result<Vec<_>, _>>()?;
+        let filter = where_clause(&terms);
+        Ok(if assignments.is_empty() {
+            format!("SELECT {alias}.* FROM {relation} AS {alias}{filter}")
+        } else {
+            format!(
+                "UPDATE {relation} AS {alias} SET {}{filter} RETURNING {alias}.*",
+                assignments.join(", ")
+            )
+        })
+    }
+
+    /// `DELETE … RETURNING *` of the rows the filters match.
+    fn delete_command(&mut self, delete: &Delete) -> Result<String, RestError> {
+        let relation = self.dialect.relation(&delete.table.name);
+        let alias = self.alias();
+        let terms = delete
+            .filters
+            .iter()
+            .map(|condition| self.condition(&alias, condition))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(format!(
+            "DELETE FROM {relation} AS {alias}{} RETURNING {alias}.*",
             where_clause(&terms)
         ))
     }

@@ -2,7 +2,8 @@
 //! as on SQLite, its SQL comes from the `Postgres` dialect, and it runs in one transaction under
 //! the caller's role (`set local role`) and claims (`request.jwt.claims` and the request's
 //! method, path, headers and cookies), so the database's own grants and policies decide what
-//! it reads. Writes and RPC are not served there yet: they answer 501.
+//! it reads and writes. A write is one statement returning the rows it wrote. RPC is not
+//! served there yet: it answers 501.
 
 mod dialect;
 
@@ -16,10 +17,10 @@ use bytes::BytesMut;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use super::error::RestError;
-use super::execute::Outcome;
+use super::execute::{Outcome, WriteOptions, check_max_affected};
 use super::plan::{self, Plan};
 use super::query::{self, Query, Sql};
-use super::request;
+use super::request::{self, MediaType, ReturnPreference};
 use super::response;
 use super::values::Literal;
 use crate::auth::keys::Keys;
@@ -58,25 +59,80 @@ pub async fn handle(
     };
     let result = async {
         let request = request::parse(method, path, raw_query, headers, &body, &rest.api.schemas)?;
-        let plan = plan::build(&request, &rest.schema, rest.api.max_rows)?;
-        if !matches!(plan, Plan::Read(_)) {
+        if let request::Target::Rpc(_) = request.target {
             return Err(RestError::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "0A000",
-                "REST writes and RPC are not served on the PostgreSQL store yet",
+                "RPC is not served on the PostgreSQL store yet",
             ));
         }
-        let query = query::to_sql(&plan, &rest.schema, &caller, &Postgres)?;
+        let plan = plan::build(&request, &rest.schema, rest.api.max_rows)?;
         let settings = RequestSettings::new(method.as_str(), &format!("/{path}"), headers);
-        let outcome = run(&rest.store, &caller, &settings, query).await?;
+        let outcome = match plan {
+            Plan::Read(_) => {
+                let query = query::to_sql(&plan, &rest.schema, &caller, &Postgres)?;
+                read(&rest.store, &caller, &settings, query).await?
+            }
+            Plan::Insert(_) | Plan::Update(_) | Plan::Delete(_) => {
+                let sql = query::returning_write(&plan, &rest.schema, &caller, &Postgres)?;
+                let options = WriteOptions {
+                    singular: request.media == MediaType::SingularObject,
+                    rollback: request.prefer.rollback,
+                    max_affected: request
+                        .prefer
+                        .max_affected
+                        .filter(|_| request.prefer.strict),
+                    representation: request.prefer.return_ == ReturnPreference::Representation,
+                };
+                write(&rest.store, &caller, &settings, &sql, options).await?
+            }
+            Plan::Call(_) => return Err(RestError::internal("RPC planned on PostgreSQL")),
+        };
         response::render(&request, outcome)
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// Runs a write's statement in a transaction as `caller`, committed unless `tx=rollback` or
+/// the rows it wrote break the request's singular or `max-affected` demand.
+async fn write(
+    store: &PgStore,
+    caller: &Caller,
+    settings: &RequestSettings,
+    sql: &Sql,
+    options: WriteOptions,
+) -> Result<Outcome, RestError> {
+    let failed = |error: tokio_postgres::Error| database_error(&error, caller.role == Role::Anon);
+    let mut client = store.client().await.map_err(unavailable)?;
+    let transaction = client.transaction().await.map_err(failed)?;
+    impersonate(&transaction, caller, settings)
+        .await
+        .map_err(failed)?;
+    let row = one(&transaction, sql).await.map_err(failed)?;
+    let body = row.try_get::<_, JsonText>(0).map_err(failed)?.0;
+    let affected = whole_number(&row, 1).map_err(failed)?;
+    let refused = if options.singular && affected != 1 {
+        Err(response::singular_mismatch(affected))
+    } else {
+        check_max_affected(affected, options)
+    };
+    if options.rollback || refused.is_err() {
+        transaction.rollback().await.map_err(failed)?;
+    } else {
+        transaction.commit().await.map_err(failed)?;
+    }
+    refused?;
+    Ok(Outcome::Written {
+        body: options.representation.then_some(body),
+        affected,
+        location: None,
+        only_updated: false,
+    })
+}
+
 /// Runs a read in a read-only transaction as `caller`.
-async fn run(
+async fn read(
     store: &PgStore,
     caller: &Caller,
     settings: &RequestSettings,
