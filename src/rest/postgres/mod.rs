@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
-use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 
 use super::error::RestError;
 use super::execute::{Outcome, WriteOptions, check_max_affected};
@@ -278,14 +278,22 @@ impl From<&Literal> for Param {
 }
 
 impl ToSql for Param {
-    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        match &self.0 {
-            Some(text) => {
-                out.extend_from_slice(text.as_bytes());
-                Ok(IsNull::No)
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        let Some(text) = &self.0 else {
+            return Ok(IsNull::Yes);
+        };
+        // Arrays are kept as JSON by the values stage; Postgres reads `{…}`.
+        match (ty.kind(), serde_json::from_str::<serde_json::Value>(text)) {
+            (Kind::Array(_), Ok(array @ serde_json::Value::Array(_))) => {
+                out.extend_from_slice(array_literal(&array).as_bytes());
             }
-            None => Ok(IsNull::Yes),
+            _ => out.extend_from_slice(text.as_bytes()),
         }
+        Ok(IsNull::No)
     }
 
     fn accepts(_: &Type) -> bool {
@@ -297,6 +305,24 @@ impl ToSql for Param {
     }
 
     to_sql_checked!();
+}
+
+/// A JSON array as a Postgres array literal: `["a", null, [1]]` → `{"a",NULL,{1}}`.
+fn array_literal(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Array(elements) => {
+            let elements: Vec<String> = elements.iter().map(array_literal).collect();
+            format!("{{{}}}", elements.join(","))
+        }
+        serde_json::Value::Null => "NULL".to_owned(),
+        serde_json::Value::String(text) => quoted_element(text),
+        serde_json::Value::Object(_) => quoted_element(&value.to_string()),
+        other => other.to_string(),
+    }
+}
+
+fn quoted_element(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// A `json` or `jsonb` value's text, as the database wrote it.
@@ -311,5 +337,17 @@ impl<'a> FromSql<'a> for JsonText {
 
     fn accepts(ty: &Type) -> bool {
         *ty == Type::JSON || *ty == Type::JSONB
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_arrays_become_postgres_array_literals() {
+        let array = serde_json::json!(["a", null, "say \"hi\"", "back\\slash", [1, 2], {"k": 1}]);
+        assert_eq!(
+            super::array_literal(&array),
+            r#"{"a",NULL,"say \"hi\"","back\\slash",{1,2},"{\"k\":1}"}"#
+        );
     }
 }
