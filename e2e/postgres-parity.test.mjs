@@ -88,3 +88,17 @@ test("security_invoker set, reset and replaced as Postgres does: a user sees thr
     assert.deepEqual(data.map((row) => row.id), JSON.parse(output), view)
   }
 })
+
+test("numeric(10, 2) rounds half away from zero and refuses what does not fit, as Postgres does", async () => {
+  for (const [id, price] of [[10, 19.999], [11, 1.005], [12, -0.004], [13, "2.5"], [14, 123456789], [15, 99999999.995]]) {
+    await same({
+      as: A,
+      table: "products",
+      order: "id",
+      rest: (db) => db.from("products").insert({ id, name: `p${id}`, price }),
+      sql: `insert into products (id, name, price) values (${id}, 'p${id}', ${price});`,
+    })
+  }
+  const { data } = await server.client(SERVICE_KEY).from("products").select("id,price").gte("id", 10).order("id")
+  assert.deepEqual(data, [{ id: 10, price: 20 }, { id: 11, price: 1.01 }, { id: 12, price: 0 }, { id: 13, price: 2.5 }])
+})

@@ -73,6 +73,7 @@ fn kind(pg_type: &PgType) -> &'static str {
         | PgType::Integer
         | PgType::BigInt
         | PgType::Numeric
+        | PgType::Decimal { .. }
         | PgType::Real
         | PgType::Double => "number",
         PgType::Json | PgType::Jsonb | PgType::Array(_) => "json",

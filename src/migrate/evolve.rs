@@ -71,7 +71,7 @@ pub fn source(before: &Column, after: &Column, changes: &ColumnChanges) -> Resul
         Some(None)
             if matches!(
                 before.pg_type,
-                PgType::Numeric | PgType::Real | PgType::Double
+                PgType::Numeric | PgType::Decimal { .. } | PgType::Real | PgType::Double
             ) && matches!(
                 after.pg_type,
                 PgType::SmallInt | PgType::Integer | PgType::BigInt
@@ -388,7 +388,7 @@ pub fn assignment_cast(from: &PgType, to: &PgType) -> bool {
     let number = |pg_type: &PgType| {
         matches!(
             pg_type,
-            SmallInt | Integer | BigInt | Numeric | Real | Double
+            SmallInt | Integer | BigInt | Numeric | Decimal { .. } | Real | Double
         )
     };
     let moment = |pg_type: &PgType| matches!(pg_type, Date | Timestamp | Timestamptz);

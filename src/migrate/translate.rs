@@ -681,7 +681,28 @@ pub fn named_type(cache: &SchemaCache, original: &str) -> Result<(PgType, bool),
         "smallserial" | "serial2" => (PgType::SmallInt, true),
         "bigserial" | "serial8" => (PgType::BigInt, true),
         "boolean" | "bool" => (PgType::Boolean, false),
-        "numeric" | "decimal" => (PgType::Numeric, false),
+        "numeric" | "decimal" => match length {
+            // `numeric(p)` is `numeric(p, 0)`; precision 1 to 1000 as Postgres allows.
+            Some(precision @ 1..=1000) => {
+                let scale = text
+                    .split(',')
+                    .nth(1)
+                    .and_then(|scale| scale.trim().trim_end_matches(')').trim().parse().ok())
+                    .unwrap_or(0);
+                if scale > precision {
+                    return Err(Refusal::new(format!(
+                        "NUMERIC scale {scale} must be between 0 and precision {precision}"
+                    )));
+                }
+                (PgType::Decimal { precision, scale }, false)
+            }
+            Some(precision) => {
+                return Err(Refusal::new(format!(
+                    "NUMERIC precision {precision} must be between 1 and 1000"
+                )));
+            }
+            None => (PgType::Numeric, false),
+        },
         "real" | "float4" => (PgType::Real, false),
         "double precision" | "float8" | "float" | "double" => (PgType::Double, false),
         "date" => (PgType::Date, false),
@@ -1264,7 +1285,7 @@ pub(super) fn rebuild(
 pub fn affinity(pg_type: &PgType) -> &'static str {
     match pg_type {
         PgType::SmallInt | PgType::Integer | PgType::BigInt | PgType::Boolean => "INTEGER",
-        PgType::Numeric => "NUMERIC",
+        PgType::Numeric | PgType::Decimal { .. } => "NUMERIC",
         PgType::Real | PgType::Double => "REAL",
         PgType::Bytea => "BLOB",
         _ => "TEXT",

@@ -785,9 +785,13 @@ pub fn coerce(value: Value, pg_type: &PgType) -> Result<Value, PgError> {
             "f" | "false" | "no" | "off" | "0" | "n" => Value::Integer(0),
             _ => return Err(invalid(&text)),
         },
-        (PgType::Numeric | PgType::Real | PgType::Double, Value::Text(text)) => {
+        (
+            PgType::Numeric | PgType::Decimal { .. } | PgType::Real | PgType::Double,
+            Value::Text(text),
+        ) => {
             let number: f64 = text.trim().parse().map_err(|_| invalid(&text))?;
-            if number.fract() == 0.0 && matches!(pg_type, PgType::Numeric) {
+            if number.fract() == 0.0 && matches!(pg_type, PgType::Numeric | PgType::Decimal { .. })
+            {
                 Value::Integer(number as i64)
             } else {
                 Value::Real(number)

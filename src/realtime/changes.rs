@@ -688,7 +688,7 @@ fn normalize(pg_type: &PgType, value: &str) -> Result<String, String> {
             .parse::<i64>()
             .map(|number| number.to_string())
             .map_err(|_| invalid()),
-        PgType::Numeric | PgType::Real | PgType::Double => value
+        PgType::Numeric | PgType::Decimal { .. } | PgType::Real | PgType::Double => value
             .parse::<f64>()
             .map(|_| value.to_owned())
             .map_err(|_| invalid()),
@@ -772,7 +772,7 @@ fn compare(pg_type: &PgType, value: &Value, expected: &str) -> Option<Ordering> 
                 None => value.as_f64()?.partial_cmp(&(expected as f64)),
             }
         }
-        PgType::Numeric | PgType::Real | PgType::Double => {
+        PgType::Numeric | PgType::Decimal { .. } | PgType::Real | PgType::Double => {
             let number = match value {
                 Value::String(text) => text.parse().ok()?,
                 other => other.as_f64()?,

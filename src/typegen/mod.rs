@@ -746,6 +746,7 @@ impl Generator<'_> {
             | PgType::Integer
             | PgType::BigInt
             | PgType::Numeric
+            | PgType::Decimal { .. }
             | PgType::Real
             | PgType::Double => "number".into(),
             PgType::Uuid

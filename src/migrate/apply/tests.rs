@@ -126,7 +126,13 @@ fn a_realistic_schema_translates_into_the_cache() {
             .collect::<Vec<_>>(),
         ["id", "name", "price"]
     );
-    assert_eq!(view.column("price").unwrap().pg_type, PgType::Numeric);
+    assert_eq!(
+        view.column("price").unwrap().pg_type,
+        PgType::Decimal {
+            precision: 10,
+            scale: 2
+        }
+    );
 }
 
 #[test]
