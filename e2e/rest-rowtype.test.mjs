@@ -84,3 +84,27 @@ test("a computed field needs EXECUTE on its function, as in Postgres", async () 
   const { data } = await signedIn(A).from("users").select("shout").order("id")
   assert.deepEqual(data, [{ shout: "ADA!" }, { shout: "ALAN!" }])
 })
+
+test("a function of the row returning rows is an embeddable computed relationship", async () => {
+  // To-many, under the caller's policies: anon sees published posts only, the owner all.
+  const select = "id,user_posts(id,title)"
+  const sql = (fn) =>
+    `select json_agg(json_build_object('id', u.id, 'user_posts', (select coalesce(json_agg(json_build_object('id', p.id, 'title', p.title)), '[]') from ${fn}(u) p)) order by u.id) from public.users u;`
+  const { data: asAnon, error } = await anon().from("users").select(select).order("id")
+  assert.equal(error, null)
+  assert.deepEqual(asAnon, JSON.parse(postgres.sql(sql("user_posts"), { role: "anon" }).output))
+  const { data: asOwner } = await signedIn(A).from("users").select(select).order("id")
+  assert.deepEqual(asOwner, JSON.parse(postgres.sql(sql("user_posts"), { role: "authenticated", sub: A }).output))
+  assert.deepEqual(asOwner[0].user_posts.map((post) => post.id), [1, 2])
+  // Filters, order and limits apply to the embedded rows.
+  const { data: filtered } = await signedIn(A).from("users").select("id,user_posts(title)").eq("id", 1).eq("user_posts.published", false)
+  assert.deepEqual(filtered, [{ id: 1, user_posts: [{ title: "a draft" }] }])
+  const { data: inner } = await anon().from("users").select("id,user_posts!inner(id)").eq("user_posts.id", 3)
+  assert.deepEqual(inner, [{ id: 2, user_posts: [{ id: 3 }] }])
+  // `rows 1` makes it to-one: an object.
+  const { data: posts } = await anon().from("posts").select("id,author(username),...author(first_name)").order("id")
+  assert.deepEqual(posts, [
+    { id: 1, author: { username: "ada" }, first_name: "Ada" },
+    { id: 3, author: { username: "alan" }, first_name: "Alan" },
+  ])
+})

@@ -93,7 +93,8 @@ impl Expr {
     }
 }
 
-/// A function `f(t table)` read as the field `f` of `table`'s rows.
+/// A function `f(t table)` read as the field `f` of `table`'s rows, or as the rows it
+/// returns (a computed relationship).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Computed {
     pub function: QualifiedName,
@@ -101,6 +102,21 @@ pub struct Computed {
     pub signature: String,
     /// The table's columns, of which the row passed is made (the call reads them all).
     pub columns: Vec<String>,
+}
+
+impl Computed {
+    /// `function` called with a row of `table`.
+    fn of(function: &Function, table: &Table) -> Self {
+        Self {
+            function: function.name.clone(),
+            signature: function.signature(),
+            columns: table
+                .columns
+                .iter()
+                .map(|column| column.name.clone())
+                .collect(),
+        }
+    }
 }
 
 /// The casts `select=col::type` supports.
@@ -169,6 +185,8 @@ pub enum Join<'a> {
         /// `(junction column, child column)`
         child: Vec<(String, String)>,
     },
+    /// A computed relationship: the rows a function of the parent's row returns.
+    Computed(Box<Computed>),
 }
 
 /// A filter or a logic tree over the rows of one relation.
@@ -725,6 +743,32 @@ impl<'a> Planner<'a> {
         Ok(order)
     }
 
+    /// A computed relationship `relation` of `parent`, as PostgREST finds one (before, and so
+    /// over, the foreign keys): a function of that name in the parent's schema taking its row as
+    /// the only argument and returning rows of a table, to-one unless it returns a set not
+    /// estimated at one row (`rows 1`).
+    fn computed_relationship(
+        &self,
+        parent: &Table,
+        relation: &str,
+    ) -> Option<(&'a Table, Join<'a>, bool)> {
+        self.schema
+            .overloads(&QualifiedName::new(parent.name.schema.as_str(), relation))
+            .iter()
+            .find_map(
+                |function| match (function.arguments.as_slice(), &function.returns) {
+                    ([argument], FunctionReturn::Rows { table, set })
+                        if argument.row.as_ref() == Some(&parent.name) =>
+                    {
+                        let target = self.schema.table(table)?;
+                        let join = Join::Computed(Box::new(Computed::of(function, parent)));
+                        Some((target, join, !set || function.rows == Some(1)))
+                    }
+                    _ => None,
+                },
+            )
+    }
+
     /// The relationship `relation` (with `hints`) names from `parent`: the target table, the
     /// join, and whether it is to-one.
     fn relationship(
@@ -733,6 +777,9 @@ impl<'a> Planner<'a> {
         relation: &str,
         hints: &[String],
     ) -> Result<(&'a Table, Join<'a>, bool), RestError> {
+        if let Some(computed) = self.computed_relationship(parent, relation) {
+            return Ok(computed);
+        }
         let mut candidates: Vec<Candidate<'a>> = Vec::new();
         let same_schema = self.schema.tables.values().filter(|table| {
             table.name.schema == parent.name.schema || table.name.schema == self.request.schema
@@ -1366,15 +1413,7 @@ fn expr(schema: &SchemaCache, table: &Table, field: &Field) -> Result<Expr, Rest
         comment: None,
     };
     let value = Expr {
-        computed: Some(Box::new(Computed {
-            function: function.name.clone(),
-            signature: function.signature(),
-            columns: table
-                .columns
-                .iter()
-                .map(|column| column.name.clone())
-                .collect(),
-        })),
+        computed: Some(Box::new(Computed::of(function, table))),
         ..plain(&column)
     };
     with_path(value, &column, field)

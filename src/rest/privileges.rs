@@ -80,6 +80,14 @@ impl<'a> Needs<'a> {
                     self.add(child, Privilege::Select, [child_column.as_str()]);
                 }
             }
+            // The parent's whole row and EXECUTE; the rows come from the function, whose body
+            // needs what it reads.
+            Join::Computed(computed) => {
+                parent.extend(computed.columns.iter().map(String::as_str));
+                self.1.insert(&computed.function);
+                self.read(&embed.shape, false);
+                return;
+            }
         }
         self.read(&embed.shape, true);
     }

@@ -402,21 +402,7 @@ impl Builder<'_> {
 
     fn column(&self, alias: &str, expr: &Expr) -> String {
         let value = match &expr.computed {
-            // The row as the JSON object a row-typed argument is bound as.
-            Some(computed) => {
-                let fields: Vec<String> = computed
-                    .columns
-                    .iter()
-                    .map(|column| {
-                        format!("{}, {alias}.{}", quote_literal(column), quote_ident(column))
-                    })
-                    .collect();
-                format!(
-                    "pg_call({}, json_object({}))",
-                    quote_literal(&computed.signature),
-                    fields.join(", ")
-                )
-            }
+            Some(computed) => call_on_row(computed, alias),
             None => format!("{alias}.{}", quote_ident(&expr.column)),
         };
         self.dialect.json_path(&value, &expr.path)
@@ -835,20 +821,44 @@ impl Builder<'_> {
                     on.join(" AND ")
                 )]
             }
+            Join::Computed(_) => Vec::new(),
         };
         terms.extend(self.conditions(&embed.shape, child)?);
-        let relation = self.relation(&embed.shape.table)?;
-        let source = self.source(
-            &embed.shape.table,
-            &relation,
-            child,
-            PolicyCommand::Select,
-            natural,
-        )?;
-        Ok(format!(
-            "FROM {source} WHERE {}",
-            join_terms(terms, " AND ")
-        ))
+        let source = match &embed.join {
+            // The function's rows, which it read under the caller's policies itself.
+            Join::Computed(computed) => {
+                let columns: Vec<String> = embed
+                    .shape
+                    .table
+                    .columns
+                    .iter()
+                    .map(|column| {
+                        let path = format!("$.\"{}\"", column.name.replace('"', "\\\""));
+                        format!(
+                            "json_extract(value, {}) AS {}",
+                            quote_literal(&path),
+                            quote_ident(&column.name)
+                        )
+                    })
+                    .collect();
+                format!(
+                    "(SELECT {} FROM json_each({})) AS {child}",
+                    columns.join(", "),
+                    call_on_row(computed, parent)
+                )
+            }
+            _ => {
+                let relation = self.relation(&embed.shape.table)?;
+                self.source(
+                    &embed.shape.table,
+                    &relation,
+                    child,
+                    PolicyCommand::Select,
+                    natural,
+                )?
+            }
+        };
+        Ok(format!("FROM {source}{}", where_clause(&terms)))
     }
 
     /// The JSON of an embed for a row of `parent`: an object or NULL, an array, or a count.
@@ -864,7 +874,10 @@ impl Builder<'_> {
         }
         let object = self.object(&embed.shape, &child)?;
         let relation = self.relation(&embed.shape.table)?;
-        let natural = !embed.to_one && self.natural(&embed.shape, &relation);
+        // A function's rows come in the order it returns them.
+        let natural = !embed.to_one
+            && !matches!(embed.join, Join::Computed(_))
+            && self.natural(&embed.shape, &relation);
         let from = self.embed_from(embed, parent, &child, natural)?;
         if embed.to_one {
             return Ok(format!("(SELECT {object} {from} LIMIT 1)"));
@@ -1468,6 +1481,21 @@ impl Builder<'_> {
             .collect();
         substitute_parameters(statement, &replacements)
     }
+}
+
+/// A call of a function of the row `alias` (a computed field or relationship): the row is
+/// passed as the JSON object a row-typed argument is bound as.
+fn call_on_row(computed: &Computed, alias: &str) -> String {
+    let fields: Vec<String> = computed
+        .columns
+        .iter()
+        .map(|column| format!("{}, {alias}.{}", quote_literal(column), quote_ident(column)))
+        .collect();
+    format!(
+        "pg_call({}, json_object({}))",
+        quote_literal(&computed.signature),
+        fields.join(", ")
+    )
 }
 
 fn where_clause(terms: &[String]) -> String {
