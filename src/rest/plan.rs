@@ -98,6 +98,8 @@ impl Expr {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Computed {
     pub function: QualifiedName,
+    /// The table whose row the function takes.
+    pub table: QualifiedName,
     /// The overload's signature, by which the store calls it.
     pub signature: String,
     /// The table's columns, of which the row passed is made (the call reads them all).
@@ -109,6 +111,7 @@ impl Computed {
     fn of(function: &Function, table: &Table) -> Self {
         Self {
             function: function.name.clone(),
+            table: table.name.clone(),
             signature: function.signature(),
             columns: table
                 .columns

@@ -14,7 +14,7 @@ use super::request::{ContainOperator, IsValue, JsonKey, JsonStep, Quantifier, Re
 use super::values::Literal;
 use crate::auth::Caller;
 use crate::migrate::expression::{substitute_calls, substitute_parameters, translate_expr_text};
-use crate::schema::{PgType, PolicyCommand, QualifiedName, SchemaCache, Table, TableKind};
+use crate::schema::{Column, PgType, PolicyCommand, QualifiedName, SchemaCache, Table, TableKind};
 use crate::store::functions::{CLAIM_FUNCTIONS, claim_value};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
 
@@ -146,6 +146,17 @@ pub trait Dialect {
     fn pattern(&self, kind: PatternKind, sql: &str, placeholder: &str) -> String;
     fn array_contain(&self, operator: ContainOperator, sql: &str, placeholder: &str) -> String;
     fn json_contain(&self, operator: ContainOperator, sql: &str, placeholder: &str) -> String;
+    /// A call of `computed`'s function with the row `alias` (a computed field).
+    fn row_call(&self, computed: &Computed, alias: &str) -> String;
+    /// The rows `computed`'s function returns for the row `parent`, as `child` with the
+    /// `columns` of its table (a computed relationship).
+    fn row_call_rows(
+        &self,
+        computed: &Computed,
+        columns: &[Column],
+        parent: &str,
+        child: &str,
+    ) -> String;
 }
 
 /// SQLite: JSON1 functions, `rowid`, and the stand-in functions of `store::functions`.
@@ -294,6 +305,47 @@ impl Dialect for Sqlite {
             _ => format!("pg_json_contains({sql}, {placeholder})"),
         }
     }
+
+    /// Through the runtime's `pg_call`, the row as the JSON object a row-typed argument is
+    /// bound as.
+    fn row_call(&self, computed: &Computed, alias: &str) -> String {
+        let fields: Vec<String> = computed
+            .columns
+            .iter()
+            .map(|column| format!("{}, {alias}.{}", quote_literal(column), quote_ident(column)))
+            .collect();
+        format!(
+            "pg_call({}, json_object({}))",
+            quote_literal(&computed.signature),
+            fields.join(", ")
+        )
+    }
+
+    /// The call answers a JSON array of row objects.
+    fn row_call_rows(
+        &self,
+        computed: &Computed,
+        columns: &[Column],
+        parent: &str,
+        child: &str,
+    ) -> String {
+        let selected: Vec<String> = columns
+            .iter()
+            .map(|column| {
+                let path = format!("$.\"{}\"", column.name.replace('"', "\\\""));
+                format!(
+                    "json_extract(value, {}) AS {}",
+                    quote_literal(&path),
+                    quote_ident(&column.name)
+                )
+            })
+            .collect();
+        format!(
+            "(SELECT {} FROM json_each({})) AS {child}",
+            selected.join(", "),
+            self.row_call(computed, parent)
+        )
+    }
 }
 
 /// The table a write's command returns its rows as, for `returning_write`.
@@ -402,7 +454,7 @@ impl Builder<'_> {
 
     fn column(&self, alias: &str, expr: &Expr) -> String {
         let value = match &expr.computed {
-            Some(computed) => call_on_row(computed, alias),
+            Some(computed) => self.dialect.row_call(computed, alias),
             None => format!("{alias}.{}", quote_ident(&expr.column)),
         };
         self.dialect.json_path(&value, &expr.path)
@@ -827,25 +879,8 @@ impl Builder<'_> {
         let source = match &embed.join {
             // The function's rows, which it read under the caller's policies itself.
             Join::Computed(computed) => {
-                let columns: Vec<String> = embed
-                    .shape
-                    .table
-                    .columns
-                    .iter()
-                    .map(|column| {
-                        let path = format!("$.\"{}\"", column.name.replace('"', "\\\""));
-                        format!(
-                            "json_extract(value, {}) AS {}",
-                            quote_literal(&path),
-                            quote_ident(&column.name)
-                        )
-                    })
-                    .collect();
-                format!(
-                    "(SELECT {} FROM json_each({})) AS {child}",
-                    columns.join(", "),
-                    call_on_row(computed, parent)
-                )
+                self.dialect
+                    .row_call_rows(computed, &embed.shape.table.columns, parent, child)
             }
             _ => {
                 let relation = self.relation(&embed.shape.table)?;
@@ -1481,21 +1516,6 @@ impl Builder<'_> {
             .collect();
         substitute_parameters(statement, &replacements)
     }
-}
-
-/// A call of a function of the row `alias` (a computed field or relationship): the row is
-/// passed as the JSON object a row-typed argument is bound as.
-fn call_on_row(computed: &Computed, alias: &str) -> String {
-    let fields: Vec<String> = computed
-        .columns
-        .iter()
-        .map(|column| format!("{}, {alias}.{}", quote_literal(column), quote_ident(column)))
-        .collect();
-    format!(
-        "pg_call({}, json_object({}))",
-        quote_literal(&computed.signature),
-        fields.join(", ")
-    )
 }
 
 fn where_clause(terms: &[String]) -> String {

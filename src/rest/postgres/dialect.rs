@@ -2,10 +2,10 @@
 //! `$n` parameters (sent as text, typed by the server from their use), JSON built with
 //! `row_to_json` and `json_agg`, Postgres's own operators for patterns and containment.
 
-use crate::rest::plan::{Cast, PatternKind};
+use crate::rest::plan::{Cast, Computed, PatternKind};
 use crate::rest::query::Dialect;
 use crate::rest::request::{ContainOperator, JsonKey, JsonStep};
-use crate::schema::{PgType, QualifiedName};
+use crate::schema::{Column, PgType, QualifiedName};
 use crate::store::naming::{quote_ident, quote_literal};
 
 pub struct Postgres;
@@ -123,6 +123,32 @@ impl Dialect for Postgres {
             "(CAST({sql} AS JSONB) {} CAST({placeholder} AS JSONB))",
             contain_operator(operator)
         )
+    }
+
+    /// The function called on the row rebuilt as its table's type (the parent may be a
+    /// subquery, whose whole-row reference is a bare record).
+    fn row_call(&self, computed: &Computed, alias: &str) -> String {
+        let fields: Vec<String> = computed
+            .columns
+            .iter()
+            .map(|column| format!("{alias}.{}", quote_ident(column)))
+            .collect();
+        format!(
+            "{}(CAST(ROW({}) AS {}))",
+            self.relation(&computed.function),
+            fields.join(", "),
+            self.relation(&computed.table)
+        )
+    }
+
+    fn row_call_rows(
+        &self,
+        computed: &Computed,
+        _columns: &[Column],
+        parent: &str,
+        child: &str,
+    ) -> String {
+        format!("{} AS {child}", self.row_call(computed, parent))
     }
 }
 
