@@ -6,6 +6,7 @@
 //! and queues each subscriber's push. Bindings and their filters are parsed here too.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc};
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Hub, Payload, now_secs};
+use super::{Hub, Payload, SharedChange, now_secs};
 use super::{access, broadcast, send};
 use crate::migrate::values::normalize_timestamptz;
 use crate::schema::{Column, PgType, QualifiedName, SchemaCache, Table, TableKind};
@@ -373,6 +374,10 @@ fn commit_timestamp(instant: jiff::Timestamp) -> String {
 // ---------------------------------------------------------------------------------------------
 // Dispatch
 
+/// What a change's frame depends on besides the change: channels with the same topic, join
+/// ref and binding ids get the same bytes.
+type FrameKey<'a> = (&'a str, Option<&'a str>, &'a [u32]);
+
 /// Delivers one change to every subscriber whose bindings match and who may see the row.
 async fn dispatch(hub: &Hub, change: &Change) {
     let Some(row) = change.row() else { return };
@@ -403,17 +408,20 @@ async fn dispatch(hub: &Hub, change: &Change) {
         .collect();
     let verdicts = access::check(&hub.store, &change.table, row, &subjects).await;
     let data = Arc::new(change.data());
+    let mut shared: HashMap<FrameKey, Arc<SharedChange>> = HashMap::new();
     for ((listener, ids), verdict) in candidates.iter().zip(verdicts) {
         let subscription = &listener.subscription;
         match verdict {
             Ok(true) => {
-                subscription.push(
-                    "postgres_changes",
-                    Payload::Change {
-                        ids: ids.clone(),
-                        data: data.clone(),
-                    },
+                let key = (
+                    subscription.topic.as_str(),
+                    subscription.join_ref.as_deref(),
+                    ids.as_slice(),
                 );
+                let change = shared
+                    .entry(key)
+                    .or_insert_with(|| Arc::new(SharedChange::new(ids.clone(), data.clone())));
+                subscription.push("postgres_changes", Payload::Change(change.clone()));
             }
             Ok(false) => {}
             Err(error) => {

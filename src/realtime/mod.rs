@@ -19,7 +19,7 @@ pub mod token;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde::ser::SerializeMap;
 use serde_json::Value;
@@ -373,11 +373,8 @@ pub(crate) struct Outbound {
 #[derive(Debug, Clone)]
 pub(crate) enum Payload {
     Json(Arc<Value>),
-    /// A `postgres_changes` push: this subscriber's binding ids and the shared change data.
-    Change {
-        ids: Vec<u32>,
-        data: Arc<Value>,
-    },
+    /// A `postgres_changes` push, shared by the channels it goes to with the same frame.
+    Change(Arc<SharedChange>),
     /// A broadcast whose user payload is raw bytes, sent as a kind-4 binary frame (vsn 2.0.0).
     Binary {
         event: String,
@@ -395,15 +392,35 @@ impl serde::Serialize for Payload {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Payload::Json(value) => value.serialize(serializer),
-            Payload::Change { ids, data } => {
+            Payload::Change(change) => {
                 let mut map = serializer.serialize_map(Some(2))?;
-                map.serialize_entry("ids", ids)?;
-                map.serialize_entry("data", data.as_ref())?;
+                map.serialize_entry("ids", &change.ids)?;
+                map.serialize_entry("data", change.data.as_ref())?;
                 map.end()
             }
             Payload::Binary { .. } => Err(serde::ser::Error::custom(
                 "a binary broadcast is sent as a binary frame, not as JSON",
             )),
+        }
+    }
+}
+
+/// One change as pushed on channels with the same topic, join ref and binding ids: their frame
+/// is the same, so it is encoded once per serializer and its bytes reused for every channel.
+#[derive(Debug)]
+pub(crate) struct SharedChange {
+    pub ids: Vec<u32>,
+    pub data: Arc<Value>,
+    /// The encoded frame, by `socket::Serializer` (vsn 1.0.0, then 2.0.0).
+    pub frames: [OnceLock<axum::extract::ws::Utf8Bytes>; 2],
+}
+
+impl SharedChange {
+    pub fn new(ids: Vec<u32>, data: Arc<Value>) -> Self {
+        Self {
+            ids,
+            data,
+            frames: Default::default(),
         }
     }
 }

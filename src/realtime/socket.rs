@@ -50,16 +50,25 @@ impl Serializer {
     }
 
     /// Encodes a server message: JSON text in both versions, except a binary broadcast, which
-    /// 2.0.0 sends as a kind-4 frame and 1.0.0 cannot carry (`None`: not sent).
+    /// 2.0.0 sends as a kind-4 frame and 1.0.0 cannot carry (`None`: not sent). A change's
+    /// frame is encoded by the first channel of its group to send it (see `SharedChange`).
     pub(crate) fn encode(self, message: &Outbound) -> Option<Message> {
-        if let Payload::Binary { event, bytes } = &message.payload {
-            return match self {
+        match &message.payload {
+            Payload::Binary { event, bytes } => match self {
                 Serializer::V1 => None,
                 Serializer::V2 => {
                     encode_user_broadcast(&message.topic, event, bytes).map(Message::Binary)
                 }
-            };
+            },
+            Payload::Change(change) => {
+                let frame = change.frames[self as usize].get_or_init(|| self.text(message).into());
+                Some(Message::Text(frame.clone()))
+            }
+            Payload::Json(_) => Some(Message::Text(self.text(message).into())),
         }
+    }
+
+    fn text(self, message: &Outbound) -> String {
         let result = match self {
             Serializer::V1 => serde_json::to_string(&json!({
                 "join_ref": message.join_ref,
@@ -76,9 +85,7 @@ impl Serializer {
                 &message.payload,
             )),
         };
-        Some(Message::Text(
-            result.unwrap_or_else(|_| "null".into()).into(),
-        ))
+        result.unwrap_or_else(|_| "null".into())
     }
 }
 
@@ -334,7 +341,8 @@ async fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::realtime::Payload;
+    use crate::realtime::{Payload, SharedChange};
+    use std::sync::Arc;
 
     #[test]
     fn both_serializers_decode_the_same_message() {
@@ -368,6 +376,38 @@ mod tests {
         assert_eq!(message.bytes.as_deref(), Some(&[0u8, 255][..]));
         assert!(decode_binary(&[3, 1]).is_err());
         assert!(decode_binary(&[4, 0, 0, 0, 0, 0, 1]).is_err());
+    }
+
+    #[test]
+    fn a_change_is_encoded_once_per_vsn_and_shared() {
+        let change = Arc::new(SharedChange::new(
+            vec![7],
+            Arc::new(json!({"type": "INSERT", "record": {"id": 1}})),
+        ));
+        let message = Outbound {
+            join_ref: Some("1".into()),
+            reference: None,
+            topic: "realtime:todos".into(),
+            event: "postgres_changes".into(),
+            payload: Payload::Change(change.clone()),
+        };
+        let text = |serializer: Serializer| match serializer.encode(&message) {
+            Some(Message::Text(text)) => text,
+            other => panic!("expected text, got {other:?}"),
+        };
+        let v2 = text(Serializer::V2);
+        assert_eq!(
+            v2.as_str(),
+            r#"["1",null,"realtime:todos","postgres_changes",{"ids":[7],"data":{"type":"INSERT","record":{"id":1}}}]"#
+        );
+        let v1: Value = serde_json::from_str(&text(Serializer::V1)).unwrap();
+        assert_eq!(v1["payload"]["data"]["record"], json!({"id": 1}));
+        assert_eq!(v1["join_ref"], "1");
+        // Another channel of the group sends the very same bytes.
+        assert_eq!(
+            text(Serializer::V2).as_bytes().as_ptr(),
+            v2.as_bytes().as_ptr()
+        );
     }
 
     #[test]
