@@ -108,3 +108,13 @@ test("a function of the row returning rows is an embeddable computed relationshi
     { id: 3, author: { username: "alan" }, first_name: "Alan" },
   ])
 })
+
+test("a function returning a set of scalars answers a JSON array of them", async () => {
+  const { data, error } = await anon().rpc("usernames")
+  assert.equal(error, null)
+  assert.deepEqual(data, ["alan", "ada"])
+  assert.deepEqual(data, JSON.parse(postgres.sql("select json_agg(u) from public.usernames() u;", { role: "anon" }).output))
+  const { data: asAnon } = await anon().rpc("post_ids", { u: ada })
+  const { data: asOwner } = await signedIn(A).rpc("post_ids", { u: ada })
+  assert.deepEqual([asAnon, asOwner], [[1], [1, 2]])
+})

@@ -1716,6 +1716,7 @@ fn create_function(
                 ),
                 _ => match pg_type(cache, data_type) {
                     Ok((pg_type, _)) if !set => FunctionReturn::Scalar(pg_type),
+                    Ok((pg_type, _)) => FunctionReturn::SetOf(pg_type),
                     _ => {
                         let table = match data_type {
                             DataType::Custom(object, _) => qualified_name(object),

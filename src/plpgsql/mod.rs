@@ -122,6 +122,9 @@ fn rows_sql(cache: &SchemaCache, function: &Function, call: &str) -> Option<Stri
         FunctionReturn::Record(columns) if columns.len() > 1 => {
             columns.iter().map(|(name, _)| name.clone()).collect()
         }
+        FunctionReturn::SetOf(_) => {
+            return Some(format!("SELECT value FROM json_each({call})"));
+        }
         _ => return None,
     };
     let selected: Vec<String> = columns

@@ -417,6 +417,14 @@ fn result(function: &Function, outcome: Outcome, rows: Vec<Row>) -> Result<Value
             };
             coerce(value, pg_type)
         }
+        FunctionReturn::SetOf(pg_type) => {
+            let values: Vec<serde_json::Value> = rows
+                .into_iter()
+                .filter_map(|row| row.into_iter().next())
+                .map(|(_, value)| coerce(value, pg_type).map(json_value))
+                .collect::<Result<_, _>>()?;
+            Ok(Value::Text(serde_json::Value::Array(values).to_string()))
+        }
         FunctionReturn::Rows { set: false, .. } => {
             let row = match outcome {
                 Outcome::Record(row) => row,

@@ -306,6 +306,24 @@ fn call_function(connection: &Connection, call: &CallQuery) -> Result<Outcome, R
             };
             Ok(Outcome::Value(Some(value.to_string())))
         }
+        CallOutput::Scalars(sql, pg_type) => {
+            let mut statement = connection.prepare_cached(&sql.text).map_err(raised)?;
+            let mut rows = statement
+                .query(params(&sql.params).as_slice())
+                .map_err(raised)?;
+            let mut values = Vec::new();
+            while let Some(row) = rows.next().map_err(raised)? {
+                values.push(scalar_json(
+                    row.get_ref(0).map_err(RestError::internal)?,
+                    pg_type,
+                ));
+            }
+            Ok(Outcome::Rows {
+                returned: values.len() as u64,
+                body: Value::Array(values).to_string(),
+                total: None,
+            })
+        }
         CallOutput::Rows {
             rows,
             count,

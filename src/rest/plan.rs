@@ -346,6 +346,8 @@ pub enum Argument {
 pub enum CallResult<'a> {
     Void,
     Scalar(PgType),
+    /// A set of scalars: a JSON array of them.
+    Scalars(PgType),
     /// Rows (`setof t`, `returns t`, `returns table (…)`), shaped like a read; `set` is false
     /// for a single composite, which answers an object.
     Rows {
@@ -1102,6 +1104,7 @@ impl<'a> Planner<'a> {
         let result = match &function.returns {
             FunctionReturn::Void | FunctionReturn::Trigger => CallResult::Void,
             FunctionReturn::Scalar(pg_type) => CallResult::Scalar(pg_type.clone()),
+            FunctionReturn::SetOf(pg_type) => CallResult::Scalars(pg_type.clone()),
             FunctionReturn::Rows { table, set } => {
                 let table = self.schema.table(table).ok_or_else(|| {
                     RestError::pgrst(

@@ -100,6 +100,8 @@ pub enum CallOutput {
     Void(Option<Sql>),
     /// The first column of the first row of the last statement.
     Scalar(Sql, PgType),
+    /// The first column of each row of the last statement, as a JSON array.
+    Scalars(Sql, PgType),
     /// `(json array, rows)` over the last statement's rows, and the total when counted.
     Rows {
         rows: Sql,
@@ -1463,6 +1465,10 @@ impl Builder<'_> {
             CallResult::Scalar(pg_type) => {
                 let text = self.arguments(last, &call.arguments);
                 CallOutput::Scalar(self.finish(text), pg_type.clone())
+            }
+            CallResult::Scalars(pg_type) => {
+                let text = self.arguments(last, &call.arguments);
+                CallOutput::Scalars(self.finish(text), pg_type.clone())
             }
             CallResult::Rows { shape, set } => {
                 let writes = ["insert", "update", "delete"].iter().any(|verb| {

@@ -530,6 +530,8 @@ pub enum FunctionReturn {
         table: QualifiedName,
         set: bool,
     },
+    /// `returns setof text` (any scalar type): one value per row.
+    SetOf(PgType),
     /// `returns table (…)`, or `returns setof record` with OUT parameters.
     Table(Vec<(String, PgType)>),
     /// One row of OUT parameters (`returns record`); with one OUT parameter, its value.

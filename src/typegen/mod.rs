@@ -574,6 +574,10 @@ impl Generator<'_> {
             FunctionReturn::Scalar(pg_type) => {
                 members.push(member("Returns", false, text(self.ts_type(pg_type))));
             }
+            FunctionReturn::SetOf(pg_type) => {
+                let returns = format!("{}[]", self.ts_type(pg_type));
+                members.push(member("Returns", false, text(returns)));
+            }
             FunctionReturn::Record(columns) if columns.len() == 1 => {
                 members.push(member("Returns", false, text(self.ts_type(&columns[0].1))));
             }
