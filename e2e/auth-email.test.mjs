@@ -310,3 +310,28 @@ test("the older POST /magiclink mails a link to a known address and a confirmati
   assert.equal(missing.body.msg, "Password recovery requires an email")
   assert.equal((await post({ email: "not-an-address" })).status, 400)
 })
+
+test("signing up again with a taken address tells nothing: a confirmed owner's is answered with a made-up user, an unconfirmed one's confirmation is sent again", async () => {
+  const admin = server.client(SERVICE_KEY)
+  const email = "taken@example.com"
+  const { data: owner } = await admin.auth.admin.createUser({ email, password, email_confirm: true })
+  const stranger = await quick.client().auth.signUp({ email: "fresh@example.com", password })
+  const repeated = await server.client().auth.signUp({ email, password: "another password 1" })
+  assert.equal(repeated.error, null, "no user_already_exists to enumerate with")
+  assert.equal(repeated.data.session, null)
+  assert.notEqual(repeated.data.user.id, owner.user.id)
+  assert.deepEqual(Object.keys(repeated.data.user).sort(), Object.keys(stranger.data.user).filter((key) => key in repeated.data.user).sort())
+  assert.deepEqual(repeated.data.user.identities, [])
+  const { data: signIn } = await server.client().auth.signInWithPassword({ email, password })
+  assert.equal(signIn.user.id, owner.user.id, "the owner's password is untouched")
+
+  // Unconfirmed: the same user, and a second confirmation in the inbox.
+  const pending = "pending-again@example.com"
+  const first = await quick.client().auth.signUp({ email: pending, password })
+  const firstMail = await quick.mail(pending)
+  const again = await quick.client().auth.signUp({ email: pending, password })
+  assert.equal(again.error, null)
+  assert.equal(again.data.user.id, first.data.user.id)
+  const secondMail = await quick.mail(pending, { after: firstMail.ID })
+  assert.notEqual(secondMail.Code, firstMail.Code)
+})

@@ -6,7 +6,7 @@ import assert from "node:assert/strict"
 import fs from "node:fs"
 import net from "node:net"
 import path from "node:path"
-import { ANON_KEY, copyFixture, startServer } from "./harness.mjs"
+import { ANON_KEY, SERVICE_KEY, copyFixture, startServer } from "./harness.mjs"
 
 /** An SMTP server that accepts every message (AUTH PLAIN included) and keeps it. */
 function smtpSink() {
@@ -123,4 +123,11 @@ test("an SMTP server that cannot be reached is GoTrue's 500 for that email", asy
   const body = await response.json()
   assert.equal(body.error_code, "unexpected_failure")
   assert.equal(body.msg, "Error sending confirmation email")
+
+  // Nothing was sent, so nothing holds back a retry (max_frequency is 1s): it fails the same way, not 429.
+  const again = await broken.client().auth.signUp({ email: "unsent@example.com", password: "correct horse battery" })
+  assert.equal(again.error.status, 500)
+  const { data } = await broken.client(SERVICE_KEY).auth.admin.listUsers()
+  const unsent = data.users.find((user) => user.email === "unsent@example.com")
+  assert.equal(unsent.confirmation_sent_at, undefined, "no confirmation counts as sent")
 })

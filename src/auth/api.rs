@@ -394,17 +394,28 @@ async fn sign_up(
     check_password(&app, &password)?;
     let hash = hash_password(password).await?;
     let confirmed = !config.email.enable_confirmations;
-    let (user, session) = write(&app, move |connection| {
+    let (job_data, email_given) = (data.clone(), email.clone());
+    let signed_up = write(&app, move |connection| {
+        let data = job_data;
         let transaction = connection.savepoint().map_err(database)?;
-        if users::find_by_email(&transaction, &email)
-            .map_err(database)?
-            .is_some()
-        {
-            return Err(AuthError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "user_already_exists",
-                "User already registered",
-            ));
+        if let Some(existing) = users::find_by_email(&transaction, &email).map_err(database)? {
+            // As GoTrue answers a repeated sign-up: with confirmations on, nothing tells the
+            // caller the address is taken — an unconfirmed user is sent the confirmation
+            // again, a confirmed one is answered with a made-up pending user.
+            return match (confirmed, existing.email_confirmed_at.is_some()) {
+                (true, _) => Err(AuthError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "user_already_exists",
+                    "User already registered",
+                )),
+                (false, false) => {
+                    let user = users::user_json(&transaction, &existing.id)
+                        .map_err(database)?
+                        .ok_or_else(|| AuthError::internal("user vanished"))?;
+                    Ok(Some((user, None)))
+                }
+                (false, true) => Ok(None),
+            };
         }
         let id = users::create(
             &transaction,
@@ -428,9 +439,12 @@ async fn sign_up(
             .map_err(database)?
             .ok_or_else(|| AuthError::internal("user vanished"))?;
         transaction.commit().map_err(database)?;
-        Ok((user, session))
+        Ok(Some((user, session)))
     })
     .await?;
+    let Some((user, session)) = signed_up else {
+        return Ok(Json(made_up_user(&email_given, data)).into_response());
+    };
     Ok(Json(match session {
         Some((session, refresh)) => {
             session_json(&app, &issuer, &user, &session, &refresh, "password")
@@ -446,6 +460,26 @@ async fn sign_up(
         }
     })
     .into_response())
+}
+
+/// The pending user GoTrue answers a sign-up with an address a confirmed user holds
+/// (`sanitizeUser`): a fresh id, nothing confirmed, the request's metadata, no identities.
+fn made_up_user(email: &str, data: Value) -> Value {
+    let now = users::gotrue_time(Some(crate::store::functions::timestamp_now()));
+    json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "aud": "authenticated",
+        "role": "",
+        "email": email,
+        "phone": "",
+        "confirmation_sent_at": now,
+        "app_metadata": {"provider": "email", "providers": ["email"]},
+        "user_metadata": data,
+        "identities": [],
+        "created_at": now,
+        "updated_at": now,
+        "is_anonymous": false,
+    })
 }
 
 /// Refuses an email that is not of the shape GoTrue accepts (checkmail's format check):

@@ -255,7 +255,8 @@ impl Outgoing {
         let link = self
             .link_type
             .map(|kind| action_link(issuer, &self.hash, kind, redirect_to));
-        app.mailer()
+        let sent = app
+            .mailer()
             .send(Email {
                 kind: self.kind,
                 to: &self.to,
@@ -268,16 +269,44 @@ impl Outgoing {
                 new_email: &self.new_email,
                 data: &self.data,
             })
-            .await
-            .map_err(|cause| {
-                tracing::error!(%cause, "sending auth email");
-                AuthError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "unexpected_failure",
-                    format!("Error sending {} email", self.kind.noun()),
-                )
-            })
+            .await;
+        let Err(cause) = sent else {
+            return Ok(());
+        };
+        tracing::error!(%cause, "sending auth email");
+        // GoTrue mails inside the transaction that stores the token: a message that did not go
+        // out leaves no token behind, nor a sending time that would hold back a retry.
+        let hash = self.hash.clone();
+        if let Err(error) = write(app, move |connection| withdraw(connection, &hash)).await {
+            tracing::error!(?error, "withdrawing the token of an unsent email");
+        }
+        Err(AuthError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unexpected_failure",
+            format!("Error sending {} email", self.kind.noun()),
+        ))
     }
+}
+
+/// Clears the token `hash` (and when it was sent) wherever a user holds it.
+fn withdraw(connection: &mut Connection, hash: &str) -> Result<()> {
+    for (token, sent) in [
+        ("confirmation_token", "confirmation_sent_at"),
+        ("recovery_token", "recovery_sent_at"),
+        ("reauthentication_token", "reauthentication_sent_at"),
+        ("email_change_token_new", "email_change_sent_at"),
+        ("email_change_token_current", "email_change_sent_at"),
+    ] {
+        connection
+            .execute(
+                &format!(
+                    "UPDATE \"auth.users\" SET {token} = '', {sent} = NULL WHERE {token} = ?1"
+                ),
+                [hash],
+            )
+            .map_err(database)?;
+    }
+    Ok(())
 }
 
 fn code_length(app: &App) -> usize {
