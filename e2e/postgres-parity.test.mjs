@@ -101,4 +101,15 @@ test("numeric(10, 2) rounds half away from zero and refuses what does not fit, a
   }
   const { data } = await server.client(SERVICE_KEY).from("products").select("id,price").gte("id", 10).order("id")
   assert.deepEqual(data, [{ id: 10, price: 20 }, { id: 11, price: 1.01 }, { id: 12, price: 0 }, { id: 13, price: 2.5 }])
+
+  // The scale shows in the JSON and in text, as PostgREST prints Postgres's values.
+  const response = await fetch(`${server.url}/rest/v1/products?select=id,price,text:price::text&id=gte.10&order=id`, {
+    headers: { apikey: SERVICE_KEY, authorization: `Bearer ${SERVICE_KEY}` },
+  })
+  const texts = postgres.sql("select string_agg(price::text, ',' order by id) from products where id >= 10;", { role: "service_role" })
+  assert.equal(
+    await response.text(),
+    '[{"id":10,"price":20.00,"text":"20.00"},{"id":11,"price":1.01,"text":"1.01"},{"id":12,"price":0.00,"text":"0.00"},{"id":13,"price":2.50,"text":"2.50"}]',
+  )
+  assert.equal(texts.output, "20.00,1.01,0.00,2.50", "what Postgres prints")
 })

@@ -190,6 +190,13 @@ impl Dialect for Sqlite {
                 true,
             ),
             PgType::Json | PgType::Jsonb | PgType::Array(_) => (format!("json({sql})"), true),
+            // `numeric(p, s)` keeps its scale in JSON as Postgres prints it: 0.50.
+            PgType::Decimal { scale, .. } => (
+                format!(
+                    "CASE WHEN {sql} IS NULL THEN NULL ELSE json(printf('%.{scale}f', {sql})) END"
+                ),
+                true,
+            ),
             PgType::Bytea => (format!("'\\x' || lower(hex({sql}))"), false),
             _ => (sql.to_owned(), false),
         }
@@ -256,6 +263,10 @@ impl Dialect for Sqlite {
                 format!(
                     "CASE WHEN {sql} IS NULL THEN NULL WHEN {sql} THEN 'true' ELSE 'false' END"
                 ),
+                false,
+            ),
+            (Cast::Text, PgType::Decimal { scale, .. }) => (
+                format!("CASE WHEN {sql} IS NULL THEN NULL ELSE printf('%.{scale}f', {sql}) END"),
                 false,
             ),
             (Cast::Text, _) => (format!("CAST({sql} AS TEXT)"), false),
