@@ -29,6 +29,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Phoenix's websocket `timeout` does; realtime-js heartbeats every 25 seconds.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The most queued messages one socket write carries.
+const WRITE_BATCH: usize = 64;
+
 /// The largest frame or message a client may send (Supabase's `max_frame_size`).
 const MAX_FRAME_SIZE: usize = 5_000_000;
 
@@ -299,10 +302,7 @@ async fn write(
                 None => break,
             },
         };
-        let Some(frame) = serializer.encode(&message) else {
-            continue;
-        };
-        let send = sink.send(frame);
+        let send = send_queued(&mut sink, &mut outgoing, serializer, message);
         tokio::pin!(send);
         tokio::select! {
             result = &mut send => {
@@ -336,6 +336,28 @@ async fn write(
         sink.send(Message::Close(Some(frame))).await
     };
     let _ = tokio::time::timeout(CLOSE_GRACE, close).await;
+}
+
+/// Sends `first` and what else is already queued behind it, up to `WRITE_BATCH` messages, in
+/// one flush: a backlogged connection costs one socket write per batch, not per message.
+async fn send_queued(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    outgoing: &mut mpsc::Receiver<Outbound>,
+    serializer: Serializer,
+    first: Outbound,
+) -> Result<(), axum::Error> {
+    let mut next = Some(first);
+    let mut sent = 0;
+    while let Some(message) = next.take() {
+        if let Some(frame) = serializer.encode(&message) {
+            sink.feed(frame).await?;
+        }
+        sent += 1;
+        if sent < WRITE_BATCH {
+            next = outgoing.try_recv().ok();
+        }
+    }
+    sink.flush().await
 }
 
 #[cfg(test)]
