@@ -235,9 +235,12 @@ pub struct AuthConfig {
     /// The keys of `signing_keys_path`, read by `Project::load`.
     #[serde(skip)]
     pub signing_keys: std::sync::Arc<Vec<crate::auth::jwk::SigningKey>>,
-    /// `[auth.external.<name>]` as written; `external_provider` reads the enabled ones that
-    /// Solobase can sign in with, so settings of the others never stop a project starting.
+    /// `[auth.external.<name>]` as written: settings of providers Solobase cannot sign in
+    /// with never stop a project starting.
     pub external: std::collections::BTreeMap<String, toml::Table>,
+    /// The enabled providers of `external` that Solobase signs in with, read once at load.
+    #[serde(skip)]
+    pub providers: std::collections::BTreeMap<String, ExternalProvider>,
 }
 
 /// An external OpenID Connect provider users sign in with (`[auth.external.<name>]`).
@@ -255,20 +258,19 @@ pub struct ExternalProvider {
     pub email_optional: bool,
 }
 
-impl AuthConfig {
-    /// The enabled provider `name`, or why it cannot be signed in with.
-    pub fn external_provider(&self, name: &str) -> Result<ExternalProvider, String> {
-        let table = self
-            .external
-            .get(name)
-            .filter(|table| table.get("enabled").and_then(toml::Value::as_bool) == Some(true))
-            .ok_or("provider is not enabled")?;
+impl ExternalProvider {
+    /// `[auth.external.<name>]`'s provider when it is enabled (`None` when not), or why it
+    /// cannot be signed in with.
+    fn read(name: &str, table: &toml::Table) -> Result<Option<Self>, String> {
+        if table.get("enabled").and_then(toml::Value::as_bool) != Some(true) {
+            return Ok(None);
+        }
         let mut table = table.clone();
         // Google is the one provider of the CLI's list whose issuer is fixed.
         if name == "google" && !table.contains_key("url") {
             table.insert("url".into(), "https://accounts.google.com".into());
         }
-        let provider: ExternalProvider = table.try_into().map_err(|error: toml::de::Error| {
+        let provider: Self = table.try_into().map_err(|error: toml::de::Error| {
             format!("auth.external.{name}: {}", error.message())
         })?;
         if provider.url.is_empty() || provider.client_id.is_empty() || provider.secret.is_empty() {
@@ -276,7 +278,7 @@ impl AuthConfig {
                 "auth.external.{name} needs client_id, secret and url (an OpenID Connect issuer)"
             ));
         }
-        Ok(provider)
+        Ok(Some(provider))
     }
 }
 
@@ -299,6 +301,7 @@ impl Default for AuthConfig {
             signing_keys_path: None,
             signing_keys: Default::default(),
             external: Default::default(),
+            providers: Default::default(),
         }
     }
 }
@@ -570,15 +573,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     for (key, _) in &unset {
         remove_key(&mut value, key);
     }
-    let config: Config = value.try_into().map_err(invalid)?;
-    for name in config.auth.external.keys() {
-        if let Err(reason) = config.auth.external_provider(name)
-            && reason != "provider is not enabled"
-        {
-            warnings.push(format!(
+    let mut config: Config = value.try_into().map_err(invalid)?;
+    for (name, table) in &config.auth.external {
+        match ExternalProvider::read(name, table) {
+            Ok(Some(provider)) => {
+                config.auth.providers.insert(name.clone(), provider);
+            }
+            Ok(None) => {}
+            Err(reason) => warnings.push(format!(
                 "{}: sign-in with {name} answers \"provider is not enabled\": {reason}",
                 path.display()
-            ));
+            )),
         }
     }
     Ok(Config { warnings, ..config })

@@ -108,10 +108,8 @@ async fn settings(State(app): State<App>) -> Json<Value> {
     .iter()
     .map(|name| (name.to_string(), Value::Bool(false)))
     .collect();
-    for name in auth.external.keys() {
-        if auth.external_provider(name).is_ok() {
-            external.insert(name.clone(), Value::Bool(true));
-        }
+    for name in auth.providers.keys() {
+        external.insert(name.clone(), Value::Bool(true));
     }
     external.insert(
         "anonymous_users".into(),

@@ -281,22 +281,17 @@ pub async fn callback(
 
 /// The provider's settings, or GoTrue's answer for one that cannot be signed in with.
 fn provider(app: &App, name: &str) -> Result<ExternalProvider> {
-    app.project()
-        .config
-        .auth
-        .external_provider(name)
-        .map_err(|reason| {
-            let reason = if name.starts_with("custom:") {
-                "custom OAuth providers are disabled".to_owned()
-            } else if OAUTH_PROVIDERS.contains(&name)
-                || app.project().config.auth.external.contains_key(name)
-            {
-                reason
-            } else {
-                format!("Provider {name} could not be found")
-            };
-            AuthError::validation(format!("Unsupported provider: {reason}"))
-        })
+    let auth = &app.project().config.auth;
+    auth.providers.get(name).cloned().ok_or_else(|| {
+        let reason = if name.starts_with("custom:") {
+            "custom OAuth providers are disabled".to_owned()
+        } else if OAUTH_PROVIDERS.contains(&name) || auth.external.contains_key(name) {
+            "provider is not enabled".to_owned()
+        } else {
+            format!("Provider {name} could not be found")
+        };
+        AuthError::validation(format!("Unsupported provider: {reason}"))
+    })
 }
 
 /// Where the provider sends the browser back: the configured `redirect_uri`, else this

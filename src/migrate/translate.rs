@@ -252,18 +252,7 @@ fn apply_statement(
                 ))
                 .hint("keep the rows in the parent table alone (drop its PARTITION BY and the partitions) and filter on the partition key"));
             }
-            let mut table = Table {
-                name: name.clone(),
-                kind: TableKind::Table,
-                columns: Vec::new(),
-                primary_key: Vec::new(),
-                unique_constraints: Vec::new(),
-                foreign_keys: Vec::new(),
-                checks: Vec::new(),
-                rls_enabled: false,
-                policies: Vec::new(),
-                comment: None,
-            };
+            let mut table = Table::new(name.clone(), TableKind::Table);
             for column in &create.columns {
                 add_column(cache, &mut table, column)?;
             }
@@ -397,27 +386,14 @@ fn apply_statement(
             }
             connection.execute_batch(&format!("CREATE VIEW {ident} AS {sql}"))?;
             let columns = view_columns(connection, cache, &name, &view.query)?;
-            cache.tables.insert(
-                name.clone(),
-                Table {
-                    name,
-                    kind: TableKind::View {
-                        definition: view.query.to_string(),
-                        security_invoker: match &view.options {
-                            sqlparser::ast::CreateTableOptions::With(options) => security_invoker(options)?.unwrap_or(false),
-                            _ => false,
-                        },
-                    },
-                    columns,
-                    primary_key: Vec::new(),
-                    unique_constraints: Vec::new(),
-                    foreign_keys: Vec::new(),
-                    checks: Vec::new(),
-                    rls_enabled: false,
-                    policies: Vec::new(),
-                    comment: None,
+            let kind = TableKind::View {
+                definition: view.query.to_string(),
+                security_invoker: match &view.options {
+                    sqlparser::ast::CreateTableOptions::With(options) => security_invoker(options)?.unwrap_or(false),
+                    _ => false,
                 },
-            );
+            };
+            cache.tables.insert(name.clone(), Table { columns, ..Table::new(name, kind) });
             Ok(())
         }
         Statement::AlterView(alter) => {
@@ -1478,15 +1454,7 @@ fn view_columns(
                 Some(found) => found.clone().unwrap_or(PgType::Text),
                 None => base.unwrap_or(PgType::Text),
             };
-            Column {
-                name: column_name,
-                pg_type,
-                nullable: true,
-                default: None,
-                identity: false,
-                sequence: None,
-                comment: None,
-            }
+            Column::new(column_name, pg_type)
         })
         .collect())
 }

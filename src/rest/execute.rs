@@ -49,6 +49,22 @@ pub struct WriteOptions {
     pub representation: bool,
 }
 
+impl WriteOptions {
+    /// The options `request` asks for (`Prefer` and its media type).
+    pub fn of(request: &super::request::ApiRequest) -> Self {
+        use super::request::{MediaType, ReturnPreference};
+        Self {
+            singular: request.media == MediaType::SingularObject,
+            rollback: request.prefer.rollback,
+            max_affected: request
+                .prefer
+                .max_affected
+                .filter(|_| request.prefer.strict),
+            representation: request.prefer.return_ == ReturnPreference::Representation,
+        }
+    }
+}
+
 /// Runs `query` for `caller` with the request's `settings` (`current_setting('request.…')`);
 /// `table` names the mutated relation (for error messages).
 pub async fn run(

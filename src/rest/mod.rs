@@ -32,7 +32,6 @@ use crate::store::settings::RequestSettings;
 use error::RestError;
 use execute::WriteOptions;
 use plan::Plan;
-use request::{MediaType, ReturnPreference};
 
 /// Serves one `/rest/v1/{path}` request for a verified caller over the schemas `api` exposes;
 /// reads return at most `api.max_rows` rows.
@@ -64,15 +63,7 @@ pub async fn handle(
                 table,
             )
         };
-        let options = WriteOptions {
-            singular: request.media == MediaType::SingularObject,
-            rollback: request.prefer.rollback,
-            max_affected: request
-                .prefer
-                .max_affected
-                .filter(|_| request.prefer.strict),
-            representation: request.prefer.return_ == ReturnPreference::Representation,
-        };
+        let options = WriteOptions::of(&request);
         let settings = RequestSettings::new(method.as_str(), &format!("/{path}"), headers);
         let caller = (&caller, Arc::new(settings));
         let outcome = execute::run(store, schema.clone(), caller, table, query, options).await?;

@@ -1122,31 +1122,16 @@ impl<'a> Planner<'a> {
             }
             FunctionReturn::Table(columns) | FunctionReturn::Record(columns) => {
                 let set = matches!(function.returns, FunctionReturn::Table(_));
+                let kind = TableKind::View {
+                    definition: String::new(),
+                    security_invoker: false,
+                };
                 let table = Table {
-                    name: qualified.clone(),
-                    kind: TableKind::View {
-                        definition: String::new(),
-                        security_invoker: false,
-                    },
                     columns: columns
                         .iter()
-                        .map(|(name, pg_type)| Column {
-                            name: name.clone(),
-                            pg_type: pg_type.clone(),
-                            nullable: true,
-                            default: None,
-                            identity: false,
-                            sequence: None,
-                            comment: None,
-                        })
+                        .map(|(name, pg_type)| Column::new(name.clone(), pg_type.clone()))
                         .collect(),
-                    primary_key: Vec::new(),
-                    unique_constraints: Vec::new(),
-                    foreign_keys: Vec::new(),
-                    checks: Vec::new(),
-                    rls_enabled: false,
-                    policies: Vec::new(),
-                    comment: None,
+                    ..Table::new(qualified.clone(), kind)
                 };
                 CallResult::Rows {
                     shape: Box::new(self.top_shape(Cow::Owned(table), set.then_some(max_rows))?),
@@ -1409,15 +1394,7 @@ fn expr(schema: &SchemaCache, table: &Table, field: &Field) -> Result<Expr, Rest
             false,
         )
     })?;
-    let column = Column {
-        name: field.column.clone(),
-        pg_type: pg_type.clone(),
-        nullable: true,
-        default: None,
-        identity: false,
-        sequence: None,
-        comment: None,
-    };
+    let column = Column::new(field.column.clone(), pg_type.clone());
     let value = Expr {
         computed: Some(Box::new(Computed::of(function, table))),
         ..plain(&column)

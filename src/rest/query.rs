@@ -373,14 +373,7 @@ pub fn returning_write(
     caller: &Caller,
     dialect: &dyn Dialect,
 ) -> Result<Sql, RestError> {
-    let mut builder = Builder {
-        dialect,
-        schema,
-        caller,
-        params: Vec::new(),
-        claims: Vec::new(),
-        aliases: 0,
-    };
+    let mut builder = Builder::new(dialect, schema, caller);
     let (command, returning) = match plan {
         Plan::Insert(insert) => (builder.insert_command(insert), &insert.returning),
         Plan::Update(update) => (builder.update_command(update)?, &update.returning),
@@ -404,14 +397,7 @@ pub fn to_sql(
     caller: &Caller,
     dialect: &dyn Dialect,
 ) -> Result<Query, RestError> {
-    let mut builder = Builder {
-        dialect,
-        schema,
-        caller,
-        params: Vec::new(),
-        claims: Vec::new(),
-        aliases: 0,
-    };
+    let mut builder = Builder::new(dialect, schema, caller);
     match plan {
         Plan::Read(read) => {
             let from = builder.relation(&read.shape.table)?;
@@ -441,7 +427,18 @@ struct Builder<'d> {
     aliases: usize,
 }
 
-impl Builder<'_> {
+impl<'d> Builder<'d> {
+    fn new(dialect: &'d dyn Dialect, schema: &'d SchemaCache, caller: &'d Caller) -> Self {
+        Self {
+            dialect,
+            schema,
+            caller,
+            params: Vec::new(),
+            claims: Vec::new(),
+            aliases: 0,
+        }
+    }
+
     fn bind(&mut self, value: Literal) -> String {
         self.params.push(value);
         self.dialect.placeholder(self.params.len())
@@ -1855,14 +1852,8 @@ mod tests {
     #[test]
     fn rpc_arguments_are_bound_and_defaults_inlined_outside_quoted_text() {
         let schema = fixture::schema();
-        let mut builder = Builder {
-            dialect: &Sqlite,
-            schema: &schema,
-            caller: &fixture::caller(Role::Anon),
-            params: Vec::new(),
-            claims: Vec::new(),
-            aliases: 0,
-        };
+        let caller = fixture::caller(Role::Anon);
+        let mut builder = Builder::new(&Sqlite, &schema, &caller);
         let sql = builder.arguments(
             "select ':a', \":a\", :a, :b, :unknown",
             &[

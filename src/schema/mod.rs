@@ -181,6 +181,22 @@ pub struct Table {
 }
 
 impl Table {
+    /// A relation with no columns, keys, constraints or policies yet, RLS off.
+    pub fn new(name: QualifiedName, kind: TableKind) -> Self {
+        Self {
+            name,
+            kind,
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+            unique_constraints: Vec::new(),
+            foreign_keys: Vec::new(),
+            checks: Vec::new(),
+            rls_enabled: false,
+            policies: Vec::new(),
+            comment: None,
+        }
+    }
+
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|column| column.name == name)
     }
@@ -215,6 +231,19 @@ pub struct Column {
 }
 
 impl Column {
+    /// A nullable column of `pg_type` with no default, as a view's or a function result's.
+    pub fn new(name: impl Into<String>, pg_type: PgType) -> Self {
+        Self {
+            name: name.into(),
+            pg_type,
+            nullable: true,
+            default: None,
+            identity: false,
+            sequence: None,
+            comment: None,
+        }
+    }
+
     /// Whether an insert may leave this column out (it has a default, is an identity or is nullable).
     pub fn optional_on_insert(&self) -> bool {
         self.default.is_some() || self.identity || self.nullable

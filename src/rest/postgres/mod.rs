@@ -20,7 +20,7 @@ use super::error::RestError;
 use super::execute::{Outcome, WriteOptions, check_max_affected};
 use super::plan::{self, Plan};
 use super::query::{self, Query, Sql};
-use super::request::{self, MediaType, ReturnPreference};
+use super::request;
 use super::response;
 use super::values::Literal;
 use crate::auth::keys::Keys;
@@ -75,15 +75,7 @@ pub async fn handle(
             }
             Plan::Insert(_) | Plan::Update(_) | Plan::Delete(_) => {
                 let sql = query::returning_write(&plan, &rest.schema, &caller, &Postgres)?;
-                let options = WriteOptions {
-                    singular: request.media == MediaType::SingularObject,
-                    rollback: request.prefer.rollback,
-                    max_affected: request
-                        .prefer
-                        .max_affected
-                        .filter(|_| request.prefer.strict),
-                    representation: request.prefer.return_ == ReturnPreference::Representation,
-                };
+                let options = WriteOptions::of(&request);
                 write(&rest.store, &caller, &settings, &sql, options).await?
             }
             Plan::Call(_) => return Err(RestError::internal("RPC planned on PostgreSQL")),

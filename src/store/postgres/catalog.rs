@@ -46,17 +46,10 @@ pub async fn load(client: &Client, schemas: &[String]) -> Result<SchemaCache, Pg
             },
             _ => TableKind::Table,
         };
+        let name = QualifiedName::new(row.get::<_, String>(1), row.get::<_, String>(2));
         let table = Table {
-            name: QualifiedName::new(row.get::<_, String>(1), row.get::<_, String>(2)),
-            kind,
-            columns: Vec::new(),
-            primary_key: Vec::new(),
-            unique_constraints: Vec::new(),
-            foreign_keys: Vec::new(),
-            checks: Vec::new(),
-            rls_enabled: false,
-            policies: Vec::new(),
             comment: row.get(5),
+            ..Table::new(name, kind)
         };
         by_oid.insert(row.get(0), table);
     }
@@ -87,13 +80,11 @@ pub async fn load(client: &Client, schemas: &[String]) -> Result<SchemaCache, Pg
         let identity = row.get::<_, bool>(8)
             || default.as_deref().is_some_and(|default| default.starts_with("nextval("));
         table.columns.push(Column {
-            name: row.get(1),
-            pg_type,
             nullable: row.get(6),
             default,
             identity,
-            sequence: None,
             comment: row.get(9),
+            ..Column::new(row.get::<_, String>(1), pg_type)
         });
     }
     for row in client
