@@ -108,8 +108,11 @@ create policy "remove own" on public.selections for delete to authenticated usin
     SELECT printf('00000000-0000-4000-8000-%012d', i), 'authenticated', 'authenticated',
            'user' || i || '@bench.test', '{}', '{}', '2024-01-01T00:00:00+00:00', '2024-01-01T00:00:00+00:00' FROM n;
     WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ${USERS * ROWS_PER_USER})
-    INSERT INTO selections (user_id, item_id)
-    SELECT printf('00000000-0000-4000-8000-%012d', i % ${USERS}), 'item-' || i FROM n;
+    INSERT INTO selections (id, user_id, item_id)
+    SELECT i + 1, printf('00000000-0000-4000-8000-%012d', i % ${USERS}), 'item-' || i FROM n;
+    -- The ids are given here, outside the server (whose nextval() the sqlite3 shell lacks):
+    -- its identity sequence moves on past them, as setval() would.
+    UPDATE _solobase_sequences SET last_value = ${USERS * ROWS_PER_USER}, is_called = 1 WHERE name LIKE '%selections_id_seq';
     PRAGMA wal_checkpoint(TRUNCATE);`)
   const exp = Math.floor(Date.now() / 1000) + 24 * 3600
   const users = Array.from({ length: SIGNED_IN }, (_, k) => {
