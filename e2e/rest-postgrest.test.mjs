@@ -108,3 +108,63 @@ test("a SQL function ending in `update … returning *` answers the rows it upda
   const read = await db.from("users").select("username").eq("status", "OFFLINE").order("username")
   assert.deepEqual(read.data.map((row) => row.username), ["awailas", "dragarcia", "kiwicopple", "supabot"])
 })
+
+test("a self-referencing table embeds its children under its own name and its parent under the key's column", async () => {
+  const root = await db.from("collections").select("id, collections(id)").eq("id", 1).single()
+  assert.deepEqual(root.data, { id: 1, collections: [{ id: 2 }, { id: 3 }] })
+  const hinted = await db.from("collections").select("id, collections!parent_id(id)").eq("id", 1).single()
+  assert.deepEqual(hinted.data, root.data)
+  const child = await db.from("collections").select("id, up:parent_id(id)").eq("id", 2).single()
+  assert.deepEqual(child.data, { id: 2, up: { id: 1 } })
+  // The constraint's name is no hint for a self-relationship.
+  const byName = await db.from("collections").select("id, collections!collections_parent_id_fkey(id)")
+  assert.equal(byName.status, 400)
+  assert.deepEqual(byName.error, {
+    code: "PGRST200",
+    details: "Searched for a foreign key relationship between 'collections' and 'collections' using the hint 'collections_parent_id_fkey' in the schema 'public', but no matches were found.",
+    hint: null,
+    message: "Could not find a relationship between 'collections' and 'collections' in the schema cache",
+  })
+  const task = await db.from("lab").select("id, parents:parent(id)").eq("id", 2).single()
+  assert.deepEqual(task.data, { id: 2, parents: { id: 1 } })
+  const children = await db.from("lab").select("children:lab(id)")
+  assert.equal(children.status, 300)
+  assert.equal(children.error.code, "PGRST201")
+  assert.equal(children.error.hint, "Try changing 'lab' to one of the following: 'lab!lab_parent_fkey', 'lab!lab_main_fkey'. Find the desired relationship in the 'details' key.")
+})
+
+test("an ambiguous embed lists each relationship as PostgREST describes it", async () => {
+  const { status, error } = await db.from("best_friends").select("first_user:users(*)")
+  assert.equal(status, 300)
+  assert.deepEqual(error.details, ["first_user", "second_user", "third_wheel"].map((column) => ({
+    cardinality: "many-to-one",
+    embedding: "best_friends with users",
+    relationship: `best_friends_${column}_fkey using best_friends(${column}) and users(username)`,
+  })))
+  const back = await db.from("users").select("best_friends(id)")
+  assert.equal(back.error.details[0].cardinality, "one-to-many")
+  assert.equal(back.error.details[0].relationship, "best_friends_first_user_fkey using users(username) and best_friends(first_user)")
+})
+
+test("an unknown embed is PGRST200 with PostgREST's details, and one name embedded twice is 42712", async () => {
+  const { status, error } = await db.from("users").select("username, messages(id, nothing(*))")
+  assert.equal(status, 400)
+  assert.deepEqual(error, {
+    code: "PGRST200",
+    details: "Searched for a foreign key relationship between 'messages' and 'nothing' in the schema 'public', but no matches were found.",
+    hint: null,
+    message: "Could not find a relationship between 'messages' and 'nothing' in the schema cache",
+  })
+  const twice = await db.from("best_friends").select("users!first_user(*), users!second_user(*)")
+  assert.equal(twice.status, 400)
+  assert.deepEqual(twice.error, { code: "42712", details: null, hint: null, message: 'table name "best_friends_users_1" specified more than once' })
+  const aliased = await db.from("best_friends").select("a:users!first_user(username), b:users!second_user(username)").single()
+  assert.deepEqual(aliased.data, { a: { username: "supabot" }, b: { username: "kiwicopple" } })
+})
+
+test("an embed with no columns only filters: it adds nothing to the row", async () => {
+  const { data } = await db.from("messages").select("body, users()").limit(1).single()
+  assert.deepEqual(data, { body: "Hello World" })
+  const inner = await db.from("messages").select("body, users!inner()").eq("users.username", "kiwicopple")
+  assert.deepEqual(inner.data, [{ body: "hi" }])
+})

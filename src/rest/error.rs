@@ -10,7 +10,8 @@ pub struct RestError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
-    pub details: Option<String>,
+    /// Mostly text; a JSON array where PostgREST sends one (PGRST201's relationships).
+    pub details: Option<Box<serde_json::Value>>,
     pub hint: Option<String>,
 }
 
@@ -38,7 +39,13 @@ impl RestError {
     }
 
     pub fn details(mut self, details: impl Into<String>) -> Self {
-        self.details = Some(details.into());
+        self.details = Some(Box::new(serde_json::Value::String(details.into())));
+        self
+    }
+
+    /// Details that are JSON rather than text.
+    pub fn details_json(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(Box::new(details));
         self
     }
 

@@ -60,7 +60,8 @@ pub enum Output<'a> {
     Value { key: String, value: Expr },
     /// `key: relation(…)`: an object or null (to-one), an array (to-many).
     Embed { key: String, embed: Embed<'a> },
-    /// `...relation(…)`: a to-one embed's entries merged into this object.
+    /// `...relation(…)`: a to-one embed's entries merged into this object; also `relation()`,
+    /// which merges none and only filters.
     Spread(Embed<'a>),
     /// `count()`, or the `count` of `relation(count)`: the number of rows instead of rows.
     Count { key: String },
@@ -444,6 +445,7 @@ impl<'a> Planner<'a> {
         path: &EmbedPath,
     ) -> Result<Shape<'a>, RestError> {
         let mut outputs = Vec::new();
+        let mut embed_keys: Vec<String> = Vec::new();
         for item in select {
             match item {
                 SelectItem::Star => {
@@ -476,6 +478,20 @@ impl<'a> Planner<'a> {
                     select,
                 } => {
                     let key = alias.clone().unwrap_or_else(|| relation.clone());
+                    // PostgREST joins each embed as `parent_key_depth`; two embeds of one
+                    // name at one level are the same table name twice to Postgres.
+                    if embed_keys.contains(&key) {
+                        return Err(RestError::sql(
+                            "42712",
+                            format!(
+                                "table name \"{}_{key}_{}\" specified more than once",
+                                table.name.name,
+                                path.len() + 1
+                            ),
+                            false,
+                        ));
+                    }
+                    embed_keys.push(key.clone());
                     let mut child_path = path.clone();
                     child_path.push(key.clone());
                     let table: &Table = &table;
@@ -486,7 +502,12 @@ impl<'a> Planner<'a> {
                         presence: inner.then_some(true),
                         shape: self.shape(Cow::Borrowed(target), select, &child_path)?,
                     };
-                    if *spread {
+                    if select.is_empty() {
+                        // `relation()` only filters the parents (`!inner`, `relation.col=…`):
+                        // merged with no entries, it adds nothing to the row.
+                        embed.presence = embed.presence.or(self.presence_filter(path, &key));
+                        outputs.push(Output::Spread(embed));
+                    } else if *spread {
                         if !to_one {
                             return Err(RestError::pgrst(
                                 "PGRST119",
@@ -790,37 +811,48 @@ impl<'a> Planner<'a> {
             table.name.schema == parent.name.schema || table.name.schema == self.request.schema
         });
         for target in same_schema.clone() {
-            // Many-to-one: the parent's foreign key points at the target.
+            // Many-to-one (one-to-one when the key is unique): the parent's foreign key
+            // points at the target.
             for foreign in &parent.foreign_keys {
-                if foreign.referenced_table == target.name
-                    && (target.name.name == relation
-                        || foreign.name == relation
-                        || foreign.columns == [relation.to_owned()])
-                {
-                    candidates.push(Candidate {
-                        target,
-                        join: Join::Direct(pairs(&foreign.columns, &foreign.referenced_columns)),
-                        to_one: true,
-                        names: vec![foreign.name.clone(), foreign.columns.join(",")],
-                        label: foreign.name.clone(),
-                    });
+                if foreign.referenced_table != target.name {
+                    continue;
                 }
+                let cardinality = if is_unique(parent, &foreign.columns) {
+                    Cardinality::OneToOne
+                } else {
+                    Cardinality::ManyToOne
+                };
+                candidates.push(Candidate {
+                    target,
+                    join: Join::Direct(pairs(&foreign.columns, &foreign.referenced_columns)),
+                    to_one: true,
+                    cardinality,
+                    constraint: foreign.name.clone(),
+                    columns: (foreign.columns.clone(), foreign.referenced_columns.clone()),
+                });
             }
             // One-to-many (one-to-one when the foreign key is also unique in the target).
             for foreign in &target.foreign_keys {
-                if foreign.referenced_table == parent.name
-                    && (target.name.name == relation || foreign.name == relation)
-                {
-                    candidates.push(Candidate {
-                        target,
-                        join: Join::Direct(pairs(&foreign.referenced_columns, &foreign.columns)),
-                        to_one: is_unique(target, &foreign.columns),
-                        names: vec![foreign.name.clone(), foreign.columns.join(",")],
-                        label: foreign.name.clone(),
-                    });
+                if foreign.referenced_table != parent.name {
+                    continue;
                 }
+                let unique = is_unique(target, &foreign.columns);
+                candidates.push(Candidate {
+                    target,
+                    join: Join::Direct(pairs(&foreign.referenced_columns, &foreign.columns)),
+                    to_one: unique,
+                    cardinality: if unique {
+                        Cardinality::OneToOne
+                    } else {
+                        Cardinality::OneToMany
+                    },
+                    constraint: foreign.name.clone(),
+                    columns: (foreign.referenced_columns.clone(), foreign.columns.clone()),
+                });
             }
         }
+        let is_self = |candidate: &Candidate| candidate.target.name == parent.name;
+        candidates.retain(|candidate| candidate.named_by(relation, hints, is_self(candidate)));
         // Many-to-many: a junction whose key holds foreign keys to both sides.
         if candidates.is_empty() {
             for junction in same_schema.clone() {
@@ -842,6 +874,10 @@ impl<'a> Planner<'a> {
                         else {
                             continue;
                         };
+                        let names = [&junction.name.name, &to_parent.name, &to_target.name];
+                        if !hints.iter().all(|hint| names.contains(&hint)) {
+                            continue;
+                        }
                         candidates.push(Candidate {
                             target,
                             join: Join::Junction {
@@ -850,22 +886,17 @@ impl<'a> Planner<'a> {
                                 child: pairs(&to_target.columns, &to_target.referenced_columns),
                             },
                             to_one: false,
-                            names: vec![
-                                junction.name.name.clone(),
-                                to_parent.name.clone(),
-                                to_target.name.clone(),
-                            ],
-                            label: format!("{} via {}", to_target.name, junction.name.name),
+                            cardinality: Cardinality::ManyToMany {
+                                junction: junction.name.name.clone(),
+                                target_constraint: to_target.name.clone(),
+                            },
+                            constraint: to_parent.name.clone(),
+                            columns: (to_parent.columns.clone(), to_target.columns.clone()),
                         });
                     }
                 }
             }
         }
-        candidates.retain(|candidate| {
-            hints
-                .iter()
-                .all(|hint| candidate.names.contains(hint) || candidate.target.name.name == *hint)
-        });
         match candidates.len() {
             0 => Err(RestError::pgrst(
                 "PGRST200",
@@ -874,7 +905,15 @@ impl<'a> Planner<'a> {
                     parent.name.name
                 ),
             )
-            .hint("Verify that the foreign key exists and that the names in the select parameter are right")),
+            .details(format!(
+                "Searched for a foreign key relationship between '{}' and '{relation}'{} in the schema '{}', but no matches were found.",
+                parent.name.name,
+                hints
+                    .first()
+                    .map(|hint| format!(" using the hint '{hint}'"))
+                    .unwrap_or_default(),
+                self.request.schema
+            ))),
             1 => {
                 let candidate = candidates.remove(0);
                 Ok((candidate.target, candidate.join, candidate.to_one))
@@ -886,18 +925,17 @@ impl<'a> Planner<'a> {
                     parent.name.name
                 ),
             )
-            .details(
+            .details_json(Value::Array(
                 candidates
                     .iter()
-                    .map(|candidate| candidate.label.clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
+                    .map(|candidate| candidate.described(parent))
+                    .collect(),
+            ))
             .hint(format!(
                 "Try changing '{relation}' to one of the following: {}. Find the desired relationship in the 'details' key.",
                 candidates
                     .iter()
-                    .map(|candidate| format!("'{relation}!{}'", candidate.names[0]))
+                    .map(Candidate::suggested)
                     .collect::<Vec<_>>()
                     .join(", ")
             ))),
@@ -1302,13 +1340,104 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// A relationship from the embedding table, as PostgREST's schema cache holds it.
 struct Candidate<'a> {
     target: &'a Table,
     join: Join<'a>,
     to_one: bool,
-    /// What hints may name: constraint, columns, junction.
-    names: Vec<String>,
-    label: String,
+    cardinality: Cardinality,
+    /// The foreign key (for many-to-many, the junction's key to the embedding table).
+    constraint: String,
+    /// `(embedding table's columns, target's columns)`; for many-to-many the junction's
+    /// columns towards each side.
+    columns: (Vec<String>, Vec<String>),
+}
+
+enum Cardinality {
+    ManyToOne,
+    OneToMany,
+    OneToOne,
+    ManyToMany {
+        junction: String,
+        target_constraint: String,
+    },
+}
+
+impl Candidate<'_> {
+    /// Whether `relation!hint` names this relationship, after PostgREST's `findRel`: the target
+    /// table, or (without a hint) the foreign key's name or its single column; a hint is the
+    /// key's name or a single column of either side. A self-relationship is one-to-many under
+    /// the table's name (`children:family_tree(*)`, hinted by the key's column) and many-to-one
+    /// under its column (`parent(*)`).
+    fn named_by(&self, relation: &str, hints: &[String], is_self: bool) -> bool {
+        let single = |columns: &[String], name: &str| columns.len() == 1 && columns[0] == name;
+        let (own, theirs) = (&self.columns.0, &self.columns.1);
+        let by_table = self.target.name.name == relation;
+        let is_view = matches!(self.target.kind, TableKind::View { .. });
+        if is_self {
+            return match (&self.cardinality, hints) {
+                (Cardinality::OneToMany, []) => by_table,
+                (Cardinality::ManyToOne, []) => single(own, relation),
+                (Cardinality::OneToMany, [hint]) => by_table && single(theirs, hint),
+                _ => false,
+            };
+        }
+        match hints {
+            [] => by_table || (!is_view && (self.constraint == relation || single(own, relation))),
+            [hint] => {
+                by_table && (self.constraint == *hint || single(own, hint) || single(theirs, hint))
+            }
+            _ => false,
+        }
+    }
+
+    /// PGRST201's description of this relationship.
+    fn described(&self, parent: &Table) -> Value {
+        let (cardinality, relationship) = match &self.cardinality {
+            Cardinality::ManyToMany {
+                junction,
+                target_constraint,
+            } => (
+                "many-to-many",
+                format!(
+                    "{junction} using {}({}) and {target_constraint}({})",
+                    self.constraint,
+                    self.columns.0.join(", "),
+                    self.columns.1.join(", ")
+                ),
+            ),
+            other => (
+                match other {
+                    Cardinality::ManyToOne => "many-to-one",
+                    Cardinality::OneToMany => "one-to-many",
+                    _ => "one-to-one",
+                },
+                format!(
+                    "{} using {}({}) and {}({})",
+                    self.constraint,
+                    parent.name.name,
+                    self.columns.0.join(", "),
+                    self.target.name.name,
+                    self.columns.1.join(", ")
+                ),
+            ),
+        };
+        serde_json::json!({
+            "cardinality": cardinality,
+            "embedding": format!("{} with {}", parent.name.name, self.target.name.name),
+            "relationship": relationship,
+        })
+    }
+
+    /// PGRST201's hint for this relationship: `'target!constraint'` (the junction for
+    /// many-to-many).
+    fn suggested(&self) -> String {
+        let name = match &self.cardinality {
+            Cardinality::ManyToMany { junction, .. } => junction,
+            _ => &self.constraint,
+        };
+        format!("'{}!{name}'", self.target.name.name)
+    }
 }
 
 fn pairs(left: &[String], right: &[String]) -> Vec<(String, String)> {

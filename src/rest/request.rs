@@ -68,7 +68,7 @@ pub enum SelectItem {
         field: Field,
         cast: Option<String>,
     },
-    /// `[alias:][...]relation[!hint…](select)`
+    /// `[alias:][...]relation[!hint…](select)`; an empty `select` embeds only to filter.
     Embed {
         alias: Option<String>,
         relation: String,
@@ -728,6 +728,9 @@ fn parse_select_item(item: &str, whole: &str) -> Result<SelectItem, RestError> {
         }
         let select = if inner == "count" {
             vec![SelectItem::Count { alias: None }]
+        } else if inner.is_empty() {
+            // `relation()`: embedded only to filter on, no entry in the row.
+            Vec::new()
         } else {
             parse_select(inner)?
         };

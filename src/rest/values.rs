@@ -402,6 +402,8 @@ mod tests {
                 error
                     .details
                     .unwrap()
+                    .as_str()
+                    .unwrap()
                     .ends_with(&format!("less than {bound}.")),
                 "{text}"
             );

@@ -215,7 +215,7 @@ fn database_error(error: &tokio_postgres::Error, anon: bool) -> RestError {
         return RestError::internal(error);
     };
     let mut rest = RestError::sql(db.code().code(), db.message(), anon);
-    rest.details = db.detail().map(str::to_owned);
+    rest.details = db.detail().map(|detail| Box::new(detail.into()));
     rest.hint = db.hint().map(str::to_owned);
     rest
 }
