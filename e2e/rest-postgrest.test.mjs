@@ -168,3 +168,23 @@ test("an embed with no columns only filters: it adds nothing to the row", async 
   const inner = await db.from("messages").select("body, users!inner()").eq("users.username", "kiwicopple")
   assert.deepEqual(inner.data, [{ body: "hi" }])
 })
+
+test("a count inside a to-one embed is one object, inside a to-many embed an array of one", async () => {
+  const { data } = await db.from("messages").select("body, users(count)").eq("body", "hi").single()
+  assert.deepEqual(data, { body: "hi", users: { count: 1 } })
+  const nested = await db.from("users").select("username, messages(users(n:count()))").eq("username", "kiwicopple").single()
+  assert.deepEqual(nested.data, { username: "kiwicopple", messages: [{ users: { n: 1 } }] })
+  const many = await db.from("users").select("messages(count)").eq("username", "supabot").single()
+  assert.deepEqual(many.data, { messages: [{ count: 2 }] })
+})
+
+test("an unknown column of an embedded relation is named by the embed's alias in the query, table_depth", async () => {
+  const top = await db.from("users").select("nope")
+  assert.equal(top.error.message, "column users.nope does not exist")
+  const embedded = await db.from("users").select("username, messages(nope)")
+  assert.deepEqual([embedded.status, embedded.error.code, embedded.error.message], [400, "42703", "column messages_1.nope does not exist"])
+  const deeper = await db.from("users").select("messages(users(nope))")
+  assert.equal(deeper.error.message, "column users_2.nope does not exist")
+  const filtered = await db.from("users").select("messages(body)").eq("messages.nope", 1)
+  assert.equal(filtered.error.message, "column messages_1.nope does not exist")
+})

@@ -457,7 +457,8 @@ impl<'a> Planner<'a> {
                     }
                 }
                 SelectItem::Field { alias, field, cast } => {
-                    let mut value = expr(self.schema, &table, field)?;
+                    let mut value = expr(self.schema, &table, field)
+                        .map_err(|error| embedded_name(error, &table, path))?;
                     if let Some(cast) = cast {
                         value.cast = Some(Cast::parse(cast, &value.pg_type())?);
                     }
@@ -536,8 +537,12 @@ impl<'a> Planner<'a> {
             .map(|(_, range)| *range)
             .unwrap_or_default();
         Ok(Shape {
-            filters: self.filters(&table, path)?,
-            order: self.order(&table, path)?,
+            filters: self
+                .filters(&table, path)
+                .map_err(|error| embedded_name(error, &table, path))?,
+            order: self
+                .order(&table, path)
+                .map_err(|error| embedded_name(error, &table, path))?,
             offset: range.offset,
             limit: range.limit,
             outputs,
@@ -1529,6 +1534,19 @@ fn expr(schema: &SchemaCache, table: &Table, field: &Field) -> Result<Expr, Rest
         ..plain(&column)
     };
     with_path(value, &column, field)
+}
+
+/// A 42703 about a column of an embedded relation names it as PostgREST's query does: by its
+/// alias `table_depth` (`column messages_1.sum does not exist`).
+fn embedded_name(error: RestError, table: &Table, path: &EmbedPath) -> RestError {
+    let plain = format!("column {}.", table.name.name);
+    match error.message.strip_prefix(&plain) {
+        Some(rest) if error.code == "42703" && !path.is_empty() => RestError {
+            message: format!("column {}_{}.{rest}", table.name.name, path.len()),
+            ..error
+        },
+        _ => error,
+    }
 }
 
 /// `value` followed by `field`'s JSON path, which only json and jsonb values have.

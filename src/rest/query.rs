@@ -912,10 +912,14 @@ impl<'d> Builder<'d> {
         if let [Output::Count { key }] = embed.shape.outputs.as_slice() {
             let from = self.embed_from(embed, parent, &child, false)?;
             let count = self.dialect.object(&[(key.clone(), "count(*)".to_owned())]);
-            return Ok(format!(
-                "(SELECT {} {from})",
+            // A to-one embed's count is one object, as its row would be; a to-many one's is
+            // an array of one.
+            let count = if embed.to_one {
+                count
+            } else {
                 self.dialect.single_array(&count)
-            ));
+            };
+            return Ok(format!("(SELECT {count} {from})"));
         }
         let object = self.object(&embed.shape, &child)?;
         let relation = self.relation(&embed.shape.table)?;
