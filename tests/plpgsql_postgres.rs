@@ -282,6 +282,46 @@ fn plpgsql_migrations_leave_the_same_rows_as_postgres() {
     assert_eq!(solobase.query(count, None), postgres.query(count, None));
 }
 
+/// Functions building their statements at run time.
+const DYNAMIC: &str = r#"
+create table public.notes (id bigint primary key, body text not null);
+"#;
+
+/// `format()` and the `quote_*` functions, answered or refused (by SQLSTATE) as Postgres does.
+const FORMATTED: &[&str] = &[
+    "select format('Hello %s, %1$s', 'World')",
+    "select format('Testing %3$s, %2$s, %s', 'one', 'two', 'three')",
+    "select format('%-5s|%5s|%*s|%1$-*4$s|', 'a', 'b', -4, 3)",
+    "select format('%I.%I', 'public', 'My Table'), format('%I', 'user'), format('%I', 'todos')",
+    "select format('%L, %L, [%s], %s%%', 'O''Reilly', null, null, 100)",
+    "select format('%5L|%-6I|', null, 'ab')",
+    "select format('no arguments')",
+    "select coalesce(format(null, 'a'), 'null')",
+    "select format('%I', null)",
+    "select format('%s %s', 'only one')",
+    "select format('%0$s', 'a')",
+    "select format('%x', 'a')",
+    "select format('50%')",
+    "select quote_ident('name'), quote_ident('Todos'), quote_ident('a b'), quote_ident('_x1'), quote_ident('a\"b'), quote_ident('select')",
+    "select quote_literal('it''s'), quote_literal(E'a\\\\b'), quote_literal(42), coalesce(quote_literal(null), 'null')",
+    "select quote_nullable(null), quote_nullable('x'), quote_nullable(7)",
+];
+
+#[test]
+fn format_and_quoting_answer_as_postgres() {
+    let postgres = Postgres::start();
+    postgres.run(DYNAMIC).unwrap();
+    let mut solobase = Solobase::new();
+    solobase.migrate(0, DYNAMIC);
+    for check in FORMATTED {
+        assert_eq!(
+            solobase.outcome(check, None),
+            postgres.outcome(check, None),
+            "{check}"
+        );
+    }
+}
+
 /// Solobase's side: an in-memory SQLite with the store's functions, one file per write.
 struct Solobase {
     connection: Connection,
@@ -331,6 +371,12 @@ impl Solobase {
     }
 
     fn query(&self, sql: &str, user: Option<&str>) -> Vec<String> {
+        self.outcome(sql, user)
+            .unwrap_or_else(|error| panic!("{sql}: {error}"))
+    }
+
+    /// The rows of `sql` as `user`, or the SQLSTATE it fails with.
+    fn outcome(&self, sql: &str, user: Option<&str>) -> Result<Vec<String>, String> {
         let cache = load_schema(&self.connection).unwrap();
         let dialect = sqlparser::dialect::PostgreSqlDialect {};
         let mut statement = sqlparser::parser::Parser::parse_sql(&dialect, sql)
@@ -347,9 +393,15 @@ impl Solobase {
         .unwrap();
         self.session
             .begin(user.map(|user| Arc::new(serde_json::json!({ "sub": user }))));
-        let mut prepared = self.connection.prepare(&sqlite).unwrap();
+        let rows = self.rows(&sqlite);
+        self.session.end();
+        rows.map_err(|error| solobase::plpgsql::PgError::from_sqlite(&error).code)
+    }
+
+    fn rows(&self, sqlite: &str) -> rusqlite::Result<Vec<String>> {
+        let mut prepared = self.connection.prepare(sqlite)?;
         let width = prepared.column_count();
-        let rows = prepared
+        prepared
             .query_map([], |row| {
                 let mut columns = Vec::new();
                 for index in 0..width {
@@ -362,12 +414,8 @@ impl Solobase {
                     });
                 }
                 Ok(columns.join("|"))
-            })
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        self.session.end();
-        rows
+            })?
+            .collect()
     }
 }
 
@@ -497,6 +545,12 @@ impl Postgres {
     }
 
     fn query(&self, sql: &str, user: Option<&str>) -> Vec<String> {
+        self.outcome(sql, user)
+            .unwrap_or_else(|error| panic!("{sql}: {error}"))
+    }
+
+    /// The rows of `sql` as `user`, or the SQLSTATE it fails with.
+    fn outcome(&self, sql: &str, user: Option<&str>) -> Result<Vec<String>, String> {
         let setting = user
             .map(|user| format!("set request.jwt.claim.sub = '{user}';"))
             .unwrap_or_default();
@@ -506,11 +560,17 @@ impl Postgres {
             .arg(format!("{setting} {sql}"))
             .output()
             .unwrap();
-        assert!(output.status.success(), "{sql}: {output:?}");
-        String::from_utf8_lossy(&output.stdout)
+        if !output.status.success() {
+            let error = String::from_utf8_lossy(&output.stderr);
+            return Err(error
+                .split_once("ERROR:  ")
+                .and_then(|(_, rest)| rest.split_once(':'))
+                .map_or_else(|| error.to_string(), |(code, _)| code.to_owned()));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout)
             .lines()
             .map(str::to_owned)
-            .collect()
+            .collect())
     }
 }
 

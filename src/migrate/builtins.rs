@@ -1,4 +1,4 @@
-//! Built-ins: Postgres string, aggregate, array and setting functions that app schemas call,
+//! Built-ins: Postgres string (`format`, `quote_ident`, …), aggregate, array and setting functions that app schemas call,
 //! as SQLite expressions over the stored forms (booleans 0/1, arrays as JSON text).
 
 /// The SQLite expression for a call of `name` with translated `args`, if it is one of these.
@@ -38,6 +38,9 @@ pub fn call(name: &str, args: &[String]) -> Option<String> {
             format!("(substr({text}, 1, length({prefix})) = {prefix})")
         }
         ("concat_ws", [_, ..]) => format!("concat_ws({})", args.join(", ")),
+        // `store::text` (SQLite's own `format` is printf).
+        ("format", [_, ..]) => format!("pg_format({})", args.join(", ")),
+        ("quote_ident" | "quote_literal" | "quote_nullable", [value]) => format!("{name}({value})"),
         // Arrays (JSON text).
         ("array_to_string", [array, separator]) => format!(
             "(SELECT group_concat(value, {separator}) FROM json_each({array}) WHERE value IS NOT NULL)"
@@ -100,6 +103,15 @@ mod tests {
         ("right('abcde', -2)", "cde"),
         ("starts_with('alphabet', 'alph')", "1"),
         ("concat_ws(', ', 'a', null, 'b')", "a, b"),
+        ("format('%s|%-4s|%3s|', 'a', 'b', 7)", "a|b   |  7|"),
+        (
+            "format('insert into %I.%I values (%L)', 'public', 'My Notes', 'it''s')",
+            "insert into public.\"My Notes\" values ('it''s')",
+        ),
+        ("format('[%s][%L]', null, null)", "[][NULL]"),
+        ("quote_ident('select')", "\"select\""),
+        ("quote_literal(42)", "'42'"),
+        ("quote_nullable(null)", "NULL"),
         ("array_to_string(array['a', null, 'c'], '-')", "a-c"),
         ("array_append(array['a'], 'b')", r#"["a","b"]"#),
         ("array_prepend('z', array['a'])", r#"["z","a"]"#),

@@ -547,6 +547,11 @@ fn rewrite(
             let elements: Vec<String> = array.elem.iter().map(ToString::to_string).collect();
             raw(format!("json_array({})", elements.join(", ")))
         }
+        // `E'a\\b'`: SQLite has no escape strings; the parsed text is an ordinary literal.
+        Expr::Value(ValueWithSpan {
+            value: Value::EscapedStringLiteral(text),
+            ..
+        }) => raw(naming::quote_literal(text)),
         Expr::Value(ValueWithSpan {
             value: Value::Placeholder(placeholder),
             ..

@@ -13,6 +13,7 @@ mod tests;
 mod triggers;
 
 pub use error::PgError;
+pub use exec::hex;
 pub use parse::{Calls, Program, Secure, call_sql};
 pub use runtime::{drop_function, register, store_function};
 pub use triggers::{condition as trigger_condition, sync as sync_triggers};

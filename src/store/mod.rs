@@ -11,6 +11,7 @@ mod pool;
 pub mod postgres;
 pub mod sequence;
 pub mod settings;
+pub mod text;
 pub mod vector;
 
 pub use functions::Session;
