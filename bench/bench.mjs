@@ -6,7 +6,8 @@
 // Settings (environment): BENCH_SECONDS (10 per run), BENCH_RUNS (2 pairs per workload),
 // BENCH_CONNECTIONS ("16 64"), BENCH_REALTIME ("1000 5000 10000" subscribers; "" skips),
 // POCKETBASE (the binary), SOLOBASE_BIN (the release binary), BENCH_BEFORE (an older Solobase
-// binary, run beside the others as "before").
+// binary, run beside the others as "before"), BENCH_WORKLOADS (names to run, e.g. "list list-own";
+// all by default).
 import { execFileSync, spawn } from "node:child_process"
 import crypto from "node:crypto"
 import fs from "node:fs"
@@ -320,7 +321,7 @@ const workloads = [
   { name: "create", label: "create (return=representation)", connections: CONNECTIONS },
   { name: "toggle", label: "toggle (50 % create, 50 % delete)", connections: CONNECTIONS },
   { name: "health", label: "health", connections: [16] },
-]
+].filter((workload) => !process.env.BENCH_WORKLOADS || process.env.BENCH_WORKLOADS.split(/\s+/).includes(workload.name))
 
 console.error(`bench: building the data set in ${scratch}`)
 const systems = [await setUpPocketBase(), await setUpSolobase("solobase", solobaseBin)]

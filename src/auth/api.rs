@@ -262,7 +262,7 @@ pub(super) fn session_json_with(
 /// Runs `job` on a read connection for the server itself (no caller claims).
 pub(super) async fn read<T: Send + 'static>(
     app: &App,
-    job: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    job: impl Fn(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T> {
     app.store()
         .read(None, job)

@@ -230,18 +230,20 @@ impl Dialect for Sqlite {
             .iter()
             .map(|(key, value)| format!("{}, {value}", quote_literal(key)))
             .collect();
-        format!("json_object({})", pairs.join(", "))
+        // JSONB, which stays JSON through a subquery (text would lose its JSON subtype there
+        // and have to be parsed again): each row is built once and printed once, by the array.
+        format!("jsonb_object({})", pairs.join(", "))
     }
 
     fn array_and_count(&self, row: &str, from_rest: &str) -> String {
         format!(
-            "SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT {row} AS _row {from_rest})"
+            "SELECT coalesce(json_group_array(_row), json('[]')), count(*) FROM (SELECT {row} AS _row {from_rest})"
         )
     }
 
     fn array(&self, row: &str, from_rest: &str) -> String {
         format!(
-            "SELECT coalesce(json_group_array(json(_row)), json('[]')) FROM (SELECT {row} AS _row {from_rest})"
+            "SELECT coalesce(json_group_array(_row), json('[]')) FROM (SELECT {row} AS _row {from_rest})"
         )
     }
 
@@ -1598,7 +1600,7 @@ mod tests {
     fn a_nested_logic_tree_becomes_a_parenthesised_where() {
         check(
             "select=id&or=(id.eq.1,and(done.is.true,title.like.a*))",
-            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('id', t1."id") AS _row FROM "todos" AS t1 WHERE ((t1."id" = ?1) OR ((t1."done" IS TRUE) AND (pg_like(CAST(t1."title" AS TEXT), ?2)))) ORDER BY t1.rowid LIMIT 1000 OFFSET 0)"#,
+            r#"SELECT coalesce(json_group_array(_row), json('[]')), count(*) FROM (SELECT jsonb_object('id', t1."id") AS _row FROM "todos" AS t1 WHERE ((t1."id" = ?1) OR ((t1."done" IS TRUE) AND (pg_like(CAST(t1."title" AS TEXT), ?2)))) ORDER BY t1.rowid LIMIT 1000 OFFSET 0)"#,
             &[Literal::Integer(1), Literal::Text("a%".into())],
         );
     }
@@ -1607,7 +1609,7 @@ mod tests {
     fn booleans_and_json_columns_are_rendered_as_json_and_orders_place_nulls() {
         check(
             "select=done,data&order=owner.desc,title.nullsfirst",
-            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('done', CASE WHEN t1."done" IS NULL THEN NULL WHEN t1."done" THEN json('true') ELSE json('false') END, 'data', json(t1."data")) AS _row FROM "todos" AS t1 ORDER BY t1."owner" DESC NULLS FIRST, t1."title" ASC NULLS FIRST LIMIT 1000 OFFSET 0)"#,
+            r#"SELECT coalesce(json_group_array(_row), json('[]')), count(*) FROM (SELECT jsonb_object('done', CASE WHEN t1."done" IS NULL THEN NULL WHEN t1."done" THEN json('true') ELSE json('false') END, 'data', json(t1."data")) AS _row FROM "todos" AS t1 ORDER BY t1."owner" DESC NULLS FIRST, t1."title" ASC NULLS FIRST LIMIT 1000 OFFSET 0)"#,
             &[],
         );
     }
@@ -1616,7 +1618,7 @@ mod tests {
     fn a_to_many_embed_is_a_correlated_array_with_its_own_filters_order_and_limit() {
         check(
             "select=items(label)&items.label=neq.x&items.order=id&items.limit=2",
-            r#"SELECT coalesce(json_group_array(json(_row)), json('[]')), count(*) FROM (SELECT json_object('items', json((SELECT coalesce(json_group_array(json(_row)), json('[]')) FROM (SELECT json_object('label', t2."label") AS _row FROM "items" AS t2 WHERE t2."todo_id" = t1."id" AND (t2."label" <> ?1) ORDER BY t2."id" ASC NULLS LAST LIMIT 2 OFFSET 0)))) AS _row FROM "todos" AS t1 ORDER BY t1.rowid LIMIT 1000 OFFSET 0)"#,
+            r#"SELECT coalesce(json_group_array(_row), json('[]')), count(*) FROM (SELECT jsonb_object('items', json((SELECT coalesce(json_group_array(_row), json('[]')) FROM (SELECT jsonb_object('label', t2."label") AS _row FROM "items" AS t2 WHERE t2."todo_id" = t1."id" AND (t2."label" <> ?1) ORDER BY t2."id" ASC NULLS LAST LIMIT 2 OFFSET 0)))) AS _row FROM "todos" AS t1 ORDER BY t1.rowid LIMIT 1000 OFFSET 0)"#,
             &[Literal::Text("x".into())],
         );
     }

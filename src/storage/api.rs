@@ -100,7 +100,7 @@ fn caller(app: &App, headers: &HeaderMap) -> Result<Caller> {
 async fn read<T, F>(app: &App, caller: &Caller, job: F) -> Result<T>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection, &Access) -> Result<T> + Send + 'static,
+    F: Fn(&Connection, &Access) -> Result<T> + Send + 'static,
 {
     run(app, caller, false, job).await
 }
@@ -109,7 +109,7 @@ where
 async fn write<T, F>(app: &App, caller: &Caller, job: F) -> Result<T>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection, &Access) -> Result<T> + Send + 'static,
+    F: Fn(&Connection, &Access) -> Result<T> + Send + 'static,
 {
     run(app, caller, true, job).await
 }
@@ -117,7 +117,7 @@ where
 async fn run<T, F>(app: &App, caller: &Caller, on_writer: bool, job: F) -> Result<T>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection, &Access) -> Result<T> + Send + 'static,
+    F: Fn(&Connection, &Access) -> Result<T> + Send + 'static,
 {
     let (schema, caller) = (app.schema().clone(), caller.clone());
     let claims = Some(caller.claims.clone());
@@ -919,7 +919,7 @@ async fn remove_object(
             caller: &Caller::service(),
         };
         objects::find_object(connection, &service, &bucket, &name)?;
-        objects::delete_objects(connection, access, &bucket, &[name])
+        objects::delete_objects(connection, access, &bucket, std::slice::from_ref(&name))
     })
     .await?;
     let Some(object) = deleted.first() else {

@@ -32,6 +32,10 @@ struct SessionState {
     now: Option<String>,
     /// When the job's statement timeout expires.
     deadline: Option<Instant>,
+    /// When a job run on an async worker must give the thread back (`Session::limit`), and
+    /// whether it was stopped for that.
+    yield_at: Option<Instant>,
+    overran: bool,
     /// Parameters the job set with `set_config` (names lowercase), see `settings`.
     settings: HashMap<String, String>,
     /// What `nextval`/`setval` gave each sequence in this job (`currval`), and the last
@@ -68,12 +72,31 @@ impl Session {
         state.deadline = timeout.map(|timeout| Instant::now() + timeout);
     }
 
-    /// Whether the running job has outlived its statement timeout.
+    /// Stops the running job once it has run for `budget`, as if interrupted, and records that
+    /// it `overran` (the store then runs it again where it may take its time).
+    pub fn limit(&self, budget: Duration) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.yield_at = Some(Instant::now() + budget);
+        state.overran = false;
+    }
+
+    /// Whether the running job was stopped because it outran the budget `limit` gave it.
+    pub fn overran(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .overran
+    }
+
+    /// Whether the running job has outlived its statement timeout, or its budget.
     pub fn expired(&self) -> bool {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state
-            .deadline
-            .is_some_and(|deadline| Instant::now() >= deadline)
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if state.yield_at.is_some_and(|yield_at| now >= yield_at) {
+            state.overran = true;
+            return true;
+        }
+        state.deadline.is_some_and(|deadline| now >= deadline)
     }
 
     /// Ends a job: forgets the caller so nothing leaks to the next job on this connection.
