@@ -113,3 +113,27 @@ test("numeric(10, 2) rounds half away from zero and refuses what does not fit, a
   )
   assert.equal(texts.output, "20.00,1.01,0.00,2.50", "what Postgres prints")
 })
+
+test("numeric(10, 2) written by SQL — the seed, a trigger's assignment to NEW, a function called over RPC — rounds and overflows as Postgres does", async () => {
+  const detail = "A field with precision 10, scale 2 must round to an absolute value less than 10^8."
+  for (const [id, amount] of [[10, 1.005], [11, 99999999.995], [12, 0.5], [13, 99999999]]) {
+    const { data, error } = await client(A).rpc("add_quote", { quote_id: id, amount })
+    const answer = postgres.sql(`select public.add_quote(${id}, ${amount});`, { role: "authenticated", sub: A })
+    assert.equal(error?.code ?? null, answer.code, `add_quote(${id}, ${amount})`)
+    if (error) assert.deepEqual([error.message, error.details], ["numeric field overflow", detail])
+    else assert.equal(data, answer.output)
+  }
+  // 99999999 fits, its tax does not: the trigger's assignment refuses it.
+  await same({ as: A, table: "quotes", order: "id", rest: (db) => db.from("quotes").insert({ id: 14, price: 99999999 }), sql: "insert into quotes (id, price) values (14, 99999999);" })
+  await same({ as: A, table: "quotes", order: "id", rest: (db) => db.from("quotes").update({ price: 2.345 }).eq("id", 3), sql: "update quotes set price = 2.345 where id = 3;" })
+
+  const response = await fetch(`${server.url}/rest/v1/quotes?select=id,price,with_tax,text:price::text&order=id`, {
+    headers: { apikey: SERVICE_KEY, authorization: `Bearer ${SERVICE_KEY}` },
+  })
+  const texts = postgres.sql("select string_agg(price::text || '/' || with_tax::text, ',' order by id) from quotes;", { role: "service_role" })
+  assert.equal(texts.output, "2.35/2.82,-2.35/-2.82,2.35/2.82,1.01/1.21,0.50/0.60", "what Postgres prints")
+  assert.equal(
+    await response.text(),
+    '[{"id":1,"price":2.35,"with_tax":2.82,"text":"2.35"},{"id":2,"price":-2.35,"with_tax":-2.82,"text":"-2.35"},{"id":3,"price":2.35,"with_tax":2.82,"text":"2.35"},{"id":10,"price":1.01,"with_tax":1.21,"text":"1.01"},{"id":12,"price":0.50,"with_tax":0.60,"text":"0.50"}]',
+  )
+})

@@ -322,6 +322,111 @@ fn format_and_quoting_answer_as_postgres() {
     }
 }
 
+/// `numeric(p, s)` columns written by every SQL path: migration inserts (values, select,
+/// `on conflict do update`), updates, a default, a BEFORE trigger's assignment to NEW, inserts
+/// inside plpgsql and SQL functions; plpgsql variables keep their type's scale, function
+/// arguments do not, and plain `numeric` is left as it is.
+const NUMERIC: &str = r#"
+create table public.prices (
+  id integer primary key,
+  amount numeric(10,2) not null default 0.5,
+  discounted numeric(10,2),
+  plain numeric,
+  note text
+);
+create function public.discount() returns trigger language plpgsql as $$
+begin
+  new.discounted := new.amount * 0.995;
+  if new.note = 'huge' then
+    new.discounted := 1e9;
+  end if;
+  return new;
+end $$;
+create trigger prices_discount before insert or update on public.prices
+  for each row execute function public.discount();
+create function public.add_price(wanted integer, given numeric) returns text language plpgsql as $$
+begin
+  insert into public.prices (id, amount) values (wanted, given);
+  return (select p.amount::text from public.prices p where p.id = wanted);
+end $$;
+create function public.add_price_sql(wanted integer, given numeric) returns text language sql as $$
+  insert into public.prices (id, amount, plain) values (wanted, given, given);
+  select amount::text from public.prices where id = wanted;
+$$;
+create function public.kept(given numeric) returns numeric language plpgsql as $$
+declare v numeric(10,2) := given;
+begin
+  return v;
+end $$;
+create function public.echo(x numeric(10,2)) returns numeric(10,2) language sql as $$ select x $$;
+create view public.price_texts as select id, amount::text as amount_text from public.prices;
+insert into public.prices (id, amount, plain) values (1, 2.345, 2.345), (2, -2.345, -2.345);
+insert into public.prices (id) values (3);
+insert into public.prices (id, amount) select 4, 1.005;
+"#;
+
+const NUMERIC_STEPS: &[&str] = &[
+    "insert into public.prices (id, amount) values (5, 7.777) on conflict (id) do update set amount = excluded.amount",
+    "insert into public.prices (id, amount) values (5, 8.885) on conflict (id) do update set amount = excluded.amount",
+    "update public.prices set amount = amount * 1.005 where id in (1, 2)",
+    "select public.add_price(6, 1.005)",
+    "select public.add_price_sql(7, 99.995)",
+];
+
+/// Answers (or SQLSTATEs) that must match.
+const NUMERIC_CHECKS: &[&str] = &[
+    "select id, amount::text, discounted::text, plain::text, amount || '' from public.prices order by id",
+    "select p.id, cast(p.amount as text) from public.prices as p where p.amount > 1 order by p.id",
+    "select amount_text from public.price_texts order by id",
+    "select 2.345::numeric(10,2)::text, (-2.345)::numeric(10,2)::text, '1.005'::numeric(10,2)::text",
+    "select public.add_price(8, 0.5)",
+    "select public.add_price_sql(9, 12.3456)",
+    "select public.kept(2.345), public.echo(2.345)",
+    "select public.kept(1000000000)",
+    "select public.add_price(20, 123456789)",
+    "select public.add_price_sql(21, 1e8)",
+    "insert into public.prices (id, amount) values (22, 1e9)",
+    "insert into public.prices (id, amount, note) values (23, 1, 'huge')",
+    "update public.prices set amount = amount * 1e9 where id = 1",
+    "select 'abc'::numeric(10,2)",
+    "select 0.995::numeric(2,2)",
+];
+
+#[test]
+fn numeric_columns_round_and_overflow_as_postgres_on_every_sql_path() {
+    let postgres = Postgres::start();
+    postgres.run(NUMERIC).unwrap();
+    let mut solobase = Solobase::new();
+    solobase.migrate(0, NUMERIC);
+    for (index, step) in NUMERIC_STEPS.iter().enumerate() {
+        postgres.run(step).unwrap();
+        solobase.migrate(1 + index, step);
+    }
+    for check in NUMERIC_CHECKS {
+        assert_eq!(
+            solobase.outcome(check, None),
+            postgres.outcome(check, None),
+            "{check}"
+        );
+    }
+
+    // A migration whose insert does not fit fails with Postgres's error and its detail.
+    let overflowing = "insert into public.prices (id, amount) values (30, 99999999.995)";
+    let detail =
+        "A field with precision 10, scale 2 must round to an absolute value less than 10^8.";
+    let postgres_error = postgres.run(overflowing).unwrap_err();
+    assert!(
+        postgres_error.contains("22003: numeric field overflow") && postgres_error.contains(detail),
+        "{postgres_error}"
+    );
+    let solobase_error = solobase.refused(overflowing);
+    assert!(
+        solobase_error.contains(&format!("22003: numeric field overflow (detail: {detail})"))
+            && solobase_error.contains(overflowing),
+        "{solobase_error}"
+    );
+}
+
 /// Solobase's side: an in-memory SQLite with the store's functions, one file per write.
 struct Solobase {
     connection: Connection,

@@ -94,6 +94,7 @@ pub fn source(before: &Column, after: &Column, changes: &ColumnChanges) -> Resul
                     format!("replace(replace({quoted}, 'T', ' '), '+00:00', '+00')")
                 }
                 PgType::Timestamp => format!("replace({quoted}, 'T', ' ')"),
+                PgType::Decimal { scale, .. } => crate::store::numeric::text_sql(&quoted, scale),
                 _ => quoted,
             })
         }

@@ -7,12 +7,13 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    AccessExpr, BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr,
-    FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement, Subscript, TableAlias,
-    TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+    AccessExpr, BinaryOperator, CastKind, DataType, ExactNumberInfo, Expr, FunctionArg,
+    FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement, Subscript,
+    TableAlias, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
-use crate::schema::QualifiedName;
+use super::typed::{self, Scope};
+use crate::schema::{PgType, QualifiedName, SchemaCache};
 use crate::store::naming;
 
 /// Why an expression cannot run on SQLite.
@@ -48,12 +49,28 @@ pub trait Resolver {
     ) -> Result<Option<String>, Unsupported> {
         Ok(None)
     }
+
+    /// The project's schema, when known: the translation then follows the columns' types
+    /// (`typed`).
+    fn schema(&self) -> Option<&SchemaCache> {
+        None
+    }
 }
 
 /// Translation with no project knowledge: tables are read as they are, only built-ins called.
 pub struct Plain;
 
 impl Resolver for Plain {}
+
+/// Translation that knows the project's tables (and so their columns' types) but calls only
+/// built-ins.
+pub struct Typed<'a>(pub &'a SchemaCache);
+
+impl Resolver for Typed<'_> {
+    fn schema(&self) -> Option<&SchemaCache> {
+        Some(self.0)
+    }
+}
 
 /// Translates one expression in place; `parameters` are SQL-function argument names to turn
 /// into SQLite named parameters (`:name`).
@@ -78,6 +95,7 @@ pub fn translate_with<N: VisitMut + std::fmt::Display>(
     let mut rewriter = Rewriter {
         parameters,
         resolver,
+        scopes: Vec::new(),
     };
     match node.visit(&mut rewriter) {
         ControlFlow::Break(error) => Err(error),
@@ -203,6 +221,61 @@ pub fn raw(sql: String) -> Expr {
 struct Rewriter<'a> {
     parameters: &'a [String],
     resolver: &'a dyn Resolver,
+    /// The relations of the queries and statements being visited, innermost last.
+    scopes: Vec<Scope<'a>>,
+}
+
+impl Rewriter<'_> {
+    /// A column of the relations in scope that is a `numeric(p, s)`: its scale.
+    fn numeric_scale(&self, expr: &Expr) -> Option<u32> {
+        match typed::column_type(&self.scopes, expr)? {
+            PgType::Decimal { scale, .. } => Some(*scale),
+            _ => None,
+        }
+    }
+
+    /// `expr` as text when it is a `numeric(p, s)` column, which prints with its scale.
+    fn numeric_text(&self, expr: &Expr) -> Option<Expr> {
+        let scale = self.numeric_scale(expr)?;
+        Some(raw(crate::store::numeric::text_sql(
+            &expr.to_string(),
+            scale,
+        )))
+    }
+
+    /// A cast to text or `||` of a `numeric(p, s)` column, printing its scale.
+    fn typed_text(&self, expr: &Expr) -> Option<Expr> {
+        match expr {
+            Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } if matches!(
+                data_type.to_string().to_ascii_lowercase().as_str(),
+                "text" | "varchar" | "character varying"
+            ) =>
+            {
+                self.numeric_text(inner)
+            }
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::StringConcat,
+                right,
+            } => {
+                let (printed_left, printed_right) =
+                    (self.numeric_text(left), self.numeric_text(right));
+                if printed_left.is_none() && printed_right.is_none() {
+                    return None;
+                }
+                Some(Expr::BinaryOp {
+                    left: Box::new(printed_left.unwrap_or_else(|| (**left).clone())),
+                    op: BinaryOperator::StringConcat,
+                    right: Box::new(printed_right.unwrap_or_else(|| (**right).clone())),
+                })
+            }
+            _ => None,
+        }
+    }
 }
 
 impl VisitorMut for Rewriter<'_> {
@@ -282,15 +355,42 @@ impl VisitorMut for Rewriter<'_> {
             Statement::Query(_)
             | Statement::Insert(_)
             | Statement::Update(_)
-            | Statement::Delete(_) => ControlFlow::Continue(()),
-            other => ControlFlow::Break(Unsupported(format!(
-                "`{}` is not supported inside a function or trigger body",
-                first_words(&other.to_string())
-            ))),
+            | Statement::Delete(_) => {}
+            other => {
+                return ControlFlow::Break(Unsupported(format!(
+                    "`{}` is not supported inside a function or trigger body",
+                    first_words(&other.to_string())
+                )));
+            }
         }
+        let scope = match self.resolver.schema() {
+            Some(cache) => {
+                typed::cast_writes(cache, statement);
+                typed::statement_scope(cache, statement).unwrap_or_default()
+            }
+            None => Scope::new(),
+        };
+        self.scopes.push(scope);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_statement(&mut self, _: &mut Statement) -> ControlFlow<Self::Break> {
+        self.scopes.pop();
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<Self::Break> {
+        let scope = self
+            .resolver
+            .schema()
+            .map(|cache| typed::query_scope(cache, query))
+            .unwrap_or_default();
+        self.scopes.push(scope);
+        ControlFlow::Continue(())
     }
 
     fn post_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<Self::Break> {
+        self.scopes.pop();
         match distinct_on(query) {
             Ok(()) => ControlFlow::Continue(()),
             Err(error) => ControlFlow::Break(error),
@@ -298,6 +398,10 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        if let Some(printed) = self.typed_text(expr) {
+            *expr = printed;
+            return ControlFlow::Continue(());
+        }
         match rewrite(expr, self.parameters, self.resolver) {
             Ok(Some(replacement)) => *expr = replacement,
             Ok(None) => {}
@@ -779,7 +883,19 @@ fn translate_cast(inner: &Expr, data_type: &DataType) -> Result<String, Unsuppor
         "int" | "integer" | "int2" | "int4" | "int8" | "smallint" | "bigint" => {
             format!("CAST({inner} AS INTEGER)")
         }
-        "numeric" | "decimal" => format!("CAST({inner} AS NUMERIC)"),
+        // `numeric(p, s)` rounds to its scale and refuses what does not fit, as Postgres does.
+        "numeric" | "decimal" => match data_type {
+            DataType::Numeric(info) | DataType::Decimal(info) | DataType::Dec(info) => match info {
+                ExactNumberInfo::Precision(precision) => {
+                    format!("pg_numeric({inner}, {precision}, 0)")
+                }
+                ExactNumberInfo::PrecisionAndScale(precision, scale) if *scale >= 0 => {
+                    format!("pg_numeric({inner}, {precision}, {scale})")
+                }
+                _ => format!("CAST({inner} AS NUMERIC)"),
+            },
+            _ => format!("CAST({inner} AS NUMERIC)"),
+        },
         "real" | "float" | "float4" | "float8" | "double precision" => {
             format!("CAST({inner} AS REAL)")
         }

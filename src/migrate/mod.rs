@@ -14,6 +14,7 @@ pub mod sequences;
 pub mod statements;
 mod temporal;
 mod translate;
+mod typed;
 pub mod values;
 
 pub use apply::{

@@ -53,10 +53,7 @@ impl From<Unsupported> for Refusal {
 impl From<rusqlite::Error> for Refusal {
     fn from(error: rusqlite::Error) -> Self {
         match crate::plpgsql::PgError::decode(&error) {
-            Some(raised) => Refusal::new(format!(
-                "a function or trigger raised {}",
-                crate::plpgsql::describe(&raised)
-            )),
+            Some(raised) => Refusal::new(crate::plpgsql::describe(&raised)),
             None => Refusal::new(format!("SQLite refused the translated statement: {error}")),
         }
     }
@@ -379,7 +376,7 @@ fn apply_statement(
             }
             let name = qualified_name(&view.name);
             let mut query = view.query.clone();
-            let sql = expression::translate_node(&mut *query, &[])?;
+            let sql = expression::translate_with(&mut *query, &[], &expression::Typed(cache))?;
             let ident = table_ident(&name);
             if view.or_replace {
                 connection.execute_batch(&format!("DROP VIEW IF EXISTS {ident}"))?;
@@ -499,12 +496,12 @@ fn apply_statement(
         Statement::Insert(mut insert) => {
             normalize_insert_values(cache, &mut insert)?;
             sequences::check_overriding(cache, &mut insert)?;
-            let sql = expression::translate_node(&mut Statement::Insert(insert), &[])?;
+            let sql = expression::translate_with(&mut Statement::Insert(insert), &[], &expression::Typed(cache))?;
             connection.execute_batch(&sql)?;
             Ok(())
         }
         mut statement @ (Statement::Update(_) | Statement::Delete(_)) => {
-            let sql = expression::translate_node(&mut statement, &[])?;
+            let sql = expression::translate_with(&mut statement, &[], &expression::Typed(cache))?;
             connection.execute_batch(&sql)?;
             Ok(())
         }
@@ -534,6 +531,10 @@ fn bare_select(connection: &Connection, cache: &SchemaCache, statement: &mut Sta
 struct ProjectFunctions<'a>(&'a SchemaCache);
 
 impl expression::Resolver for ProjectFunctions<'_> {
+    fn schema(&self) -> Option<&SchemaCache> {
+        Some(self.0)
+    }
+
     fn function(&self, name: &str, args: &[String]) -> Result<Option<String>, Unsupported> {
         if let Some(function) = crate::plpgsql::find(self.0, name, args.len()) {
             return Ok(Some(crate::plpgsql::call_sql(function, args)));
@@ -1283,6 +1284,10 @@ fn translate_default(column: &Column, default: &str) -> Result<Option<String>, R
         (PgType::Printed(printed), Some(text)) => super::printed::normalize(*printed, text)
             .map(|canonical| quote_literal(&canonical))
             .map_err(Refusal::new),
+        // Rounded (or refused) when a row takes it, as Postgres casts a default on insert.
+        (PgType::Decimal { precision, scale }, _) => Ok(translate_expr_text(&format!(
+            "({default})::numeric({precision}, {scale})"
+        ))?),
         _ => Ok(super::temporal::assign(
             &column.pg_type,
             translate_expr_text(default)?,
@@ -1677,14 +1682,14 @@ fn create_function(
                         .map(|column| {
                             Ok((
                                 ident_name(&column.name),
-                                pg_type(cache, &column.data_type)?.0,
+                                signature_type(pg_type(cache, &column.data_type)?.0),
                             ))
                         })
                         .collect::<Result<_, Refusal>>()?,
                 ),
                 _ => match pg_type(cache, data_type) {
-                    Ok((pg_type, _)) if !set => FunctionReturn::Scalar(pg_type),
-                    Ok((pg_type, _)) => FunctionReturn::SetOf(pg_type),
+                    Ok((pg_type, _)) if !set => FunctionReturn::Scalar(signature_type(pg_type)),
+                    Ok((pg_type, _)) => FunctionReturn::SetOf(signature_type(pg_type)),
                     _ => {
                         let table = match data_type {
                             DataType::Custom(object, _) => qualified_name(object),
@@ -1723,7 +1728,7 @@ fn create_function(
     }
     .ok_or_else(|| Refusal::new("the function body must be a quoted string (as $$ … $$)"))?;
     let sqlite_body = match language {
-        FunctionLanguage::Sql => Some(translate_sql_body(&body, &arguments)?),
+        FunctionLanguage::Sql => Some(translate_sql_body(cache, &body, &arguments)?),
         FunctionLanguage::Plpgsql => None,
     };
     let volatility = match function.behavior {
@@ -1913,12 +1918,21 @@ fn string_value(expr: &Expr) -> Option<String> {
 }
 
 /// A function argument's type: a Postgres type, or a table's row type (passed as jsonb).
+/// A function's argument or result type: Postgres keeps no `numeric(p, s)` modifier there, so
+/// `f(x numeric(10, 2))` takes 2.345 as it is.
+fn signature_type(pg_type: PgType) -> PgType {
+    match pg_type {
+        PgType::Decimal { .. } => PgType::Numeric,
+        other => other,
+    }
+}
+
 fn argument_type(
     cache: &SchemaCache,
     data_type: &DataType,
 ) -> Result<(PgType, Option<QualifiedName>), Refusal> {
     match pg_type(cache, data_type) {
-        Ok((pg_type, _)) => Ok((pg_type, None)),
+        Ok((pg_type, _)) => Ok((signature_type(pg_type), None)),
         Err(refusal) => match data_type {
             DataType::Custom(object, modifiers) if modifiers.is_empty() => {
                 let table = qualified_name(object);
@@ -1933,7 +1947,11 @@ fn argument_type(
 }
 
 /// A `language sql` body: each statement translated, arguments as `:name` parameters.
-fn translate_sql_body(body: &str, arguments: &[FunctionArgument]) -> Result<String, Refusal> {
+fn translate_sql_body(
+    cache: &SchemaCache,
+    body: &str,
+    arguments: &[FunctionArgument],
+) -> Result<String, Refusal> {
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
     let statements = sqlparser::parser::Parser::parse_sql(&dialect, body)
         .map_err(|error| Refusal::new(format!("cannot parse the function body: {error}")))?;
@@ -1944,7 +1962,11 @@ fn translate_sql_body(body: &str, arguments: &[FunctionArgument]) -> Result<Stri
     let mut translated = Vec::new();
     for mut statement in statements {
         super::rows::bind_row_arguments(&mut statement, arguments);
-        translated.push(expression::translate_node(&mut statement, &names)?);
+        translated.push(expression::translate_with(
+            &mut statement,
+            &names,
+            &expression::Typed(cache),
+        )?);
     }
     Ok(translated.join(";\n"))
 }

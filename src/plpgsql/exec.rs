@@ -537,11 +537,19 @@ impl<'a> Machine<'a> {
                     ));
                 };
                 let row = row.as_mut().ok_or_else(|| unassigned(record))?;
-                let slot = row
-                    .iter_mut()
-                    .find(|(name, _)| name == field)
+                let index = row
+                    .iter()
+                    .position(|(name, _)| name == field)
                     .ok_or_else(|| no_field(record, field))?;
-                slot.1 = value;
+                // A field of NEW or OLD takes its column's type, as Postgres's assignment casts.
+                row[index].1 = match self
+                    .trigger_records
+                    .get(record)
+                    .and_then(|types| types.get(index))
+                {
+                    Some(pg_type) => coerce(value, pg_type)?,
+                    None => value,
+                };
                 Ok(())
             }
         }
@@ -785,13 +793,12 @@ pub fn coerce(value: Value, pg_type: &PgType) -> Result<Value, PgError> {
             "f" | "false" | "no" | "off" | "0" | "n" => Value::Integer(0),
             _ => return Err(invalid(&text)),
         },
-        (
-            PgType::Numeric | PgType::Decimal { .. } | PgType::Real | PgType::Double,
-            Value::Text(text),
-        ) => {
+        (PgType::Decimal { precision, scale }, value) => {
+            crate::store::numeric::fit_value(value, *precision, *scale)?
+        }
+        (PgType::Numeric | PgType::Real | PgType::Double, Value::Text(text)) => {
             let number: f64 = text.trim().parse().map_err(|_| invalid(&text))?;
-            if number.fract() == 0.0 && matches!(pg_type, PgType::Numeric | PgType::Decimal { .. })
-            {
+            if number.fract() == 0.0 && *pg_type == PgType::Numeric {
                 Value::Integer(number as i64)
             } else {
                 Value::Real(number)

@@ -1223,6 +1223,10 @@ pub struct Calls<'a> {
 }
 
 impl Resolver for Calls<'_> {
+    fn schema(&self) -> Option<&SchemaCache> {
+        Some(self.cache)
+    }
+
     fn relation(&self, name: &QualifiedName) -> Result<Option<String>, Unsupported> {
         Ok(self
             .catalog

@@ -341,6 +341,10 @@ impl<'a> PolicyResolver<'a> {
 }
 
 impl Resolver for PolicyResolver<'_> {
+    fn schema(&self) -> Option<&SchemaCache> {
+        Some(self.schema)
+    }
+
     fn relation(&self, name: &QualifiedName) -> Result<Option<String>, Unsupported> {
         let Some(table) = self.schema.table(name) else {
             return Ok(None);

@@ -123,6 +123,21 @@ fn status_for_sqlstate(sqlstate: &str, anon: bool) -> StatusCode {
     }
 }
 
+/// An error Postgres raised (a plpgsql body, a store function), with its SQLSTATE, message,
+/// detail and hint.
+impl From<crate::plpgsql::PgError> for RestError {
+    fn from(error: crate::plpgsql::PgError) -> Self {
+        let mut rest = RestError::sql(&error.code, error.message, false);
+        if let Some(detail) = error.detail {
+            rest = rest.details(detail);
+        }
+        if let Some(hint) = error.hint {
+            rest = rest.hint(hint);
+        }
+        rest
+    }
+}
+
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
         let body = json!({

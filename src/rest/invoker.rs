@@ -130,6 +130,10 @@ struct Translation<'r, 'a> {
 }
 
 impl Resolver for Translation<'_, '_> {
+    fn schema(&self) -> Option<&SchemaCache> {
+        Some(self.policies.schema)
+    }
+
     fn relation(&self, name: &QualifiedName) -> Result<Option<String>, Unsupported> {
         self.policies.relation(name)
     }

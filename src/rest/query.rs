@@ -192,9 +192,7 @@ impl Dialect for Sqlite {
             PgType::Json | PgType::Jsonb | PgType::Array(_) => (format!("json({sql})"), true),
             // `numeric(p, s)` keeps its scale in JSON as Postgres prints it: 0.50.
             PgType::Decimal { scale, .. } => (
-                format!(
-                    "CASE WHEN {sql} IS NULL THEN NULL ELSE json(printf('%.{scale}f', {sql})) END"
-                ),
+                format!("json({})", crate::store::numeric::text_sql(sql, *scale)),
                 true,
             ),
             PgType::Bytea => (format!("'\\x' || lower(hex({sql}))"), false),
@@ -267,10 +265,9 @@ impl Dialect for Sqlite {
                 ),
                 false,
             ),
-            (Cast::Text, PgType::Decimal { scale, .. }) => (
-                format!("CASE WHEN {sql} IS NULL THEN NULL ELSE printf('%.{scale}f', {sql}) END"),
-                false,
-            ),
+            (Cast::Text, PgType::Decimal { scale, .. }) => {
+                (crate::store::numeric::text_sql(sql, *scale), false)
+            }
             (Cast::Text, _) => (format!("CAST({sql} AS TEXT)"), false),
             (Cast::Integer, _) => (format!("CAST({sql} AS INTEGER)"), false),
             (Cast::Numeric, _) => (format!("CAST({sql} AS NUMERIC)"), false),

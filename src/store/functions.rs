@@ -411,6 +411,7 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
     super::settings::register(connection, session.clone())?;
     super::vector::register(connection)?;
     super::text::register(connection)?;
+    super::numeric::register(connection)?;
     crate::storage::functions::register(connection)?;
     crate::realtime::send::register(connection)?;
     // The project's functions and triggers, run by the plpgsql interpreter.

@@ -7,6 +7,7 @@
 pub mod datetime;
 pub mod functions;
 pub mod naming;
+pub mod numeric;
 mod pool;
 pub mod postgres;
 pub mod sequence;
