@@ -50,12 +50,7 @@ const PREFIX: usize = 32;
 /// empty 414/431 answer with a shaped one.
 pub struct Connection {
     stream: TcpStream,
-    /// The first bytes of each request read whose answer has not been written yet.
-    heads: VecDeque<Vec<u8>>,
-    /// The first bytes of the request being read (those after the last blank line).
-    start: Vec<u8>,
-    /// The last bytes read, to find a head's end (`\r\n\r\n`) across reads.
-    tail: [u8; 4],
+    requests: Requests,
     /// The shaped answer still to be written in place of hyper's.
     replacement: Vec<u8>,
 }
@@ -64,26 +59,8 @@ impl Connection {
     fn new(stream: TcpStream) -> Self {
         Self {
             stream,
-            heads: VecDeque::new(),
-            start: Vec::with_capacity(PREFIX),
-            tail: [0; 4],
+            requests: Requests::default(),
             replacement: Vec::new(),
-        }
-    }
-
-    fn saw(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            if self.start.len() < PREFIX {
-                self.start.push(byte);
-            }
-            self.tail = [self.tail[1], self.tail[2], self.tail[3], byte];
-            if &self.tail == b"\r\n\r\n" {
-                // A body that holds blank lines adds guesses; keep the queue bounded.
-                if self.heads.len() == PREFIX {
-                    self.heads.pop_front();
-                }
-                self.heads.push_back(std::mem::take(&mut self.start));
-            }
         }
     }
 
@@ -98,6 +75,63 @@ impl Connection {
             self.replacement.drain(..written);
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+/// The starts of the requests read on a connection and not answered yet.
+#[derive(Default)]
+struct Requests {
+    /// The first bytes of each request read whose answer has not been written yet.
+    heads: VecDeque<Vec<u8>>,
+    /// The first bytes of the request being read (those after the last blank line).
+    start: Vec<u8>,
+    /// The last bytes read, to find a head's end (`\r\n\r\n`) across reads.
+    tail: [u8; 4],
+}
+
+impl Requests {
+    fn saw(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let end = self.head_end(bytes);
+            let (request, rest) = bytes.split_at(end.unwrap_or(bytes.len()));
+            let wanted = PREFIX.saturating_sub(self.start.len()).min(request.len());
+            self.start.extend_from_slice(&request[..wanted]);
+            self.keep_tail(request);
+            if end.is_some() {
+                // A body that holds blank lines adds guesses; keep the queue bounded.
+                if self.heads.len() == PREFIX {
+                    self.heads.pop_front();
+                }
+                self.heads.push_back(std::mem::take(&mut self.start));
+            }
+            bytes = rest;
+        }
+    }
+
+    /// Where in `bytes` the first `\r\n\r\n` ends, counting one begun by the bytes before.
+    fn head_end(&self, bytes: &[u8]) -> Option<usize> {
+        let mut joined = [0u8; 7];
+        let carried = bytes.len().min(3);
+        joined[..4].copy_from_slice(&self.tail);
+        joined[4..4 + carried].copy_from_slice(&bytes[..carried]);
+        let across = (1..=carried).find(|&taken| &joined[taken..taken + 4] == b"\r\n\r\n");
+        across.or_else(|| memchr::memmem::find(bytes, b"\r\n\r\n").map(|at| at + 4))
+    }
+
+    /// Remembers the last four bytes read, to find a head's end that spans two reads.
+    fn keep_tail(&mut self, bytes: &[u8]) {
+        if bytes.len() >= 4 {
+            self.tail.copy_from_slice(&bytes[bytes.len() - 4..]);
+        } else {
+            self.tail.rotate_left(bytes.len());
+            let kept = 4 - bytes.len();
+            self.tail[kept..].copy_from_slice(bytes);
+        }
+    }
+
+    /// The start of the oldest request not answered yet, which an answer now begins for.
+    fn answering(&mut self) -> Vec<u8> {
+        self.heads.pop_front().unwrap_or_else(|| self.start.clone())
     }
 }
 
@@ -161,7 +195,7 @@ impl AsyncRead for Connection {
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.stream).poll_read(context, buf))?;
         let this = &mut *self;
-        this.saw(&buf.filled()[before..]);
+        this.requests.saw(&buf.filled()[before..]);
         Poll::Ready(Ok(()))
     }
 }
@@ -175,9 +209,8 @@ impl AsyncWrite for Connection {
         ready!(self.poll_replacement(context))?;
         if buf.starts_with(b"HTTP/1.1 ") {
             // An answer starts: it belongs to the oldest request not yet answered.
-            let head = self.heads.pop_front();
-            let start = head.as_deref().unwrap_or(&self.start);
-            if let Some(replacement) = shaped(buf, start) {
+            let start = self.requests.answering();
+            if let Some(replacement) = shaped(buf, &start) {
                 self.replacement = replacement;
                 // hyper's bytes count as written; the replacement goes out in their place.
                 let _ = self.poll_replacement(context)?;
@@ -200,7 +233,7 @@ impl AsyncWrite for Connection {
 
 #[cfg(test)]
 mod tests {
-    use super::shaped;
+    use super::{Requests, shaped};
 
     const BARE: &[u8] =
         b"HTTP/1.1 414 URI Too Long\r\nconnection: close\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
@@ -219,6 +252,32 @@ mod tests {
         assert_eq!(body(&auth)["error_code"], "request_too_large");
         let storage = shaped(BARE, b"GET /storage/v1/object/x?y=aaaa").unwrap();
         assert_eq!(body(&storage)["statusCode"], "414");
+    }
+
+    #[test]
+    fn each_request_start_is_remembered_however_the_reads_split_it() {
+        let stream: &[u8] = b"GET /rest/v1/items?select=id HTTP/1.1\r\nhost: x\r\n\r\n\
+            POST /auth/v1/token HTTP/1.1\r\ncontent-length: 4\r\n\r\n{}\r\n\
+            GET /storage/v1/object/list/bucket-with-a-long-name HTTP/1.1\r\n\r\n\r\n\
+            GET /rest/v1/unfinished";
+        let heads = |chunk: usize| {
+            let mut requests = Requests::default();
+            stream.chunks(chunk).for_each(|bytes| requests.saw(bytes));
+            let mut seen: Vec<Vec<u8>> = requests.heads.iter().cloned().collect();
+            seen.push(requests.start.clone());
+            seen
+        };
+        let expected: Vec<&[u8]> = vec![
+            b"GET /rest/v1/items?select=id HTT",
+            b"POST /auth/v1/token HTTP/1.1\r\nco",
+            // A body belongs to what follows its head, as far as the start can tell.
+            b"{}\r\nGET /storage/v1/object/list/",
+            b"\r\n",
+            b"GET /rest/v1/unfinished",
+        ];
+        for chunk in [1, 2, 3, 5, 7, 64, stream.len()] {
+            assert_eq!(heads(chunk), expected, "reads of {chunk} bytes");
+        }
     }
 
     #[test]

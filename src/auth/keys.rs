@@ -4,7 +4,8 @@
 //! `signing_keys_path` (HS256 with `jwt_secret` without one) and verifies tokens signed by any
 //! listed key or by the legacy HS256 secret. REST, realtime, storage and Auth all verify here.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::http::HeaderMap;
 use jsonwebtoken::errors::ErrorKind;
@@ -28,6 +29,8 @@ pub struct Keys {
     /// `signing_keys_path`'s keys; the first that may sign signs access tokens.
     signing_keys: std::sync::Arc<Vec<SigningKey>>,
     validation: Validation,
+    /// The callers verified during the current second (`token_caller`).
+    verified: Mutex<Verified>,
     /// The opaque keys, accepted only with the well-known local secret or when configured.
     publishable_key: Option<String>,
     secret_key: Option<String>,
@@ -85,6 +88,7 @@ impl Keys {
             secret: encoding,
             signing_keys: config.signing_keys.clone(),
             validation,
+            verified: Mutex::default(),
         }
     }
 
@@ -220,7 +224,32 @@ impl Keys {
     }
 
     /// Verifies a token from a realtime join or a websocket `apikey` parameter.
+    ///
+    /// A client sends the same token (and the same `apikey`) with every request. Whether a token
+    /// verifies depends only on its bytes and on the current second (its `exp` and `nbf`), so the
+    /// callers verified in this second are kept and a token seen again within it is not
+    /// verified again; the memo is emptied when the second changes.
     pub fn token_caller(&self, token: &str) -> Result<Caller, KeyError> {
+        let second = jsonwebtoken::get_current_timestamp();
+        {
+            let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+            if verified.second != second {
+                verified.second = second;
+                verified.callers.clear();
+            }
+            if let Some(caller) = verified.callers.get(token) {
+                return Ok(caller.clone());
+            }
+        }
+        let caller = self.verify_caller(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.second == second && verified.callers.len() < VERIFIED_PER_SECOND {
+            verified.callers.insert(token.to_owned(), caller.clone());
+        }
+        Ok(caller)
+    }
+
+    fn verify_caller(&self, token: &str) -> Result<Caller, KeyError> {
         let mut claims = self.verify(token)?;
         let role = match claims.get("role") {
             None | Some(Value::Null) => Role::Anon,
@@ -285,6 +314,16 @@ impl Keys {
         }
         self.verify(token)
     }
+}
+
+/// At most how many tokens `Keys::token_caller` remembers within one second.
+const VERIFIED_PER_SECOND: usize = 1024;
+
+/// The callers whose tokens verified during `second` (Unix time), by token.
+#[derive(Default)]
+struct Verified {
+    second: u64,
+    callers: HashMap<String, Caller>,
 }
 
 /// The roles GoTrue lets use its admin API (its `GOTRUE_JWT_ADMIN_ROLES` default).
@@ -410,6 +449,25 @@ mod tests {
             role(Some(DEFAULT_PUBLISHABLE_KEY), Some(&user)),
             Ok(Role::Authenticated)
         );
+    }
+
+    #[test]
+    fn a_token_seen_again_is_accepted_as_before_and_its_altered_copies_never() {
+        let keys = keys();
+        let now = jsonwebtoken::get_current_timestamp();
+        let token = keys.sign(&json!({"sub": "u1", "role": "authenticated", "exp": now + 60}));
+        let mut tampered = token.clone();
+        tampered.replace_range(tampered.len() - 2.., "AA");
+        let expired = keys.sign(&json!({"sub": "u1", "role": "authenticated", "exp": now - 60}));
+        for _ in 0..3 {
+            let caller = keys.token_caller(&token).unwrap();
+            assert_eq!(
+                (caller.role, &caller.claims["sub"]),
+                (Role::Authenticated, &json!("u1"))
+            );
+            assert_eq!(keys.token_caller(&tampered).unwrap_err().code, "PGRST301");
+            assert_eq!(keys.token_caller(&expired).unwrap_err().code, "PGRST303");
+        }
     }
 
     #[test]

@@ -82,11 +82,14 @@ pub async fn run(
         Query::Read { rows, count } => {
             store
                 .read(claims, move |connection| {
-                    let transaction = connection
-                        .unchecked_transaction()
+                    // One statement reads one snapshot; a count beside it must read the same.
+                    let _snapshot = count
+                        .is_some()
+                        .then(|| connection.unchecked_transaction())
+                        .transpose()
                         .map_err(RestError::internal)?;
-                    begin(&transaction)?;
-                    read(&transaction, &rows, count.as_ref())
+                    begin(connection)?;
+                    read(connection, &rows, count.as_ref())
                 })
                 .await
         }
@@ -459,15 +462,7 @@ fn refusal(error: &rusqlite::Error) -> Option<RestError> {
 
 /// An error a plpgsql body raised (or let through), with its SQLSTATE, message, detail, hint.
 fn function_error(error: &rusqlite::Error) -> Option<RestError> {
-    let raised = crate::plpgsql::PgError::decode(error)?;
-    let mut rest = RestError::sql(&raised.code, raised.message, false);
-    if let Some(detail) = raised.detail {
-        rest = rest.details(detail);
-    }
-    if let Some(hint) = raised.hint {
-        rest = rest.hint(hint);
-    }
-    Some(rest)
+    crate::plpgsql::PgError::decode(error).map(RestError::from)
 }
 
 /// `(json array, rows)` from a statement answering both.
