@@ -17,7 +17,7 @@ use crate::auth::Caller;
 use crate::schema::{PgType, QualifiedName, SchemaCache, Table};
 use crate::store::naming::{quote_ident, table_ident};
 use crate::store::settings::RequestSettings;
-use crate::store::{Claims, Store, StoreError};
+use crate::store::{Store, StoreError, Subject};
 
 /// What a query produced, before it becomes an HTTP response.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,32 +75,30 @@ pub async fn run(
     query: Query,
     options: WriteOptions,
 ) -> Result<Outcome, RestError> {
-    let claims = Some(caller.claims.clone());
-    let begin =
-        move |connection: &Connection| settings.apply(connection).map_err(RestError::internal);
+    let subject = Subject {
+        claims: Some(caller.claims.clone()),
+        request: Some(settings),
+    };
     let result = match query {
         Query::Read { rows, count } => {
             store
-                .read(claims, move |connection| {
+                .read(subject, move |connection| {
                     // One statement reads one snapshot; a count beside it must read the same.
                     let _snapshot = count
                         .is_some()
                         .then(|| connection.unchecked_transaction())
                         .transpose()
                         .map_err(RestError::internal)?;
-                    begin(connection)?;
                     read(connection, &rows, count.as_ref())
                 })
                 .await
         }
         Query::Write(write) => {
             let write = Arc::new(write);
-            grouped(store, claims, move || {
+            grouped(store, subject, move || {
                 let (schema, table, write) = (schema.clone(), table.clone(), write.clone());
-                let begin = begin.clone();
                 move |connection: &mut Connection| {
                     let transaction = connection.savepoint().map_err(RestError::internal)?;
-                    begin(&transaction)?;
                     let table = table
                         .as_ref()
                         .and_then(|name| schema.table(name))
@@ -114,22 +112,20 @@ pub async fn run(
         }
         Query::Call(call) if call.read_only => {
             store
-                .read(claims, move |connection| {
+                .read(subject, move |connection| {
                     let transaction = connection
                         .unchecked_transaction()
                         .map_err(RestError::internal)?;
-                    begin(&transaction)?;
                     call_function(&transaction, &call)
                 })
                 .await
         }
         Query::Call(call) => {
             let call = Arc::new(call);
-            grouped(store, claims, move || {
-                let (call, begin) = (call.clone(), begin.clone());
+            grouped(store, subject, move || {
+                let call = call.clone();
                 move |connection: &mut Connection| {
                     let transaction = connection.savepoint().map_err(RestError::internal)?;
-                    begin(&transaction)?;
                     let outcome = call_function(&transaction, &call)?;
                     if let Outcome::Rows { returned, .. } = &outcome {
                         check_max_affected(*returned, options)?;
@@ -151,7 +147,7 @@ const GROUP_ATTEMPTS: usize = 3;
 /// group's transaction (nothing of this one was committed), runs it again.
 async fn grouped<F, J>(
     store: &Store,
-    claims: Claims,
+    subject: Subject,
     make: F,
 ) -> Result<Result<Outcome, RestError>, StoreError>
 where
@@ -160,7 +156,7 @@ where
 {
     let mut attempt = 1;
     loop {
-        match store.write_grouped(claims.clone(), make()).await {
+        match store.write_grouped(subject.clone(), make()).await {
             Err(StoreError::NotCommitted(cause)) if attempt < GROUP_ATTEMPTS => {
                 tracing::warn!("retrying a write whose group was rolled back: {cause}");
                 attempt += 1;

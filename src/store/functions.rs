@@ -13,6 +13,9 @@ use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 use serde_json::Value;
 
+use super::pool::Subject;
+use super::settings::RequestSettings;
+
 /// How long a job may run, by the caller's role (`anon`, `authenticated`, …); shared by every
 /// connection of a store. Roles without an entry, and the server's own jobs, run unlimited.
 pub type StatementTimeouts = Arc<RwLock<HashMap<String, Duration>>>;
@@ -28,6 +31,8 @@ pub struct Session {
 struct SessionState {
     /// The caller's JWT claims; `None` outside a request (migrations, seed).
     claims: Option<Arc<Value>>,
+    /// The REST request the job serves, for `current_setting('request.…')`.
+    request: Option<Arc<RequestSettings>>,
     /// `now()` for the current job, fixed for its whole transaction.
     now: Option<String>,
     /// When the job's statement timeout expires.
@@ -56,7 +61,8 @@ impl Session {
     }
 
     /// Starts a job: sets who calls, freezes `now()` and starts the role's statement timeout.
-    pub fn begin(&self, claims: Option<Arc<Value>>) {
+    pub fn begin(&self, subject: impl Into<Subject>) {
+        let Subject { claims, request } = subject.into();
         let role = claims
             .as_deref()
             .and_then(|claims| claims.get("role"))
@@ -67,6 +73,7 @@ impl Session {
         });
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.claims = claims;
+        state.request = request;
         state.now = Some(timestamp_now());
         state.settings.clear();
         state.deadline = timeout.map(|timeout| Instant::now() + timeout);
@@ -149,10 +156,14 @@ impl Session {
             .clone()
     }
 
-    /// The value the running job gave the parameter `name` with `set_config`.
+    /// The parameter `name` as the running job set it with `set_config`, else as its request
+    /// has it (`request.method`, …).
     pub(super) fn setting(&self, name: &str) -> Option<String> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.settings.get(name).cloned()
+        state.settings.get(name).cloned().or_else(|| {
+            let request = state.request.as_deref()?;
+            request.setting(name).map(str::to_owned)
+        })
     }
 
     /// Sets the parameter `name` until the running job ends.

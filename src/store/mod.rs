@@ -16,4 +16,4 @@ pub mod text;
 pub mod vector;
 
 pub use functions::Session;
-pub use pool::{Claims, Store, StoreError, WriteObserver};
+pub use pool::{Store, StoreError, Subject, WriteObserver};

@@ -16,9 +16,24 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 
 use super::functions::{self, Session, StatementTimeouts};
+use super::settings::RequestSettings;
 
-/// Claims of the caller a job runs for (`None` for the server's own work).
-pub type Claims = Option<Arc<Value>>;
+/// Whom a job runs for: the caller's verified claims (`None` for the server's own work) and,
+/// for a REST request, the request settings PostgREST gives its transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    pub claims: Option<Arc<Value>>,
+    pub request: Option<Arc<RequestSettings>>,
+}
+
+impl From<Option<Arc<Value>>> for Subject {
+    fn from(claims: Option<Arc<Value>>) -> Self {
+        Self {
+            claims,
+            request: None,
+        }
+    }
+}
 
 /// Work queued for the writer thread.
 struct WriteJob {
@@ -198,31 +213,35 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner) = timeouts;
     }
 
-    /// Runs `job` alone on the writer connection for `claims`, outside any transaction: the job
+    /// Runs `job` alone on the writer connection for `subject`, outside any transaction: the job
     /// manages its own (migrations, which switch pragmas between transactions). Writes are
     /// serialized in arrival order.
-    pub async fn write<T, F>(&self, claims: Claims, job: F) -> Result<T, StoreError>
+    pub async fn write<T, F>(&self, subject: impl Into<Subject>, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> T + Send + 'static,
     {
-        self.submit(false, claims, job).await
+        self.submit(false, subject.into(), job).await
     }
 
-    /// Runs `job` on the writer connection for `claims` inside the transaction it shares with
+    /// Runs `job` on the writer connection for `subject` inside the transaction it shares with
     /// the grouped jobs queued beside it. The job makes its work atomic with
     /// `Connection::savepoint` (never BEGIN or COMMIT): a job that fails rolls back to its
     /// savepoint and leaves the others' work in place. The answer comes after the one commit
     /// that makes the whole group durable (`synchronous=FULL`).
-    pub async fn write_grouped<T, F>(&self, claims: Claims, job: F) -> Result<T, StoreError>
+    pub async fn write_grouped<T, F>(
+        &self,
+        subject: impl Into<Subject>,
+        job: F,
+    ) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> T + Send + 'static,
     {
-        self.submit(true, claims, job).await
+        self.submit(true, subject.into(), job).await
     }
 
-    async fn submit<T, F>(&self, grouped: bool, claims: Claims, job: F) -> Result<T, StoreError>
+    async fn submit<T, F>(&self, grouped: bool, subject: Subject, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> T + Send + 'static,
@@ -231,7 +250,7 @@ impl Store {
         self.enqueue(WriteJob {
             grouped,
             run: Box::new(move |writer| {
-                writer.session.begin(claims);
+                writer.session.begin(subject);
                 // A job that panics loses its answer, not the writer thread: its savepoint or
                 // transaction rolls back as the unwind drops it, and the next job runs as usual.
                 let connection = &mut writer.connection;
@@ -274,22 +293,23 @@ impl Store {
         sender.send(job).map_err(|_| StoreError::Closed)
     }
 
-    /// Runs `job` on a read-only connection for `claims`; reads run in parallel.
+    /// Runs `job` on a read-only connection for `subject`; reads run in parallel.
     ///
     /// Most reads take microseconds, less than handing them to another thread costs: with a
     /// connection free, `job` runs at once on the calling thread, for at most `INLINE_BUDGET`.
     /// One that outlasts it is interrupted (a read leaves nothing behind) and run again on a
     /// blocking thread, where it may take its time without holding up the async workers.
-    pub async fn read<T, F>(&self, claims: Claims, job: F) -> Result<T, StoreError>
+    pub async fn read<T, F>(&self, subject: impl Into<Subject>, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: Fn(&Connection) -> T + Send + 'static,
     {
+        let subject = subject.into();
         if let Ok(permit) = self.inner.readers_available.try_acquire()
             && let Some(lease) = self.lease(permit)
         {
             let pooled = lease.pooled.as_ref().expect("a lease holds its connection");
-            pooled.session.begin(claims.clone());
+            pooled.session.begin(subject.clone());
             pooled.session.limit(INLINE_BUDGET);
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| job(&pooled.connection)));
             if !pooled.session.overran() {
@@ -307,7 +327,7 @@ impl Store {
         let lease = self.lease(permit).ok_or(StoreError::Closed)?;
         tokio::task::spawn_blocking(move || {
             let pooled = lease.pooled.as_ref().expect("a lease holds its connection");
-            pooled.session.begin(claims);
+            pooled.session.begin(subject);
             job(&pooled.connection)
         })
         .await

@@ -1,10 +1,10 @@
 //! Settings: Postgres's run-time parameters as SQL reads and writes them —
 //! `current_setting(name [, missing_ok])` and `set_config(name, value, is_local)` — over the
 //! job's `Session`. A request sets PostgREST's `request.method`, `request.path`,
-//! `request.headers` and `request.cookies` (`RequestSettings::apply`); `request.jwt.claims`,
+//! `request.headers` and `request.cookies` (`RequestSettings`, given with the job's `Subject`); `request.jwt.claims`,
 //! the legacy `request.jwt.claim.<name>` and `role` answer the caller's claims.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rusqlite::Connection;
 use rusqlite::functions::{Context, FunctionFlags};
@@ -13,64 +13,75 @@ use serde_json::{Map, Value};
 use super::functions::{Session, claim_value};
 use crate::plpgsql::PgError;
 
-/// The settings PostgREST sets at the start of a request's transaction.
-#[derive(Debug, Clone, Default)]
+/// The settings PostgREST sets at the start of a request's transaction. A job sees them through
+/// its `Session` (`Subject::request`); the headers and cookies are put into JSON only when a
+/// query first asks for them.
+#[derive(Debug, Default)]
 pub struct RequestSettings {
     /// `GET`, `POST`, …
-    pub method: String,
+    method: String,
     /// The path as PostgREST sees it (`/todos`, `/rpc/echo`): without the `/rest/v1` prefix.
-    pub path: String,
-    /// Header names (lowercase) to values, the `cookie` header left out; as JSON.
-    pub headers: String,
-    /// Cookie names to values, as JSON.
-    pub cookies: String,
+    path: String,
+    headers: axum::http::HeaderMap,
+    /// `request.headers` and `request.cookies`, made from `headers` when first asked for.
+    json: OnceLock<(String, String)>,
 }
 
 impl RequestSettings {
     /// The settings of a request with `method`, `path` and `headers`.
     pub fn new(method: &str, path: &str, headers: &axum::http::HeaderMap) -> Self {
-        let mut named = Map::new();
-        let mut cookies = Map::new();
-        for (name, value) in headers {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            if name == axum::http::header::COOKIE {
-                for pair in value.split(';') {
-                    if let Some((key, value)) = pair.split_once('=') {
-                        cookies.insert(key.trim().to_owned(), Value::String(value.trim().into()));
-                    }
-                }
-                continue;
-            }
-            // A repeated header is joined as HTTP folds it.
-            match named.get_mut(name.as_str()) {
-                Some(Value::String(first)) => {
-                    first.push_str(", ");
-                    first.push_str(&value);
-                }
-                _ => {
-                    named.insert(name.as_str().to_owned(), Value::String(value));
-                }
-            }
-        }
         Self {
             method: method.to_owned(),
             path: path.to_owned(),
-            headers: Value::Object(named).to_string(),
-            cookies: Value::Object(cookies).to_string(),
+            headers: headers.clone(),
+            json: OnceLock::new(),
         }
     }
 
-    /// Sets them for the job running on `connection`, as PostgREST's `set_config(…, true)`.
-    pub fn apply(&self, connection: &Connection) -> rusqlite::Result<()> {
-        connection
-            .prepare_cached(
-                "SELECT set_config('request.method', ?1, 1), set_config('request.path', ?2, 1), \
-                 set_config('request.headers', ?3, 1), set_config('request.cookies', ?4, 1)",
-            )?
-            .query_row(
-                [&self.method, &self.path, &self.headers, &self.cookies],
-                |_| Ok(()),
+    /// The value of `request.method`, `request.path`, `request.headers` or `request.cookies`.
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        match name {
+            "request.method" => Some(&self.method),
+            "request.path" => Some(&self.path),
+            "request.headers" => Some(&self.json().0),
+            "request.cookies" => Some(&self.json().1),
+            _ => None,
+        }
+    }
+
+    /// Header names (lowercase) to values, the `cookie` header left out; and cookie names to
+    /// values; each as JSON.
+    fn json(&self) -> &(String, String) {
+        self.json.get_or_init(|| {
+            let mut named = Map::new();
+            let mut cookies = Map::new();
+            for (name, value) in &self.headers {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                if name == axum::http::header::COOKIE {
+                    for pair in value.split(';') {
+                        if let Some((key, value)) = pair.split_once('=') {
+                            cookies
+                                .insert(key.trim().to_owned(), Value::String(value.trim().into()));
+                        }
+                    }
+                    continue;
+                }
+                // A repeated header is joined as HTTP folds it.
+                match named.get_mut(name.as_str()) {
+                    Some(Value::String(first)) => {
+                        first.push_str(", ");
+                        first.push_str(&value);
+                    }
+                    _ => {
+                        named.insert(name.as_str().to_owned(), Value::String(value));
+                    }
+                }
+            }
+            (
+                Value::Object(named).to_string(),
+                Value::Object(cookies).to_string(),
             )
+        })
     }
 }
 
@@ -175,6 +186,7 @@ fn failure(error: PgError) -> rusqlite::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Subject;
     use serde_json::json;
 
     fn connection() -> (Connection, Arc<Session>) {
@@ -249,10 +261,10 @@ mod tests {
         headers.append("accept", "a".parse().unwrap());
         headers.append("accept", "b".parse().unwrap());
         headers.insert("cookie", "theme=dark; lang=en".parse().unwrap());
-        session.begin(None);
-        RequestSettings::new("PATCH", "/todos", &headers)
-            .apply(&connection)
-            .unwrap();
+        session.begin(Subject {
+            claims: None,
+            request: Some(Arc::new(RequestSettings::new("PATCH", "/todos", &headers))),
+        });
         let known = |sql| answer(&connection, sql).unwrap().unwrap();
         assert_eq!(known("select current_setting('request.method')"), "PATCH");
         assert_eq!(known("select current_setting('request.path')"), "/todos");
@@ -262,5 +274,15 @@ mod tests {
         let cookies: Value =
             serde_json::from_str(&known("select current_setting('request.cookies')")).unwrap();
         assert_eq!(cookies, json!({"theme": "dark", "lang": "en"}));
+        // What the job sets itself wins over the request's value, until the job ends.
+        known("select set_config('request.path', '/other', true)");
+        assert_eq!(known("select current_setting('request.path')"), "/other");
+        session.end();
+        assert_eq!(
+            answer(&connection, "select current_setting('request.path')")
+                .unwrap_err()
+                .code,
+            "42704"
+        );
     }
 }

@@ -188,6 +188,7 @@ async fn impersonate(
             .unwrap_or_default()
     };
     let (sub, role) = (claim("sub"), claim("role"));
+    let setting = |name: &str| settings.setting(name).unwrap_or_default();
     transaction
         .execute(
             "select set_config('request.jwt.claims', $1, true), \
@@ -199,10 +200,10 @@ async fn impersonate(
                 &claims,
                 &sub,
                 &role,
-                &settings.method,
-                &settings.path,
-                &settings.headers,
-                &settings.cookies,
+                &setting("request.method"),
+                &setting("request.path"),
+                &setting("request.headers"),
+                &setting("request.cookies"),
             ],
         )
         .await
