@@ -718,6 +718,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_cached_statement_keeps_its_plan_whoever_is_bound() {
+        let dir = tempdir();
+        let path = dir.join("db.sqlite");
+        let timeouts = StatementTimeouts::default();
+        let writer = open_connection(&path, false, &timeouts).unwrap().connection;
+        // Skewed owners and fresh statistics: what makes SQLite's STAT4 plan per bound value.
+        writer
+            .execute_batch(
+                "create table t (id integer primary key, owner text);
+                 create index t_owner on t (owner);
+                 with recursive n(i) as (select 0 union all select i + 1 from n where i < 4999)
+                 insert into t (owner) select case when i < 4000 then 'many' else 'u' || i end from n;
+                 analyze;",
+            )
+            .unwrap();
+        let reader = open_connection(&path, true, &timeouts).unwrap().connection;
+        for owner in ["many", "u4001", "u4002", "many"] {
+            let mut statement = reader
+                .prepare_cached("select count(*) from t where owner = ?1")
+                .unwrap();
+            statement
+                .query_row([owner], |row| row.get::<_, i64>(0))
+                .unwrap();
+            let reprepared = statement.get_status(rusqlite::StatementStatus::RePrepare);
+            assert_eq!(reprepared, 0, "prepared again for {owner}");
+        }
+    }
+
     #[tokio::test]
     async fn a_long_read_gives_the_async_worker_back_and_still_answers_in_full() {
         let dir = tempdir();
