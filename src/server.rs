@@ -177,6 +177,7 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    app.store().serving(listener.local_addr()?);
     serve_router(listener, router(app), shutdown).await
 }
 

@@ -392,6 +392,10 @@ fn run_file(
         let mut ignored = Ignored::default();
         for statement in statements::split(sql) {
             let outcome = match super::grants::apply(&mut working, &statement.text)
+                .or_else(|| {
+                    super::extensions::apply(&mut working, &statement.text)
+                        .map(|outcome| outcome.map(|()| None))
+                })
                 .or_else(|| postgres_only::classify(&statement.text).map(|rule| rule.map(Some)))
             {
                 Some(Ok(rule)) => {

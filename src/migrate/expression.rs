@@ -278,6 +278,36 @@ impl Rewriter<'_> {
     }
 }
 
+impl Rewriter<'_> {
+    /// The row a call in FROM of one of the installed http extension's functions returns.
+    fn extension_rows(
+        &self,
+        name: &ObjectName,
+        call: &sqlparser::ast::TableFunctionArgs,
+    ) -> Option<Result<Option<String>, Unsupported>> {
+        let cache = self.resolver.schema()?;
+        let composite = super::http::table_function(cache, name, call.args.len())?;
+        let mut value = Expr::Function(sqlparser::ast::Function {
+            name: name.clone(),
+            uses_odbc_syntax: false,
+            parameters: FunctionArguments::None,
+            args: FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
+                duplicate_treatment: None,
+                args: call.args.clone(),
+                clauses: Vec::new(),
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: Vec::new(),
+        });
+        Some(
+            translate_with(&mut value, self.parameters, self.resolver)
+                .map(|sql| Some(super::http::row_sql(composite, &sql))),
+        )
+    }
+}
+
 impl VisitorMut for Rewriter<'_> {
     type Break = Unsupported;
 
@@ -287,7 +317,14 @@ impl VisitorMut for Rewriter<'_> {
         } = factor
         {
             let qualified = qualified_name(name);
+            let rows = args
+                .as_ref()
+                .and_then(|call| self.extension_rows(name, call));
             let source = match args {
+                _ if let Some(rows) = rows => {
+                    *args = None;
+                    rows
+                }
                 Some(call) => {
                     let mut translated = Vec::new();
                     for arg in &mut call.args {
@@ -395,6 +432,15 @@ impl VisitorMut for Rewriter<'_> {
             Ok(()) => ControlFlow::Continue(()),
             Err(error) => ControlFlow::Break(error),
         }
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        if let Some(cache) = self.resolver.schema()
+            && let Err(error) = super::http::expand(cache, expr)
+        {
+            return ControlFlow::Break(error);
+        }
+        ControlFlow::Continue(())
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
@@ -582,7 +628,10 @@ fn rewrite(
             }
             match resolver.function(&name, &args)? {
                 Some(sql) => raw(sql),
-                None => raw(translate_call(&name, &args)?),
+                None => match super::http::call(resolver.schema(), &name, &args) {
+                    Some(sql) => raw(sql),
+                    None => raw(translate_call(&name, &args)?),
+                },
             }
         }
         Expr::Cast {

@@ -155,6 +155,14 @@ impl<'a> Machine<'a> {
         for declaration in &block.declarations {
             match &declaration.var_type {
                 VarType::Record => self.set_record(&declaration.name, None),
+                VarType::Composite(fields) => {
+                    let nulls = fields.iter().map(|field| (field.clone(), Value::Null));
+                    self.set_record(&declaration.name, Some(nulls.collect()));
+                    if let Some(sql) = &declaration.default {
+                        let value = self.value(sql)?;
+                        self.assign(&Target::Var(declaration.name.clone()), value)?;
+                    }
+                }
                 VarType::Scalar(pg_type) => {
                     let value = match &declaration.default {
                         Some(sql) => coerce(self.value(sql)?, pg_type)?,
@@ -421,18 +429,7 @@ impl<'a> Machine<'a> {
                 };
                 let mut result = Flow::Normal;
                 for element in elements {
-                    let value = match element {
-                        serde_json::Value::Null => Value::Null,
-                        serde_json::Value::Bool(flag) => Value::Integer(flag.into()),
-                        serde_json::Value::Number(number) => number
-                            .as_i64()
-                            .map(Value::Integer)
-                            .or_else(|| number.as_f64().map(Value::Real))
-                            .unwrap_or(Value::Null),
-                        serde_json::Value::String(text) => Value::Text(text),
-                        nested => Value::Text(nested.to_string()),
-                    };
-                    self.assign(target, value)?;
+                    self.assign(target, sql_value(element))?;
                     if let Some(flow) = iterate(self)? {
                         result = flow;
                         break;
@@ -523,10 +520,17 @@ impl<'a> Machine<'a> {
                     };
                     Ok(())
                 }
-                Some(Var::Record(_)) => Err(PgError::new(
-                    "42804",
-                    format!("cannot assign a single value to the record \"{name}\""),
-                )),
+                // A composite value (a JSON object, as `http_get(…)` answers) fills the record.
+                Some(Var::Record(row)) => match composite(&value) {
+                    Some(fields) => {
+                        *row = Some(fields);
+                        Ok(())
+                    }
+                    None => Err(PgError::new(
+                        "42804",
+                        format!("cannot assign a single value to the record \"{name}\""),
+                    )),
+                },
                 None => Err(no_variable(name)),
             },
             Target::Field(record, field) => {
@@ -765,6 +769,37 @@ fn render(format: &str, values: &[String]) -> String {
 }
 
 /// A value stored into a variable of `pg_type`, as Postgres's assignment cast would.
+/// A JSON value as SQLite holds it: booleans 0/1, arrays and objects as their JSON text.
+fn sql_value(json: serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(flag) => Value::Integer(flag.into()),
+        serde_json::Value::Number(number) => number
+            .as_i64()
+            .map(Value::Integer)
+            .or_else(|| number.as_f64().map(Value::Real))
+            .unwrap_or(Value::Null),
+        serde_json::Value::String(text) => Value::Text(text),
+        nested => Value::Text(nested.to_string()),
+    }
+}
+
+/// The fields of a composite value, which SQL holds as the JSON object of its fields.
+fn composite(value: &Value) -> Option<Row> {
+    let Value::Text(text) = value else {
+        return None;
+    };
+    match serde_json::from_str(text).ok()? {
+        serde_json::Value::Object(fields) => Some(
+            fields
+                .into_iter()
+                .map(|(field, value)| (field, sql_value(value)))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 pub fn coerce(value: Value, pg_type: &PgType) -> Result<Value, PgError> {
     let invalid = |text: &str| {
         PgError::new(

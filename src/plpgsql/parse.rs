@@ -37,6 +37,8 @@ pub enum VarType {
     Scalar(PgType),
     /// `record`, `table%rowtype`, a loop's row.
     Record,
+    /// A composite type's value (`extensions.http_response`): its fields, NULL to start with.
+    Composite(Vec<String>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -457,7 +459,7 @@ impl<'a> Parser<'a> {
         let _ = constant;
         let scope = self.scopes.last_mut().expect("a block scope");
         match &var_type {
-            VarType::Record => scope.records.insert(name.clone()),
+            VarType::Record | VarType::Composite(_) => scope.records.insert(name.clone()),
             VarType::Scalar(pg_type) => {
                 if matches!(pg_type, PgType::Array(_)) {
                     scope.arrays.insert(name.clone());
@@ -500,6 +502,13 @@ impl<'a> Parser<'a> {
             .try_with_sql(text)
             .and_then(|mut parser| parser.parse_data_type())
             .map_err(|error| format!("cannot read the type `{text}`: {error}"))?;
+        if let Some(composite) = crate::migrate::http::composite(self.context.cache, &data_type) {
+            let fields = composite
+                .fields
+                .iter()
+                .map(|(field, _)| (*field).to_owned());
+            return Ok(VarType::Composite(fields.collect()));
+        }
         crate::migrate::pg_type(self.context.cache, &data_type)
             .map(|(pg_type, _)| VarType::Scalar(pg_type))
             .map_err(|refusal| refusal.reason)

@@ -58,6 +58,10 @@ pub struct SchemaCache {
     /// Table, column, function and schema privileges (`grant`/`revoke`).
     #[serde(default)]
     pub privileges: privileges::Privileges,
+    /// The extensions Solobase implements that `create extension` installed (`http`), each
+    /// with the schema that holds its types and functions.
+    #[serde(default)]
+    pub extensions: BTreeMap<String, String>,
     /// Row-level-security predicates already translated (filled by `rest::authorize`).
     #[serde(skip)]
     pub compiled_policies: Memo,

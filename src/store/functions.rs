@@ -2,8 +2,8 @@
 //! `uuid_generate_v4()`, `pg_now()` (transaction-stable `now()`), the `auth.*()` helpers that
 //! read the caller's claims (`auth_uid()`, `auth_role()`, `auth_email()`, `auth_jwt()`),
 //! `regexp` for Postgres's `~`, the sequence functions (`store::sequence`), pgvector's distances
-//! (`store::vector`) and Storage's `storage.foldername()` family. Each connection gets
-//! its own `Session`.
+//! (`store::vector`), pgsql-http's `http()` (`store::http`) and Storage's
+//! `storage.foldername()` family. Each connection gets its own `Session`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -25,6 +25,9 @@ pub type StatementTimeouts = Arc<RwLock<HashMap<String, Duration>>>;
 pub struct Session {
     state: Mutex<SessionState>,
     timeouts: StatementTimeouts,
+    /// On the writer: the addresses this server answers on, which its jobs must not send
+    /// requests to (`store::http`: the request would wait for the writer that waits for it).
+    own_addresses: Option<super::http::OwnAddresses>,
 }
 
 #[derive(Debug, Default)]
@@ -57,7 +60,21 @@ impl Session {
         Self {
             state: Mutex::default(),
             timeouts,
+            own_addresses: None,
         }
+    }
+
+    /// A writer's session: its jobs may not call the server at `addresses`.
+    pub fn writing(timeouts: StatementTimeouts, addresses: super::http::OwnAddresses) -> Self {
+        Self {
+            own_addresses: Some(addresses),
+            ..Self::new(timeouts)
+        }
+    }
+
+    /// The addresses of this server, on the writer's session.
+    pub(super) fn own_addresses(&self) -> Option<&super::http::OwnAddresses> {
+        self.own_addresses.as_ref()
     }
 
     /// Starts a job: sets who calls, freezes `now()` and starts the role's statement timeout.
@@ -85,6 +102,27 @@ impl Session {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.yield_at = Some(Instant::now() + budget);
         state.overran = false;
+    }
+
+    /// Whether the running job runs under the budget `limit` gave it; if so it is stopped at
+    /// once, as if it had overrun, so the store runs it again where it may block (on a blocking
+    /// thread): a call that waits, such as an HTTP request, must not hold an async worker, nor
+    /// be made twice.
+    pub(super) fn hand_off(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.yield_at.is_none() {
+            return false;
+        }
+        state.overran = true;
+        true
+    }
+
+    /// How long the running job has left before its statement timeout, if it has one.
+    pub(super) fn remaining(&self) -> Option<Duration> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Whether the running job was stopped because it outran the budget `limit` gave it.
@@ -239,6 +277,7 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
     let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     super::datetime::register(connection)?;
     super::sequence::register(connection, session.clone())?;
+    super::http::register(connection, session.clone())?;
 
     // Postgres's math functions on doubles (the bundled SQLite has none of its own).
     type Unary = fn(f64) -> f64;

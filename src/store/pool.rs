@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 
 use super::functions::{self, Session, StatementTimeouts};
+use super::http::OwnAddresses;
 use super::settings::RequestSettings;
 
 /// Whom a job runs for: the caller's verified claims (`None` for the server's own work) and,
@@ -81,6 +82,8 @@ struct Inner {
     readers: Mutex<Vec<PooledConnection>>,
     readers_available: Semaphore,
     timeouts: StatementTimeouts,
+    /// Where the server serving this store listens (`Store::serving`).
+    own_addresses: OwnAddresses,
 }
 
 struct PooledConnection {
@@ -140,9 +143,10 @@ impl Store {
             source,
         };
         let timeouts = StatementTimeouts::default();
-        let writer = open_connection(path, false, &timeouts).map_err(open_error)?;
+        let own_addresses = OwnAddresses::default();
+        let writer = open_connection(path, &timeouts, Some(&own_addresses)).map_err(open_error)?;
         let reader_connections = (0..readers.max(1))
-            .map(|_| open_connection(path, true, &timeouts))
+            .map(|_| open_connection(path, &timeouts, None))
             .collect::<Result<Vec<_>, _>>()
             .map_err(open_error)?;
 
@@ -194,6 +198,7 @@ impl Store {
                 readers_available: Semaphore::new(reader_connections.len()),
                 readers: Mutex::new(reader_connections),
                 timeouts,
+                own_addresses,
             }),
         })
     }
@@ -211,6 +216,16 @@ impl Store {
             .timeouts
             .write()
             .unwrap_or_else(PoisonError::into_inner) = timeouts;
+    }
+
+    /// Records that a server answers on `address` for this store: a job on the writer cannot
+    /// send it a request (`store::http`), which would wait for the writer that waits for it.
+    pub fn serving(&self, address: std::net::SocketAddr) {
+        self.inner
+            .own_addresses
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(address);
     }
 
     /// Runs `job` alone on the writer connection for `subject`, outside any transaction: the job
@@ -448,12 +463,14 @@ const MMAP_SIZE: i64 = 1 << 30;
 const TIMEOUT_CHECK_STEPS: i32 = 1000;
 
 /// Opens one connection with the pragmas every connection needs, the stand-in functions and
-/// the statement-timeout check.
+/// the statement-timeout check: the writer, which knows the server's `own_addresses`, or a
+/// read-only one.
 fn open_connection(
     path: &Path,
-    read_only: bool,
     timeouts: &StatementTimeouts,
+    own_addresses: Option<&OwnAddresses>,
 ) -> rusqlite::Result<PooledConnection> {
+    let read_only = own_addresses.is_none();
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -476,7 +493,10 @@ fn open_connection(
     // again each time it runs with another caller's id (STAT4 would otherwise ask for that).
     connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     connection.set_prepared_statement_cache_capacity(256);
-    let session = Arc::new(Session::new(timeouts.clone()));
+    let session = Arc::new(match own_addresses {
+        Some(addresses) => Session::writing(timeouts.clone(), addresses.clone()),
+        None => Session::new(timeouts.clone()),
+    });
     functions::register(&connection, session.clone())?;
     let watched = session.clone();
     connection.progress_handler(TIMEOUT_CHECK_STEPS, Some(move || watched.expired()))?;
@@ -723,7 +743,9 @@ mod tests {
         let dir = tempdir();
         let path = dir.join("db.sqlite");
         let timeouts = StatementTimeouts::default();
-        let writer = open_connection(&path, false, &timeouts).unwrap().connection;
+        let writer = open_connection(&path, &timeouts, Some(&OwnAddresses::default()))
+            .unwrap()
+            .connection;
         // Skewed owners and fresh statistics: what makes SQLite's STAT4 plan per bound value.
         writer
             .execute_batch(
@@ -734,7 +756,7 @@ mod tests {
                  analyze;",
             )
             .unwrap();
-        let reader = open_connection(&path, true, &timeouts).unwrap().connection;
+        let reader = open_connection(&path, &timeouts, None).unwrap().connection;
         for owner in ["many", "u4001", "u4002", "many"] {
             let mut statement = reader
                 .prepare_cached("select count(*) from t where owner = ?1")
