@@ -9,6 +9,7 @@ pub mod expression;
 mod extensions;
 mod grants;
 pub mod http;
+mod partitions;
 mod postgres_only;
 pub mod printed;
 pub mod rows;

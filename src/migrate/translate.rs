@@ -14,6 +14,7 @@ use sqlparser::ast::{
 
 use super::evolve::{self, ColumnChanges};
 use super::expression::{self, Unsupported, ident_name, qualified_name, translate_expr_text};
+use super::partitions;
 use super::sequences;
 use super::values;
 use crate::schema::{
@@ -59,7 +60,7 @@ impl From<rusqlite::Error> for Refusal {
     }
 }
 
-type Outcome = Result<(), Refusal>;
+pub(super) type Outcome = Result<(), Refusal>;
 
 /// Applies one statement: updates `cache` and executes the SQLite translation.
 pub fn apply(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Outcome {
@@ -243,11 +244,8 @@ fn apply_statement(
             if create.query.is_some() || create.like.is_some() {
                 return Err(Refusal::new("create table … as / like is not supported"));
             }
-            if let Some(parent) = &create.partition_of {
-                return Err(Refusal::new(format!(
-                    "partitions are not supported: {name} is a partition of {parent}"
-                ))
-                .hint("keep the rows in the parent table alone (drop its PARTITION BY and the partitions) and filter on the partition key"));
+            if create.partition_of.is_some() {
+                return partitions::create(connection, cache, name, &create);
             }
             let mut table = Table::new(name.clone(), TableKind::Table);
             for column in &create.columns {
@@ -255,6 +253,9 @@ fn apply_statement(
             }
             for constraint in &create.constraints {
                 add_constraint(cache, &mut table, constraint)?;
+            }
+            if let Some(key) = &create.partition_by {
+                table.partitioning = Some(partitions::partitioning(key, &table)?);
             }
             connection.execute_batch(&create_table_sql(cache, &table, &table_ident(&name))?)?;
             cache.tables.insert(name.clone(), table);
@@ -268,15 +269,24 @@ fn apply_statement(
             if let [AlterTableOperation::RenameTable { table_name: RenameTableNameKind::To(new) | RenameTableNameKind::As(new) }] = alter.operations.as_slice() {
                 return evolve::rename_table(connection, cache, &name, &qualified_name(new).name);
             }
+            if alter.operations.iter().any(|operation| matches!(operation, AlterTableOperation::AttachPartition { .. } | AlterTableOperation::AttachPartitionOf { .. } | AlterTableOperation::DetachPartition { .. } | AlterTableOperation::DetachPartitionOf { .. })) {
+                return Err(Refusal::new(format!("`alter table {name} attach|detach partition` is not supported"))
+                    .hint("create the partition with `create table … partition of … for values …` and remove it with `drop table` (which deletes its rows)"));
+            }
             let before = table.clone();
             let mut changes = ColumnChanges::default();
             for operation in &alter.operations {
                 alter_table(cache, &mut table, operation, &mut changes)?;
             }
             if needs_rebuild(&before, &table) {
+                if let Some(partition) = &table.partition_of {
+                    return Err(Refusal::new(format!("cannot change the columns or constraints of the partition {name}"))
+                        .hint(format!("alter its parent {}: the partitions follow", partition.parent)));
+                }
                 rebuild(connection, cache, &before, &table, &changes)?;
             }
             cache.tables.insert(name.clone(), table);
+            partitions::refresh(connection, cache, &name)?;
             sequences::own_identities(connection, cache, &name)
         }
         Statement::CreateIndex(index) => {
@@ -284,6 +294,7 @@ fn apply_statement(
             if cache.table(&table).is_none() {
                 return Err(Refusal::new(format!("relation \"{table}\" does not exist")));
             }
+            let table = partitions::physical(cache, &table);
             let mut columns = Vec::new();
             for column in &index.columns {
                 let mut expr = column.column.expr.clone();
@@ -448,7 +459,12 @@ fn apply_statement(
             for name in &names {
                 let qualified = qualified_name(name);
                 let (kind, known) = match object_type {
+                    ObjectType::Table if cache.table(&qualified).is_some_and(|table| table.partition_of.is_some()) => {
+                        partitions::drop(connection, cache, &qualified)?;
+                        ("", true)
+                    }
                     ObjectType::Table => {
+                        partitions::drop_partitioned(connection, cache, &qualified)?;
                         sequences::drop_owned(connection, cache, &qualified)?;
                         ("TABLE", cache.tables.remove(&qualified).is_some())
                     }

@@ -826,6 +826,8 @@ mod tests {
             rls_enabled: false,
             policies: vec![],
             comment: None,
+            partitioning: None,
+            partition_of: None,
         }
     }
 

@@ -470,6 +470,8 @@ mod tests {
             rls_enabled: true,
             policies,
             comment: None,
+            partitioning: None,
+            partition_of: None,
         }
     }
 

@@ -78,6 +78,8 @@ fn table(
         rls_enabled: false,
         policies: Vec::new(),
         comment: None,
+        partitioning: None,
+        partition_of: None,
     }
 }
 

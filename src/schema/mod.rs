@@ -182,6 +182,36 @@ pub struct Table {
     pub rls_enabled: bool,
     pub policies: Vec<Policy>,
     pub comment: Option<String>,
+    /// `partition by range|list (…)`: the table is partitioned, its rows kept here.
+    #[serde(default)]
+    pub partitioning: Option<Partitioning>,
+    /// `partition of parent for values …`: the table is one partition of `parent`.
+    #[serde(default)]
+    pub partition_of: Option<PartitionOf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartitionStrategy {
+    Range,
+    List,
+}
+
+/// How a partitioned table's rows are routed: the strategy and the key's columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partitioning {
+    pub strategy: PartitionStrategy,
+    pub columns: Vec<String>,
+}
+
+/// A partition's parent and bound; its rows are the parent's rows within the bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionOf {
+    pub parent: QualifiedName,
+    /// The bound as written: `FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`, or `DEFAULT`.
+    pub bound: String,
+    /// The SQLite condition on the parent's row that the bound stands for; `None` for the
+    /// default partition, which holds the rows no other partition does.
+    pub predicate: Option<String>,
 }
 
 impl Table {
@@ -198,6 +228,8 @@ impl Table {
             rls_enabled: false,
             policies: Vec::new(),
             comment: None,
+            partitioning: None,
+            partition_of: None,
         }
     }
 

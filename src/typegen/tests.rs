@@ -31,6 +31,8 @@ fn table(name: &str, columns: Vec<Column>, primary_key: &[&str]) -> Table {
         rls_enabled: true,
         policies: Vec::new(),
         comment: None,
+        partitioning: None,
+        partition_of: None,
     }
 }
 
