@@ -10,7 +10,8 @@ use sqlparser::ast::{CreateTable, Expr, ForValues, PartitionBoundValue};
 use super::expression::translate_expr_text;
 use super::translate::{Outcome, Refusal};
 use crate::schema::{
-    PartitionOf, PartitionStrategy, Partitioning, QualifiedName, SchemaCache, Table, TableKind,
+    PartitionOf, PartitionStrategy, Partitioning, PgType, QualifiedName, SchemaCache, Table,
+    TableKind,
 };
 use crate::store::naming::{quote_ident, quote_literal, table_ident, table_name};
 
@@ -56,6 +57,24 @@ pub(super) fn partitioning(key: &Expr, table: &Table) -> Result<Partitioning, Re
         return Err(Refusal::new(
             "cannot use \"list\" partition strategy with more than one column",
         ));
+    }
+    let keys = std::iter::once(&table.primary_key).chain(
+        table
+            .unique_constraints
+            .iter()
+            .map(|unique| &unique.columns),
+    );
+    if keys
+        .filter(|key| !key.is_empty())
+        .any(|key| !columns.iter().all(|column| key.contains(column)))
+    {
+        return Err(Refusal::new(
+            "unique constraint on partitioned table must include all partitioning columns",
+        )
+        .hint(format!(
+            "add {} to the table's primary key and unique constraints",
+            columns.join(", ")
+        )));
     }
     Ok(Partitioning { strategy, columns })
 }
@@ -322,7 +341,12 @@ pub(super) fn refresh(
     let values = partitioning
         .columns
         .iter()
-        .map(|c| format!("coalesce(NEW.{}, 'null')", quote_ident(c)))
+        .map(|c| {
+            printed(
+                &format!("NEW.{}", quote_ident(c)),
+                &table.column(c).expect("a key column").pg_type,
+            )
+        })
         .collect::<Vec<_>>()
         .join(" || ', ' || ");
     let error = format!(
@@ -352,6 +376,19 @@ pub(super) fn refresh(
         }
     }
     Ok(())
+}
+
+/// SQL printing the stored value `sql` of `pg_type` as Postgres's text output does in an
+/// error's detail (`2024-06-01 00:00:00+00` for the stored `2024-06-01T00:00:00+00:00`).
+fn printed(sql: &str, pg_type: &PgType) -> String {
+    let text = match pg_type {
+        PgType::Timestamptz => format!(
+            "replace(CASE WHEN {sql} LIKE '%+00:00' THEN substr({sql}, 1, length({sql}) - 3) ELSE {sql} END, 'T', ' ')"
+        ),
+        PgType::Timestamp => format!("replace({sql}, 'T', ' ')"),
+        _ => sql.to_owned(),
+    };
+    format!("coalesce({text}, 'null')")
 }
 
 /// `drop table partition`: its rows go with it, as in Postgres.

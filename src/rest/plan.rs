@@ -1473,7 +1473,19 @@ fn in_key(junction: &Table, foreign: &ForeignKey) -> bool {
 
 /// The table a mutation (`verb`: insert into, update, delete from) targets; views are
 /// read-only here, as Postgres's views that are not automatically updatable.
+/// A partition is read-only too: its rows are written through its parent.
 fn writable<'t>(table: &'t Table, verb: &str) -> Result<&'t Table, RestError> {
+    if let Some(partition) = &table.partition_of {
+        return Err(RestError::sql(
+            "0A000",
+            format!("cannot {verb} partition \"{}\"", table.name.name),
+            false,
+        )
+        .hint(format!(
+            "Partitions are read-only on this store: write to \"{}\", which routes each row to its partition.",
+            partition.parent.name
+        )));
+    }
     match table.kind {
         TableKind::Table => Ok(table),
         TableKind::View { .. } => Err(RestError::sql(

@@ -724,11 +724,13 @@ impl<'d> Builder<'d> {
 
     /// Whether rows of `shape` read from `from` come in the table's natural order: a request
     /// that names no order gets a table's rows as Postgres stores them, in insertion order,
-    /// which is the order of their rowids here.
+    /// which is the order of their rowids here. A partition, a view of its parent's rows, has
+    /// no rowid of its own and reads them in their parent's order.
     fn natural(&self, shape: &Shape, from: &str) -> bool {
         shape.order.is_empty()
             && self.dialect.ordered_by_row_id()
             && shape.table.kind == TableKind::Table
+            && shape.table.partition_of.is_none()
             && from == self.dialect.relation(&shape.table.name)
     }
 

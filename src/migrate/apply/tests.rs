@@ -726,7 +726,7 @@ fn list_and_default_partitions_route_and_dropping_a_partition_deletes_its_rows()
     let (mut connection, _) = connection();
     apply(
         &mut connection,
-        "create table tasks (id int primary key, state text, event_type text) partition by list (state);
+        "create table tasks (id int, state text, event_type text) partition by list (state);
          create table tasks_open partition of tasks for values in ('open', null);
          create table tasks_done partition of tasks for values in ('done');
          insert into tasks values (1, 'open', 'o'), (2, null, 'n'), (3, 'done', 'd');",
@@ -787,6 +787,10 @@ fn hash_partitions_sub_partitions_and_attach_are_refused_with_a_hint() {
         (
             "create table p (id int); create table q partition of p default",
             "\"public.p\" is not partitioned",
+        ),
+        (
+            "create table u (id int primary key, k text) partition by list (k)",
+            "unique constraint on partitioned table must include all partitioning columns",
         ),
     ] {
         let (mut connection, _) = connection();
