@@ -19,7 +19,7 @@ export const SERVICE_KEY =
   "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9sZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
 export const PUBLISHABLE_KEY = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
 
-function binary() {
+export function binary() {
   if (process.env.SOLOBASE_BIN) return process.env.SOLOBASE_BIN
   const target = process.env.CARGO_TARGET_DIR ?? path.join(root, "target")
   return path.join(target, "debug", "solobase")
