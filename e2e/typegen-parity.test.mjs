@@ -37,38 +37,12 @@ const CUTS = {
     line: /^\s*,\s*shop_geom extensions\.geometry\(POINT, 4326\)\s*$/m,
     column: (table, column) => table === "shops" && column === "shop_geom",
   },
-  partitions: {
-    why: "`partition of` tables are refused",
-    statement: (sql) => /\bpartition\s+of\b/i.test(sql),
-    table: (name) => /_20\d\d$/.test(name),
-  },
-}
-
-/** `sql`'s statements, split at semicolons outside quotes and dollar quotes. */
-function statements(sql) {
-  const found = []
-  let start = 0
-  const pattern = /\$([A-Za-z_]*)\$|'(?:[^']|'')*'|--[^\n]*|;/g
-  for (let match; (match = pattern.exec(sql)); ) {
-    if (match[0].startsWith("$")) {
-      const end = sql.indexOf(match[0], pattern.lastIndex)
-      pattern.lastIndex = end < 0 ? sql.length : end + match[0].length
-    } else if (match[0] === ";") {
-      found.push(sql.slice(start, pattern.lastIndex))
-      start = pattern.lastIndex
-    }
-  }
-  found.push(sql.slice(start))
-  return found
 }
 
 /** The schema with every cut's statements removed, and which cuts removed something. */
 function cutSchema(schema) {
   const used = new Set()
-  let kept = schema.replace(CUTS.postgis.line, () => (used.add("postgis"), ""))
-  kept = statements(kept)
-    .filter((sql) => !(CUTS.partitions.statement(sql) && used.add("partitions")))
-    .join("")
+  const kept = schema.replace(CUTS.postgis.line, () => (used.add("postgis"), ""))
   return { kept, used }
 }
 
@@ -77,10 +51,6 @@ function cutFacts(facts) {
   for (const schema of Object.values(facts)) {
     if (!schema.Functions) continue
     for (const [table, definition] of Object.entries(schema.Tables ?? {})) {
-      if (CUTS.partitions.table(table)) {
-        delete schema.Tables[table]
-        continue
-      }
       for (const form of ["Row", "Insert", "Update"]) {
         for (const column of Object.keys(definition[form] ?? {})) {
           const bare = column.replace(/\?$/, "")
