@@ -1,7 +1,8 @@
 //! Declarative partitioning (`partition by range|list`, `create table … partition of … for
 //! values …`): the parent keeps every row in its one SQLite table, whose triggers refuse a row
 //! that no partition takes as Postgres does (23514); each partition is a view of the parent's
-//! rows within its bound, kept in the `SchemaCache` as a table with the parent's columns.
+//! rows within its bound, kept in the `SchemaCache` as a table with the parent's columns. A
+//! table attached becomes one (its rows moved into the parent); one detached, a table again.
 
 use rusqlite::Connection;
 use rusqlite::types::Value;
@@ -360,9 +361,9 @@ pub(super) fn refresh(
             partitioning.columns.join(", ")
         )),
     );
+    drop_guards(connection, parent)?;
     for (suffix, event) in GUARDS {
         let trigger = quote_ident(&format!("{sqlite_table}__partition_{suffix}"));
-        connection.execute_batch(&format!("DROP TRIGGER IF EXISTS {trigger}"))?;
         if !has_default {
             let columns = if event == "INSERT" {
                 String::new()
@@ -378,6 +379,15 @@ pub(super) fn refresh(
     Ok(())
 }
 
+/// Drops the triggers guarding `parent` (`refresh` makes them again).
+fn drop_guards(connection: &Connection, parent: &QualifiedName) -> Outcome {
+    for (suffix, _) in GUARDS {
+        let trigger = format!("{}__partition_{suffix}", table_name(parent));
+        connection.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", quote_ident(&trigger)))?;
+    }
+    Ok(())
+}
+
 /// SQL printing the stored value `sql` of `pg_type` as Postgres's text output does in an
 /// error's detail (`2024-06-01 00:00:00+00` for the stored `2024-06-01T00:00:00+00:00`).
 fn printed(sql: &str, pg_type: &PgType) -> String {
@@ -389,6 +399,163 @@ fn printed(sql: &str, pg_type: &PgType) -> String {
         _ => sql.to_owned(),
     };
     format!("coalesce({text}, 'null')")
+}
+
+/// `alter table parent attach partition name for values …`: the table's rows move into the
+/// parent, once Postgres's checks pass (the columns match, every row is within the bound, and
+/// no row of the default partition belongs to it).
+pub(super) fn attach(
+    connection: &Connection,
+    cache: &mut SchemaCache,
+    parent_name: &QualifiedName,
+    name: &QualifiedName,
+    for_values: &ForValues,
+) -> Outcome {
+    let parent = cache
+        .table(parent_name)
+        .cloned()
+        .expect("the altered table");
+    let Some(partitioning) = &parent.partitioning else {
+        return Err(Refusal::new(format!(
+            "table \"{}\" is not partitioned",
+            parent_name.name
+        )));
+    };
+    let Some(table) = cache.table(name).cloned() else {
+        return Err(Refusal::new(format!("relation \"{name}\" does not exist")));
+    };
+    if table.partition_of.is_some()
+        || table.partitioning.is_some()
+        || table.kind != TableKind::Table
+    {
+        return Err(Refusal::new(format!("cannot attach {name}: only a plain table may become a partition"))
+            .hint("sub-partitioning is not supported; attach a table that is neither partitioned nor a partition"));
+    }
+    for column in &table.columns {
+        if parent.column(&column.name).is_none() {
+            return Err(Refusal::new(format!(
+                "table \"{}\" contains column \"{}\" not found in parent \"{}\"",
+                name.name, column.name, parent_name.name
+            )));
+        }
+    }
+    if let Some(missing) = parent
+        .columns
+        .iter()
+        .find(|column| table.column(&column.name).is_none())
+    {
+        return Err(Refusal::new(format!(
+            "child table is missing column \"{}\"",
+            missing.name
+        )));
+    }
+    let predicate = predicate(connection, &parent, partitioning, for_values)?;
+    let rows = predicate
+        .clone()
+        .unwrap_or_else(|| unclaimed(cache, parent_name));
+    let outside: i64 = connection.query_row(
+        &format!(
+            "SELECT count(*) FROM {} WHERE NOT coalesce({rows}, 0)",
+            table_ident(name)
+        ),
+        [],
+        |row| row.get(0),
+    )?;
+    if outside > 0 {
+        return Err(Refusal::new(format!(
+            "partition constraint of relation \"{}\" is violated by some row",
+            name.name
+        )));
+    }
+    if let (Some(predicate), Some((default, _))) = (
+        &predicate,
+        partitions_of(cache, parent_name)
+            .into_iter()
+            .find(|(_, predicate)| predicate.is_none()),
+    ) {
+        let moved: i64 = connection.query_row(
+            &format!(
+                "SELECT count(*) FROM {} WHERE {} AND {predicate}",
+                table_ident(parent_name),
+                unclaimed(cache, parent_name)
+            ),
+            [],
+            |row| row.get(0),
+        )?;
+        if moved > 0 {
+            return Err(Refusal::new(format!(
+                "updated partition constraint for default partition \"{}\" would be violated by some row",
+                default.name
+            )));
+        }
+    }
+    let columns = parent
+        .columns
+        .iter()
+        .map(|column| quote_ident(&column.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The rows are within the bound, which the guards learn of only once it is a partition.
+    drop_guards(connection, parent_name)?;
+    connection.execute_batch(&format!(
+        "INSERT INTO {} ({columns}) SELECT {columns} FROM {}; DROP TABLE {}",
+        table_ident(parent_name),
+        table_ident(name),
+        table_ident(name)
+    ))?;
+    super::sequences::drop_owned(connection, cache, name)?;
+    let partition = Table {
+        partition_of: Some(PartitionOf {
+            parent: parent_name.clone(),
+            bound: for_values.to_string(),
+            predicate,
+        }),
+        ..table
+    };
+    cache.tables.insert(name.clone(), partition);
+    refresh(connection, cache, parent_name)
+}
+
+/// `alter table parent detach partition name`: the partition's rows move into a table of its own.
+pub(super) fn detach(
+    connection: &Connection,
+    cache: &mut SchemaCache,
+    parent_name: &QualifiedName,
+    name: &QualifiedName,
+) -> Outcome {
+    let Some(mut table) = cache.table(name).cloned().filter(|table| {
+        table
+            .partition_of
+            .as_ref()
+            .is_some_and(|partition| partition.parent == *parent_name)
+    }) else {
+        return Err(Refusal::new(format!(
+            "relation \"{}\" is not a partition of relation \"{}\"",
+            name.name, parent_name.name
+        )));
+    };
+    let rows = rows_of(cache, table.partition_of.as_ref().expect("a partition"));
+    table.partition_of = None;
+    let sqlite_name = table_name(name);
+    let temporary = quote_ident(&format!("{sqlite_name}__solobase_detach"));
+    let columns = table
+        .columns
+        .iter()
+        .map(|column| quote_ident(&column.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let parent = table_ident(parent_name);
+    connection.execute_batch(&super::translate::create_table_sql(
+        cache, &table, &temporary,
+    )?)?;
+    connection.execute_batch(&format!(
+        "INSERT INTO {temporary} ({columns}) SELECT {columns} FROM {parent} WHERE {rows}; \
+         DELETE FROM {parent} WHERE {rows}; DROP VIEW {}; ALTER TABLE {temporary} RENAME TO {}",
+        table_ident(name),
+        quote_ident(&sqlite_name)
+    ))?;
+    cache.tables.insert(name.clone(), table);
+    refresh(connection, cache, parent_name)
 }
 
 /// `drop table partition`: its rows go with it, as in Postgres.

@@ -269,9 +269,18 @@ fn apply_statement(
             if let [AlterTableOperation::RenameTable { table_name: RenameTableNameKind::To(new) | RenameTableNameKind::As(new) }] = alter.operations.as_slice() {
                 return evolve::rename_table(connection, cache, &name, &qualified_name(new).name);
             }
-            if alter.operations.iter().any(|operation| matches!(operation, AlterTableOperation::AttachPartition { .. } | AlterTableOperation::AttachPartitionOf { .. } | AlterTableOperation::DetachPartition { .. } | AlterTableOperation::DetachPartitionOf { .. })) {
-                return Err(Refusal::new(format!("`alter table {name} attach|detach partition` is not supported"))
-                    .hint("create the partition with `create table … partition of … for values …` and remove it with `drop table` (which deletes its rows)"));
+            match alter.operations.as_slice() {
+                [AlterTableOperation::AttachPartitionOf { partition, for_values }] => {
+                    return partitions::attach(connection, cache, &name, &qualified_name(partition), for_values);
+                }
+                [AlterTableOperation::DetachPartitionOf { partition, mode: None }] => {
+                    return partitions::detach(connection, cache, &name, &qualified_name(partition));
+                }
+                operations if operations.iter().any(|operation| matches!(operation, AlterTableOperation::AttachPartition { .. } | AlterTableOperation::AttachPartitionOf { .. } | AlterTableOperation::DetachPartition { .. } | AlterTableOperation::DetachPartitionOf { .. })) => {
+                    return Err(Refusal::new(format!("`{}` is not supported", alter.operations.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))
+                        .hint("attach or detach one partition per `alter table` statement, without concurrently or finalize"));
+                }
+                _ => {}
             }
             let before = table.clone();
             let mut changes = ColumnChanges::default();
@@ -1313,7 +1322,11 @@ fn translate_default(column: &Column, default: &str) -> Result<Option<String>, R
 }
 
 /// `CREATE TABLE` for the model, with every constraint Postgres would enforce.
-fn create_table_sql(cache: &SchemaCache, table: &Table, ident: &str) -> Result<String, Refusal> {
+pub(super) fn create_table_sql(
+    cache: &SchemaCache,
+    table: &Table,
+    ident: &str,
+) -> Result<String, Refusal> {
     let mut lines = Vec::new();
     for column in &table.columns {
         let quoted = quote_ident(&column.name);

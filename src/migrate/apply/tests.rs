@@ -770,7 +770,7 @@ fn list_and_default_partitions_route_and_dropping_a_partition_deletes_its_rows()
 }
 
 #[test]
-fn hash_partitions_sub_partitions_and_attach_are_refused_with_a_hint() {
+fn hash_partitions_sub_partitions_and_attaches_postgres_refuses_are_refused() {
     for (sql, reason) in [
         (
             "create table h (id int) partition by hash (id)",
@@ -781,8 +781,12 @@ fn hash_partitions_sub_partitions_and_attach_are_refused_with_a_hint() {
             "sub-partitioning is not supported",
         ),
         (
-            "create table r (id int) partition by range (id); create table s (id int); alter table r attach partition s for values from (1) to (2)",
-            "attach|detach partition` is not supported",
+            "create table r (id int) partition by range (id); create table s (id int); insert into s values (1), (5); alter table r attach partition s for values from (1) to (2)",
+            "partition constraint of relation \"s\" is violated by some row",
+        ),
+        (
+            "create table r (id int) partition by range (id); create table s (id int, extra text); alter table r attach partition s for values from (1) to (2)",
+            "table \"s\" contains column \"extra\" not found in parent \"r\"",
         ),
         (
             "create table p (id int); create table q partition of p default",
@@ -799,4 +803,52 @@ fn hash_partitions_sub_partitions_and_attach_are_refused_with_a_hint() {
             .to_string();
         assert!(error.contains(reason), "{sql}: {error}");
     }
+}
+
+#[test]
+fn a_table_attached_becomes_a_partition_and_one_detached_keeps_its_rows() {
+    let (mut connection, _) = connection();
+    let ids = |connection: &Connection, relation: &str| -> Vec<i64> {
+        let mut statement = connection
+            .prepare(&format!("select id from {relation} order by id"))
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let cache = apply(
+        &mut connection,
+        "create table readings (id int, k int, primary key (id, k)) partition by range (k);
+         create table readings_low partition of readings for values from (minvalue) to (10);
+         create table staged (id int, k int);
+         insert into staged values (1, 15), (2, 19);
+         alter table only readings attach partition staged for values from (10) to (20);
+         insert into readings values (3, 5);
+         alter table readings detach partition readings_low;",
+    );
+    assert!(
+        cache
+            .table(&QualifiedName::public("staged"))
+            .unwrap()
+            .partition_of
+            .is_some()
+    );
+    assert!(
+        cache
+            .table(&QualifiedName::public("readings_low"))
+            .unwrap()
+            .partition_of
+            .is_none()
+    );
+    assert_eq!(ids(&connection, "readings"), [1, 2]);
+    assert_eq!(ids(&connection, "staged"), [1, 2]);
+    assert_eq!(ids(&connection, "readings_low"), [3]);
+    let error = sqlite_error(&connection, "insert into readings values (4, 5)");
+    assert!(error.contains("no partition of relation"), "{error}");
+    connection
+        .execute_batch("insert into readings_low values (4, 5)")
+        .unwrap();
+    assert_eq!(ids(&connection, "readings_low"), [3, 4]);
 }
