@@ -2,17 +2,15 @@
 //! `http()`, `http_get`, `http_post` and `http_head` through Solobase's REST API, served on
 //! 127.0.0.1:0, and a small server in the test answers them and records what it was sent.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use solobase::app::App;
-use solobase::config::Project;
-use solobase::store::Store;
 
 const MIGRATION: &str = r#"
 create extension http with schema extensions;
@@ -177,40 +175,12 @@ fn answer(stream: TcpStream, log: &Mutex<Vec<Seen>>) {
     }
 }
 
-/// Solobase serving the migration on a free port.
-struct Server {
-    app: App,
-    address: SocketAddr,
-    dir: PathBuf,
-}
+// Solobase serving the migration on a free port.
+use common::TestServer as Server;
 
 impl Server {
     async fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("solobase-http-{}", uuid::Uuid::new_v4()));
-        let migrations = dir.join("supabase/migrations");
-        std::fs::create_dir_all(&migrations).unwrap();
-        std::fs::write(migrations.join("20240101000000_init.sql"), MIGRATION).unwrap();
-        std::fs::write(dir.join("supabase/config.toml"), "").unwrap();
-        let project = Project::load(&dir).unwrap();
-        std::fs::create_dir_all(project.data_dir()).unwrap();
-        let store = Store::open(&project.database_path(), 2).unwrap();
-        let found = solobase::migrate::discover(&project.migrations_dir()).unwrap();
-        let schema = store
-            .write(None, move |connection| {
-                solobase::migrate::apply_pending(connection, &found, None).unwrap();
-                solobase::migrate::load_schema(connection).unwrap()
-            })
-            .await
-            .unwrap();
-        let mailer = solobase::auth::mail::Mailer::new(&project, Default::default()).unwrap();
-        let app = App::new(project, store, schema, mailer);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let served = app.clone();
-        tokio::spawn(async move {
-            solobase::server::serve(listener, served, std::future::pending()).await
-        });
-        Self { app, address, dir }
+        Self::launch("http", MIGRATION, "").await
     }
 
     /// Sends a REST request with the service role's key; the status and the JSON answer.
@@ -246,13 +216,6 @@ impl Server {
     async fn rpc(&self, function: &str, args: Value) -> (u16, Value) {
         self.request("POST", &format!("/rpc/{function}"), Some(args))
             .await
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.app.store().close();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -2,18 +2,17 @@
 //! clients speaking Phoenix frames as realtime-js does (vsn 2.0.0 arrays and binary broadcast
 //! pushes, vsn 1.0.0 objects), writes committed through `Store::write`.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::TestServer;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use solobase::app::App;
 use solobase::auth::Caller;
-use solobase::config::Project;
 use solobase::realtime::{RowAccess, SLOW_CLIENT_REASON};
 use solobase::schema::Table;
-use solobase::store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -44,12 +43,6 @@ create policy \"room listeners\" on realtime.messages for select to authenticate
 const USER_1: &str = "00000000-0000-4000-8000-000000000001";
 const USER_2: &str = "00000000-0000-4000-8000-000000000002";
 
-struct TestServer {
-    app: App,
-    address: std::net::SocketAddr,
-    dir: PathBuf,
-}
-
 impl TestServer {
     async fn start() -> Self {
         Self::start_with_config("").await
@@ -57,31 +50,7 @@ impl TestServer {
 
     /// A server whose project has `config` as its config.toml.
     async fn start_with_config(config: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("solobase-realtime-{}", uuid::Uuid::new_v4()));
-        let migrations = dir.join("supabase/migrations");
-        std::fs::create_dir_all(&migrations).unwrap();
-        std::fs::write(migrations.join("20240101000000_init.sql"), MIGRATION).unwrap();
-        std::fs::write(dir.join("supabase/config.toml"), config).unwrap();
-        let project = Project::load(&dir).unwrap();
-        std::fs::create_dir_all(project.data_dir()).unwrap();
-        let store = Store::open(&project.database_path(), 2).unwrap();
-        let found = solobase::migrate::discover(&project.migrations_dir()).unwrap();
-        let schema = store
-            .write(None, move |connection| {
-                solobase::migrate::apply_pending(connection, &found, None).unwrap();
-                solobase::migrate::load_schema(connection).unwrap()
-            })
-            .await
-            .unwrap();
-        let mailer = solobase::auth::mail::Mailer::new(&project, Default::default()).unwrap();
-        let app = App::new(project, store, schema, mailer);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let served = app.clone();
-        tokio::spawn(async move {
-            solobase::server::serve(listener, served, std::future::pending()).await
-        });
-        Self { app, address, dir }
+        Self::launch("realtime", MIGRATION, config).await
     }
 
     fn anon_key(&self) -> String {
@@ -138,12 +107,6 @@ impl TestServer {
         let mut response = String::new();
         stream.read_to_string(&mut response).await.unwrap();
         response[9..12].parse().unwrap()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

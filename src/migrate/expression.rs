@@ -195,16 +195,20 @@ pub fn ident_name(ident: &Ident) -> String {
     }
 }
 
-/// A Postgres object name as a schema-qualified name (`public` when unqualified).
-pub fn qualified_name(name: &ObjectName) -> QualifiedName {
-    let parts: Vec<String> = name
-        .0
+/// The parts of a Postgres object name, each as Postgres names it (unquoted parts folded).
+pub fn name_parts(name: &ObjectName) -> Vec<String> {
+    name.0
         .iter()
         .map(|part| match part {
             ObjectNamePart::Identifier(ident) => ident_name(ident),
             other => other.to_string(),
         })
-        .collect();
+        .collect()
+}
+
+/// A Postgres object name as a schema-qualified name (`public` when unqualified).
+pub fn qualified_name(name: &ObjectName) -> QualifiedName {
+    let parts = name_parts(name);
     match parts.as_slice() {
         [schema, name] => QualifiedName::new(schema.as_str(), name.as_str()),
         [.., schema, name] => QualifiedName::new(schema.as_str(), name.as_str()),

@@ -11,10 +11,10 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     AccessExpr, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    ObjectName, ObjectNamePart, Value, VisitMut, VisitorMut,
+    ObjectName, Value, VisitMut, VisitorMut,
 };
 
-use super::expression::{Unsupported, ident_name};
+use super::expression::{Unsupported, ident_name, name_parts};
 use crate::schema::SchemaCache;
 use crate::store::naming::quote_ident;
 
@@ -229,15 +229,7 @@ pub fn expand(cache: &SchemaCache, expr: &mut Expr) -> Result<(), Unsupported> {
 /// by the extension's schema.
 fn own_name(cache: &SchemaCache, name: &ObjectName) -> Option<String> {
     let schema = cache.extensions.get("http")?;
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .map(|part| match part {
-            ObjectNamePart::Identifier(ident) => ident_name(ident),
-            other => other.to_string(),
-        })
-        .collect();
-    match parts.as_slice() {
+    match name_parts(name).as_slice() {
         [bare] => Some(bare.clone()),
         [qualifier, bare] if qualifier == schema => Some(bare.clone()),
         _ => None,
