@@ -188,3 +188,56 @@ test("an unknown column of an embedded relation is named by the embed's alias in
   const filtered = await db.from("users").select("messages(body)").eq("messages.nope", 1)
   assert.equal(filtered.error.message, "column messages_1.nope does not exist")
 })
+
+test("a key reaches through a view that passes its columns, either way and through `select *`", async () => {
+  const viewAsTarget = await db.from("messages").select("id, user_names(username, constant)").eq("id", 1).single()
+  assert.equal(viewAsTarget.error, null)
+  assert.deepEqual(viewAsTarget.data, { id: 1, user_names: { username: "supabot", constant: 1 } })
+  const viewAsParent = await db.from("recent_messages").select("id, users(username)").order("id").limit(1).single()
+  assert.deepEqual(viewAsParent.data, { id: 1, users: { username: "supabot" } })
+  const toMany = await db.from("user_names").select("username, messages(body)").eq("username", "supabot").single()
+  assert.deepEqual(toMany.data, { username: "supabot", messages: [{ body: "Hello World" }, { body: "Perfection" }] })
+})
+
+test("a tsvector is stored as Postgres prints it, whether cast from a literal or an expression", async () => {
+  const { data } = await db.from("phrases").select("id, words").order("id")
+  assert.deepEqual(data, [
+    { id: 1, words: "'cat' 'fat'" },
+    { id: 2, words: "'fat' 'rat'" },
+  ])
+})
+
+test("a function of a row is a computed field, not an RPC", async () => {
+  const field = await db.from("messages").select("id, blurb").eq("id", 2).single()
+  assert.deepEqual(field.data, { id: 2, blurb: "Per" })
+  const call = await rest("rpc/blurb", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" })
+  assert.equal(call.status, 404)
+  assert.equal((await call.json()).code, "PGRST202")
+  const named = await rest("rpc/blurb", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id: 2 }) })
+  assert.equal(named.status, 404)
+})
+
+test("CSV rows are printed as Postgres prints a record; nulls=stripped leaves null fields out", async () => {
+  const csv = await db.from("phrases").select("id, words, note").order("id").csv()
+  assert.equal(csv.data, `id,words,note\n1,"'cat' 'fat'",\n2,"'fat' 'rat'","{""b"": 1, ""a"": [1, 2]}"`)
+  const stripped = await db.from("phrases").select("id, note").order("id").stripNulls()
+  assert.deepEqual(stripped.data, [{ id: 1 }, { id: 2, note: { b: 1, a: [1, 2] } }])
+  const single = await db.from("phrases").select("id, note").eq("id", 1).single().stripNulls()
+  assert.deepEqual(single.data, { id: 1 })
+})
+
+// Last: it moves rows, which the insertion-order test above relies on.
+test("an updated row moves to the end of its table, as Postgres writes it anew; an upsert of the key alone answers the row", async () => {
+  const order = async (table, column) => (await db.from(table).select(column)).data.map((row) => row[column])
+  await db.from("users").update({ status: "ONLINE" }).eq("username", "kiwicopple")
+  assert.deepEqual(await order("users", "username"), ["supabot", "awailas", "dragarcia", "kiwicopple"])
+  const before = await db.from("users").select().eq("username", "supabot")
+  const upsert = await db.from("users").upsert({ username: "supabot" }, { onConflict: "username" }).select()
+  assert.deepEqual(upsert.data, before.data)
+  assert.deepEqual(await order("users", "username"), ["awailas", "dragarcia", "kiwicopple", "supabot"])
+  await db.from("messages").update({ body: "Hello again" }).eq("id", 1)
+  assert.deepEqual(await order("messages", "id"), [2, 3, 1])
+  // A table whose key is an integer without default keeps its rows in key order, as SQLite does.
+  await db.from("phrases").update({ note: { c: 3 } }).eq("id", 1)
+  assert.deepEqual(await order("phrases", "id"), [1, 2])
+})

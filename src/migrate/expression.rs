@@ -932,6 +932,15 @@ fn translate_cast(inner: &Expr, data_type: &DataType) -> Result<String, Unsuppor
         return Ok(naming::quote_literal(&json));
     }
     let base = type_name.split('(').next().unwrap_or("").trim();
+    // tsvector, ranges, inet/cidr: stored as Postgres prints them.
+    if let Some(printed) = crate::schema::PrintedType::named(base) {
+        return Ok(match literal {
+            Some(text) => naming::quote_literal(
+                &crate::migrate::printed::normalize(printed, &text).map_err(Unsupported)?,
+            ),
+            None => format!("pg_printed({inner}, '{}')", printed.udt_name()),
+        });
+    }
     Ok(match base {
         "int" | "integer" | "int2" | "int4" | "int8" | "smallint" | "bigint" => {
             format!("CAST({inner} AS INTEGER)")

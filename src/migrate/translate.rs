@@ -671,6 +671,9 @@ pub fn named_type(cache: &SchemaCache, original: &str) -> Result<(PgType, bool),
             .parse()
             .ok()
     });
+    if let Some(printed) = PrintedType::named(base) {
+        return Ok((PgType::Printed(printed), false));
+    }
     Ok(match base {
         "uuid" => (PgType::Uuid, false),
         "text" | "citext" => (PgType::Text, false),
@@ -715,13 +718,6 @@ pub fn named_type(cache: &SchemaCache, original: &str) -> Result<(PgType, bool),
         "json" => (PgType::Json, false),
         "jsonb" => (PgType::Jsonb, false),
         "bytea" => (PgType::Bytea, false),
-        "tsvector" => (PgType::Printed(PrintedType::TsVector), false),
-        "int4range" => (PgType::Printed(PrintedType::Int4Range), false),
-        "int8range" => (PgType::Printed(PrintedType::Int8Range), false),
-        "numrange" => (PgType::Printed(PrintedType::NumRange), false),
-        "daterange" => (PgType::Printed(PrintedType::DateRange), false),
-        "inet" => (PgType::Printed(PrintedType::Inet), false),
-        "cidr" => (PgType::Printed(PrintedType::Cidr), false),
         "vector" | "extensions.vector" => (PgType::Printed(PrintedType::Vector(length)), false),
         "geometry" | "extensions.geometry" | "geography" | "extensions.geography" => {
             return Err(Refusal::new(format!(
@@ -1345,7 +1341,9 @@ pub(super) fn create_table_sql(
         // A lone INTEGER primary key is SQLite's rowid, which ignores the column's default
         // (an identity's `nextval`): spelled INT, it keeps the same affinity without that.
         let affinity = match affinity(&column.pg_type) {
-            "INTEGER" if default.is_some() && table.primary_key == [column.name.clone()] => "INT",
+            "INTEGER" if table.primary_key == [column.name.clone()] && !table.key_is_rowid() => {
+                "INT"
+            }
             other => other,
         };
         let mut line = format!("{quoted} {affinity}");

@@ -111,7 +111,8 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Registers `pg_call`, `pg_trigger` and `pg_triggers_armed` on a connection.
+/// Registers `pg_call`, `pg_trigger`, `pg_triggers_armed` and `pg_arm_triggers` on a
+/// connection.
 pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Result<()> {
     let state: Shared = Arc::new(Mutex::new(State {
         session,
@@ -167,8 +168,15 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         })
     })?;
 
+    let armed = state.clone();
     connection.create_scalar_function("pg_triggers_armed", 0, flags, move |_| {
-        Ok(!lock(&state).disarmed)
+        Ok(!lock(&armed).disarmed)
+    })?;
+    // Disarms (0) or rearms (1) the row triggers around a write that is no change of the
+    // table's values (a row moved to the end of its table by REST).
+    connection.create_scalar_function("pg_arm_triggers", 1, flags, move |context| {
+        lock(&state).disarmed = !context.get::<bool>(0)?;
+        Ok(true)
     })?;
     Ok(())
 }

@@ -248,9 +248,15 @@ fn triggers_sql(index: usize, table: &Table) -> String {
                 .map(|prefix| row_json(table, prefix))
                 .unwrap_or_else(|| "NULL".into())
         };
+        // A row moved to the end of its table (a new rowid, no value changed) is no change.
+        let when = if op == "UPDATE" {
+            "WHEN OLD.rowid = NEW.rowid "
+        } else {
+            ""
+        };
         sql.push_str(&format!(
             "DROP TRIGGER IF EXISTS temp.{trigger};\n\
-             CREATE TEMP TRIGGER {trigger} AFTER {op} ON {target} BEGIN \
+             CREATE TEMP TRIGGER {trigger} AFTER {op} ON {target} {when}BEGIN \
              INSERT INTO {CHANGES_TABLE} (table_index, op, old_row, new_row) \
              VALUES ({index}, '{op}', {}, {}); END;\n",
             row(old),

@@ -238,6 +238,19 @@ fn mutate(
     if !checked(&write.check, &written)? || !checked(&write.conflict_check, &updated)? {
         return Err(policy_violation(table, false));
     }
+    if let Some(to_end) = &write.to_end {
+        let moving = if write.updates {
+            rowids.clone()
+        } else {
+            updated
+        };
+        let moved = to_the_end(connection, to_end, &moving)?;
+        for rowid in &mut rowids {
+            if let Some(index) = moving.iter().position(|id| id == rowid) {
+                *rowid = moved[index];
+            }
+        }
+    }
     let ids = Literal::Text(serde_json::to_string(&rowids).expect("integers serialize"));
     let affected = rowids.len() as u64;
     if options.singular && affected != 1 {
@@ -272,6 +285,35 @@ fn mutate(
         location,
         only_updated,
     })
+}
+
+/// Moves each row of `rowids`, in order, to the end of its table (triggers disarmed: no value
+/// changes), and answers their new rowids.
+fn to_the_end(
+    connection: &Connection,
+    to_end: &Sql,
+    rowids: &[i64],
+) -> Result<Vec<i64>, RestError> {
+    if rowids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let arm = |armed: bool| {
+        connection
+            .query_row("SELECT pg_arm_triggers(?1)", [armed], |_| Ok(()))
+            .map_err(RestError::internal)
+    };
+    arm(false)?;
+    let moved: rusqlite::Result<Vec<i64>> =
+        connection
+            .prepare_cached(&to_end.text)
+            .and_then(|mut statement| {
+                rowids
+                    .iter()
+                    .map(|rowid| statement.query_row([rowid], |row| row.get(0)))
+                    .collect()
+            });
+    arm(true)?;
+    moved.map_err(query_error(&to_end.text))
 }
 
 /// Postgres's 42501 for a row a policy refuses: the new row's `with check`, or (`using`) an

@@ -359,7 +359,8 @@ mod tests {
         )
         .await;
         assert_eq!(header(&headers, "content-type"), "text/csv; charset=utf-8");
-        assert_eq!(body, "id,title\n1,Buy milk\n2,Write report");
+        // Each row as Postgres prints a record: a field with a space is quoted.
+        assert_eq!(body, "id,title\n1,\"Buy milk\"\n2,\"Write report\"");
     }
 
     #[tokio::test]

@@ -291,7 +291,8 @@ pub struct Insert<'a> {
 pub struct Conflict {
     pub target: Vec<String>,
     pub resolution: Resolution,
-    /// Columns a merge overwrites: the payload's, less the target.
+    /// Columns a merge overwrites: the payload's, less the target (the target itself when the
+    /// payload holds nothing else).
     pub update: Vec<String>,
 }
 
@@ -815,44 +816,59 @@ impl<'a> Planner<'a> {
         let same_schema = self.schema.tables.values().filter(|table| {
             table.name.schema == parent.name.schema || table.name.schema == self.request.schema
         });
-        for target in same_schema.clone() {
+        let visible = |name: &QualifiedName| {
+            self.schema.table(name).filter(|table| {
+                table.name.schema == parent.name.schema || table.name.schema == self.request.schema
+            })
+        };
+        // Foreign keys, and the same keys seen through views, as PostgREST finds them.
+        for relationship in self.schema.relationships() {
             // Many-to-one (one-to-one when the key is unique): the parent's foreign key
             // points at the target.
-            for foreign in &parent.foreign_keys {
-                if foreign.referenced_table != target.name {
-                    continue;
-                }
-                let cardinality = if is_unique(parent, &foreign.columns) {
-                    Cardinality::OneToOne
-                } else {
-                    Cardinality::ManyToOne
-                };
+            if relationship.relation == parent.name
+                && let Some(target) = visible(&relationship.referenced_relation)
+            {
                 candidates.push(Candidate {
                     target,
-                    join: Join::Direct(pairs(&foreign.columns, &foreign.referenced_columns)),
+                    join: Join::Direct(pairs(
+                        &relationship.columns,
+                        &relationship.referenced_columns,
+                    )),
                     to_one: true,
-                    cardinality,
-                    constraint: foreign.name.clone(),
-                    columns: (foreign.columns.clone(), foreign.referenced_columns.clone()),
+                    cardinality: if relationship.is_one_to_one {
+                        Cardinality::OneToOne
+                    } else {
+                        Cardinality::ManyToOne
+                    },
+                    constraint: relationship.foreign_key_name.clone(),
+                    columns: (
+                        relationship.columns.clone(),
+                        relationship.referenced_columns.clone(),
+                    ),
                 });
             }
             // One-to-many (one-to-one when the foreign key is also unique in the target).
-            for foreign in &target.foreign_keys {
-                if foreign.referenced_table != parent.name {
-                    continue;
-                }
-                let unique = is_unique(target, &foreign.columns);
+            if relationship.referenced_relation == parent.name
+                && let Some(target) = visible(&relationship.relation)
+            {
+                let unique = relationship.is_one_to_one;
                 candidates.push(Candidate {
                     target,
-                    join: Join::Direct(pairs(&foreign.referenced_columns, &foreign.columns)),
+                    join: Join::Direct(pairs(
+                        &relationship.referenced_columns,
+                        &relationship.columns,
+                    )),
                     to_one: unique,
                     cardinality: if unique {
                         Cardinality::OneToOne
                     } else {
                         Cardinality::OneToMany
                     },
-                    constraint: foreign.name.clone(),
-                    columns: (foreign.referenced_columns.clone(), foreign.columns.clone()),
+                    constraint: relationship.foreign_key_name.clone(),
+                    columns: (
+                        relationship.referenced_columns.clone(),
+                        relationship.columns.clone(),
+                    ),
                 });
             }
         }
@@ -1026,12 +1042,22 @@ impl<'a> Planner<'a> {
                         false,
                     ));
                 }
-                (!target.is_empty()).then(|| Conflict {
-                    update: keys
+                let mut update: Vec<String> = keys
+                    .iter()
+                    .filter(|key| !target.contains(key))
+                    .cloned()
+                    .collect();
+                // A payload of the key alone still merges (PostgREST sets every payload
+                // column), so the existing row is answered.
+                if update.is_empty() {
+                    update = target
                         .iter()
-                        .filter(|key| !target.contains(key))
+                        .filter(|key| keys.contains(key))
                         .cloned()
-                        .collect(),
+                        .collect();
+                }
+                (!target.is_empty()).then_some(Conflict {
+                    update,
                     target,
                     resolution,
                 })
@@ -1255,7 +1281,8 @@ impl<'a> Planner<'a> {
             .filter(|function| {
                 !read_only
                     && matches!(function.arguments.as_slice(), [argument]
-                        if argument.unnamed() && matches!(argument.pg_type, PgType::Json | PgType::Jsonb))
+                        if argument.unnamed() && argument.row.is_none()
+                            && matches!(argument.pg_type, PgType::Json | PgType::Jsonb))
             })
             .collect();
         match (matching.as_slice(), whole_body.as_slice()) {
@@ -1728,14 +1755,17 @@ pub const AMBIGUITY_HINT: &str = "Try renaming the parameters or the function it
 
 /// Whether PostgREST offers `function` over RPC: not a trigger function, and with every
 /// argument named, or with one unnamed argument of a type a whole body can be (json, jsonb,
-/// text, bytea).
+/// text, bytea; not a row type, which Solobase binds as JSON).
 pub fn callable(function: &&Function) -> bool {
     !matches!(function.returns, FunctionReturn::Trigger)
         && match function.arguments.as_slice() {
-            [argument] if argument.unnamed() => matches!(
-                argument.pg_type,
-                PgType::Json | PgType::Jsonb | PgType::Text | PgType::Bytea
-            ),
+            [argument] if argument.unnamed() => {
+                argument.row.is_none()
+                    && matches!(
+                        argument.pg_type,
+                        PgType::Json | PgType::Jsonb | PgType::Text | PgType::Bytea
+                    )
+            }
             arguments => arguments.iter().all(|argument| !argument.unnamed()),
         }
 }

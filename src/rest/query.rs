@@ -64,6 +64,12 @@ pub struct Write {
     pub rows: Sql,
     /// The query string locating the first row (`id=eq.1`), for `return=headers-only`.
     pub location: Option<Sql>,
+    /// For a table's UPDATE, and an upsert's rows that updated: moves the row `?1` to the end of
+    /// the table and returns its new rowid. Postgres writes an updated row as a new version at
+    /// the end of the heap, and a read asking for no order answers rows in that order.
+    pub to_end: Option<Sql>,
+    /// PATCH: every row the statements return is an existing one, updated.
+    pub updates: bool,
 }
 
 #[derive(Debug)]
@@ -1099,9 +1105,23 @@ impl<'d> Builder<'d> {
         } else {
             None
         };
+        // A table whose key is its rowid keeps its rows in key order, as SQLite stores it.
+        let movable = table.kind == TableKind::Table && !table.key_is_rowid();
+        let to_end = (command != PolicyCommand::Delete && movable).then(|| {
+            let relation = self.dialect.relation(&table.name);
+            Sql {
+                text: format!(
+                    "UPDATE {relation} SET rowid = (SELECT max(rowid) FROM {relation}) + 1 \
+                     WHERE rowid = ?1 RETURNING rowid"
+                ),
+                params: vec![Literal::Null],
+            }
+        });
         Ok(Write {
             statements,
             delete,
+            to_end,
+            updates: command == PolicyCommand::Update,
             check: match command {
                 PolicyCommand::Insert | PolicyCommand::Update => {
                     self.check(table, &[(command, Clause::WithCheck)])?
@@ -1408,13 +1428,17 @@ impl<'d> Builder<'d> {
             existing: None,
             values: update.assignments.clone(),
         };
-        self.write(
+        let mut write = self.write(
             table,
             PolicyCommand::Update,
             vec![statement],
             None,
             &update.returning,
-        )
+        )?;
+        if assignments.is_empty() {
+            write.to_end = None;
+        }
+        Ok(write)
     }
 
     fn delete(&mut self, delete: &Delete) -> Result<Write, RestError> {

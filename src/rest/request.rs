@@ -28,6 +28,9 @@ pub struct ApiRequest {
     /// `on_conflict=`; `None` when absent.
     pub on_conflict: Option<Vec<String>>,
     pub media: MediaType,
+    /// `nulls=stripped` on `application/vnd.pgrst.array+json` or `…object+json`: object fields
+    /// that are null are left out, at every depth (`json_strip_nulls`).
+    pub strip_nulls: bool,
     /// The parsed JSON body of POST/PATCH (and RPC POST); `None` for GET/HEAD/DELETE.
     pub payload: Option<Value>,
     /// RPC arguments given in the query string (GET/HEAD `/rpc/fn?a=1`).
@@ -381,6 +384,7 @@ pub fn parse(
         columns: None,
         on_conflict: None,
         media: parse_accept(header("accept"))?,
+        strip_nulls: strips_nulls(header("accept")),
         payload: None,
         rpc_query_args: Vec::new(),
     };
@@ -1121,6 +1125,19 @@ fn parse_prefer(headers: &HeaderMap) -> Result<Prefer, RestError> {
         .details(format!("Invalid preferences: {}", unknown.join(", "))));
     }
     Ok(prefer)
+}
+
+/// Whether the media type `accept` picks asks for `nulls=stripped`, which PostgREST honours on
+/// its vendor array and object types.
+fn strips_nulls(accept: Option<&str>) -> bool {
+    let Some(candidate) = accept.and_then(|accept| accept.split(',').next()) else {
+        return false;
+    };
+    let mut parts = candidate
+        .split(';')
+        .map(|part| part.trim().to_ascii_lowercase());
+    let media = parts.next().unwrap_or_default();
+    media.starts_with("application/vnd.pgrst.") && parts.any(|part| part == "nulls=stripped")
 }
 
 fn parse_accept(accept: Option<&str>) -> Result<MediaType, RestError> {

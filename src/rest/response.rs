@@ -152,6 +152,13 @@ pub fn render(request: &ApiRequest, outcome: Outcome) -> Result<Response, RestEr
 
 /// The rows (a JSON array) as the requested media type wants them.
 fn shape_body(request: &ApiRequest, body: String, returned: u64) -> Result<String, RestError> {
+    let body = if request.strip_nulls {
+        let mut rows: Value = serde_json::from_str(&body).map_err(RestError::internal)?;
+        strip_nulls(&mut rows);
+        rows.to_string()
+    } else {
+        body
+    };
     match request.media {
         MediaType::Json => Ok(body),
         MediaType::SingularObject => {
@@ -207,7 +214,10 @@ fn preference_applied(request: &ApiRequest) -> Option<String> {
     (!applied.is_empty()).then(|| applied.join(", "))
 }
 
-/// A header line of the first row's keys, then one line per row.
+/// PostgREST's CSV: a header line of the first row's keys, then each row as Postgres prints a
+/// record without its parentheses (`row::text`): a field is quoted when it is empty or holds a
+/// quote, backslash, parenthesis, comma or whitespace, NULL is nothing, a boolean is `t`/`f`
+/// and a JSON object is printed as jsonb prints it.
 fn to_csv(body: &str) -> Result<String, RestError> {
     let rows: Vec<serde_json::Map<String, Value>> =
         serde_json::from_str(body).map_err(RestError::internal)?;
@@ -219,21 +229,23 @@ fn to_csv(body: &str) -> Result<String, RestError> {
         let text = match value {
             None | Some(Value::Null) => return String::new(),
             Some(Value::String(text)) => text.clone(),
+            Some(Value::Bool(true)) => "t".to_owned(),
+            Some(Value::Bool(false)) => "f".to_owned(),
+            Some(object @ Value::Object(_)) => jsonb_text(object),
             Some(other) => other.to_string(),
         };
-        if text.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
+        let quoted = text.is_empty()
+            || text
+                .chars()
+                .any(|c| matches!(c, '"' | '\\' | '(' | ')' | ',') || c.is_ascii_whitespace());
+        if quoted {
+            format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\"\""))
         } else {
             text
         }
     };
-    let mut lines = vec![
-        columns
-            .iter()
-            .map(|column| field(Some(&Value::String((*column).clone()))))
-            .collect::<Vec<_>>()
-            .join(","),
-    ];
+    let header: Vec<&str> = columns.iter().map(|column| column.as_str()).collect();
+    let mut lines = vec![header.join(",")];
     for row in &rows {
         lines.push(
             columns
@@ -244,4 +256,36 @@ fn to_csv(body: &str) -> Result<String, RestError> {
         );
     }
     Ok(lines.join("\n"))
+}
+
+/// `json_strip_nulls`: every object field that is null, at any depth, left out.
+fn strip_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, field| !field.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// A JSON value as jsonb prints it: `{"a": 1, "b": [1, 2]}`.
+fn jsonb_text(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let pairs: Vec<String> = map
+                .iter()
+                .map(|(key, value)| {
+                    format!("{}: {}", Value::String(key.clone()), jsonb_text(value))
+                })
+                .collect();
+            format!("{{{}}}", pairs.join(", "))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(jsonb_text).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
 }

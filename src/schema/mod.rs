@@ -65,6 +65,19 @@ pub struct SchemaCache {
     /// Row-level-security predicates already translated (filled by `rest::authorize`).
     #[serde(skip)]
     pub compiled_policies: Memo,
+    /// The relationships PostgREST detects, derived once (`SchemaCache::relationships`).
+    #[serde(skip)]
+    pub derived_relationships: DerivedRelationships,
+}
+
+/// The schema's relationships, derived on first use; never persisted, empty when cloned.
+#[derive(Debug, Default)]
+pub struct DerivedRelationships(std::sync::OnceLock<Vec<relationships::Relationship>>);
+
+impl Clone for DerivedRelationships {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
 }
 
 /// A string-keyed cache of translations derived from the schema; never persisted, empty when
@@ -101,6 +114,14 @@ impl Memo {
 }
 
 impl SchemaCache {
+    /// Every relationship PostgREST detects: the foreign keys, and the same keys through views
+    /// (`relationships::relationships`), derived the first time they are asked for.
+    pub fn relationships(&self) -> &[relationships::Relationship] {
+        self.derived_relationships
+            .0
+            .get_or_init(|| relationships::relationships(self))
+    }
+
     pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
         self.tables.get(name)
     }
@@ -215,6 +236,22 @@ pub struct PartitionOf {
 }
 
 impl Table {
+    /// Whether the table's key is SQLite's rowid: a lone primary key of an integer type with
+    /// no default (an identity or serial column has its sequence's), which SQLite makes an
+    /// alias of the rowid (`INTEGER PRIMARY KEY`).
+    pub fn key_is_rowid(&self) -> bool {
+        let [key] = self.primary_key.as_slice() else {
+            return false;
+        };
+        self.column(key).is_some_and(|column| {
+            matches!(
+                column.pg_type,
+                PgType::SmallInt | PgType::Integer | PgType::BigInt | PgType::Boolean
+            ) && column.default.is_none()
+                && column.sequence.is_none()
+        })
+    }
+
     /// A relation with no columns, keys, constraints or policies yet, RLS off.
     pub fn new(name: QualifiedName, kind: TableKind) -> Self {
         Self {
@@ -348,6 +385,21 @@ pub enum PrintedType {
 }
 
 impl PrintedType {
+    /// The type a Postgres type name denotes (`tsvector`, `int4range`, …; not `vector(n)`,
+    /// whose dimensions come from its modifier).
+    pub fn named(name: &str) -> Option<PrintedType> {
+        Some(match name {
+            "tsvector" => PrintedType::TsVector,
+            "int4range" => PrintedType::Int4Range,
+            "int8range" => PrintedType::Int8Range,
+            "numrange" => PrintedType::NumRange,
+            "daterange" => PrintedType::DateRange,
+            "inet" => PrintedType::Inet,
+            "cidr" => PrintedType::Cidr,
+            _ => return None,
+        })
+    }
+
     /// The type's name in `pg_type` (`udt_name`).
     pub fn udt_name(self) -> &'static str {
         match self {

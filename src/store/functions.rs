@@ -320,6 +320,26 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
     }
     connection.create_scalar_function("pi", 0, pure, |_| Ok(std::f64::consts::PI))?;
 
+    // `x::tsvector`, `x::int4range`, …: the value as Postgres prints that type (22P02 if invalid).
+    connection.create_scalar_function("pg_printed", 2, pure, |context| {
+        let (Some(text), Some(name)) = (
+            context.get::<Option<String>>(0)?,
+            context.get::<Option<String>>(1)?,
+        ) else {
+            return Ok(None);
+        };
+        let printed = crate::schema::PrintedType::named(&name).ok_or_else(|| {
+            rusqlite::Error::UserFunctionError(format!("pg_printed: unknown type {name}").into())
+        })?;
+        crate::migrate::printed::normalize(printed, &text)
+            .map(Some)
+            .map_err(|message| {
+                rusqlite::Error::UserFunctionError(Box::new(crate::plpgsql::PgError::new(
+                    "22P02", message,
+                )))
+            })
+    })?;
+
     // Postgres's split_part (a negative field counts from the end), left and right.
     connection.create_scalar_function("split_part", 3, pure, |context| {
         let (Some(text), Some(delimiter), Some(field)) = (
