@@ -226,6 +226,15 @@ test("CSV rows are printed as Postgres prints a record; nulls=stripped leaves nu
   assert.deepEqual(single.data, { id: 1 })
 })
 
+test("a computed relationship returning one row embeds a row of nulls where it finds none, as Postgres's null composite", async () => {
+  const { data, error } = await db.from("users").select("username, profile(*)").in("username", ["supabot", "awailas"])
+  assert.equal(error, null)
+  assert.deepEqual(data, [
+    { username: "supabot", profile: { id: 1, username: "supabot" } },
+    { username: "awailas", profile: { id: null, username: null } },
+  ])
+})
+
 // Last: it moves rows, which the insertion-order test above relies on.
 test("an updated row moves to the end of its table, as Postgres writes it anew; an upsert of the key alone answers the row", async () => {
   const order = async (table, column) => (await db.from(table).select(column)).data.map((row) => row[column])

@@ -105,6 +105,9 @@ pub struct Computed {
     pub signature: String,
     /// The table's columns, of which the row passed is made (the call reads them all).
     pub columns: Vec<String>,
+    /// It returns one row, not a set: finding none, it answers a row of nulls (Postgres's null
+    /// composite), which PostgREST embeds as an object of null fields.
+    pub one_row: bool,
 }
 
 impl Computed {
@@ -114,6 +117,7 @@ impl Computed {
             function: function.name.clone(),
             table: table.name.clone(),
             signature: function.signature(),
+            one_row: matches!(function.returns, FunctionReturn::Rows { set: false, .. }),
             columns: table
                 .columns
                 .iter()
@@ -1779,12 +1783,17 @@ pub fn rest_name(argument: &FunctionArgument) -> &str {
     }
 }
 
-/// The candidate closest to `name` by edit distance, if close enough to suggest.
+/// The candidate most like `name`, as PostgREST's fuzzy search suggests one: by edit distance
+/// relative to the longer name, if at least a third alike.
 fn closest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+    let likeness = |candidate: &str| {
+        let longer = name.chars().count().max(candidate.chars().count()).max(1);
+        1.0 - distance(candidate, name) as f64 / longer as f64
+    };
     candidates
-        .map(|candidate| (distance(candidate, name), candidate))
-        .filter(|(distance, _)| *distance <= 3)
-        .min()
+        .map(|candidate| (likeness(candidate), candidate))
+        .filter(|(likeness, _)| *likeness >= 1.0 / 3.0)
+        .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))
         .map(|(_, candidate)| candidate)
 }
 

@@ -935,6 +935,21 @@ impl<'d> Builder<'d> {
             && !matches!(embed.join, Join::Computed(_))
             && self.natural(&embed.shape, &relation);
         let from = self.embed_from(embed, parent, &child, natural)?;
+        if let Join::Computed(computed) = &embed.join
+            && computed.one_row
+        {
+            let nulls: Vec<String> = embed
+                .shape
+                .table
+                .columns
+                .iter()
+                .map(|column| format!("NULL AS {}", quote_ident(&column.name)))
+                .collect();
+            return Ok(format!(
+                "coalesce((SELECT {object} {from} LIMIT 1), (SELECT {object} FROM (SELECT {}) AS {child}))",
+                nulls.join(", ")
+            ));
+        }
         if embed.to_one {
             return Ok(format!("(SELECT {object} {from} LIMIT 1)"));
         }
