@@ -235,6 +235,17 @@ test("a computed relationship returning one row embeds a row of nulls where it f
   ])
 })
 
+test("with missing=default every row draws its identity's next value, given or not, as PostgREST evaluates defaults", async () => {
+  const rows = [{ id: 100, username: "kiwicopple", body: "given" }, { username: "kiwicopple", body: "defaulted" }]
+  const first = await db.from("messages").insert(rows, { defaultToNull: false }).select("id").rollback()
+  assert.equal(first.error, null)
+  const [given, defaulted] = first.data.map((row) => row.id)
+  assert.equal(given, 100)
+  // The second insert starts two values further: each row drew one, and a rollback returns none.
+  const second = await db.from("messages").insert(rows, { defaultToNull: false }).select("id").rollback()
+  assert.deepEqual(second.data.map((row) => row.id), [100, defaulted + 2])
+})
+
 // Last: it moves rows, which the insertion-order test above relies on.
 test("an updated row moves to the end of its table, as Postgres writes it anew; an upsert of the key alone answers the row", async () => {
   const order = async (table, column) => (await db.from(table).select(column)).data.map((row) => row[column])

@@ -288,6 +288,9 @@ pub struct Insert<'a> {
     pub rows: Vec<Vec<(String, Literal)>>,
     pub conflict: Option<Conflict>,
     pub returning: Returning<'a>,
+    /// `missing=default`: PostgREST evaluates every column's default for each row, given or
+    /// not, so a row that gives a serial or identity column still draws a sequence value.
+    pub evaluates_defaults: bool,
 }
 
 /// `Prefer: resolution=…` with its conflict target (`on_conflict=` or the primary key).
@@ -1072,6 +1075,7 @@ impl<'a> Planner<'a> {
             rows,
             conflict,
             returning: self.returning(table)?,
+            evaluates_defaults: self.request.prefer.missing_default,
         })
     }
 

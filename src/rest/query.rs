@@ -1213,7 +1213,20 @@ impl<'d> Builder<'d> {
                     row.iter().map(|(column, _)| quote_ident(column)).collect();
                 let values: Vec<String> = row
                     .iter()
-                    .map(|(_, value)| self.bind(value.clone()))
+                    .map(|(column, value)| {
+                        let value = self.bind(value.clone());
+                        match table.column(column).and_then(|c| c.sequence.as_ref()) {
+                            Some(sequence) if insert.evaluates_defaults => format!(
+                                "(SELECT {value} WHERE nextval({}) IS NOT NULL)",
+                                quote_literal(&format!(
+                                    "{}.{}",
+                                    quote_ident(&sequence.name.schema),
+                                    quote_ident(&sequence.name.name)
+                                ))
+                            ),
+                            _ => value,
+                        }
+                    })
                     .collect();
                 let conflict = match &insert.conflict {
                     Some(conflict) => self.conflict(table, conflict, row)?,
