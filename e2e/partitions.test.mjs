@@ -116,3 +116,17 @@ test("gen types lists each partition as a table with its parent's columns, as Su
 `
   assert.ok(types.includes(events2024), types)
 })
+
+test("a partitioned table as pg_dump writes it (attached partition, ON ONLY index, index attach) works as in Postgres", async () => {
+  const db = server.client(SERVICE_KEY)
+  const row = { id: 1, logged_at: "2024-03-01T00:00:00+00:00", level: "info" }
+  assert.equal((await db.from("logs").insert(row)).error, null)
+  const duplicate = await db.from("logs").insert(row)
+  const sql = `insert into public.logs values (1, '2024-03-01T00:00:00+00:00', 'info');`
+  assert.equal(postgres.sql(sql).code, null)
+  assert.equal(duplicate.error?.code, postgres.sql(sql).code)
+  const outside = await db.from("logs").insert({ ...row, id: 2, logged_at: "2030-01-01T00:00:00+00:00" })
+  assert.equal(outside.error?.code, postgres.sql(`insert into public.logs values (2, '2030-01-01T00:00:00+00:00', 'info');`).code)
+  const columns = ["id", "level"]
+  assert.deepEqual(await rows(db, "logs_2024", columns), postgresRows("logs_2024", columns, { role: "service_role" }))
+})

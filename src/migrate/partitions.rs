@@ -597,6 +597,27 @@ pub(super) fn drop_partitioned(
     Ok(())
 }
 
+/// pg_dump's `alter index parent_idx attach partition partition_idx`: nothing to do, the
+/// parent's index already covers the partition's rows, which live in the parent's table.
+pub(super) fn attach_index(text: &str) -> Option<Outcome> {
+    let lowered = text.to_ascii_lowercase();
+    let words: Vec<&str> = lowered.split_whitespace().collect();
+    (words.starts_with(&["alter", "index"])
+        && words.windows(2).any(|pair| pair == ["attach", "partition"]))
+    .then_some(Ok(()))
+}
+
+/// pg_dump's `create index … on only parent (…)`, an index of the parent alone that its
+/// partitions' indexes are attached to later: read without `only`, since the parent's table
+/// holds every partition's rows.
+pub(super) fn index_on_only(text: &str) -> std::borrow::Cow<'_, str> {
+    static ON_ONLY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?is)^(\s*create\s+(?:unique\s+)?index\b.*?\bon)\s+only\s+")
+            .expect("a valid pattern")
+    });
+    ON_ONLY.replace(text, "$1 ")
+}
+
 /// The SQLite table holding `name`'s rows: the parent's for a partition.
 pub(super) fn physical(cache: &SchemaCache, name: &QualifiedName) -> QualifiedName {
     cache

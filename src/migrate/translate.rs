@@ -73,6 +73,10 @@ pub fn apply(connection: &Connection, cache: &mut SchemaCache, text: &str) -> Ou
     if let Some(outcome) = evolve::rename_index(connection, cache, text) {
         return outcome;
     }
+    if let Some(outcome) = partitions::attach_index(text) {
+        return outcome;
+    }
+    let text = &*partitions::index_on_only(text);
     if let Some(outcome) = evolve::alter_function_security(cache, text) {
         return outcome;
     }
