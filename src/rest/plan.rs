@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
@@ -423,6 +424,7 @@ impl<'a> Planner<'a> {
                 .keys()
                 .filter(|candidate| candidate.schema == qualified.schema)
                 .map(|candidate| candidate.name.as_str()),
+            NAME_LIKENESS,
         ) {
             error = error.hint(format!(
                 "Perhaps you meant the table '{}.{close}'",
@@ -1342,34 +1344,38 @@ impl<'a> Planner<'a> {
         let mut error = RestError::pgrst("PGRST202", message).details(format!(
             "Searched for the function {name}{searched}{single}, but no matches were found in the schema cache."
         ));
-        // The overload taking most of the given arguments, or a function named like this one.
-        let suggestion = overloads
+        // With overloads, the one whose parameter list (sorted) is most like the call's; else
+        // the function named most like this one.
+        let listed = |names: Vec<&str>| {
+            let mut names = names;
+            names.sort_unstable();
+            format!("({})", names.join(", "))
+        };
+        let lists: Vec<String> = overloads
             .iter()
-            .max_by_key(|function| {
-                function
-                    .arguments
+            .map(|function| listed(function.arguments.iter().map(rest_name).collect()))
+            .collect();
+        let suggestion = if overloads.is_empty() {
+            closest(
+                &name.name,
+                self.schema
+                    .functions
                     .iter()
-                    .filter(|argument| keys.contains(&rest_name(argument)))
-                    .count()
-            })
-            .map(|function| {
-                let arguments: Vec<&str> = function.arguments.iter().map(rest_name).collect();
-                format!("{}({})", name.name, arguments.join(", "))
-            })
-            .or_else(|| {
-                closest(
-                    &name.name,
-                    self.schema
-                        .functions
-                        .iter()
-                        .filter(|(candidate, overloads)| {
-                            candidate.schema == name.schema
-                                && overloads.iter().any(|f| callable(&f))
-                        })
-                        .map(|(candidate, _)| candidate.name.as_str()),
-                )
-                .map(str::to_owned)
-            });
+                    .filter(|(candidate, overloads)| {
+                        candidate.schema == name.schema && overloads.iter().any(|f| callable(&f))
+                    })
+                    .map(|(candidate, _)| candidate.name.as_str()),
+                NAME_LIKENESS,
+            )
+            .map(str::to_owned)
+        } else {
+            closest(
+                &listed(keys.clone()),
+                lists.iter().map(String::as_str),
+                1.0 / 3.0,
+            )
+            .map(|list| format!("{}{list}", name.name))
+        };
         if let Some(suggestion) = suggestion {
             error = error.hint(format!(
                 "Perhaps you meant to call the function {}.{suggestion}",
@@ -1787,19 +1793,86 @@ pub fn rest_name(argument: &FunctionArgument) -> &str {
     }
 }
 
-/// The candidate most like `name`, as PostgREST's fuzzy search suggests one: by edit distance
-/// relative to the longer name, if at least a third alike.
-fn closest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<&'n str> {
-    let likeness = |candidate: &str| {
-        let longer = name.chars().count().max(candidate.chars().count()).max(1);
-        1.0 - distance(candidate, name) as f64 / longer as f64
+/// The candidate most like `name`, as PostgREST's fuzzy search (a FuzzySet) suggests one: an
+/// exact match (ignoring case) first; else the candidates sharing trigrams (bigrams when none
+/// does) with it, their grams taken of the lower-cased text with only letters, digits, spaces
+/// and commas, best by edit distance relative to the longer name, at least `minimum` alike
+/// (PostgREST asks 0.75 of table and function names, a third of parameter lists).
+fn closest<'n>(
+    name: &str,
+    candidates: impl Iterator<Item = &'n str>,
+    minimum: f64,
+) -> Option<&'n str> {
+    let simplified = |text: &str| -> String {
+        text.chars()
+            .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == ',')
+            .collect()
     };
-    candidates
-        .map(|candidate| (likeness(candidate), candidate))
-        .filter(|(likeness, _)| *likeness >= 1.0 / 3.0)
-        .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))
-        .map(|(_, candidate)| candidate)
+    let wanted = name.to_lowercase();
+    let candidates: Vec<(&str, String)> = candidates.map(|c| (c, c.to_lowercase())).collect();
+    if let Some((exact, _)) = candidates.iter().find(|(_, text)| *text == wanted) {
+        return Some(exact);
+    }
+    for size in [3, 2] {
+        let wanted_grams = grams(&simplified(&wanted), size);
+        let mut sharing: Vec<(f64, &str, &String)> = candidates
+            .iter()
+            .map(|(candidate, text)| {
+                let score = cosine(&wanted_grams, &grams(&simplified(text), size));
+                (score, *candidate, text)
+            })
+            .filter(|(score, _, _)| *score > 0.0)
+            .collect();
+        if sharing.is_empty() {
+            continue;
+        }
+        sharing.sort_by(|a, b| b.0.total_cmp(&a.0));
+        sharing.truncate(50);
+        let likeness = |text: &str| {
+            let longer = wanted.chars().count().max(text.chars().count()).max(1);
+            1.0 - distance(text, &wanted) as f64 / longer as f64
+        };
+        return sharing
+            .into_iter()
+            .map(|(_, candidate, text)| (likeness(text), candidate))
+            .filter(|(likeness, _)| *likeness >= minimum)
+            .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))
+            .map(|(_, candidate)| candidate);
+    }
+    None
 }
+
+/// The `size`-grams of `text` padded with `-`, counted.
+fn grams(text: &str, size: usize) -> HashMap<String, usize> {
+    let mut padded: Vec<char> = std::iter::once('-')
+        .chain(text.chars())
+        .chain(std::iter::once('-'))
+        .collect();
+    while padded.len() < size {
+        padded.push('-');
+    }
+    let mut counts = HashMap::new();
+    for gram in padded.windows(size) {
+        *counts.entry(gram.iter().collect()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn cosine(a: &HashMap<String, usize>, b: &HashMap<String, usize>) -> f64 {
+    let dot: usize = a
+        .iter()
+        .map(|(gram, n)| n * b.get(gram).unwrap_or(&0))
+        .sum();
+    let norm =
+        |grams: &HashMap<String, usize>| grams.values().map(|n| (n * n) as f64).sum::<f64>().sqrt();
+    if dot == 0 {
+        return 0.0;
+    }
+    dot as f64 / (norm(a) * norm(b))
+}
+
+/// How alike a table or function name must be to be suggested.
+const NAME_LIKENESS: f64 = 0.75;
 
 fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -1821,6 +1894,39 @@ fn distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggestions_are_what_postgrest_fuzzy_search_gives() {
+        let procs = ["test", "another"];
+        assert_eq!(
+            closest("testt", procs.into_iter(), NAME_LIKENESS),
+            Some("test")
+        );
+        assert_eq!(closest("other", procs.into_iter(), NAME_LIKENESS), None);
+        assert_eq!(
+            closest("noclosealternative", procs.into_iter(), NAME_LIKENESS),
+            None
+        );
+        let lists = ["(name, param, val)", "(attr, id)"];
+        let third = 1.0 / 3.0;
+        assert_eq!(
+            closest("(nam, pqaram, vall)", lists.into_iter(), third),
+            Some(lists[0])
+        );
+        assert_eq!(
+            closest("(param, val)", lists.into_iter(), third),
+            Some(lists[0])
+        );
+        assert_eq!(
+            closest("(attrs, id)", lists.into_iter(), third),
+            Some(lists[1])
+        );
+        assert_eq!(closest("(id)", lists.into_iter(), third), Some(lists[1]));
+        assert_eq!(
+            closest("(noclosealternative)", lists.into_iter(), third),
+            None
+        );
+    }
     use crate::rest::fixture;
     use crate::rest::request;
     use axum::http::{HeaderMap, Method};
