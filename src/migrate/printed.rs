@@ -1,17 +1,22 @@
 //! Printed: input text of the types Solobase stores as Postgres prints them — `tsvector`
-//! (`'cat' 'fat'`), discrete and numeric ranges (`[1,6)`), `inet`/`cidr`, pgvector's `vector` —
-//! checked and normalized exactly as Postgres's input and output functions do.
+//! (`'cat' 'fat'`), discrete and numeric ranges (`[1,6)`), `inet`/`cidr`, pgvector's `vector`,
+//! PostGIS's `geometry` and `geography` (`store::geometry`) — checked and normalized exactly as
+//! Postgres's input and output functions do.
 
 use std::net::IpAddr;
 
+use crate::plpgsql::PgError;
 use crate::schema::PrintedType;
 
-/// The stored (printed) form of `text` as a value of `printed`, or Postgres's error message.
-pub fn normalize(printed: PrintedType, text: &str) -> Result<String, String> {
+/// The stored (printed) form of `text` as a value of `printed`, or Postgres's error.
+pub fn normalize(printed: PrintedType, text: &str) -> Result<String, PgError> {
     let invalid = || {
-        format!(
-            "invalid input syntax for type {}: \"{text}\"",
-            printed.udt_name()
+        PgError::new(
+            "22P02",
+            format!(
+                "invalid input syntax for type {}: \"{text}\"",
+                printed.udt_name()
+            ),
         )
     };
     match printed {
@@ -39,7 +44,10 @@ pub fn normalize(printed: PrintedType, text: &str) -> Result<String, String> {
         .ok_or_else(invalid),
         PrintedType::Inet => network(text, false).ok_or_else(invalid),
         PrintedType::Cidr => network(text, true).ok_or_else(invalid),
-        PrintedType::Vector(dimensions) => vector(text, dimensions),
+        PrintedType::Vector(dimensions) => {
+            vector(text, dimensions).map_err(|message| PgError::new("22P02", message))
+        }
+        PrintedType::Geometry(column) => crate::store::geometry::normalize(&column, text),
     }
 }
 
@@ -306,13 +314,17 @@ mod tests {
     fn invalid_values_are_refused_with_postgres_messages() {
         assert!(normalize(PrintedType::Int4Range, "[5,1]").is_err());
         assert_eq!(
-            normalize(PrintedType::Int4Range, "[a,1]").unwrap_err(),
+            normalize(PrintedType::Int4Range, "[a,1]")
+                .unwrap_err()
+                .message,
             "invalid input syntax for type int4range: \"[a,1]\""
         );
         assert!(normalize(PrintedType::Cidr, "192.168.0.1/24").is_err());
         assert!(normalize(PrintedType::Inet, "300.1.1.1").is_err());
         assert_eq!(
-            normalize(PrintedType::Vector(Some(2)), "[1,2,3]").unwrap_err(),
+            normalize(PrintedType::Vector(Some(2)), "[1,2,3]")
+                .unwrap_err()
+                .message,
             "expected 2 dimensions, not 3"
         );
     }

@@ -1308,7 +1308,7 @@ fn translate_default(column: &Column, default: &str) -> Result<Option<String>, R
             .ok_or_else(|| Refusal::new(format!("invalid timestamptz {default}"))),
         (PgType::Printed(printed), Some(text)) => super::printed::normalize(*printed, text)
             .map(|canonical| quote_literal(&canonical))
-            .map_err(Refusal::new),
+            .map_err(|error| Refusal::new(error.message)),
         // Rounded (or refused) when a row takes it, as Postgres casts a default on insert.
         (PgType::Decimal { precision, scale }, _) => Ok(translate_expr_text(&format!(
             "({default})::numeric({precision}, {scale})"

@@ -176,8 +176,7 @@ pub fn from_text(
         }
         PgType::Json | PgType::Jsonb => SqlValue::Text(json_from_text(pg_type, text)?),
         PgType::Printed(printed) => SqlValue::Text(
-            crate::migrate::printed::normalize(*printed, text)
-                .map_err(|message| RestError::sql("22P02", message, false))?,
+            crate::migrate::printed::normalize(*printed, text).map_err(RestError::from)?,
         ),
         PgType::Array(element) => SqlValue::Text(array_from_text(schema, element, text)?),
         PgType::Varchar(Some(limit)) | PgType::Char(Some(limit))

@@ -382,6 +382,73 @@ pub enum PrintedType {
     Cidr,
     /// pgvector's `vector(n)`.
     Vector(Option<u32>),
+    /// PostGIS's `geometry` or `geography`, stored as its hex EWKB text.
+    Geometry(GeometryColumn),
+}
+
+/// A PostGIS column type with its modifiers (`geometry(PointZ, 4326)`), which every value
+/// written into the column must match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeometryColumn {
+    pub geography: bool,
+    /// Whether modifiers were given: a bare `geometry` takes any value.
+    pub typmod: bool,
+    /// The subtype the column holds; `None` for any (`geometry(Geometry, 4326)`).
+    pub kind: Option<GeometryKind>,
+    pub z: bool,
+    pub m: bool,
+    /// The SRID values must have; 0 for any.
+    pub srid: i32,
+}
+
+/// The geometry subtypes Solobase implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GeometryKind {
+    Point,
+    LineString,
+    Polygon,
+    MultiPoint,
+    MultiLineString,
+    MultiPolygon,
+    GeometryCollection,
+}
+
+impl GeometryKind {
+    pub const ALL: [GeometryKind; 7] = [
+        GeometryKind::Point,
+        GeometryKind::LineString,
+        GeometryKind::Polygon,
+        GeometryKind::MultiPoint,
+        GeometryKind::MultiLineString,
+        GeometryKind::MultiPolygon,
+        GeometryKind::GeometryCollection,
+    ];
+
+    /// PostGIS's name of the subtype (`lwtype_name`): `Point`, `MultiPolygon`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GeometryKind::Point => "Point",
+            GeometryKind::LineString => "LineString",
+            GeometryKind::Polygon => "Polygon",
+            GeometryKind::MultiPoint => "MultiPoint",
+            GeometryKind::MultiLineString => "MultiLineString",
+            GeometryKind::MultiPolygon => "MultiPolygon",
+            GeometryKind::GeometryCollection => "GeometryCollection",
+        }
+    }
+
+    /// The subtype's WKB type number.
+    pub fn code(self) -> u32 {
+        match self {
+            GeometryKind::Point => 1,
+            GeometryKind::LineString => 2,
+            GeometryKind::Polygon => 3,
+            GeometryKind::MultiPoint => 4,
+            GeometryKind::MultiLineString => 5,
+            GeometryKind::MultiPolygon => 6,
+            GeometryKind::GeometryCollection => 7,
+        }
+    }
 }
 
 impl PrintedType {
@@ -411,6 +478,8 @@ impl PrintedType {
             PrintedType::Inet => "inet",
             PrintedType::Cidr => "cidr",
             PrintedType::Vector(_) => "vector",
+            PrintedType::Geometry(column) if column.geography => "geography",
+            PrintedType::Geometry(_) => "geometry",
         }
     }
 }

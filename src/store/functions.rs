@@ -482,6 +482,7 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
     super::vector::register(connection)?;
     super::text::register(connection)?;
     super::numeric::register(connection)?;
+    super::geometry::functions::register(connection)?;
     crate::storage::functions::register(connection)?;
     crate::realtime::send::register(connection)?;
     // The project's functions and triggers, run by the plpgsql interpreter.

@@ -6,6 +6,7 @@
 
 pub mod datetime;
 pub mod functions;
+pub mod geometry;
 pub mod http;
 pub mod naming;
 pub mod numeric;
