@@ -448,6 +448,17 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        if let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+            && let Some(json) =
+                super::postgis::json_cast(typed::column_type(&self.scopes, inner), inner, data_type)
+        {
+            *expr = raw(json);
+            return ControlFlow::Continue(());
+        }
         if let Some(printed) = self.typed_text(expr) {
             *expr = printed;
             return ControlFlow::Continue(());
@@ -632,7 +643,9 @@ fn rewrite(
             }
             match resolver.function(&name, &args)? {
                 Some(sql) => raw(sql),
-                None => match super::http::call(resolver.schema(), &name, &args) {
+                None => match super::http::call(resolver.schema(), &name, &args)
+                    .or_else(|| super::postgis::call(resolver.schema(), &function.name, &args))
+                {
                     Some(sql) => raw(sql),
                     None => raw(translate_call(&name, &args)?),
                 },
@@ -647,7 +660,10 @@ fn rewrite(
             if matches!(kind, CastKind::TryCast | CastKind::SafeCast) {
                 return Err(Unsupported("try_cast is not supported".into()));
             }
-            raw(translate_cast(inner, data_type)?)
+            match super::postgis::cast(resolver.schema(), inner, data_type)? {
+                Some(sql) => raw(sql),
+                None => raw(translate_cast(inner, data_type)?),
+            }
         }
         Expr::BinaryOp { left, op, right } => match op {
             BinaryOperator::PGRegexMatch => raw(format!("regexp({right}, {left})")),

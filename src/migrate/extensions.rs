@@ -1,16 +1,41 @@
 //! Extensions: `create|drop extension` of the extensions Solobase implements (pgsql-http's
-//! `http`) install and remove them in the `SchemaCache`, in the schema `with schema` names, as
-//! Postgres records them; their types and functions exist only while installed (`http`). Any
-//! other extension is `postgres_only`'s.
+//! `http`, a subset of `postgis`) install and remove them in the `SchemaCache`, in the schema
+//! `with schema` names, as Postgres records them; their types and functions exist only while
+//! installed (`http`, `postgis`). Any other extension is `postgres_only`'s.
 
-use sqlparser::ast::Statement;
+use sqlparser::ast::{ObjectName, Statement};
 
-use super::expression::ident_name;
+use super::expression::{ident_name, name_parts};
 use super::translate::Refusal;
-use crate::schema::SchemaCache;
+use crate::schema::{PgType, PrintedType, SchemaCache};
 
 /// The extensions Solobase implements.
-const IMPLEMENTED: [&str; 1] = ["http"];
+const IMPLEMENTED: [&str; 2] = ["http", super::postgis::EXTENSION];
+
+/// The bare name `name` gives an object of the installed `extension`: unqualified, or
+/// qualified by the extension's schema.
+pub fn own_name(cache: &SchemaCache, extension: &str, name: &ObjectName) -> Option<String> {
+    let schema = cache.extensions.get(extension)?;
+    match name_parts(name).as_slice() {
+        [bare] => Some(bare.clone()),
+        [qualifier, bare] if qualifier == schema => Some(bare.clone()),
+        _ => None,
+    }
+}
+
+/// A column of a type of `extension`, which keeps it from being dropped.
+fn dependent(cache: &SchemaCache, extension: &str) -> Option<String> {
+    if extension != super::postgis::EXTENSION {
+        return None;
+    }
+    cache.tables.values().find_map(|table| {
+        table
+            .columns
+            .iter()
+            .find(|column| matches!(column.pg_type, PgType::Printed(PrintedType::Geometry(_))))
+            .map(|column| format!("column {} of table {}", column.name, table.name.name))
+    })
+}
 
 /// Applies `text` when it creates or drops an implemented extension; `None` for anything else.
 pub fn apply(cache: &mut SchemaCache, text: &str) -> Option<Result<(), Refusal>> {
@@ -54,6 +79,12 @@ pub fn apply(cache: &mut SchemaCache, text: &str) -> Option<Result<(), Refusal>>
                 return None;
             }
             for name in names {
+                if let Some(column) = dependent(cache, &name) {
+                    return Some(Err(Refusal::new(format!(
+                        "cannot drop extension {name} because other objects depend on it"
+                    ))
+                    .hint(format!("{column} depends on type geometry: drop it first (drop … cascade is not supported)"))));
+                }
                 if cache.extensions.remove(&name).is_none() && !drop.if_exists {
                     return Some(Err(Refusal::new(format!(
                         "extension \"{name}\" does not exist"

@@ -14,7 +14,7 @@ use sqlparser::ast::{
     ObjectName, Value, VisitMut, VisitorMut,
 };
 
-use super::expression::{Unsupported, ident_name, name_parts};
+use super::expression::{Unsupported, ident_name};
 use crate::schema::SchemaCache;
 use crate::store::naming::quote_ident;
 
@@ -225,15 +225,9 @@ pub fn expand(cache: &SchemaCache, expr: &mut Expr) -> Result<(), Unsupported> {
     expand(cache, expr)
 }
 
-/// The bare name `name` gives an object of the installed extension: unqualified, or qualified
-/// by the extension's schema.
+/// The bare name `name` gives an object of the installed extension.
 fn own_name(cache: &SchemaCache, name: &ObjectName) -> Option<String> {
-    let schema = cache.extensions.get("http")?;
-    match name_parts(name).as_slice() {
-        [bare] => Some(bare.clone()),
-        [qualifier, bare] if qualifier == schema => Some(bare.clone()),
-        _ => None,
-    }
+    super::extensions::own_name(cache, "http", name)
 }
 
 /// How a call of one of the extension's functions expands.

@@ -10,6 +10,7 @@ mod extensions;
 mod grants;
 pub mod http;
 mod partitions;
+pub mod postgis;
 mod postgres_only;
 pub mod printed;
 pub mod rows;

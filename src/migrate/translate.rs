@@ -724,11 +724,8 @@ pub fn named_type(cache: &SchemaCache, original: &str) -> Result<(PgType, bool),
         "bytea" => (PgType::Bytea, false),
         "vector" | "extensions.vector" => (PgType::Printed(PrintedType::Vector(length)), false),
         "geometry" | "extensions.geometry" | "geography" | "extensions.geography" => {
-            return Err(Refusal::new(format!(
-                "type \"{}\" (PostGIS) is not supported",
-                original.trim()
-            ))
-            .hint("store the coordinates in numeric columns or as GeoJSON in a jsonb column"));
+            return super::postgis::column_type(cache, original)
+                .map(|column| (PgType::Printed(PrintedType::Geometry(column)), false));
         }
         _ => {
             let other = original.trim();

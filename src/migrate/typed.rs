@@ -1,15 +1,16 @@
 //! Typed: what the translator takes from the columns' types when it knows the schema. A write
 //! into a `numeric(p, s)` column (`insert … values`, `insert … select`, `update … set`,
 //! `on conflict do update set`) casts its value to the column's type, as Postgres's assignment
-//! does, so it is rounded or refused (22003) on every SQL path; and such a column read as text
+//! does, so it is rounded or refused (22003) on every SQL path — as is a write into a PostGIS
+//! column, checked against its modifiers; and such a column read as text
 //! (`price::text`) prints its scale (`0.50`). A name resolves through the relations of the
 //! queries around it, innermost first; one that might come from a subquery, a CTE or a function
 //! in FROM is left as it is.
 
 use sqlparser::ast::{
-    Assignment, AssignmentTarget, CastKind, DataType, ExactNumberInfo, Expr, FromTable,
-    OnConflictAction, OnInsert, Query, SelectItem, SetExpr, Statement, TableFactor, TableObject,
-    TableWithJoins, UpdateTableFromKind,
+    Assignment, AssignmentTarget, CastKind, DataType, ExactNumberInfo, Expr, FromTable, Ident,
+    ObjectName, OnConflictAction, OnInsert, Query, SelectItem, SetExpr, Statement, TableFactor,
+    TableObject, TableWithJoins, UpdateTableFromKind,
 };
 
 use super::expression::{ident_name, qualified_name};
@@ -172,7 +173,7 @@ pub fn column_type<'a>(scopes: &[Scope<'a>], expr: &Expr) -> Option<&'a PgType> 
     None
 }
 
-/// Casts each value `statement` writes into a `numeric(p, s)` column of a known table to the
+/// Casts each value `statement` writes into a `numeric(p, s)` or PostGIS column of a known table to the
 /// column's type. A source query with `*` in its select list is left as it is.
 pub fn cast_writes(cache: &SchemaCache, statement: &mut Statement) {
     match statement {
@@ -278,17 +279,23 @@ fn is_default(expr: &Expr) -> bool {
 }
 
 fn cast(expr: &mut Expr, target: Option<&PgType>) {
-    let Some(PgType::Decimal { precision, scale }) = target else {
-        return;
+    let data_type = match target {
+        Some(PgType::Decimal { precision, scale }) => DataType::Numeric(
+            ExactNumberInfo::PrecisionAndScale(u64::from(*precision), i64::from(*scale)),
+        ),
+        Some(other) => match super::postgis::write_type(other) {
+            Some(type_text) => {
+                DataType::Custom(ObjectName::from(vec![Ident::new(type_text)]), Vec::new())
+            }
+            None => return,
+        },
+        None => return,
     };
     let value = std::mem::replace(expr, Expr::Value(sqlparser::ast::Value::Null.into()));
     *expr = Expr::Cast {
         kind: CastKind::DoubleColon,
         expr: Box::new(value),
-        data_type: DataType::Numeric(ExactNumberInfo::PrecisionAndScale(
-            u64::from(*precision),
-            i64::from(*scale),
-        )),
+        data_type,
         format: None,
     };
 }

@@ -577,7 +577,68 @@ fn printed_types_store_what_postgres_prints() {
     )
     .unwrap_err()
     .to_string();
-    assert!(error.contains("(PostGIS) is not supported"), "{error}");
+    assert!(
+        error.contains("type \"extensions.geometry\" does not exist"),
+        "{error}"
+    );
+}
+
+#[test]
+fn postgis_columns_store_hex_ewkb_and_check_their_modifiers() {
+    let (mut connection, _) = connection();
+    let cache = apply(
+        &mut connection,
+        "create extension if not exists postgis schema extensions;
+         create table public.shops (id int primary key, address text, shop_geom extensions.geometry(POINT, 4326));
+         insert into shops (id, address, shop_geom) values (1, '1369 Cambridge St', 'SRID=4326;POINT(-71.10044 42.373695)');
+         insert into shops values (2, 'made', extensions.st_makepoint(1, 2));
+         update shops set shop_geom = st_setsrid(st_makepoint(3, 4), 4326) where id = 2;",
+    );
+    assert_eq!(cache.extensions["postgis"], "extensions");
+    let shops = cache.table(&QualifiedName::public("shops")).unwrap();
+    assert_eq!(
+        shops.column("shop_geom").unwrap().pg_type.pg_name(),
+        "geometry"
+    );
+    let rows: Vec<(String, String)> = connection
+        .prepare("select shop_geom, st_asewkt(shop_geom) from shops order by id")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (
+                "0101000020E610000075CDE49B6DC651C0E0D6DD3CD52F4540".to_owned(),
+                "SRID=4326;POINT(-71.10044 42.373695)".to_owned()
+            ),
+            (
+                "0101000020E610000000000000000008400000000000001040".to_owned(),
+                "SRID=4326;POINT(3 4)".to_owned()
+            ),
+        ]
+    );
+    for (sql, message) in [
+        (
+            "insert into shops values (3, 'line', 'LINESTRING(0 0, 1 1)')",
+            "Geometry type (LineString) does not match column type (Point)",
+        ),
+        (
+            "update shops set shop_geom = st_setsrid(st_makepoint(1, 2), 3857)",
+            "Geometry SRID (3857) does not match column SRID (4326)",
+        ),
+        (
+            "drop extension postgis",
+            "because other objects depend on it",
+        ),
+    ] {
+        let error = apply_pending(&mut connection, &[migration("2", sql)], None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(message), "{sql}: {error}");
+    }
 }
 
 #[test]
