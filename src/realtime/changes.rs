@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use super::{Hub, Payload, SharedChange, now_secs};
 use super::{access, broadcast, send};
 use crate::migrate::values::normalize_timestamptz;
-use crate::schema::{Column, PgType, QualifiedName, SchemaCache, Table, TableKind};
+use crate::schema::{Column, PgType, PrintedType, QualifiedName, SchemaCache, Table, TableKind};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
 use crate::store::{Store, WriteObserver};
 
@@ -311,6 +311,10 @@ fn value_json(column: &Column, value: &str) -> String {
         }
         PgType::Bytea => {
             format!("CASE WHEN {value} IS NULL THEN NULL ELSE '\\x' || lower(hex({value})) END")
+        }
+        // Supabase Realtime sends `to_jsonb` of each value: a geometry's GeoJSON.
+        PgType::Printed(PrintedType::Geometry(column)) if !column.geography => {
+            format!("json(pg_geometry_json({value}))")
         }
         _ => value.to_owned(),
     }

@@ -29,7 +29,12 @@ impl RestError {
     /// A PostgreSQL error, its status chosen as PostgREST's `mapSQLtoHTTP` does.
     /// `anon` matters only for 42501 (401 for anon, 403 otherwise).
     pub fn sql(sqlstate: &str, message: impl Into<String>, anon: bool) -> Self {
-        Self::new(status_for_sqlstate(sqlstate, anon), sqlstate, message)
+        let message = message.into();
+        Self::new(
+            status_for_sqlstate(sqlstate, &message, anon),
+            sqlstate,
+            message,
+        )
     }
 
     /// The same error with another HTTP status.
@@ -89,7 +94,7 @@ fn status_for_pgrst(code: &str) -> StatusCode {
 }
 
 /// SQLSTATE → HTTP status, after PostgREST's `mapSQLtoHTTP`.
-fn status_for_sqlstate(sqlstate: &str, anon: bool) -> StatusCode {
+fn status_for_sqlstate(sqlstate: &str, message: &str, anon: bool) -> StatusCode {
     let class = sqlstate.get(..2).unwrap_or("");
     match sqlstate {
         "42501" if anon => StatusCode::UNAUTHORIZED, // insufficient_privilege, no user
@@ -99,7 +104,10 @@ fn status_for_sqlstate(sqlstate: &str, anon: bool) -> StatusCode {
         "42P17" => StatusCode::INTERNAL_SERVER_ERROR, // infinite recursion in a policy
         "25006" => StatusCode::METHOD_NOT_ALLOWED, // read_only_sql_transaction
         "21000" => StatusCode::INTERNAL_SERVER_ERROR, // cardinality_violation
-        "22023" => StatusCode::UNAUTHORIZED,       // role does not exist
+        // invalid_parameter_value; PostgREST answers the JWT's role missing with 401.
+        "22023" if message.starts_with("role") && message.ends_with("does not exist") => {
+            StatusCode::UNAUTHORIZED
+        }
         "53400" => StatusCode::INTERNAL_SERVER_ERROR,
         "57P01" => StatusCode::SERVICE_UNAVAILABLE,
         _ if sqlstate.starts_with("PT") => sqlstate[2..]
@@ -181,9 +189,10 @@ mod tests {
             ("P0001", false, 400),
             ("PT402", false, 402),
             ("XX000", false, 500),
+            ("22023", false, 400),
         ] {
             assert_eq!(
-                status_for_sqlstate(sqlstate, anon).as_u16(),
+                status_for_sqlstate(sqlstate, "", anon).as_u16(),
                 status,
                 "{sqlstate}"
             );

@@ -14,7 +14,7 @@ use super::error::RestError;
 use super::query::{CallOutput, CallQuery, Query, RETURNED, Sql, Write};
 use super::values::Literal;
 use crate::auth::Caller;
-use crate::schema::{PgType, QualifiedName, SchemaCache, Table};
+use crate::schema::{PgType, PrintedType, QualifiedName, SchemaCache, Table};
 use crate::store::naming::{quote_ident, table_ident};
 use crate::store::settings::RequestSettings;
 use crate::store::{Store, StoreError, Subject};
@@ -424,6 +424,16 @@ pub(crate) fn scalar_json(value: ValueRef, pg_type: &PgType) -> Value {
         (ValueRef::Text(text), PgType::Json | PgType::Jsonb | PgType::Array(_)) => {
             let text = String::from_utf8_lossy(text);
             serde_json::from_str(&text).unwrap_or(Value::String(text.into_owned()))
+        }
+        (ValueRef::Text(text), PgType::Printed(PrintedType::Geometry(column)))
+            if !column.geography =>
+        {
+            let text = String::from_utf8_lossy(text);
+            crate::store::geometry::parse(&text)
+                .and_then(|geometry| geometry.to_json())
+                .ok()
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_else(|| Value::String(text.into_owned()))
         }
         (ValueRef::Text(text), _) => Value::String(String::from_utf8_lossy(text).into_owned()),
         (ValueRef::Blob(bytes), _) => Value::String(format!(

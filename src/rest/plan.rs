@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::error::RestError;
 use super::request::{
     Action, ApiRequest, ContainOperator, EmbedPath, Field, IsValue, JsonKey, JsonStep, LogicTree,
-    Operation, Operator, Quantifier, Resolution, ReturnPreference, SelectItem, Target,
+    MediaType, Operation, Operator, Quantifier, Resolution, ReturnPreference, SelectItem, Target,
     TextSearchKind,
 };
 use super::values::{self, Literal};
@@ -40,6 +40,8 @@ pub struct Read<'a> {
     pub shape: Shape<'a>,
     /// `Prefer: count=…`: also count every row the filters select.
     pub count: bool,
+    /// `Accept: application/geo+json`: each row is a GeoJSON Feature.
+    pub features: bool,
 }
 
 /// Rows of one relation: which ones, in what order, how many, and the JSON object of each.
@@ -328,6 +330,8 @@ pub struct Returning<'a> {
     pub shape: Shape<'a>,
     /// Whether the rows are sent back (`return=representation`).
     pub representation: bool,
+    /// `Accept: application/geo+json`: each row is a GeoJSON Feature.
+    pub features: bool,
     /// Primary-key columns for the `Location` header of `return=headers-only`.
     pub location: Option<Vec<String>>,
 }
@@ -374,6 +378,13 @@ pub fn build<'a>(
 ) -> Result<Plan<'a>, RestError> {
     let planner = Planner { request, schema };
     match (&request.target, request.action) {
+        // A function's result as GeoJSON Features is not implemented.
+        (Target::Rpc(_), Action::Call { .. }) if request.media == MediaType::GeoJson => {
+            Err(RestError::pgrst(
+                "PGRST107",
+                "None of these media types are available: application/geo+json",
+            ))
+        }
         (Target::Rpc(name), Action::Call { read_only, .. }) => {
             planner.call(name, read_only, max_rows).map(Plan::Call)
         }
@@ -386,6 +397,7 @@ pub fn build<'a>(
                 Action::Read { .. } => Ok(Plan::Read(Read {
                     shape: planner.top_shape(Cow::Borrowed(table), Some(max_rows))?,
                     count: request.prefer.count.is_some(),
+                    features: request.media == MediaType::GeoJson,
                 })),
                 Action::Insert => planner
                     .insert(writable(table, "insert into")?)
@@ -977,6 +989,7 @@ impl<'a> Planner<'a> {
         Ok(Returning {
             shape: self.top_shape(Cow::Borrowed(table), None)?,
             representation: prefer.return_ == ReturnPreference::Representation,
+            features: self.request.media == MediaType::GeoJson,
             location: (prefer.return_ == ReturnPreference::HeadersOnly
                 && !table.primary_key.is_empty())
             .then(|| table.primary_key.clone()),

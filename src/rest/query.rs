@@ -14,7 +14,9 @@ use super::request::{ContainOperator, IsValue, JsonKey, JsonStep, Quantifier, Re
 use super::values::Literal;
 use crate::auth::Caller;
 use crate::migrate::expression::{substitute_calls, substitute_parameters, translate_expr_text};
-use crate::schema::{Column, PgType, PolicyCommand, QualifiedName, SchemaCache, Table, TableKind};
+use crate::schema::{
+    Column, PgType, PolicyCommand, PrintedType, QualifiedName, SchemaCache, Table, TableKind,
+};
 use crate::store::functions::{CLAIM_FUNCTIONS, claim_value};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
 
@@ -138,6 +140,14 @@ pub trait Dialect {
     /// Re-marks `sql`, which produced JSON text in a subquery, as JSON.
     fn as_json(&self, sql: &str) -> String;
     fn object(&self, entries: &[(String, String)]) -> String;
+    /// A row as a GeoJSON Feature (PostGIS's `ST_AsGeoJSON(record)`): `geometry` is the key
+    /// and stored value of its first geometry column, the other entries its properties;
+    /// `None` when the dialect needs that column and the row has none.
+    fn feature(
+        &self,
+        entries: &[(String, String)],
+        geometry: Option<(&str, &str)>,
+    ) -> Option<String>;
     /// The JSON array of `row` over the rows of `from_rest` (FROM … ORDER BY … LIMIT …), and
     /// their number.
     fn array_and_count(&self, row: &str, from_rest: &str) -> String;
@@ -202,6 +212,10 @@ impl Dialect for Sqlite {
                 true,
             ),
             PgType::Bytea => (format!("'\\x' || lower(hex({sql}))"), false),
+            // PostGIS's cast to json: a geometry is its GeoJSON (a geography stays hex EWKB).
+            PgType::Printed(PrintedType::Geometry(column)) if !column.geography => {
+                (format!("json(pg_geometry_json({sql}))"), true)
+            }
             _ => (sql.to_owned(), false),
         }
     }
@@ -237,6 +251,23 @@ impl Dialect for Sqlite {
         // JSONB, which stays JSON through a subquery (text would lose its JSON subtype there
         // and have to be parsed again): each row is built once and printed once, by the array.
         format!("jsonb_object({})", pairs.join(", "))
+    }
+
+    fn feature(
+        &self,
+        entries: &[(String, String)],
+        geometry: Option<(&str, &str)>,
+    ) -> Option<String> {
+        let (key, sql) = geometry?;
+        let properties: Vec<(String, String)> = entries
+            .iter()
+            .filter(|(entry, _)| entry != key)
+            .cloned()
+            .collect();
+        Some(format!(
+            "jsonb_object('type', 'Feature', 'geometry', json(pg_geojson_feature({sql})), 'properties', {})",
+            self.object(&properties)
+        ))
     }
 
     fn array_and_count(&self, row: &str, from_rest: &str) -> String {
@@ -386,7 +417,7 @@ pub fn returning_write(
         Plan::Read(_) | Plan::Call(_) => return Err(RestError::internal("not a write")),
     };
     let alias = builder.alias();
-    let object = builder.object(&returning.shape, &alias)?;
+    let object = builder.row(&returning.shape, &alias, returning.features)?;
     let from = format!("FROM {WRITTEN} AS {alias}");
     let rows = builder.finish(dialect.array_and_count(&object, &from));
     Ok(Sql {
@@ -406,7 +437,7 @@ pub fn to_sql(
     match plan {
         Plan::Read(read) => {
             let from = builder.relation(&read.shape.table)?;
-            let rows = builder.rows(&read.shape, &from)?;
+            let rows = builder.rows(&read.shape, &from, read.features)?;
             let count = if read.count {
                 let from = builder.relation(&read.shape.table)?;
                 Some(builder.count(&read.shape, &from)?)
@@ -791,6 +822,44 @@ impl<'d> Builder<'d> {
         Ok(self.dialect.object(&entries))
     }
 
+    /// A top-level row of `shape` as `alias`: its JSON object, or its GeoJSON Feature. A row
+    /// without a geometry column has no Feature: 22023 as PostGIS answers, or, without
+    /// PostGIS, 42883 as Postgres answers for the missing `ST_AsGeoJSON`.
+    fn row(&mut self, shape: &Shape, alias: &str, features: bool) -> Result<String, RestError> {
+        if !features {
+            return self.object(shape, alias);
+        }
+        let geometry = shape.outputs.iter().find_map(|output| match output {
+            Output::Value { key, value }
+                if value.cast.is_none()
+                    && value.path.is_empty()
+                    && matches!(value.pg_type(), PgType::Printed(PrintedType::Geometry(_))) =>
+            {
+                Some((key.clone(), self.column(alias, value)))
+            }
+            _ => None,
+        });
+        let entries: Vec<(String, String)> = self
+            .entries(shape, alias)?
+            .into_iter()
+            .map(|(key, sql, _)| (key, sql))
+            .collect();
+        let geometry = geometry
+            .as_ref()
+            .map(|(key, sql)| (key.as_str(), sql.as_str()));
+        self.dialect.feature(&entries, geometry).ok_or_else(|| {
+            match self.schema.extensions.contains_key(crate::migrate::postgis::EXTENSION) {
+                true => RestError::sql("22023", "geometry column is missing", false),
+                false => RestError::sql(
+                    "42883",
+                    "function st_asgeojson(record) does not exist",
+                    false,
+                )
+                .hint("No function matches the given name and argument types. You might need to add explicit type casts."),
+            }
+        })
+    }
+
     /// `(key, value SQL, value is JSON)` for each entry of a row of `shape` as `alias`.
     fn entries(
         &mut self,
@@ -961,8 +1030,9 @@ impl<'d> Builder<'d> {
         Ok(format!("({})", self.dialect.array(&object, &rest)))
     }
 
-    /// `(json array, rows)` of `shape` read from `from` (a relation or a subquery).
-    fn rows(&mut self, shape: &Shape, from: &str) -> Result<Sql, RestError> {
+    /// `(json array, rows)` of `shape` read from `from` (a relation or a subquery), each row a
+    /// Feature for `features`.
+    fn rows(&mut self, shape: &Shape, from: &str, features: bool) -> Result<Sql, RestError> {
         let alias = self.alias();
         let natural = self.natural(shape, from);
         let source = self.source(&shape.table, from, &alias, PolicyCommand::Select, natural)?;
@@ -975,7 +1045,7 @@ impl<'d> Builder<'d> {
                 self.dialect.single_array(&count)
             )
         } else {
-            let object = self.object(shape, &alias)?;
+            let object = self.row(shape, &alias, features)?;
             let rest = format!(
                 "{from_rest}{}{}",
                 self.order_by(shape, &alias, natural),
@@ -1007,7 +1077,7 @@ impl<'d> Builder<'d> {
         )];
         let relation = self.dialect.relation(&shape.table.name);
         let source = self.source(&shape.table, &relation, &alias, PolicyCommand::Select, true)?;
-        let object = self.object(shape, &alias)?;
+        let object = self.row(shape, &alias, returning.features)?;
         let rest = format!("FROM {source}{}", where_clause(&terms));
         let text = self.dialect.array_and_count(&object, &rest);
         Ok(self.finish(text))
@@ -1550,7 +1620,7 @@ impl<'d> Builder<'d> {
                     None => format!("({})", builder.arguments(last, &call.arguments)),
                 };
                 let rows_from = from(self);
-                let rows = self.rows(shape, &rows_from)?;
+                let rows = self.rows(shape, &rows_from, false)?;
                 let count_from = from(self);
                 let count = Some(self.count(shape, &count_from)?);
                 CallOutput::Rows {

@@ -263,6 +263,8 @@ pub enum MediaType {
     SingularObject,
     /// `text/csv`
     Csv,
+    /// `application/geo+json`: a GeoJSON FeatureCollection of the rows (PostGIS's).
+    GeoJson,
 }
 
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -1156,6 +1158,7 @@ fn parse_accept(accept: Option<&str>) -> Result<MediaType, RestError> {
                 return Ok(MediaType::SingularObject);
             }
             "text/csv" => return Ok(MediaType::Csv),
+            "application/geo+json" => return Ok(MediaType::GeoJson),
             "application/json"
             | "application/vnd.pgrst.array+json"
             | "*/*"

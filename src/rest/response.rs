@@ -127,6 +127,7 @@ pub fn render(request: &ApiRequest, outcome: Outcome) -> Result<Response, RestEr
     let content_type = match request.media {
         MediaType::SingularObject => "application/vnd.pgrst.object+json; charset=utf-8",
         MediaType::Csv => "text/csv; charset=utf-8",
+        MediaType::GeoJson => "application/geo+json; charset=utf-8",
         MediaType::Json => "application/json; charset=utf-8",
     };
     let body = if head { None } else { body };
@@ -169,6 +170,10 @@ fn shape_body(request: &ApiRequest, body: String, returned: u64) -> Result<Strin
             Ok(rows.swap_remove(0).to_string())
         }
         MediaType::Csv => to_csv(&body),
+        // As PostgREST's `json_build_object('type', 'FeatureCollection', 'features', …)` prints it.
+        MediaType::GeoJson => Ok(format!(
+            r#"{{"type" : "FeatureCollection", "features" : {body}}}"#
+        )),
     }
 }
 

@@ -244,6 +244,10 @@ pub fn from_json(
         (PgType::Printed(crate::schema::PrintedType::Vector(_)), Value::Array(_)) => {
             from_text(schema, pg_type, &value.to_string())?
         }
+        // A GeoJSON object is a geometry's input too.
+        (PgType::Printed(crate::schema::PrintedType::Geometry(_)), Value::Object(_)) => {
+            from_text(schema, pg_type, &value.to_string())?
+        }
         (_, Value::String(text)) => from_text(schema, pg_type, text)?,
         (_, Value::Bool(flag)) => from_text(schema, pg_type, &flag.to_string())?,
         (_, Value::Number(number)) => from_text(schema, pg_type, &number.to_string())?,

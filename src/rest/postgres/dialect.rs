@@ -66,6 +66,22 @@ impl Dialect for Postgres {
         )
     }
 
+    /// PostGIS builds the Feature from the whole row, finding its geometry column itself.
+    fn feature(
+        &self,
+        entries: &[(String, String)],
+        _geometry: Option<(&str, &str)>,
+    ) -> Option<String> {
+        let columns: Vec<String> = entries
+            .iter()
+            .map(|(key, value)| format!("{value} AS {}", quote_ident(key)))
+            .collect();
+        Some(format!(
+            "(SELECT ST_AsGeoJSON(_object)::json FROM (SELECT {}) AS _object)",
+            columns.join(", ")
+        ))
+    }
+
     fn array_and_count(&self, row: &str, from_rest: &str) -> String {
         format!(
             "SELECT coalesce(json_agg(_row), '[]'), count(*) FROM (SELECT {row} AS _row {from_rest}) AS _rows"
