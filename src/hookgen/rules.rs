@@ -77,6 +77,10 @@ fn kind(pg_type: &PgType) -> &'static str {
         | PgType::Real
         | PgType::Double => "number",
         PgType::Json | PgType::Jsonb | PgType::Array(_) => "json",
+        // A geometry is its GeoJSON in JSON (a geography its hex EWKB text).
+        PgType::Printed(crate::schema::PrintedType::Geometry(column)) if !column.geography => {
+            "json"
+        }
         _ => "string",
     }
 }
