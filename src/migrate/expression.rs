@@ -952,7 +952,8 @@ fn translate_cast(inner: &Expr, data_type: &DataType) -> Result<String, Unsuppor
     if let Some(printed) = crate::schema::PrintedType::named(base) {
         return Ok(match literal {
             Some(text) => naming::quote_literal(
-                &crate::migrate::printed::normalize(printed, &text).map_err(Unsupported)?,
+                &crate::migrate::printed::normalize(printed, &text)
+                    .map_err(|error| Unsupported(error.message))?,
             ),
             None => format!("pg_printed({inner}, '{}')", printed.udt_name()),
         });

@@ -333,11 +333,7 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
         })?;
         crate::migrate::printed::normalize(printed, &text)
             .map(Some)
-            .map_err(|message| {
-                rusqlite::Error::UserFunctionError(Box::new(crate::plpgsql::PgError::new(
-                    "22P02", message,
-                )))
-            })
+            .map_err(|error| rusqlite::Error::UserFunctionError(Box::new(error)))
     })?;
 
     // Postgres's split_part (a negative field counts from the end), left and right.
