@@ -137,3 +137,12 @@ test("numeric(10, 2) written by SQL — the seed, a trigger's assignment to NEW,
     '[{"id":1,"price":2.35,"with_tax":2.82,"text":"2.35"},{"id":2,"price":-2.35,"with_tax":-2.82,"text":"-2.35"},{"id":3,"price":2.35,"with_tax":2.82,"text":"2.35"},{"id":10,"price":1.01,"with_tax":1.21,"text":"1.01"},{"id":12,"price":0.50,"with_tax":0.60,"text":"0.50"}]',
   )
 })
+
+test("a computed numeric printed as text has the scale Postgres derives for it", async () => {
+  const { data, error } = await client(A).rpc("quote_totals")
+  assert.equal(error, null)
+  const answer = postgres.sql("select public.quote_totals();", { role: "authenticated", sub: A })
+  assert.equal(answer.code, null)
+  assert.equal(data, answer.output)
+  assert.match(data, /^-?\d+\.\d\d -?\d+\.\d\d -?\d+\.\d -?\d+\.\d\d 1\.50$/)
+})

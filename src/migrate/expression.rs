@@ -96,6 +96,7 @@ pub fn translate_with<N: VisitMut + std::fmt::Display>(
         parameters,
         resolver,
         scopes: Vec::new(),
+        printed_scales: Vec::new(),
     };
     match node.visit(&mut rewriter) {
         ControlFlow::Break(error) => Err(error),
@@ -217,6 +218,11 @@ pub fn qualified_name(name: &ObjectName) -> QualifiedName {
     }
 }
 
+/// An integer literal (`2`).
+fn is_integer_literal(expr: &Expr) -> bool {
+    matches!(expr, Expr::Value(ValueWithSpan { value: Value::Number(number, _), .. }) if number.chars().all(|c| c.is_ascii_digit()))
+}
+
 /// An expression node that prints `sql` verbatim.
 pub fn raw(sql: String) -> Expr {
     Expr::Identifier(Ident::new(sql))
@@ -227,28 +233,76 @@ struct Rewriter<'a> {
     resolver: &'a dyn Resolver,
     /// The relations of the queries and statements being visited, innermost last.
     scopes: Vec<Scope<'a>>,
+    /// For each cast to text and `||` being visited, innermost last: the numeric scale of its
+    /// operands, known only before they are translated.
+    printed_scales: Vec<Vec<Option<u32>>>,
 }
 
 impl Rewriter<'_> {
-    /// A column of the relations in scope that is a `numeric(p, s)`: its scale.
+    /// The scale of a `numeric` value Postgres computes with a known scale: a `numeric(p, s)`
+    /// column of the relations in scope, a numeric literal (`1.50`), and what Postgres derives
+    /// from them — `sum`, `min`, `max`, `abs` keep it, `round(x, n)` and `trunc(x, n)` take
+    /// `n`, `+` and `-` the larger of their operands', `*` the sum (an integer operand has
+    /// scale 0).
     fn numeric_scale(&self, expr: &Expr) -> Option<u32> {
-        match typed::column_type(&self.scopes, expr)? {
-            PgType::Decimal { scale, .. } => Some(*scale),
-            _ => None,
+        match expr {
+            Expr::Nested(inner) => self.numeric_scale(inner),
+            Expr::Value(ValueWithSpan {
+                value: Value::Number(number, _),
+                ..
+            }) => number
+                .split_once('.')
+                .filter(|(_, fraction)| fraction.chars().all(|c| c.is_ascii_digit()))
+                .map(|(_, fraction)| fraction.len() as u32),
+            Expr::Function(function) => {
+                let name = function.name.to_string().to_ascii_lowercase();
+                let FunctionArguments::List(list) = &function.args else {
+                    return None;
+                };
+                let args: Vec<&Expr> = list
+                    .args
+                    .iter()
+                    .filter_map(|arg| match arg {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr),
+                        _ => None,
+                    })
+                    .collect();
+                match (name.as_str(), args.as_slice()) {
+                    ("sum" | "min" | "max" | "abs", [value]) => self.numeric_scale(value),
+                    ("round" | "trunc", [value]) => self.numeric_scale(value).map(|_| 0),
+                    ("round" | "trunc", [value, digits]) => {
+                        self.numeric_scale(value)?;
+                        digits.to_string().parse().ok()
+                    }
+                    _ => None,
+                }
+            }
+            Expr::BinaryOp { left, op, right } => {
+                let operand = |expr: &Expr| {
+                    self.numeric_scale(expr)
+                        .map(|scale| (scale, true))
+                        .or_else(|| is_integer_literal(expr).then_some((0, false)))
+                };
+                let ((left, left_numeric), (right, right_numeric)) =
+                    (operand(left)?, operand(right)?);
+                if !left_numeric && !right_numeric {
+                    return None;
+                }
+                match op {
+                    BinaryOperator::Plus | BinaryOperator::Minus => Some(left.max(right)),
+                    BinaryOperator::Multiply => Some(left + right),
+                    _ => None,
+                }
+            }
+            _ => match typed::column_type(&self.scopes, expr)? {
+                PgType::Decimal { scale, .. } => Some(*scale),
+                _ => None,
+            },
         }
     }
 
-    /// `expr` as text when it is a `numeric(p, s)` column, which prints with its scale.
-    fn numeric_text(&self, expr: &Expr) -> Option<Expr> {
-        let scale = self.numeric_scale(expr)?;
-        Some(raw(crate::store::numeric::text_sql(
-            &expr.to_string(),
-            scale,
-        )))
-    }
-
-    /// A cast to text or `||` of a `numeric(p, s)` column, printing its scale.
-    fn typed_text(&self, expr: &Expr) -> Option<Expr> {
+    /// The operands a cast to text (one) or `||` (two) prints as text.
+    fn printed_operands(expr: &Expr) -> Option<Vec<&Expr>> {
         match expr {
             Expr::Cast {
                 expr: inner,
@@ -259,22 +313,34 @@ impl Rewriter<'_> {
                 "text" | "varchar" | "character varying"
             ) =>
             {
-                self.numeric_text(inner)
+                Some(vec![inner])
             }
             Expr::BinaryOp {
                 left,
                 op: BinaryOperator::StringConcat,
                 right,
-            } => {
-                let (printed_left, printed_right) =
-                    (self.numeric_text(left), self.numeric_text(right));
-                if printed_left.is_none() && printed_right.is_none() {
-                    return None;
-                }
+            } => Some(vec![left, right]),
+            _ => None,
+        }
+    }
+
+    /// A cast to text or `||` of numeric values whose scale is known (read before their
+    /// translation, in `scales`), printing that scale as Postgres does (`0.50`).
+    fn typed_text(expr: &Expr, scales: &[Option<u32>]) -> Option<Expr> {
+        if scales.iter().all(Option::is_none) {
+            return None;
+        }
+        let printed = |operand: &Expr, scale: Option<u32>| match scale {
+            Some(scale) => raw(crate::store::numeric::text_sql(&operand.to_string(), scale)),
+            None => operand.clone(),
+        };
+        match (expr, scales) {
+            (Expr::Cast { expr: inner, .. }, [scale]) => Some(printed(inner, *scale)),
+            (Expr::BinaryOp { left, right, .. }, [left_scale, right_scale]) => {
                 Some(Expr::BinaryOp {
-                    left: Box::new(printed_left.unwrap_or_else(|| (**left).clone())),
+                    left: Box::new(printed(left, *left_scale)),
                     op: BinaryOperator::StringConcat,
-                    right: Box::new(printed_right.unwrap_or_else(|| (**right).clone())),
+                    right: Box::new(printed(right, *right_scale)),
                 })
             }
             _ => None,
@@ -444,10 +510,20 @@ impl VisitorMut for Rewriter<'_> {
         {
             return ControlFlow::Break(error);
         }
+        if let Some(operands) = Self::printed_operands(expr) {
+            let scales = operands
+                .into_iter()
+                .map(|operand| self.numeric_scale(operand))
+                .collect();
+            self.printed_scales.push(scales);
+        }
         ControlFlow::Continue(())
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Self::Break> {
+        // Popped first: every cast to text and `||` pushed its operands' scales.
+        let scales =
+            Self::printed_operands(expr).map(|_| self.printed_scales.pop().unwrap_or_default());
         if let Expr::Cast {
             expr: inner,
             data_type,
@@ -459,7 +535,9 @@ impl VisitorMut for Rewriter<'_> {
             *expr = raw(json);
             return ControlFlow::Continue(());
         }
-        if let Some(printed) = self.typed_text(expr) {
+        if let Some(scales) = scales
+            && let Some(printed) = Self::typed_text(expr, &scales)
+        {
             *expr = printed;
             return ControlFlow::Continue(());
         }

@@ -357,6 +357,36 @@ mod tests {
     }
 
     #[test]
+    fn a_computed_numeric_prints_the_scale_postgres_derives() {
+        let text = |sql: &str, scale: u32| {
+            format!("CASE WHEN {sql} IS NULL THEN NULL ELSE printf('%.{scale}f', {sql}) END")
+        };
+        assert_eq!(
+            translated(
+                "select sum(price)::text, (price * 2)::text, (price + 1.5)::text from prices"
+            ),
+            format!(
+                r#"SELECT {}, {}, {} FROM "prices""#,
+                text("sum(price)", 2),
+                text("(price * 2)", 2),
+                text("(price + 1.5)", 2)
+            )
+        );
+        assert_eq!(
+            translated("select (price * price)::text, 1.50::text from prices"),
+            format!(
+                r#"SELECT {}, {} FROM "prices""#,
+                text("(price * price)", 4),
+                text("1.50", 2)
+            )
+        );
+        // avg and division compute their own scale: left to SQLite's text.
+        assert!(
+            translated("select avg(price)::text from prices").contains("CAST(avg(price) AS TEXT)")
+        );
+    }
+
+    #[test]
     fn a_numeric_column_prints_its_scale_where_its_name_is_certain() {
         let text = |column: &str| {
             format!("CASE WHEN {column} IS NULL THEN NULL ELSE printf('%.2f', {column}) END")
