@@ -19,12 +19,50 @@ create policy "owner" on public.diary for all to authenticated using (user_id = 
 revoke all on public.diary from anon;
 insert into public.diary (user_id, body) values ('${ANA}', 'ana 1'), ('${ANA}', 'ana 2'), ('${BOB}', 'bob 1');
 `
+// Scores each user sees only their own of, and the functions RPC calls on them: as the caller
+// (invoker) or as their owner (definer), overloads, a RAISE, a writer, a computed field.
+const SCORES = `create table public.scores (id serial primary key, user_id uuid not null default auth.uid(), points int not null);
+alter table public.scores enable row level security;
+create policy "own scores" on public.scores for all to authenticated using (user_id = auth.uid()) with check (user_id = auth.uid());
+insert into public.scores (user_id, points) values ('${ANA}', 10), ('${ANA}', 30), ('${BOB}', 5);
+create function public.my_scores(min_points int default 0) returns setof public.scores
+language sql stable as $$ select * from public.scores where points >= min_points $$;
+create function public.my_total() returns bigint
+language sql stable as $$ select coalesce(sum(points), 0) from public.scores $$;
+create function public.total_points() returns bigint
+language sql stable security definer as $$ select sum(points) from public.scores $$;
+create function public.all_points() returns setof int
+language sql stable security definer as $$ select points from public.scores order by id $$;
+create function public.board() returns table (user_id uuid, points int)
+language sql stable security definer as $$ select user_id, points from public.scores $$;
+create function public.best() returns public.scores
+language sql stable as $$ select * from public.scores order by points desc limit 1 $$;
+create function public.label(points int) returns text
+language sql immutable as $$ select points || ' points' $$;
+create function public.label(name text, points int) returns text
+language sql immutable as $$ select name || ': ' || points || ' points' $$;
+create function public.pick(x int) returns text language sql immutable as $$ select 'int' $$;
+create function public.pick(x text) returns text language sql immutable as $$ select 'text' $$;
+create function public.add_score(points int) returns public.scores
+language sql as $$ insert into public.scores (points) values (points) returning * $$;
+create function public.nothing() returns void language sql as $$ select 1 $$;
+create function public.echo(json) returns json language sql immutable as $$ select $1 $$;
+create function public.doubled(s public.scores) returns int language sql stable as $$ select s.points * 2 $$;
+create function public.checked(points int) returns int language plpgsql immutable as $$
+begin
+  if points < 0 then
+    raise exception 'points must not be negative' using detail = format('got %s', points), hint = 'send 0 or more';
+  end if;
+  return points;
+end $$;
+`
 let postgres, server, sqlite
 before(async () => {
   postgres = await startPostgres({ bare: true })
   const withDiary = () => {
     const workdir = copyFixture("rest")
     fs.writeFileSync(path.join(workdir, "supabase", "migrations", "20240301000000_diary.sql"), DIARY)
+    fs.writeFileSync(path.join(workdir, "supabase", "migrations", "20240302000000_scores.sql"), SCORES)
     return workdir
   }
   server = await startServer("rest", withDiary(), 0, ["--db-url", postgres.url])
@@ -52,7 +90,7 @@ const one = (sql, options) => {
 test("the migrations and the seed run natively and are recorded as the Supabase CLI records them", () => {
   assert.match(server.output(), /Applied migration supabase\/migrations\/20240101000000_init\.sql/)
   assert.match(server.output(), /Seeded data from supabase\/seed\.sql/)
-  assert.equal(one("select string_agg(version || ' ' || name, ',' order by version) from supabase_migrations.schema_migrations;"), "20240101000000 init,20240301000000 diary")
+  assert.equal(one("select string_agg(version || ' ' || name, ',' order by version) from supabase_migrations.schema_migrations;"), "20240101000000 init,20240301000000 diary,20240302000000 scores")
   const statements = Number(one("select array_length(statements, 1) from supabase_migrations.schema_migrations where name = 'init';"))
   assert.ok(statements > 10, `${statements} statements recorded`)
   assert.match(one("select path || ' ' || length(hash) from supabase_migrations.seed_files;"), /^supabase\/seed\.sql 64$/)
@@ -82,10 +120,6 @@ test("a second instance on the same database applies and seeds nothing again", a
 })
 
 test("what the PostgreSQL store does not serve yet is refused in each API's error shape", async () => {
-  const response = await server.client(ANON_KEY).rpc("add", { a: 1, b: 2 })
-  assert.equal(response.status, 501)
-  assert.equal(response.error.code, "0A000")
-  assert.match(response.error.message, /not served on the PostgreSQL store yet/)
   const auth = await server.client(ANON_KEY).auth.signUp({ email: "new@example.com", password: "secret-password" })
   assert.equal(auth.error.status, 501)
   const storage = await server.client(ANON_KEY).storage.listBuckets()
@@ -102,7 +136,7 @@ test("a failing migration stops the start, names its file, line and SQLSTATE, an
   assert.notEqual(code, 0)
   assert.match(output, /supabase\/migrations\/20240202000000_broken\.sql:3: ERROR: relation "public\.nowhere" does not exist \(SQLSTATE 42P01\)/)
   assert.equal(one("select to_regclass('public.half') is null;"), "t")
-  assert.equal(one("select count(*) from supabase_migrations.schema_migrations;"), "2")
+  assert.equal(one("select count(*) from supabase_migrations.schema_migrations;"), "3")
 })
 
 test("a database URL that cannot be reached stops the start with the reason", async () => {
@@ -195,5 +229,88 @@ onBothStores("a user inserts, updates, upserts and deletes only their own rows",
   assert.deepEqual(tagged.data, [{ title: "three", tags: ["y"] }])
   const anon = await store.client(ANON_KEY).from("diary").insert({ body: "anonymous" })
   assert.equal(anon.status, 401)
+  assert.equal(anon.error.code, "42501")
+})
+
+onBothStores("an RPC answers a scalar, a set of scalars, rows and nothing as PostgREST does", async (store) => {
+  const ana = as(store, ANA)
+  const added = await ana.rpc("add", { a: 1, b: 2 })
+  assert.deepEqual([added.status, added.data], [200, 3])
+  const viaGet = await ana.rpc("add", { a: 4, b: 5 }, { get: true })
+  assert.equal(viaGet.data, 9)
+  assert.deepEqual((await ana.rpc("all_points")).data, [10, 30, 5])
+  const mine = await ana.rpc("my_scores").select("points").order("points", { ascending: false })
+  assert.deepEqual(mine.data, [{ points: 30 }, { points: 10 }])
+  const counted = await ana.rpc("my_scores", {}, { count: "exact" }).select("points").order("id").range(1, 1)
+  assert.equal(counted.status, 206)
+  assert.equal(counted.count, 2)
+  assert.deepEqual(counted.data, [{ points: 30 }])
+  const filtered = await ana.rpc("my_scores", { min_points: 20 }, { get: true }).select("points, doubled")
+  assert.deepEqual(filtered.data, [{ points: 30, doubled: 60 }])
+  const single = await ana.rpc("my_scores").select("points").gt("points", 20).single()
+  assert.deepEqual(single.data, { points: 30 })
+  const none = await ana.rpc("my_scores").select("points").gt("points", 100).single()
+  assert.equal(none.status, 406)
+  assert.equal(none.error.code, "PGRST116")
+  const best = await ana.rpc("best")
+  assert.deepEqual([best.data.points, best.data.user_id], [30, ANA])
+  const board = await ana.rpc("board").select("points").lt("points", 20).order("points")
+  assert.deepEqual(board.data, [{ points: 5 }, { points: 10 }])
+  const nothing = await ana.rpc("nothing")
+  assert.deepEqual([nothing.status, nothing.data, nothing.error], [204, null, null])
+  assert.deepEqual((await ana.rpc("echo", { a: [1, { b: null }] })).data, { a: [1, { b: null }] })
+  const computed = await ana.from("scores").select("points, doubled").order("doubled", { ascending: false })
+  assert.deepEqual(computed.data, [{ points: 30, doubled: 60 }, { points: 10, doubled: 20 }])
+})
+
+onBothStores("an RPC picks its overload by the argument names, and refuses unknown or ambiguous calls", async (store) => {
+  const client = store.client(ANON_KEY)
+  assert.equal((await client.rpc("label", { points: 3 })).data, "3 points")
+  assert.equal((await client.rpc("label", { name: "ana", points: 3 })).data, "ana: 3 points")
+  assert.equal((await client.rpc("label", { name: "ana", points: 3 }, { get: true })).data, "ana: 3 points")
+  const unknown = await client.rpc("label", { nope: 1 })
+  assert.equal(unknown.status, 404)
+  assert.equal(unknown.error.code, "PGRST202")
+  assert.equal(unknown.error.message, "Could not find the function public.label(nope) in the schema cache")
+  const ambiguous = await client.rpc("pick", { x: 1 })
+  assert.equal(ambiguous.status, 300)
+  assert.equal(ambiguous.error.code, "PGRST203")
+  assert.equal(ambiguous.error.message, "Could not choose the best candidate function between: public.pick(x => integer), public.pick(x => text)")
+  const bad = await client.rpc("add", { a: "one", b: 2 })
+  assert.equal(bad.status, 400)
+  assert.equal(bad.error.code, "22P02")
+  assert.equal(bad.error.message, 'invalid input syntax for type integer: "one"')
+})
+
+onBothStores("a RAISE in an RPC answers its SQLSTATE, message, detail and hint", async (store) => {
+  assert.equal((await store.client(ANON_KEY).rpc("checked", { points: 2 })).data, 2)
+  const raised = await store.client(ANON_KEY).rpc("checked", { points: -1 })
+  assert.equal(raised.status, 400)
+  assert.deepEqual(raised.error, { code: "P0001", message: "points must not be negative", details: "got -1", hint: "send 0 or more" })
+})
+
+onBothStores("an invoker function reads under the caller's policies; a definer one as its owner", async (store) => {
+  assert.equal((await as(store, ANA).rpc("my_total")).data, 40)
+  assert.equal((await as(store, BOB).rpc("my_total")).data, 5)
+  assert.deepEqual((await as(store, BOB).rpc("my_scores").select("points")).data, [{ points: 5 }])
+  assert.equal((await as(store, BOB).rpc("total_points")).data, 45)
+  assert.deepEqual((await store.client(ANON_KEY).rpc("board").select("points").order("points")).data, [{ points: 5 }, { points: 10 }, { points: 30 }])
+  const anon = await store.client(ANON_KEY).rpc("my_scores")
+  assert.deepEqual(anon.data, [])
+})
+
+// SQLite refuses an invoker body's `insert … returning` on a table with row-level security.
+test("a volatile RPC writes on POST under the caller's policies and is refused on GET (PostgreSQL)", async () => {
+  const store = server
+  const bob = as(store, BOB)
+  const added = await bob.rpc("add_score", { points: 7 })
+  assert.equal(added.status, 200)
+  assert.deepEqual([added.data.points, added.data.user_id], [7, BOB])
+  assert.deepEqual((await bob.rpc("my_scores").select("points").order("id")).data, [{ points: 5 }, { points: 7 }])
+  const viaGet = await bob.rpc("add_score", { points: 8 }, { get: true })
+  assert.equal(viaGet.status, 405)
+  assert.equal(viaGet.error.code, "25006")
+  assert.equal(viaGet.error.message, "cannot execute INSERT in a read-only transaction")
+  const anon = await store.client(ANON_KEY).rpc("add_score", { points: 9 })
   assert.equal(anon.error.code, "42501")
 })

@@ -139,12 +139,16 @@ mod tests {
                 pg_type: PgType::Jsonb,
                 default: None,
                 row: Some(QualifiedName::public("users")),
+                declared_type: None,
+                variadic: false,
             },
             FunctionArgument {
                 name: "n".into(),
                 pg_type: PgType::Integer,
                 default: None,
                 row: None,
+                declared_type: None,
+                variadic: false,
             },
         ];
         bind_row_arguments(&mut statement, &arguments);

@@ -1585,6 +1585,8 @@ fn drop_function(
                         pg_type,
                         default: None,
                         row,
+                        declared_type: None,
+                        variadic: false,
                     }
                     .typname())
                 })
@@ -1677,6 +1679,8 @@ fn create_function(
                 pg_type,
                 default: argument.default_expr.as_ref().map(ToString::to_string),
                 row,
+                declared_type: None,
+                variadic: false,
             });
         }
     }

@@ -99,6 +99,8 @@ fn function(
                 pg_type: pg_type.clone(),
                 default: default.map(str::to_owned),
                 row: None,
+                declared_type: None,
+                variadic: false,
             })
             .collect(),
         returns,

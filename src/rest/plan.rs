@@ -21,7 +21,7 @@ use super::request::{
 use super::values::{self, Literal};
 use crate::schema::{
     Column, ForeignKey, Function, FunctionArgument, FunctionReturn, PgType, QualifiedName,
-    SchemaCache, Table, TableKind, Volatility,
+    SchemaCache, Table, TableKind,
 };
 
 /// What one request does, resolved against the schema.
@@ -340,8 +340,6 @@ pub struct Returning<'a> {
 #[derive(Debug)]
 pub struct Call<'a> {
     pub function: &'a Function,
-    /// The SQLite statements of the body, `:name` parameters for the arguments.
-    pub body: &'a str,
     /// Every argument in declaration order.
     pub arguments: Vec<(String, Argument)>,
     pub result: CallResult<'a>,
@@ -352,8 +350,8 @@ pub struct Call<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Argument {
     Value(Literal),
-    /// Omitted: the default, as a SQLite expression.
-    Default(String),
+    /// Omitted: the argument's default applies.
+    Default,
 }
 
 #[derive(Debug)]
@@ -1148,19 +1146,6 @@ impl<'a> Planner<'a> {
             let body = self.request.payload.as_ref().map(Cow::Borrowed);
             given = vec![(String::new(), body.unwrap_or(Cow::Owned(Value::Null)))];
         }
-        if read_only && function.volatility == Volatility::Volatile {
-            return Err(RestError::sql(
-                "25006",
-                "cannot execute INSERT in a read-only transaction",
-                false,
-            ));
-        }
-        let body = function.sqlite_body.as_deref().ok_or_else(|| {
-            RestError::pgrst(
-                "PGRST127",
-                format!("The function {qualified} cannot run on this store"),
-            )
-        })?;
         let mut arguments = Vec::new();
         for argument in &function.arguments {
             let value = match given.iter().find(|(key, _)| key == rest_name(argument)) {
@@ -1176,20 +1161,7 @@ impl<'a> Planner<'a> {
                     }
                     (pg_type, value) => values::from_json(self.schema, pg_type, value)?,
                 }),
-                None => Argument::Default(
-                    crate::migrate::expression::translate_expr_text(
-                        argument.default.as_deref().unwrap_or("null"),
-                    )
-                    .map_err(|error| {
-                        RestError::pgrst(
-                            "PGRST127",
-                            format!(
-                                "The default of argument {} cannot run: {error}",
-                                argument.name
-                            ),
-                        )
-                    })?,
-                ),
+                None => Argument::Default,
             };
             arguments.push((argument.name.clone(), value));
         }
@@ -1233,7 +1205,6 @@ impl<'a> Planner<'a> {
         };
         Ok(Call {
             function,
-            body,
             arguments,
             result,
             read_only,

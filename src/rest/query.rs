@@ -16,6 +16,7 @@ use crate::auth::Caller;
 use crate::migrate::expression::{substitute_calls, substitute_parameters, translate_expr_text};
 use crate::schema::{
     Column, PgType, PolicyCommand, PrintedType, QualifiedName, SchemaCache, Table, TableKind,
+    Volatility,
 };
 use crate::store::functions::{CLAIM_FUNCTIONS, claim_value};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
@@ -423,6 +424,54 @@ pub fn returning_write(
     Ok(Sql {
         text: format!("WITH {WRITTEN} AS ({command}) {}", rows.text),
         params: rows.params,
+    })
+}
+
+/// For a store that runs functions itself (PostgreSQL): an RPC as one call of the function in
+/// SQL, `"schema"."fn"("a" := CAST($1 AS integer), …)` (an omitted argument takes its default,
+/// an unnamed one goes by position), answering JSON: a scalar's value, a set of scalars as an
+/// array, rows shaped, filtered, ordered and paged as a read's. It runs read-only unless it
+/// is a volatile function called by POST, as PostgREST runs it.
+pub fn native_call(
+    call: &Call,
+    schema: &SchemaCache,
+    caller: &Caller,
+    dialect: &dyn Dialect,
+) -> Result<CallQuery, RestError> {
+    let mut builder = Builder::new(dialect, schema, caller);
+    let result = match &call.result {
+        CallResult::Void => {
+            let text = format!("SELECT {}", builder.invocation(call));
+            CallOutput::Void(Some(builder.finish(text)))
+        }
+        CallResult::Scalar(pg_type) => {
+            let text = format!("SELECT to_json({})", builder.invocation(call));
+            CallOutput::Scalar(builder.finish(text), pg_type.clone())
+        }
+        CallResult::Scalars(pg_type) => {
+            let text = format!(
+                "SELECT to_json(_value) FROM {} AS _value",
+                builder.invocation(call)
+            );
+            CallOutput::Scalars(builder.finish(text), pg_type.clone())
+        }
+        CallResult::Rows { shape, set } => {
+            let from = format!("(SELECT * FROM {})", builder.invocation(call));
+            let rows = builder.rows(shape, &from, false)?;
+            let from = format!("(SELECT * FROM {})", builder.invocation(call));
+            let count = Some(builder.count(shape, &from)?);
+            CallOutput::Rows {
+                rows,
+                count,
+                set: *set,
+                returning: None,
+            }
+        }
+    };
+    Ok(CallQuery {
+        setup: Vec::new(),
+        result,
+        read_only: call.read_only || call.function.volatility != Volatility::Volatile,
     })
 }
 
@@ -1566,9 +1615,27 @@ impl<'d> Builder<'d> {
         )
     }
 
+    /// An RPC on SQLite: the function's translated body, its statements run in order, the last
+    /// one's rows the result. A GET cannot run a volatile function there, as a read-only
+    /// connection cannot tell whether it would write.
     fn call(&mut self, call: &Call) -> Result<CallQuery, RestError> {
-        let statements: Vec<&str> = invoker::body(call.function, self.caller)?
-            .unwrap_or(call.body)
+        let function = call.function;
+        if call.read_only && function.volatility == Volatility::Volatile {
+            return Err(RestError::sql(
+                "25006",
+                "cannot execute INSERT in a read-only transaction",
+                false,
+            ));
+        }
+        let body = function.sqlite_body.as_deref().ok_or_else(|| {
+            RestError::pgrst(
+                "PGRST127",
+                format!("The function {} cannot run on this store", function.name),
+            )
+        })?;
+        let arguments = body_arguments(call)?;
+        let statements: Vec<&str> = invoker::body(function, self.caller)?
+            .unwrap_or(body)
             .split(";\n")
             .map(str::trim)
             .filter(|statement| !statement.trim_end_matches(';').trim().is_empty())
@@ -1588,21 +1655,21 @@ impl<'d> Builder<'d> {
         };
         let mut setup = Vec::new();
         for statement in leading {
-            let text = self.arguments(statement, &call.arguments);
+            let text = self.arguments(statement, &arguments);
             setup.push(self.finish(text));
         }
         let last = last.trim_end_matches(';');
         let result = match &call.result {
             CallResult::Void => {
-                let text = self.arguments(last, &call.arguments);
+                let text = self.arguments(last, &arguments);
                 CallOutput::Void(Some(self.finish(text)))
             }
             CallResult::Scalar(pg_type) => {
-                let text = self.arguments(last, &call.arguments);
+                let text = self.arguments(last, &arguments);
                 CallOutput::Scalar(self.finish(text), pg_type.clone())
             }
             CallResult::Scalars(pg_type) => {
-                let text = self.arguments(last, &call.arguments);
+                let text = self.arguments(last, &arguments);
                 CallOutput::Scalars(self.finish(text), pg_type.clone())
             }
             CallResult::Rows { shape, set } => {
@@ -1611,13 +1678,13 @@ impl<'d> Builder<'d> {
                         .is_some_and(|start| start.eq_ignore_ascii_case(verb))
                 });
                 let returning = writes.then(|| {
-                    let text = self.arguments(last, &call.arguments);
+                    let text = self.arguments(last, &arguments);
                     self.finish(text)
                 });
                 // Each statement binds its own arguments.
                 let from = |builder: &mut Self| match returning {
                     Some(_) => format!("temp.{}", quote_ident(RETURNED)),
-                    None => format!("({})", builder.arguments(last, &call.arguments)),
+                    None => format!("({})", builder.arguments(last, &arguments)),
                 };
                 let rows_from = from(self);
                 let rows = self.rows(shape, &rows_from, false)?;
@@ -1638,9 +1705,45 @@ impl<'d> Builder<'d> {
         })
     }
 
+    /// `call`'s function applied to its arguments in the current statement: each given one
+    /// bound and cast to its declared type (a row built from its JSON object), by name.
+    fn invocation(&mut self, call: &Call) -> String {
+        let mut arguments = Vec::new();
+        for (declared, (_, argument)) in call.function.arguments.iter().zip(&call.arguments) {
+            let Argument::Value(value) = argument else {
+                continue;
+            };
+            let placeholder = self.bind(value.clone());
+            let value = match &declared.row {
+                Some(table) => format!(
+                    "json_populate_record(CAST(NULL AS {}), CAST({placeholder} AS json))",
+                    self.dialect.relation(table)
+                ),
+                None => format!(
+                    "CAST({placeholder} AS {})",
+                    declared
+                        .declared_type
+                        .clone()
+                        .unwrap_or_else(|| declared.pg_type.pg_name())
+                ),
+            };
+            let variadic = if declared.variadic { "VARIADIC " } else { "" };
+            arguments.push(if declared.unnamed() {
+                format!("{variadic}{value}")
+            } else {
+                format!("{variadic}{} := {value}", quote_ident(&declared.name))
+            });
+        }
+        format!(
+            "{}({})",
+            self.dialect.relation(&call.function.name),
+            arguments.join(", ")
+        )
+    }
+
     /// `statement` with each `:argument` replaced by its bound value or default expression;
     /// only the arguments it uses are bound.
-    fn arguments(&mut self, statement: &str, arguments: &[(String, Argument)]) -> String {
+    fn arguments(&mut self, statement: &str, arguments: &[(String, BodyArgument)]) -> String {
         let used = |name: &str| {
             substitute_parameters(statement, &[(name.to_owned(), String::new())]) != statement
         };
@@ -1649,14 +1752,45 @@ impl<'d> Builder<'d> {
             .filter(|(name, _)| used(name))
             .map(|(name, argument)| {
                 let sql = match argument {
-                    Argument::Value(value) => self.bind(value.clone()),
-                    Argument::Default(sql) => format!("({sql})"),
+                    BodyArgument::Value(value) => self.bind(value.clone()),
+                    BodyArgument::Default(sql) => format!("({sql})"),
                 };
                 (name.clone(), sql)
             })
             .collect();
         substitute_parameters(statement, &replacements)
     }
+}
+
+/// An RPC argument as a SQLite body reads it: its value, or its default translated to SQLite.
+enum BodyArgument {
+    Value(Literal),
+    Default(String),
+}
+
+/// The arguments of `call` for its SQLite body, each omitted one's default translated.
+fn body_arguments(call: &Call) -> Result<Vec<(String, BodyArgument)>, RestError> {
+    call.function
+        .arguments
+        .iter()
+        .zip(&call.arguments)
+        .map(|(declared, (name, argument))| {
+            let argument = match argument {
+                Argument::Value(value) => BodyArgument::Value(value.clone()),
+                Argument::Default => BodyArgument::Default(
+                    translate_expr_text(declared.default.as_deref().unwrap_or("null")).map_err(
+                        |error| {
+                            RestError::pgrst(
+                                "PGRST127",
+                                format!("The default of argument {name} cannot run: {error}"),
+                            )
+                        },
+                    )?,
+                ),
+            };
+            Ok((name.clone(), argument))
+        })
+        .collect()
 }
 
 fn where_clause(terms: &[String]) -> String {
@@ -1984,8 +2118,8 @@ mod tests {
         let sql = builder.arguments(
             "select ':a', \":a\", :a, :b, :unknown",
             &[
-                ("a".into(), Argument::Value(Literal::Integer(7))),
-                ("b".into(), Argument::Default("pg_now()".into())),
+                ("a".into(), BodyArgument::Value(Literal::Integer(7))),
+                ("b".into(), BodyArgument::Default("pg_now()".into())),
             ],
         );
         assert_eq!(sql, "select ':a', \":a\", ?1, (pg_now()), :unknown");

@@ -689,6 +689,14 @@ pub struct FunctionArgument {
     /// its columns, `pg_type` is then jsonb.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row: Option<QualifiedName>,
+    /// The type as a PostgreSQL database prints it (`format_type`), when read from its
+    /// catalog: a call there casts the argument to it, whatever `pg_type` the planner reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_type: Option<String>,
+    /// `variadic v text[]`: called with `VARIADIC`, its values an array (read from a
+    /// PostgreSQL catalog).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub variadic: bool,
 }
 
 impl FunctionArgument {

@@ -74,6 +74,8 @@ fn argument(name: &str, pg_type: PgType, default: Option<&str>) -> FunctionArgum
         pg_type,
         default: default.map(Into::into),
         row: None,
+        declared_type: None,
+        variadic: false,
     }
 }
 

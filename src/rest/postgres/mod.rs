@@ -2,8 +2,8 @@
 //! as on SQLite, its SQL comes from the `Postgres` dialect, and it runs in one transaction under
 //! the caller's role (`set local role`) and claims (`request.jwt.claims` and the request's
 //! method, path, headers and cookies), so the database's own grants and policies decide what
-//! it reads and writes. A write is one statement returning the rows it wrote. RPC is not
-//! served there yet: it answers 501.
+//! it reads and writes. A write is one statement returning the rows it wrote; an RPC one call
+//! of the function in SQL.
 
 mod dialect;
 
@@ -19,7 +19,7 @@ use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use super::error::RestError;
 use super::execute::{Outcome, WriteOptions, check_max_affected};
 use super::plan::{self, Plan};
-use super::query::{self, Query, Sql};
+use super::query::{self, CallOutput, CallQuery, Query, Sql};
 use super::request;
 use super::response;
 use super::values::Literal;
@@ -59,16 +59,9 @@ pub async fn handle(
     };
     let result = async {
         let request = request::parse(method, path, raw_query, headers, &body, &rest.api.schemas)?;
-        if let request::Target::Rpc(_) = request.target {
-            return Err(RestError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "0A000",
-                "RPC is not served on the PostgreSQL store yet",
-            ));
-        }
         let plan = plan::build(&request, &rest.schema, rest.api.max_rows)?;
         let settings = RequestSettings::new(method.as_str(), &format!("/{path}"), headers);
-        let outcome = match plan {
+        let outcome = match &plan {
             Plan::Read(_) => {
                 let query = query::to_sql(&plan, &rest.schema, &caller, &Postgres)?;
                 read(&rest.store, &caller, &settings, query).await?
@@ -78,7 +71,12 @@ pub async fn handle(
                 let options = WriteOptions::of(&request);
                 write(&rest.store, &caller, &settings, &sql, options).await?
             }
-            Plan::Call(_) => return Err(RestError::internal("RPC planned on PostgreSQL")),
+            Plan::Call(call) => {
+                let query = query::native_call(call, &rest.schema, &caller, &Postgres)?;
+                let options = WriteOptions::of(&request);
+                let counted = request.prefer.count.is_some();
+                invoke(&rest.store, &caller, &settings, query, options, counted).await?
+            }
         };
         response::render(&request, outcome)
     }
@@ -121,6 +119,101 @@ async fn write(
         location: None,
         only_updated: false,
     })
+}
+
+/// Runs an RPC in a transaction as `caller` (read-only when `query` says so), committed unless
+/// `tx=rollback` or the rows it answered break the request's singular or `max-affected` demand.
+async fn invoke(
+    store: &PgStore,
+    caller: &Caller,
+    settings: &RequestSettings,
+    query: CallQuery,
+    options: WriteOptions,
+    counted: bool,
+) -> Result<Outcome, RestError> {
+    let failed = |error: tokio_postgres::Error| database_error(&error, caller.role == Role::Anon);
+    let mut client = store.client().await.map_err(unavailable)?;
+    let transaction = client
+        .build_transaction()
+        .read_only(query.read_only)
+        .start()
+        .await
+        .map_err(failed)?;
+    impersonate(&transaction, caller, settings)
+        .await
+        .map_err(failed)?;
+    let outcome = match &query.result {
+        CallOutput::Void(sql) => {
+            if let Some(sql) = sql {
+                all(&transaction, sql).await.map_err(failed)?;
+            }
+            Outcome::Value(None)
+        }
+        CallOutput::Scalar(sql, _) => {
+            let row = one(&transaction, sql).await.map_err(failed)?;
+            let value = row.try_get::<_, Option<JsonText>>(0).map_err(failed)?;
+            Outcome::Value(Some(value.map_or_else(|| "null".to_owned(), |json| json.0)))
+        }
+        CallOutput::Scalars(sql, _) => {
+            let values = all(&transaction, sql)
+                .await
+                .map_err(failed)?
+                .iter()
+                .map(|row| row.try_get::<_, Option<JsonText>>(0))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(failed)?;
+            let values: Vec<&str> = values
+                .iter()
+                .map(|value| value.as_ref().map_or("null", |json| json.0.as_str()))
+                .collect();
+            Outcome::Rows {
+                body: format!("[{}]", values.join(",")),
+                returned: values.len() as u64,
+                total: None,
+            }
+        }
+        CallOutput::Rows {
+            rows, count, set, ..
+        } => {
+            let row = one(&transaction, rows).await.map_err(failed)?;
+            let body = row.try_get::<_, JsonText>(0).map_err(failed)?.0;
+            let returned = whole_number(&row, 1).map_err(failed)?;
+            if *set {
+                let total = match count.as_ref().filter(|_| counted) {
+                    Some(count) => {
+                        let row = one(&transaction, count).await.map_err(failed)?;
+                        Some(whole_number(&row, 0).map_err(failed)?)
+                    }
+                    None => None,
+                };
+                Outcome::Rows {
+                    body,
+                    returned,
+                    total,
+                }
+            } else {
+                // One composite: its object, or null.
+                let rows: Vec<serde_json::Value> =
+                    serde_json::from_str(&body).map_err(RestError::internal)?;
+                let first = rows.into_iter().next().unwrap_or_default();
+                Outcome::Value(Some(first.to_string()))
+            }
+        }
+    };
+    let refused = match &outcome {
+        Outcome::Rows { returned, .. } if options.singular && *returned != 1 => {
+            Err(response::singular_mismatch(*returned))
+        }
+        Outcome::Rows { returned, .. } => check_max_affected(*returned, options),
+        _ => Ok(()),
+    };
+    if options.rollback || refused.is_err() {
+        transaction.rollback().await.map_err(failed)?;
+    } else {
+        transaction.commit().await.map_err(failed)?;
+    }
+    refused?;
+    Ok(outcome)
 }
 
 /// Runs a read in a read-only transaction as `caller`.
@@ -238,6 +331,16 @@ async fn one(
     let params: Vec<Param> = sql.params.iter().map(Param::from).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param as _).collect();
     transaction.query_one(&sql.text, &refs).await
+}
+
+/// Every row `sql` answers.
+async fn all(
+    transaction: &tokio_postgres::Transaction<'_>,
+    sql: &Sql,
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let params: Vec<Param> = sql.params.iter().map(Param::from).collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param as _).collect();
+    transaction.query(&sql.text, &refs).await
 }
 
 /// The count in column `index`: `count(*)` is a bigint, a constant an integer.
