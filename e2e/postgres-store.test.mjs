@@ -46,7 +46,13 @@ create function public.pick(x text) returns text language sql immutable as $$ se
 create function public.add_score(points int) returns public.scores
 language sql as $$ insert into public.scores (points) values (points) returning * $$;
 create function public.nothing() returns void language sql as $$ select 1 $$;
+create function public.joined(variadic parts text[]) returns text
+language sql immutable as $$ select array_to_string(parts, '-') $$;
 create function public.echo(json) returns json language sql immutable as $$ select $1 $$;
+create function public.stats(out low int, out high int)
+language sql stable as $$ select min(points) as low, max(points) as high from public.scores $$;
+create function public.owned(p public.profiles) returns setof public.scores
+language sql stable as $$ select * from public.scores where user_id = p.id $$;
 create function public.doubled(s public.scores) returns int language sql stable as $$ select s.points * 2 $$;
 create function public.checked(points int) returns int language plpgsql immutable as $$
 begin
@@ -259,8 +265,11 @@ onBothStores("an RPC answers a scalar, a set of scalars, rows and nothing as Pos
   const nothing = await ana.rpc("nothing")
   assert.deepEqual([nothing.status, nothing.data, nothing.error], [204, null, null])
   assert.deepEqual((await ana.rpc("echo", { a: [1, { b: null }] })).data, { a: [1, { b: null }] })
+  assert.deepEqual((await ana.rpc("stats")).data, { low: 10, high: 30 })
   const computed = await ana.from("scores").select("points, doubled").order("doubled", { ascending: false })
   assert.deepEqual(computed.data, [{ points: 30, doubled: 60 }, { points: 10, doubled: 20 }])
+  const related = await ana.from("profiles").select("name, owned(points)").order("name").order("points", { referencedTable: "owned" })
+  assert.deepEqual(related.data, [{ name: "Bob", owned: [] }, { name: "ana", owned: [{ points: 10 }, { points: 30 }] }])
 })
 
 onBothStores("an RPC picks its overload by the argument names, and refuses unknown or ambiguous calls", async (store) => {
@@ -297,6 +306,14 @@ onBothStores("an invoker function reads under the caller's policies; a definer o
   assert.deepEqual((await store.client(ANON_KEY).rpc("board").select("points").order("points")).data, [{ points: 5 }, { points: 10 }, { points: 30 }])
   const anon = await store.client(ANON_KEY).rpc("my_scores")
   assert.deepEqual(anon.data, [])
+})
+
+test("a variadic argument takes an array, or its repeated query parameter on GET (PostgreSQL)", async () => {
+  const client = server.client(ANON_KEY)
+  assert.equal((await client.rpc("joined", { parts: ["a", "b", "c"] })).data, "a-b-c")
+  const viaGet = await fetch(`${server.url}/rest/v1/rpc/joined?parts=x&parts=y`, { headers: { apikey: ANON_KEY } })
+  assert.equal(viaGet.status, 200)
+  assert.equal(await viaGet.json(), "x-y")
 })
 
 // SQLite refuses an invoker body's `insert … returning` on a table with row-level security.

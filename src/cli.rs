@@ -172,7 +172,7 @@ async fn start_postgres(project: Project, port: Option<u16>, url: &str) -> anyho
         .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
     let address = listener.local_addr()?;
     println!(
-        "Solobase started on PostgreSQL: only REST reads and writes and /auth/v1/health are served there so far.\n"
+        "Solobase started on PostgreSQL: only REST (reads, writes, RPC) and /auth/v1/health are served there so far.\n"
     );
     let keys = crate::auth::Keys::new(&project.config.auth);
     status::print_endpoints(

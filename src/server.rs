@@ -120,7 +120,7 @@ async fn shape_rejections(
 }
 
 /// The router of a server on the PostgreSQL store: what that store serves so far (`GET
-/// /auth/v1/health`, REST reads and writes); every other request of the four APIs is refused with a 501
+/// /auth/v1/health`, REST reads, writes and RPC); every other request of the four APIs is refused with a 501
 /// in its API's error shape, so no client mistakes it for an empty or failed answer.
 pub fn postgres_router(rest: crate::rest::postgres::PgRest) -> Router {
     Router::new()

@@ -1149,6 +1149,19 @@ impl<'a> Planner<'a> {
         let mut arguments = Vec::new();
         for argument in &function.arguments {
             let value = match given.iter().find(|(key, _)| key == rest_name(argument)) {
+                // A variadic argument repeated in the query string (`v=a&v=b`) is its array.
+                Some(_) if read_only && argument.variadic => {
+                    let items = given
+                        .iter()
+                        .filter(|(key, _)| key == rest_name(argument))
+                        .map(|(_, value)| value.as_ref().clone())
+                        .collect();
+                    Argument::Value(values::from_json(
+                        self.schema,
+                        &argument.pg_type,
+                        &Value::Array(items),
+                    )?)
+                }
                 Some((_, value)) if argument.row.is_some() => Argument::Value(values::from_json(
                     self.schema,
                     &PgType::Jsonb,

@@ -438,6 +438,74 @@ impl<'a> FromSql<'a> for JsonText {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::rest::fixture;
+
+    /// The statements an RPC runs on PostgreSQL.
+    fn call(method: Method, target: &str, body: &str) -> CallQuery {
+        let schema = fixture::schema();
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let request = request::parse(
+            &method,
+            path,
+            query,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            &ApiConfig::default().schemas,
+        )
+        .unwrap();
+        let Plan::Call(call) = plan::build(&request, &schema, 1000).unwrap() else {
+            panic!("{target} is no call")
+        };
+        query::native_call(&call, &schema, &fixture::caller(Role::Anon), &Postgres).unwrap()
+    }
+
+    #[test]
+    fn a_call_names_its_arguments_casts_them_and_shapes_its_rows_as_a_read() {
+        let query = call(
+            Method::POST,
+            "rpc/search_todos?select=id&id=gt.1&order=id.desc",
+            r#"{"query": "a"}"#,
+        );
+        let CallOutput::Rows {
+            rows, count, set, ..
+        } = query.result
+        else {
+            panic!("{:?}", query.result)
+        };
+        assert!(set && query.read_only, "a stable function runs read-only");
+        assert_eq!(
+            rows.text,
+            r#"SELECT coalesce(json_agg(_row), '[]'), count(*) FROM (SELECT (SELECT row_to_json(_object) FROM (SELECT t1."id" AS "id") AS _object) AS _row FROM (SELECT * FROM "public"."search_todos"("query" := CAST($1 AS text))) AS t1 WHERE (t1."id" > $2) ORDER BY t1."id" DESC NULLS FIRST LIMIT 1000 OFFSET 0) AS _rows"#
+        );
+        assert_eq!(
+            rows.params,
+            vec![Literal::Text("a".into()), Literal::Integer(1)]
+        );
+        let count = count.unwrap();
+        assert_eq!(
+            count.text,
+            r#"SELECT count(*) FROM (SELECT * FROM "public"."search_todos"("query" := CAST($1 AS text))) AS t2 WHERE (t2."id" > $2)"#
+        );
+    }
+
+    #[test]
+    fn a_scalar_is_its_json_and_a_volatile_function_on_get_is_left_to_the_database() {
+        let query = call(Method::POST, "rpc/todo_count", "{}");
+        let CallOutput::Scalar(sql, _) = query.result else {
+            panic!("{:?}", query.result)
+        };
+        assert_eq!(sql.text, r#"SELECT to_json("public"."todo_count"())"#);
+        // A read-only transaction refuses the write itself (25006), as PostgREST's does.
+        let query = call(Method::GET, "rpc/finish_all", "");
+        assert!(query.read_only);
+        let CallOutput::Void(Some(sql)) = query.result else {
+            panic!("{:?}", query.result)
+        };
+        assert_eq!(sql.text, r#"SELECT "public"."finish_all"()"#);
+        assert!(!call(Method::POST, "rpc/finish_all", "").read_only);
+    }
+
     #[test]
     fn json_arrays_become_postgres_array_literals() {
         let array = serde_json::json!(["a", null, "say \"hi\"", "back\\slash", [1, 2], {"k": 1}]);

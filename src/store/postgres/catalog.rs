@@ -174,6 +174,18 @@ struct Parameter {
     default: Option<String>,
 }
 
+impl Parameter {
+    /// IN, INOUT or VARIADIC: a call passes it.
+    fn input(&self) -> bool {
+        matches!(self.mode.as_str(), "i" | "b" | "v")
+    }
+
+    /// OUT, INOUT or a column of `returns table`: the function returns it.
+    fn output(&self) -> bool {
+        matches!(self.mode.as_str(), "o" | "b" | "t")
+    }
+}
+
 /// Adds the functions of `schemas` that PostgREST could call to `cache` (procedures,
 /// aggregates and window functions aside, and functions of pseudo-type arguments or returning
 /// a bare `record`): their arguments with names, types and defaults, what they return,
@@ -255,56 +267,51 @@ async fn functions(
         let parameters = parameters.remove(&row.get(0)).unwrap_or_default();
         if parameters
             .iter()
-            .any(|parameter| parameter.pseudo && parameter.mode != "t" && parameter.mode != "o")
+            .any(|parameter| parameter.pseudo && parameter.input())
         {
             continue;
         }
+        let set: bool = row.get(5);
+        let (typtype, type_name, relid): (String, String, u32) =
+            (row.get(8), row.get(10), row.get(11));
         let outputs: Vec<(String, PgType)> = parameters
             .iter()
-            .filter(|parameter| matches!(parameter.mode.as_str(), "o" | "b" | "t"))
+            .filter(|parameter| parameter.output())
             .map(|parameter| (parameter.name.clone(), parameter.pg_type.clone()))
             .collect();
-        let set: bool = row.get(5);
-        let (typtype, type_name): (String, String) = (row.get(8), row.get(10));
-        let returns = if type_name == "trigger" || type_name == "event_trigger" {
-            FunctionReturn::Trigger
-        } else if type_name == "void" {
-            FunctionReturn::Void
-        } else if !outputs.is_empty() {
-            if set {
-                FunctionReturn::Table(outputs)
-            } else {
-                FunctionReturn::Record(outputs)
-            }
-        } else if let Some(table) = row_types.get(&row.get(11)).filter(|_| typtype == "c") {
-            FunctionReturn::Rows {
-                table: table.clone(),
-                set,
-            }
-        } else if let Some(columns) = composite_columns
-            .get(&row.get(11))
-            .filter(|_| typtype == "c")
-        {
-            if set {
-                FunctionReturn::Table(columns.clone())
-            } else {
-                FunctionReturn::Record(columns.clone())
-            }
-        } else if typtype == "p" {
-            continue;
-        } else {
-            let enum_name = (typtype == "e")
-                .then(|| QualifiedName::new(row.get::<_, String>(9), type_name.clone()));
-            let pg_type = value_type(cache, &row.get::<_, String>(7), enum_name);
-            if set {
-                FunctionReturn::SetOf(pg_type)
-            } else {
-                FunctionReturn::Scalar(pg_type)
+        let columns = match (outputs.is_empty(), typtype.as_str()) {
+            (false, _) => Some(outputs),
+            (true, "c") => composite_columns.get(&relid).cloned(),
+            _ => None,
+        };
+        let returns = match (type_name.as_str(), typtype.as_str(), columns) {
+            ("trigger" | "event_trigger", ..) => FunctionReturn::Trigger,
+            ("void", ..) => FunctionReturn::Void,
+            (_, _, Some(columns)) if set => FunctionReturn::Table(columns),
+            (_, _, Some(columns)) => FunctionReturn::Record(columns),
+            (_, "c", None) => match row_types.get(&relid) {
+                Some(table) => FunctionReturn::Rows {
+                    table: table.clone(),
+                    set,
+                },
+                None => continue,
+            },
+            // A bare `record` or a polymorphic type: no call can say what it returns.
+            (_, "p", None) => continue,
+            (_, _, None) => {
+                let enum_name = (typtype == "e")
+                    .then(|| QualifiedName::new(row.get::<_, String>(9), type_name.clone()));
+                let pg_type = value_type(cache, &row.get::<_, String>(7), enum_name);
+                if set {
+                    FunctionReturn::SetOf(pg_type)
+                } else {
+                    FunctionReturn::Scalar(pg_type)
+                }
             }
         };
         let arguments = parameters
             .into_iter()
-            .filter(|parameter| matches!(parameter.mode.as_str(), "i" | "b" | "v"))
+            .filter(Parameter::input)
             .map(|parameter| FunctionArgument {
                 variadic: parameter.mode == "v",
                 name: parameter.name,
