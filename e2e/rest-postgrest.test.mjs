@@ -246,6 +246,15 @@ test("with missing=default every row draws its identity's next value, given or n
   assert.deepEqual(second.data.map((row) => row.id), [100, defaulted + 2])
 })
 
+test("a function's rows take its result's columns by position, whatever the body names them", async () => {
+  assert.deepEqual((await db.rpc("message_span")).data, { first_id: 1, last_id: 3 })
+  assert.deepEqual((await db.rpc("per_user")).data, [
+    { who: "kiwicopple", messages: 1 },
+    { who: "supabot", messages: 2 },
+  ])
+  assert.deepEqual((await db.rpc("per_user").eq("who", "supabot").select("messages")).data, [{ messages: 2 }])
+})
+
 // Last: it moves rows, which the insertion-order test above relies on.
 test("an updated row moves to the end of its table, as Postgres writes it anew; an upsert of the key alone answers the row", async () => {
   const order = async (table, column) => (await db.from(table).select(column)).data.map((row) => row[column])

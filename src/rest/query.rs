@@ -1681,10 +1681,22 @@ impl<'d> Builder<'d> {
                     let text = self.arguments(last, &arguments);
                     self.finish(text)
                 });
+                // The body's columns are the result's by position, as Postgres reads a
+                // function's rows (`select min(x), max(x)` fills `lo` and `hi`).
+                let columns: Vec<String> = shape
+                    .table
+                    .columns
+                    .iter()
+                    .map(|column| quote_ident(&column.name))
+                    .collect();
                 // Each statement binds its own arguments.
                 let from = |builder: &mut Self| match returning {
                     Some(_) => format!("temp.{}", quote_ident(RETURNED)),
-                    None => format!("({})", builder.arguments(last, &arguments)),
+                    None => format!(
+                        "(WITH _solobase_result({}) AS ({}) SELECT * FROM _solobase_result)",
+                        columns.join(", "),
+                        builder.arguments(last, &arguments)
+                    ),
                 };
                 let rows_from = from(self);
                 let rows = self.rows(shape, &rows_from, false)?;
