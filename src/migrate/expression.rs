@@ -510,6 +510,10 @@ impl VisitorMut for Rewriter<'_> {
         {
             return ControlFlow::Break(error);
         }
+        // Before the scales: post_visit_expr pops them for the node as rewritten.
+        if let Err(error) = super::ranges::rewrite(&self.scopes, expr) {
+            return ControlFlow::Break(error);
+        }
         if let Some(operands) = Self::printed_operands(expr) {
             let scales = operands
                 .into_iter()
@@ -991,7 +995,8 @@ fn translate_call(name: &str, args: &[String]) -> Result<String, Unsupported> {
             | "round" | "replace" | "substr" | "concat" | "crypt" | "gen_salt" | "count" | "sum"
             | "avg" | "min" | "max" | "random" | "pg_json_contains" | "auth_uid" | "auth_role"
             | "auth_email" | "auth_jwt" | "storage_foldername" | "storage_filename"
-            | "storage_extension",
+            | "storage_extension" | "pg_range_make" | "pg_range_op" | "pg_range_has"
+            | "pg_range_fn",
             _,
         ) => format!("{name}({joined})"),
         _ => {
@@ -1026,15 +1031,15 @@ fn translate_cast(inner: &Expr, data_type: &DataType) -> Result<String, Unsuppor
         return Ok(naming::quote_literal(&json));
     }
     let base = type_name.split('(').next().unwrap_or("").trim();
-    // tsvector, ranges, inet/cidr: stored as Postgres prints them.
+    // tsvector, ranges, inet/cidr: stored as Postgres prints them; a literal that is no value
+    // of the type fails where it is evaluated, as in Postgres.
     if let Some(printed) = crate::schema::PrintedType::named(base) {
-        return Ok(match literal {
-            Some(text) => naming::quote_literal(
-                &crate::migrate::printed::normalize(printed, &text)
-                    .map_err(|error| Unsupported(error.message))?,
-            ),
-            None => format!("pg_printed({inner}, '{}')", printed.udt_name()),
-        });
+        return Ok(
+            match literal.and_then(|text| crate::migrate::printed::normalize(printed, &text).ok()) {
+                Some(printed) => naming::quote_literal(&printed),
+                None => format!("pg_printed({inner}, '{}')", printed.udt_name()),
+            },
+        );
     }
     Ok(match base {
         "int" | "integer" | "int2" | "int4" | "int8" | "smallint" | "bigint" => {

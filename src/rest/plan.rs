@@ -23,6 +23,7 @@ use crate::schema::{
     Column, ForeignKey, Function, FunctionArgument, FunctionReturn, PgType, QualifiedName,
     SchemaCache, Table, TableKind,
 };
+use crate::store::range::RangeType;
 
 /// What one request does, resolved against the schema.
 #[derive(Debug)]
@@ -243,6 +244,13 @@ pub enum Test {
     JsonContain {
         operator: ContainOperator,
         json: String,
+    },
+    /// A range operator (`cs`, `ov`, `sl`, `adj`, `gt`, …) on a range column; the operand is a
+    /// range of the column's type in its printed form.
+    Range {
+        symbol: &'static str,
+        kind: RangeType,
+        range: String,
     },
     /// `fts` and friends, approximated: the words must appear (`any`: one of them), or the
     /// phrase must, case-insensitively.
@@ -679,6 +687,16 @@ impl<'a> Planner<'a> {
     fn test(&self, expr: &Expr, operation: &Operation) -> Result<Test, RestError> {
         let pg_type = expr.pg_type();
         let operand = |text: &str| values::from_text(self.schema, &pg_type, text);
+        if let PgType::Printed(printed) = &pg_type
+            && let Some(kind) = printed.range()
+            && let Some((symbol, value)) = range_operation(operation)
+        {
+            return Ok(Test::Range {
+                symbol,
+                kind,
+                range: crate::store::range::normalize(kind, value).map_err(RestError::from)?,
+            });
+        }
         Ok(match operation {
             Operation::Compare { operator, value } => {
                 let comparison = match operator {
@@ -734,20 +752,11 @@ impl<'a> Planner<'a> {
                         json: values::json_from_text(&pg_type, value)?,
                     }
                 }
-                other => {
-                    let symbol = match operator {
-                        ContainOperator::Contains => "@>",
-                        ContainOperator::ContainedBy => "<@",
-                        ContainOperator::Overlaps => "&&",
-                    };
-                    return Err(RestError::sql(
-                        "42883",
-                        format!("operator does not exist: {} {symbol} unknown", other.pg_name()),
-                        false,
-                    )
-                    .hint("No operator matches the given name and argument types. You might need to add explicit type casts."));
-                }
+                other => return Err(no_operator(other, operator.symbol())),
             },
+            Operation::Range { operator, .. } => {
+                return Err(no_operator(&pg_type, operator.symbol()));
+            }
             Operation::TextSearch { kind, query, .. } => {
                 let words: Vec<String> = query
                     .split(|c: char| !c.is_alphanumeric())
@@ -1619,6 +1628,36 @@ fn with_path(value: Expr, column: &Column, field: &Field) -> Result<Expr, RestEr
         path: field.json_path.clone(),
         ..value
     })
+}
+
+/// The Postgres operator and operand of a filter on a range column: containment, overlap,
+/// position, adjacency and order (`eq`/`neq` compare the printed forms as any value's).
+fn range_operation(operation: &Operation) -> Option<(&'static str, &str)> {
+    match operation {
+        Operation::Contain { operator, value } => Some((operator.symbol(), value)),
+        Operation::Range { operator, value } => Some((operator.symbol(), value)),
+        Operation::Compare { operator, value } => Some((
+            match operator {
+                Operator::Gt => ">",
+                Operator::Gte => ">=",
+                Operator::Lt => "<",
+                Operator::Lte => "<=",
+                _ => return None,
+            },
+            value,
+        )),
+        _ => None,
+    }
+}
+
+/// Postgres's answer to an operator its operand's type lacks (the filter's value is `unknown`).
+fn no_operator(pg_type: &PgType, symbol: &str) -> RestError {
+    RestError::sql(
+        "42883",
+        format!("operator does not exist: {} {symbol} unknown", pg_type.pg_name()),
+        false,
+    )
+    .hint("No operator matches the given name and argument types. You might need to add explicit type casts.")
 }
 
 /// `match`/`imatch` patterns must compile, as Postgres checks its `~` operands (2201B).

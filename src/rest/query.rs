@@ -20,6 +20,7 @@ use crate::schema::{
 };
 use crate::store::functions::{CLAIM_FUNCTIONS, claim_value};
 use crate::store::naming::{quote_ident, quote_literal, table_ident};
+use crate::store::range::RangeType;
 
 /// SQL text and its positional parameters.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -165,6 +166,10 @@ pub trait Dialect {
     fn pattern(&self, kind: PatternKind, sql: &str, placeholder: &str) -> String;
     fn array_contain(&self, operator: ContainOperator, sql: &str, placeholder: &str) -> String;
     fn json_contain(&self, operator: ContainOperator, sql: &str, placeholder: &str) -> String;
+    /// The range operator `symbol` (`@>`, `<<`, `-|-`, `<`, …) between the stored range `sql`
+    /// and the range of `kind` bound as `placeholder`.
+    fn range_operator(&self, symbol: &str, kind: RangeType, sql: &str, placeholder: &str)
+    -> String;
     /// A call of `computed`'s function with the row `alias` (a computed field).
     fn row_call(&self, computed: &Computed, alias: &str) -> String;
     /// The rows `computed`'s function returns for the row `parent`, as `child` with the
@@ -354,6 +359,19 @@ impl Dialect for Sqlite {
             ContainOperator::ContainedBy => format!("pg_json_contains({placeholder}, {sql})"),
             _ => format!("pg_json_contains({sql}, {placeholder})"),
         }
+    }
+
+    fn range_operator(
+        &self,
+        symbol: &str,
+        kind: RangeType,
+        sql: &str,
+        placeholder: &str,
+    ) -> String {
+        format!(
+            "pg_range_op('{symbol}', '{}', {sql}, {placeholder})",
+            kind.name()
+        )
     }
 
     /// Through the runtime's `pg_call`, the row as the JSON object a row-typed argument is
@@ -781,6 +799,15 @@ impl<'d> Builder<'d> {
             Test::JsonContain { operator, json } => {
                 let placeholder = self.bind(Literal::Text(json.clone()));
                 self.dialect.json_contain(*operator, &sql, &placeholder)
+            }
+            Test::Range {
+                symbol,
+                kind,
+                range,
+            } => {
+                let placeholder = self.bind(Literal::Text(range.clone()));
+                self.dialect
+                    .range_operator(symbol, *kind, &sql, &placeholder)
             }
             Test::Words { words, any, phrase } => {
                 let patterns: Vec<String> = if *phrase {

@@ -148,6 +148,11 @@ pub enum Operation {
         operator: ContainOperator,
         value: String,
     },
+    /// `sl sr nxr nxl adj` with the raw operand (`[2,25)`).
+    Range {
+        operator: RangeOperator,
+        value: String,
+    },
     /// `fts plfts phfts wfts`, optionally with a language: `fts(english).cat`.
     TextSearch {
         kind: TextSearchKind,
@@ -194,6 +199,45 @@ pub enum ContainOperator {
     ContainedBy,
     /// `ov` — `&&`
     Overlaps,
+}
+
+impl ContainOperator {
+    /// The Postgres operator.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            ContainOperator::Contains => "@>",
+            ContainOperator::ContainedBy => "<@",
+            ContainOperator::Overlaps => "&&",
+        }
+    }
+}
+
+/// PostgREST's operators of a range's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeOperator {
+    /// `sl` — `<<`
+    StrictlyLeft,
+    /// `sr` — `>>`
+    StrictlyRight,
+    /// `nxr` — `&<`
+    NotExtendsRight,
+    /// `nxl` — `&>`
+    NotExtendsLeft,
+    /// `adj` — `-|-`
+    Adjacent,
+}
+
+impl RangeOperator {
+    /// The Postgres operator.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            RangeOperator::StrictlyLeft => "<<",
+            RangeOperator::StrictlyRight => ">>",
+            RangeOperator::NotExtendsRight => "&<",
+            RangeOperator::NotExtendsLeft => "&>",
+            RangeOperator::Adjacent => "-|-",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -881,6 +925,19 @@ fn parse_filter_value(text: &str) -> Result<(bool, Operation), RestError> {
                     "cs" => ContainOperator::Contains,
                     "cd" => ContainOperator::ContainedBy,
                     _ => ContainOperator::Overlaps,
+                },
+                value: value.to_owned(),
+            },
+        )),
+        ("sl" | "sr" | "nxr" | "nxl" | "adj", None) => Ok((
+            negated,
+            Operation::Range {
+                operator: match name {
+                    "sl" => RangeOperator::StrictlyLeft,
+                    "sr" => RangeOperator::StrictlyRight,
+                    "nxr" => RangeOperator::NotExtendsRight,
+                    "nxl" => RangeOperator::NotExtendsLeft,
+                    _ => RangeOperator::Adjacent,
                 },
                 value: value.to_owned(),
             },

@@ -378,6 +378,8 @@ pub enum PrintedType {
     Int8Range,
     NumRange,
     DateRange,
+    TsRange,
+    TstzRange,
     Inet,
     Cidr,
     /// pgvector's `vector(n)`.
@@ -461,6 +463,8 @@ impl PrintedType {
             "int8range" => PrintedType::Int8Range,
             "numrange" => PrintedType::NumRange,
             "daterange" => PrintedType::DateRange,
+            "tsrange" => PrintedType::TsRange,
+            "tstzrange" => PrintedType::TstzRange,
             "inet" => PrintedType::Inet,
             "cidr" => PrintedType::Cidr,
             _ => return None,
@@ -475,12 +479,19 @@ impl PrintedType {
             PrintedType::Int8Range => "int8range",
             PrintedType::NumRange => "numrange",
             PrintedType::DateRange => "daterange",
+            PrintedType::TsRange => "tsrange",
+            PrintedType::TstzRange => "tstzrange",
             PrintedType::Inet => "inet",
             PrintedType::Cidr => "cidr",
             PrintedType::Vector(_) => "vector",
             PrintedType::Geometry(column) if column.geography => "geography",
             PrintedType::Geometry(_) => "geometry",
         }
+    }
+
+    /// The range type it is, for the range types.
+    pub fn range(self) -> Option<crate::store::range::RangeType> {
+        crate::store::range::RangeType::named(self.udt_name())
     }
 }
 

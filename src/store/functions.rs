@@ -479,6 +479,7 @@ pub fn register(connection: &Connection, session: Arc<Session>) -> rusqlite::Res
     super::text::register(connection)?;
     super::numeric::register(connection)?;
     super::geometry::functions::register(connection)?;
+    super::range::register(connection)?;
     crate::storage::functions::register(connection)?;
     crate::realtime::send::register(connection)?;
     // The project's functions and triggers, run by the plpgsql interpreter.

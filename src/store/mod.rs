@@ -12,6 +12,7 @@ pub mod naming;
 pub mod numeric;
 mod pool;
 pub mod postgres;
+pub mod range;
 pub mod sequence;
 pub mod settings;
 pub mod text;

@@ -7,6 +7,7 @@ use crate::rest::query::Dialect;
 use crate::rest::request::{ContainOperator, JsonKey, JsonStep};
 use crate::schema::{Column, PgType, QualifiedName};
 use crate::store::naming::{quote_ident, quote_literal};
+use crate::store::range::RangeType;
 
 pub struct Postgres;
 
@@ -130,15 +131,25 @@ impl Dialect for Postgres {
         // The values arrive as a JSON array; compared as text, the element type's output form.
         format!(
             "(CAST({sql} AS TEXT[]) {} ARRAY(SELECT json_array_elements_text(CAST({placeholder} AS JSON))))",
-            contain_operator(operator)
+            operator.symbol()
         )
     }
 
     fn json_contain(&self, operator: ContainOperator, sql: &str, placeholder: &str) -> String {
         format!(
             "(CAST({sql} AS JSONB) {} CAST({placeholder} AS JSONB))",
-            contain_operator(operator)
+            operator.symbol()
         )
+    }
+
+    fn range_operator(
+        &self,
+        symbol: &str,
+        kind: RangeType,
+        sql: &str,
+        placeholder: &str,
+    ) -> String {
+        format!("({sql} {symbol} CAST({placeholder} AS {}))", kind.name())
     }
 
     /// The function called on the row rebuilt as its table's type (the parent may be a
@@ -165,13 +176,5 @@ impl Dialect for Postgres {
         child: &str,
     ) -> String {
         format!("{} AS {child}", self.row_call(computed, parent))
-    }
-}
-
-fn contain_operator(operator: ContainOperator) -> &'static str {
-    match operator {
-        ContainOperator::Contains => "@>",
-        ContainOperator::ContainedBy => "<@",
-        ContainOperator::Overlaps => "&&",
     }
 }

@@ -1,0 +1,206 @@
+//! Ranges: what the translator does with range-typed expressions — columns of a range type,
+//! casts to one, constructors (`int4range(1, 5, '[]')`) and what range operators and functions
+//! give. Their operators (`@>`, `&&`, `<<`, `-|-`, `*`, `+`, comparisons…) and functions
+//! (`lower`, `isempty`, `range_merge`, …) become calls of `store::range`'s SQL functions for the
+//! operands' range type; a bare string beside a range is a range of its type, as Postgres reads
+//! an `unknown` literal, and any other operand of `@>`/`<@` is an element.
+
+use sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
+    ObjectNamePart, Value, ValueWithSpan,
+};
+
+use super::expression::{Unsupported, name_parts};
+use super::typed::{self, Scope};
+use crate::schema::PgType;
+use crate::store::range::RangeType;
+
+/// The range type `expr` has, when the translator can tell.
+pub fn range_type(scopes: &[Scope], expr: &Expr) -> Option<RangeType> {
+    match expr {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+            match typed::column_type(scopes, expr)? {
+                PgType::Printed(printed) => printed.range(),
+                _ => None,
+            }
+        }
+        Expr::Nested(inner) => range_type(scopes, inner),
+        Expr::Cast { data_type, .. } => RangeType::named(&data_type.to_string()),
+        Expr::Function(function) => {
+            let name = called(&function.name);
+            match (name.as_str(), arguments(&function.args).as_slice()) {
+                ("range_merge", [a, b]) => range_type(scopes, a).or_else(|| range_type(scopes, b)),
+                (name, [_, _] | [_, _, _]) => RangeType::named(name),
+                _ => None,
+            }
+        }
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Plus | BinaryOperator::Multiply | BinaryOperator::Minus,
+            right,
+        } => range_type(scopes, left).or_else(|| range_type(scopes, right)),
+        _ => None,
+    }
+}
+
+/// Replaces a range operator or function call in `expr` (its operands not yet translated) by
+/// the call of the store's function that computes it; other expressions are left as they are.
+pub fn rewrite(scopes: &[Scope], expr: &mut Expr) -> Result<(), Unsupported> {
+    let replacement = match expr {
+        Expr::BinaryOp { left, op, right } => {
+            let Some(symbol) = symbol(op) else {
+                return Ok(());
+            };
+            let (left_type, right_type) = (range_type(scopes, left), range_type(scopes, right));
+            let Some(kind) = left_type.or(right_type) else {
+                return Ok(());
+            };
+            let (left, right) = ((**left).clone(), (**right).clone());
+            match symbol {
+                "@>" if right_type.is_none() && !is_unknown(&right) => {
+                    call("pg_range_has", vec![type_name(kind), left, right])
+                }
+                "<@" if left_type.is_none() && !is_unknown(&left) => {
+                    call("pg_range_has", vec![type_name(kind), right, left])
+                }
+                _ => call(
+                    "pg_range_op",
+                    vec![string(symbol), type_name(kind), left, right],
+                ),
+            }
+        }
+        Expr::Function(function) => {
+            let name = called(&function.name);
+            let args = arguments(&function.args);
+            match (name.as_str(), args.as_slice()) {
+                (
+                    "lower" | "upper" | "isempty" | "lower_inc" | "upper_inc" | "lower_inf"
+                    | "upper_inf",
+                    [range],
+                ) => match range_type(scopes, range) {
+                    Some(kind) => call(
+                        "pg_range_fn",
+                        vec![string(&name), type_name(kind), range.clone()],
+                    ),
+                    None if name == "lower" || name == "upper" => return Ok(()),
+                    None => return Err(unknown_type(&name, range)),
+                },
+                ("range_merge", [a, b]) => {
+                    let kind = range_type(scopes, a)
+                        .or_else(|| range_type(scopes, b))
+                        .ok_or_else(|| unknown_type(&name, a))?;
+                    call(
+                        "pg_range_op",
+                        vec![string("range_merge"), type_name(kind), a.clone(), b.clone()],
+                    )
+                }
+                (_, [_, _] | [_, _, _]) if let Some(kind) = RangeType::named(&name) => {
+                    let mut values = vec![type_name(kind)];
+                    // A numeric literal keeps the digits it was written with (`1.50`).
+                    values.extend(args.iter().map(|arg| match arg {
+                        Expr::Value(ValueWithSpan {
+                            value: Value::Number(number, _),
+                            ..
+                        }) => string(number),
+                        other => other.clone(),
+                    }));
+                    call("pg_range_make", values)
+                }
+                _ => return Ok(()),
+            }
+        }
+        _ => return Ok(()),
+    };
+    *expr = replacement;
+    Ok(())
+}
+
+/// The Postgres spelling of a binary operator ranges have.
+fn symbol(op: &BinaryOperator) -> Option<&'static str> {
+    Some(match op {
+        BinaryOperator::AtArrow => "@>",
+        BinaryOperator::ArrowAt => "<@",
+        BinaryOperator::PGOverlap => "&&",
+        BinaryOperator::PGBitwiseShiftLeft => "<<",
+        BinaryOperator::PGBitwiseShiftRight => ">>",
+        BinaryOperator::AndLt => "&<",
+        BinaryOperator::AndGt => "&>",
+        BinaryOperator::Custom(custom) if custom == "-|-" => "-|-",
+        BinaryOperator::Plus => "+",
+        BinaryOperator::Multiply => "*",
+        BinaryOperator::Minus => "-",
+        BinaryOperator::Eq => "=",
+        BinaryOperator::NotEq => "<>",
+        BinaryOperator::Lt => "<",
+        BinaryOperator::LtEq => "<=",
+        BinaryOperator::Gt => ">",
+        BinaryOperator::GtEq => ">=",
+        _ => return None,
+    })
+}
+
+/// A string literal, which Postgres types by the operand beside it.
+fn is_unknown(expr: &Expr) -> bool {
+    matches!(
+        expr,
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(_),
+            ..
+        })
+    )
+}
+
+fn unknown_type(function: &str, argument: &Expr) -> Unsupported {
+    Unsupported(format!(
+        "{function}(): the range type of `{argument}` is not known; cast it (`({argument})::int4range`)"
+    ))
+}
+
+/// A called function's last name part.
+fn called(name: &ObjectName) -> String {
+    name_parts(name).pop().unwrap_or_default()
+}
+
+/// A call's plain arguments (none when any is named or a wildcard).
+fn arguments(args: &FunctionArguments) -> Vec<Expr> {
+    let FunctionArguments::List(list) = args else {
+        return Vec::new();
+    };
+    list.args
+        .iter()
+        .map(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr.clone()),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default()
+}
+
+fn string(text: &str) -> Expr {
+    Expr::Value(Value::SingleQuotedString(text.to_owned()).into())
+}
+
+fn type_name(kind: RangeType) -> Expr {
+    string(kind.name())
+}
+
+/// A call of one of the store's functions with `args`, which are translated as any others.
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(sqlparser::ast::Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|arg| FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
