@@ -13,7 +13,7 @@ use sqlparser::ast::{
 };
 
 use super::typed::{self, Scope};
-use crate::schema::{PgType, QualifiedName, SchemaCache};
+use crate::schema::{PgType, QualifiedName, SchemaCache, Table};
 use crate::store::naming;
 
 /// Why an expression cannot run on SQLite.
@@ -92,10 +92,20 @@ pub fn translate_with<N: VisitMut + std::fmt::Display>(
     parameters: &[String],
     resolver: &dyn Resolver,
 ) -> Result<String, Unsupported> {
+    translate_in(node, parameters, resolver, Vec::new())
+}
+
+/// Translates with `scopes` around the node: the relations its bare names may read.
+fn translate_in<'a, N: VisitMut + std::fmt::Display>(
+    node: &mut N,
+    parameters: &'a [String],
+    resolver: &'a dyn Resolver,
+    scopes: Vec<Scope<'a>>,
+) -> Result<String, Unsupported> {
     let mut rewriter = Rewriter {
         parameters,
         resolver,
-        scopes: Vec::new(),
+        scopes,
         printed_scales: Vec::new(),
     };
     match node.visit(&mut rewriter) {
@@ -114,12 +124,31 @@ pub fn translate_expr_text_with(
     text: &str,
     resolver: &dyn Resolver,
 ) -> Result<String, Unsupported> {
+    translate_with(&mut parse_expr(text)?, &[], resolver)
+}
+
+/// Parses and translates a standalone expression over the row of `table` (a check constraint's,
+/// a policy's), whose columns its bare names read with their types.
+pub fn translate_row_expr_text(
+    text: &str,
+    resolver: &dyn Resolver,
+    table: &Table,
+) -> Result<String, Unsupported> {
+    let mut expr = parse_expr(text)?;
+    translate_in(
+        &mut expr,
+        &[],
+        resolver,
+        vec![vec![(table.name.name.clone(), Some(table))]],
+    )
+}
+
+fn parse_expr(text: &str) -> Result<Expr, Unsupported> {
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
-    let mut expr = sqlparser::parser::Parser::new(&dialect)
+    sqlparser::parser::Parser::new(&dialect)
         .try_with_sql(text)
         .and_then(|mut parser| parser.parse_expr())
-        .map_err(|error| Unsupported(format!("cannot parse expression `{text}`: {error}")))?;
-    translate_with(&mut expr, &[], resolver)
+        .map_err(|error| Unsupported(format!("cannot parse expression `{text}`: {error}")))
 }
 
 /// Replaces `:name` parameters (outside quotes) of translated SQL with the given SQL.

@@ -13,7 +13,7 @@ mod partitions;
 pub mod postgis;
 mod postgres_only;
 pub mod printed;
-mod ranges;
+pub mod ranges;
 pub mod rows;
 pub mod sequences;
 pub mod statements;

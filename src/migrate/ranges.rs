@@ -5,24 +5,23 @@
 //! operands' range type; a bare string beside a range is a range of its type, as Postgres reads
 //! an `unknown` literal, and any other operand of `@>`/`<@` is an element.
 
+use std::ops::ControlFlow;
+
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
-    ObjectNamePart, Value, ValueWithSpan,
+    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Ident, ObjectName, ObjectNamePart, Statement, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
-use super::expression::{Unsupported, name_parts};
+use super::expression::{Unsupported, ident_name, name_parts};
 use super::typed::{self, Scope};
-use crate::schema::PgType;
+use crate::schema::FunctionArgument;
 use crate::store::range::RangeType;
 
 /// The range type `expr` has, when the translator can tell.
 pub fn range_type(scopes: &[Scope], expr: &Expr) -> Option<RangeType> {
     match expr {
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
-            match typed::column_type(scopes, expr)? {
-                PgType::Printed(printed) => printed.range(),
-                _ => None,
-            }
+            typed::column_type(scopes, expr)?.range()
         }
         Expr::Nested(inner) => range_type(scopes, inner),
         Expr::Cast { data_type, .. } => RangeType::named(&data_type.to_string()),
@@ -40,6 +39,60 @@ pub fn range_type(scopes: &[Scope], expr: &Expr) -> Option<RangeType> {
             right,
         } => range_type(scopes, left).or_else(|| range_type(scopes, right)),
         _ => None,
+    }
+}
+
+/// `expr` cast to `kind`, which tells the translator its type (the value stays as it is).
+pub fn typed(expr: Expr, kind: RangeType) -> Expr {
+    Expr::Cast {
+        kind: CastKind::DoubleColon,
+        expr: Box::new(expr),
+        data_type: DataType::Custom(
+            ObjectName(vec![ObjectNamePart::Identifier(Ident::new(kind.name()))]),
+            Vec::new(),
+        ),
+        format: None,
+    }
+}
+
+/// Casts each read of a range-typed argument of a `language sql` body (`r`, `$1`) to its type.
+pub fn type_arguments(statement: &mut Statement, arguments: &[FunctionArgument]) {
+    if arguments
+        .iter()
+        .all(|argument| argument.pg_type.range().is_none())
+    {
+        return;
+    }
+    let _ = statement.visit(&mut Arguments { arguments });
+}
+
+struct Arguments<'a> {
+    arguments: &'a [FunctionArgument],
+}
+
+impl VisitorMut for Arguments<'_> {
+    type Break = ();
+
+    // After the children: the cast's own operand is not visited again.
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let argument = match expr {
+            Expr::Identifier(ident) => {
+                let name = ident_name(ident);
+                self.arguments.iter().find(|argument| argument.name == name)
+            }
+            Expr::Value(ValueWithSpan {
+                value: Value::Placeholder(placeholder),
+                ..
+            }) => placeholder
+                .strip_prefix('$')
+                .and_then(|index| index.parse::<usize>().ok())
+                .and_then(|index| self.arguments.get(index.wrapping_sub(1))),
+            _ => None,
+        };
+        if let Some(kind) = argument.and_then(|argument| argument.pg_type.range()) {
+            *expr = typed(expr.clone(), kind);
+        }
+        ControlFlow::Continue(())
     }
 }
 

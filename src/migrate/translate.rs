@@ -345,7 +345,8 @@ fn apply_statement(
                 match expr {
                     Some(expr) => {
                         let text = expr.to_string();
-                        expression::translate_expr_text_with(&text, &ProjectFunctions(cache)).map_err(|error| {
+                        let table = cache.table(&table_name).expect("checked above");
+                        expression::translate_row_expr_text(&text, &ProjectFunctions(cache), table).map_err(|error| {
                             Refusal::new(format!("policy \"{}\" cannot be evaluated: {error}", policy.name.value))
                                 .hint("policies may use auth.uid(), auth.jwt(), auth.role(), column comparisons, in, exists subqueries, boolean logic and the project's language sql functions")
                         })?;
@@ -758,6 +759,7 @@ fn add_column(cache: &SchemaCache, table: &mut Table, definition: &ColumnDef) ->
         )));
     }
     let (pg_type, serial) = pg_type(cache, &definition.data_type)?;
+    let checks_before = table.checks.len();
     let mut column = Column {
         name: name.clone(),
         pg_type,
@@ -795,7 +797,6 @@ fn add_column(cache: &SchemaCache, table: &mut Table, definition: &ColumnDef) ->
             }
             ColumnOption::Check(check) => {
                 let expression = check.expr.to_string();
-                translate_expr_text(&expression)?;
                 table.checks.push(CheckConstraint {
                     name: constraint_name
                         .or_else(|| check.name.as_ref().map(|n| n.value.clone()))
@@ -843,7 +844,15 @@ fn add_column(cache: &SchemaCache, table: &mut Table, definition: &ColumnDef) ->
         .and_then(sequences::nextval_default)
         .is_some();
     table.columns.push(column);
+    for check in &table.checks[checks_before..] {
+        check_sql(table, &check.expression)?;
+    }
     Ok(())
+}
+
+/// A check constraint's SQLite expression, its bare names reading `table`'s row.
+fn check_sql(table: &Table, expression: &str) -> Result<String, Unsupported> {
+    expression::translate_row_expr_text(expression, &expression::Plain, table)
 }
 
 fn referenced_columns(
@@ -933,7 +942,7 @@ fn add_constraint(cache: &SchemaCache, table: &mut Table, constraint: &TableCons
         }
         TableConstraint::Check(check) => {
             let expression = check.expr.to_string();
-            translate_expr_text(&expression)?;
+            check_sql(table, &expression)?;
             let name = check
                 .name
                 .as_ref()
@@ -1405,7 +1414,7 @@ pub(super) fn create_table_sql(
         lines.push(format!(
             "CONSTRAINT {} CHECK ({})",
             quote_ident(&check.name),
-            translate_expr_text(&check.expression)?
+            check_sql(table, &check.expression)?
         ));
     }
     for foreign in &table.foreign_keys {
@@ -1994,6 +2003,7 @@ fn translate_sql_body(
     let mut translated = Vec::new();
     for mut statement in statements {
         super::rows::bind_row_arguments(&mut statement, arguments);
+        super::ranges::type_arguments(&mut statement, arguments);
         translated.push(expression::translate_with(
             &mut statement,
             &names,

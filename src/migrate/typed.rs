@@ -2,7 +2,8 @@
 //! into a `numeric(p, s)` column (`insert … values`, `insert … select`, `update … set`,
 //! `on conflict do update set`) casts its value to the column's type, as Postgres's assignment
 //! does, so it is rounded or refused (22003) on every SQL path — as is a write into a PostGIS
-//! column, checked against its modifiers; and such a column read as text
+//! column, checked against its modifiers, and one into a range column, canonicalized (`[1,2]` →
+//! `[1,3)`); and a `numeric(p, s)` column read as text
 //! (`price::text`) prints its scale (`0.50`). A name resolves through the relations of the
 //! queries around it, innermost first; one that might come from a subquery, a CTE or a function
 //! in FROM is left as it is.
@@ -173,8 +174,8 @@ pub fn column_type<'a>(scopes: &[Scope<'a>], expr: &Expr) -> Option<&'a PgType> 
     None
 }
 
-/// Casts each value `statement` writes into a `numeric(p, s)` or PostGIS column of a known table to the
-/// column's type. A source query with `*` in its select list is left as it is.
+/// Casts each value `statement` writes into a `numeric(p, s)`, PostGIS or range column of a
+/// known table to the column's type. A source query with `*` in its select list is left as it is.
 pub fn cast_writes(cache: &SchemaCache, statement: &mut Statement) {
     match statement {
         Statement::Insert(insert) => {
@@ -283,11 +284,14 @@ fn cast(expr: &mut Expr, target: Option<&PgType>) {
         Some(PgType::Decimal { precision, scale }) => DataType::Numeric(
             ExactNumberInfo::PrecisionAndScale(u64::from(*precision), i64::from(*scale)),
         ),
-        Some(other) => match super::postgis::write_type(other) {
-            Some(type_text) => {
+        Some(other) => match (other.range(), super::postgis::write_type(other)) {
+            (Some(kind), _) => {
+                DataType::Custom(ObjectName::from(vec![Ident::new(kind.name())]), Vec::new())
+            }
+            (None, Some(type_text)) => {
                 DataType::Custom(ObjectName::from(vec![Ident::new(type_text)]), Vec::new())
             }
-            None => return,
+            (None, None) => return,
         },
         None => return,
     };

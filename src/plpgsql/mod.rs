@@ -82,11 +82,23 @@ fn compile(
         .filter(|argument| matches!(argument.pg_type, crate::schema::PgType::Array(_)))
         .map(|argument| argument.name.clone())
         .collect();
+    let outputs = match &function.returns {
+        FunctionReturn::Table(columns) | FunctionReturn::Record(columns) => columns.as_slice(),
+        _ => &[],
+    };
+    let ranges = function
+        .arguments
+        .iter()
+        .map(|argument| (&argument.name, &argument.pg_type))
+        .chain(outputs.iter().map(|(name, pg_type)| (name, pg_type)))
+        .filter_map(|(name, pg_type)| Some((name.clone(), pg_type.range()?)))
+        .collect();
     let context = parse::Context {
         cache,
         function: Some(&function.name),
         scalars,
         arrays,
+        ranges,
         records,
         utility: false,
         secure,
@@ -154,6 +166,7 @@ pub fn compile_do(cache: &SchemaCache, body: &str) -> Result<Program, String> {
         function: None,
         scalars: vec!["found".into()],
         arrays: Vec::new(),
+        ranges: Vec::new(),
         records: Vec::new(),
         utility: true,
         secure: None,

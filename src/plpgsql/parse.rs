@@ -3,7 +3,7 @@
 //! references replaced by numbered parameters (`?1`, bound from `Ref`s at run time) and
 //! translated to SQLite. Anything the interpreter cannot run as Postgres would is refused here.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use crate::migrate::catalog;
 use crate::migrate::expression::{self, Resolver, Unsupported};
 use crate::schema::{Function, PgType, QualifiedName, SchemaCache};
 use crate::store::naming::quote_literal;
+use crate::store::range::RangeType;
 
 /// A variable reference bound into a compiled expression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,6 +157,8 @@ pub struct Context<'a> {
     pub scalars: Vec<String>,
     /// Those of `scalars` that are arrays.
     pub arrays: Vec<String>,
+    /// Those of `scalars` of a range type, with it.
+    pub ranges: Vec<(String, RangeType)>,
     /// Predeclared records (`new`, `old`).
     pub records: Vec<String>,
     /// DO blocks may run DDL through the migration translator.
@@ -214,6 +217,8 @@ struct Scope {
     scalars: HashSet<String>,
     /// Scalars of an array type (arrays are JSON text on SQLite).
     arrays: HashSet<String>,
+    /// Scalars of a range type.
+    ranges: HashMap<String, RangeType>,
     records: HashSet<String>,
     labels: HashSet<String>,
 }
@@ -242,6 +247,7 @@ impl<'a> Parser<'a> {
             scopes: vec![Scope {
                 scalars: context.scalars.iter().cloned().collect(),
                 arrays: context.arrays.iter().cloned().collect(),
+                ranges: context.ranges.iter().cloned().collect(),
                 records: context.records.iter().cloned().collect(),
                 labels: HashSet::new(),
             }],
@@ -464,6 +470,9 @@ impl<'a> Parser<'a> {
                 if matches!(pg_type, PgType::Array(_)) {
                     scope.arrays.insert(name.clone());
                 }
+                if let Some(kind) = pg_type.range() {
+                    scope.ranges.insert(name.clone(), kind);
+                }
                 scope.scalars.insert(name.clone())
             }
         };
@@ -665,6 +674,16 @@ impl<'a> Parser<'a> {
 
     fn is_scalar(&self, name: &str) -> bool {
         self.scopes.iter().any(|scope| scope.scalars.contains(name))
+    }
+
+    /// The range type of the scalar `name`, as the innermost scope declaring it has it.
+    fn range_of(&self, name: &str) -> Option<RangeType> {
+        let scope = self
+            .scopes
+            .iter()
+            .rev()
+            .find(|scope| scope.scalars.contains(name))?;
+        scope.ranges.get(name).copied()
     }
 
     fn is_record(&self, name: &str) -> bool {
@@ -1096,6 +1115,17 @@ struct Binder<'p, 'a> {
 }
 
 impl Binder<'_, '_> {
+    /// The slot of the scalar `name`, cast to its type when that is a range (which the
+    /// translator then knows).
+    fn scalar(&mut self, name: String) -> Expr {
+        let kind = self.parser.range_of(&name);
+        let slot = self.slot(Ref::Var(name));
+        match kind {
+            Some(kind) => crate::migrate::ranges::typed(slot, kind),
+            None => slot,
+        }
+    }
+
     fn slot(&mut self, reference: Ref) -> Expr {
         let index = match self.refs.iter().position(|known| *known == reference) {
             Some(index) => index,
@@ -1168,7 +1198,7 @@ impl VisitorMut for Binder<'_, '_> {
                 if self.columns.contains(&name) {
                     None
                 } else if parser.is_scalar(&name) {
-                    Some(self.slot(Ref::Var(name)))
+                    Some(self.scalar(name))
                 } else if parser.is_record(&name) {
                     let slot = self.slot(Ref::Record(name));
                     Some(expression::raw(format!("json({slot})")))
@@ -1182,7 +1212,7 @@ impl VisitorMut for Binder<'_, '_> {
                 if parser.is_record(&first) {
                     Some(self.slot(Ref::Field(first, second)))
                 } else if parser.is_qualifier(&first) && parser.is_scalar(&second) {
-                    Some(self.slot(Ref::Var(second)))
+                    Some(self.scalar(second))
                 } else {
                     None
                 }

@@ -107,6 +107,7 @@ pub fn condition(cache: &SchemaCache, when: &str) -> Result<parse::Sql, String> 
         function: None,
         scalars: Vec::new(),
         arrays: Vec::new(),
+        ranges: Vec::new(),
         records: vec!["new".into(), "old".into()],
         utility: false,
         secure: None,

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use super::error::RestError;
 use crate::auth::{Caller, Role};
 use crate::migrate::expression::{
-    Resolver, Unsupported, substitute_parameters, translate_expr_text_with, translate_with,
+    Resolver, Unsupported, substitute_parameters, translate_row_expr_text, translate_with,
 };
 use crate::schema::privileges::Privilege;
 use crate::schema::{
@@ -312,7 +312,7 @@ impl<'a> PolicyResolver<'a> {
             };
             match text {
                 Some(text) => self
-                    .reading(text, || translate_expr_text_with(text, self))
+                    .reading(text, || translate_row_expr_text(text, self, table))
                     .map(|sql| format!("({sql})"))
                     .map_err(|Unsupported(reason)| match reason.starts_with(DENIED) {
                         true => Unsupported(reason),
@@ -419,6 +419,7 @@ pub fn inline_function<'a>(
             function.name
         )));
     };
+    crate::migrate::ranges::type_arguments(statement, &function.arguments);
     let resolver = resolver_for(function);
     let body = resolver.reading(&function.body, || {
         translate_with(statement, &parameters, &resolver)

@@ -183,6 +183,7 @@ impl Rewriter<'_> {
         let mut translated = Vec::new();
         for mut statement in statements {
             crate::migrate::rows::bind_row_arguments(&mut statement, arguments);
+            crate::migrate::ranges::type_arguments(&mut statement, arguments);
             translated.push(self.secure(&mut statement)?);
         }
         Ok(translated.join(";\n"))

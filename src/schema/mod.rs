@@ -496,6 +496,14 @@ impl PrintedType {
 }
 
 impl PgType {
+    /// The range type it is, for the range types.
+    pub fn range(&self) -> Option<crate::store::range::RangeType> {
+        match self {
+            PgType::Printed(printed) => printed.range(),
+            _ => None,
+        }
+    }
+
     /// The type's name in `pg_type` (`int4`, `_text`, `timestamptz`).
     pub fn typname(&self) -> String {
         match self {
