@@ -257,3 +257,96 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
         within_group: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::expression::{Typed, translate_row_expr_text, translate_with};
+    use crate::schema::{
+        Column, PgType, PrintedType, QualifiedName, SchemaCache, Table, TableKind,
+    };
+
+    fn schema() -> SchemaCache {
+        let mut cache = SchemaCache::default();
+        let mut table = Table::new(QualifiedName::public("rooms"), TableKind::Table);
+        table.columns = vec![
+            Column::new("id", PgType::Integer),
+            Column::new("seats", PgType::Printed(PrintedType::Int4Range)),
+            Column::new("open", PgType::Printed(PrintedType::DateRange)),
+        ];
+        cache.tables.insert(table.name.clone(), table);
+        cache
+    }
+
+    #[track_caller]
+    fn check(sql: &str, sqlite: &str) {
+        let cache = schema();
+        let dialect = sqlparser::dialect::PostgreSqlDialect {};
+        let mut statement = sqlparser::parser::Parser::parse_sql(&dialect, sql)
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            translate_with(&mut statement, &[], &Typed(&cache)).unwrap(),
+            sqlite
+        );
+    }
+
+    #[test]
+    fn operators_on_a_range_column_call_the_range_functions() {
+        check(
+            "select id from rooms where seats @> '[2,4)' and seats && int4range(1, 5, '[]')",
+            r#"SELECT id FROM "rooms" WHERE pg_range_op('@>', 'int4range', seats, '[2,4)') AND pg_range_op('&&', 'int4range', seats, pg_range_make('int4range', '1', '5', '[]'))"#,
+        );
+        check(
+            "select seats @> 3, 3 <@ r.seats, r.seats -|- '[9,10)' from rooms r",
+            r#"SELECT pg_range_has('int4range', seats, 3), pg_range_has('int4range', r.seats, 3), pg_range_op('-|-', 'int4range', r.seats, '[9,10)') FROM "rooms" r"#,
+        );
+        check(
+            "select (seats * '[1,3)') + '[3,5)' from rooms",
+            r#"SELECT pg_range_op('+', 'int4range', (pg_range_op('*', 'int4range', seats, '[1,3)')), '[3,5)') FROM "rooms""#,
+        );
+    }
+
+    #[test]
+    fn range_functions_follow_their_argument_type() {
+        check(
+            "select lower(seats), upper(open), lower('A'), isempty(seats), range_merge(seats, '[9,10)') from rooms",
+            r#"SELECT pg_range_fn('lower', 'int4range', seats), pg_range_fn('upper', 'daterange', open), lower('A'), pg_range_fn('isempty', 'int4range', seats), pg_range_op('range_merge', 'int4range', seats, '[9,10)') FROM "rooms""#,
+        );
+        check(
+            "select upper_inf('[1,)'::int4range)",
+            "SELECT pg_range_fn('upper_inf', 'int4range', pg_range('int4range', '[1,)'))",
+        );
+    }
+
+    #[test]
+    fn a_write_into_a_range_column_is_canonicalized() {
+        check(
+            "update rooms set seats = '[1,2]'",
+            r#"UPDATE "rooms" SET seats = pg_range('int4range', '[1,2]')"#,
+        );
+    }
+
+    #[test]
+    fn a_check_constraint_reads_its_table_columns_types() {
+        let cache = schema();
+        let table = cache.table(&QualifiedName::public("rooms")).unwrap();
+        assert_eq!(
+            translate_row_expr_text("not isempty(seats)", &Typed(&cache), table).unwrap(),
+            "NOT pg_range_fn('isempty', 'int4range', seats)"
+        );
+        let error = translate_with(
+            &mut sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                .try_with_sql("isempty(x)")
+                .unwrap()
+                .parse_expr()
+                .unwrap(),
+            &[],
+            &Typed(&cache),
+        )
+        .unwrap_err();
+        assert!(
+            error.0.contains("range type of `x` is not known"),
+            "{error}"
+        );
+    }
+}

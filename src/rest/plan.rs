@@ -2077,6 +2077,14 @@ mod tests {
             400,
         );
         check_error(&schema, Method::GET, "todos?title=cs.{a}", "", "42883", 404);
+        check_error(
+            &schema,
+            Method::GET,
+            "todos?title=adj.[1,2)",
+            "",
+            "42883",
+            404,
+        );
         check_error(&schema, Method::GET, "todos?tags=cs.{a", "", "22P02", 400);
         check_error(
             &schema,

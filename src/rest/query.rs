@@ -1870,7 +1870,21 @@ mod tests {
     /// The SQL of the top-level read `query_string` on todos, and its parameters.
     #[track_caller]
     fn check(query_string: &str, expected_sql: &str, expected_params: &[Literal]) {
-        let schema = fixture::schema();
+        check_with(
+            &fixture::schema(),
+            query_string,
+            expected_sql,
+            expected_params,
+        );
+    }
+
+    #[track_caller]
+    fn check_with(
+        schema: &SchemaCache,
+        query_string: &str,
+        expected_sql: &str,
+        expected_params: &[Literal],
+    ) {
         let request = request::parse(
             &Method::GET,
             "todos",
@@ -1880,14 +1894,37 @@ mod tests {
             &crate::config::ApiConfig::default().schemas,
         )
         .unwrap();
-        let plan = plan::build(&request, &schema, 1000).unwrap();
+        let plan = plan::build(&request, schema, 1000).unwrap();
         let Query::Read { rows, .. } =
-            to_sql(&plan, &schema, &fixture::caller(Role::Anon), &Sqlite).unwrap()
+            to_sql(&plan, schema, &fixture::caller(Role::Anon), &Sqlite).unwrap()
         else {
             panic!()
         };
         assert_eq!(rows.text, expected_sql);
         assert_eq!(rows.params, expected_params);
+    }
+
+    #[test]
+    fn range_filters_call_the_range_operators_with_the_canonical_operand() {
+        let mut schema = fixture::schema();
+        let todos = schema
+            .tables
+            .get_mut(&QualifiedName::public("todos"))
+            .unwrap();
+        todos.columns.push(crate::schema::Column::new(
+            "span",
+            PgType::Printed(crate::schema::PrintedType::Int4Range),
+        ));
+        check_with(
+            &schema,
+            "select=id&span=cs.[1,2]&or=(span.not.adj.\"[3,4)\",span.gt.empty)",
+            r#"SELECT coalesce(json_group_array(_row), json('[]')), count(*) FROM (SELECT jsonb_object('id', t1."id") AS _row FROM "todos" AS t1 WHERE pg_range_op('@>', 'int4range', t1."span", ?1) AND (NOT pg_range_op('-|-', 'int4range', t1."span", ?2) OR pg_range_op('>', 'int4range', t1."span", ?3)) ORDER BY t1.rowid LIMIT 1000 OFFSET 0)"#,
+            &[
+                Literal::Text("[1,3)".into()),
+                Literal::Text("[3,4)".into()),
+                Literal::Text("empty".into()),
+            ],
+        );
     }
 
     #[test]

@@ -992,3 +992,217 @@ pub fn register(connection: &Connection) -> rusqlite::Result<()> {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inputs with what PostgreSQL 15 prints for them, or the SQLSTATE it refuses them with.
+    #[test]
+    fn literals_read_and_print_as_postgres() {
+        for (kind, input, expected) in [
+            ("int4range", "[1,5]", Ok("[1,6)")),
+            ("int4range", "(1,5)", Ok("[2,5)")),
+            ("int4range", "[3,3)", Ok("empty")),
+            ("int4range", "(,5]", Ok("(,6)")),
+            ("int4range", "[1,)", Ok("[1,)")),
+            ("int4range", " [ 1 , 3 ] ", Ok("[1,4)")),
+            ("int4range", "[\"1\", 3]", Ok("[1,4)")),
+            ("int4range", "[,]", Ok("(,)")),
+            ("int4range", "(1,2)", Ok("empty")),
+            ("int4range", "EMPTY", Ok("empty")),
+            ("int4range", "x", Err("22P02")),
+            ("int4range", "[5,1]", Err("22000")),
+            ("int4range", "[a,1]", Err("22P02")),
+            ("int4range", "[1,3000000000)", Err("22003")),
+            ("int4range", "[1,2147483647]", Err("22003")),
+            ("int4range", "[1,3]x", Err("22P02")),
+            ("int4range", "[1,2,3]", Err("22P02")),
+            ("int4range", "[1", Err("22P02")),
+            ("int4range", "empty x", Err("22P02")),
+            ("int8range", "[1,3000000000]", Ok("[1,3000000001)")),
+            ("numrange", "[1.5,2]", Ok("[1.5,2]")),
+            ("numrange", "[+01.5,.5e1)", Ok("[1.5,5)")),
+            ("numrange", "[-0.0,0)", Ok("empty")),
+            ("numrange", "[1,Infinity)", Ok("[1,Infinity)")),
+            ("numrange", "[1.50,2.0]", Ok("[1.50,2.0]")),
+            ("numrange", "(-1e-2,1e2)", Ok("(-0.01,100)")),
+            ("numrange", "[3,3]", Ok("[3,3]")),
+            (
+                "daterange",
+                "[2024-01-01,2024-01-31]",
+                Ok("[2024-01-01,2024-02-01)"),
+            ),
+            (
+                "daterange",
+                "[-infinity,infinity]",
+                Ok("[-infinity,infinity]"),
+            ),
+            ("daterange", "(infinity,infinity]", Ok("empty")),
+            ("daterange", "(2024-01-01,)", Ok("[2024-01-02,)")),
+            ("daterange", "[x,2024-01-01)", Err("22007")),
+            (
+                "tsrange",
+                "[\"2024-01-01 10:00\",)",
+                Ok("[\"2024-01-01 10:00:00\",)"),
+            ),
+            (
+                "tsrange",
+                "[2024-01-01 10:00:00.5, 2024-01-02]",
+                Ok("[\"2024-01-01 10:00:00.5\",\"2024-01-02 00:00:00\"]"),
+            ),
+            (
+                "tsrange",
+                "(2024-01-01,2024-01-01T12:30)",
+                Ok("(\"2024-01-01 00:00:00\",\"2024-01-01 12:30:00\")"),
+            ),
+            (
+                "tstzrange",
+                "[2024-01-01 10:00+02,2024-01-02)",
+                Ok("[\"2024-01-01 08:00:00+00\",\"2024-01-02 00:00:00+00\")"),
+            ),
+            (
+                "tstzrange",
+                "[2024-01-01,)",
+                Ok("[\"2024-01-01 00:00:00+00\",)"),
+            ),
+            (
+                "tstzrange",
+                "(,2024-06-01 00:00:00.25+00]",
+                Ok("(,\"2024-06-01 00:00:00.25+00\"]"),
+            ),
+        ] {
+            let kind = RangeType::named(kind).unwrap();
+            let read = normalize(kind, input);
+            assert_eq!(
+                read.as_deref().map_err(|error| error.code.as_str()),
+                expected,
+                "{input}"
+            );
+        }
+    }
+
+    /// Operators of two ranges with what PostgreSQL 15 answers (`t`/`f`, a range, or the
+    /// SQLSTATE of its refusal).
+    #[test]
+    fn operators_answer_as_postgres() {
+        for (kind, a, op, b, expected) in [
+            ("int4range", "[1,5)", "@>", "[2,3)", Ok("t")),
+            ("int4range", "[1,5)", "@>", "empty", Ok("t")),
+            ("int4range", "empty", "<@", "[1,2)", Ok("t")),
+            ("int4range", "[1,5)", "&&", "[5,6)", Ok("f")),
+            ("int4range", "[1,5]", "&&", "[5,6)", Ok("t")),
+            ("int4range", "[1,2)", "<<", "[2,25)", Ok("t")),
+            ("int4range", "[25,35)", ">>", "[2,25)", Ok("t")),
+            ("int4range", "[1,2)", "&<", "[2,25)", Ok("t")),
+            ("int4range", "[20,30)", "&>", "[2,25)", Ok("t")),
+            ("int4range", "[1,2)", "-|-", "[2,25)", Ok("t")),
+            ("numrange", "[1,2]", "-|-", "(2,3)", Ok("t")),
+            ("numrange", "[1,2)", "-|-", "(2,3)", Ok("f")),
+            ("int4range", "(,5)", "<", "[1,2)", Ok("t")),
+            ("int4range", "empty", "<", "(,1)", Ok("t")),
+            ("int4range", "[1,3)", "=", "[1,2]", Ok("t")),
+            ("int4range", "[1,5)", "+", "[5,9)", Ok("[1,9)")),
+            ("int4range", "[1,5)", "+", "[7,9)", Err("22000")),
+            ("int4range", "[1,5)", "range_merge", "[7,9)", Ok("[1,9)")),
+            ("int4range", "[1,5)", "*", "[3,9)", Ok("[3,5)")),
+            ("int4range", "[1,5)", "*", "[7,9)", Ok("empty")),
+            ("int4range", "[1,9)", "-", "[3,12)", Ok("[1,3)")),
+            ("int4range", "[1,9)", "-", "[0,3)", Ok("[3,9)")),
+            ("int4range", "[1,9)", "-", "[3,5)", Err("22000")),
+            (
+                "daterange",
+                "[2024-01-01,2024-02-01)",
+                "*",
+                "[2024-01-15,)",
+                Ok("[2024-01-15,2024-02-01)"),
+            ),
+            (
+                "tstzrange",
+                "[2024-01-01 10:00+00,2024-01-01 12:00+00)",
+                "+",
+                "[2024-01-01 12:00+00,2024-01-01 13:00+00)",
+                Ok("[\"2024-01-01 10:00:00+00\",\"2024-01-01 13:00:00+00\")"),
+            ),
+        ] {
+            let kind = RangeType::named(kind).unwrap();
+            let (a, b) = (
+                Range::parse(kind, a).unwrap(),
+                Range::parse(kind, b).unwrap(),
+            );
+            let answer = operate(op, &a, &b).map(|value| match value {
+                Value::Integer(1) => "t".to_owned(),
+                Value::Integer(0) => "f".to_owned(),
+                Value::Text(text) => text,
+                other => panic!("{other:?}"),
+            });
+            assert_eq!(
+                answer.as_deref().map_err(|error| error.code.as_str()),
+                expected,
+                "{a} {op} {b}"
+            );
+        }
+    }
+
+    /// The SQL functions on a connection: constructors, element containment and `lower()` and
+    /// its kin, with what PostgreSQL 15 answers (values in their stored form: booleans 0/1,
+    /// timestamptz as UTC text).
+    #[test]
+    fn sql_functions_answer_as_postgres() {
+        let connection = Connection::open_in_memory().unwrap();
+        register(&connection).unwrap();
+        let answer = |sql: &str| -> Result<String, String> {
+            connection
+                .query_row(&format!("SELECT {sql}"), [], |row| row.get::<_, Value>(0))
+                .map(|value| match value {
+                    Value::Null => "NULL".to_owned(),
+                    Value::Integer(number) => number.to_string(),
+                    Value::Real(number) => number.to_string(),
+                    Value::Text(text) => text,
+                    Value::Blob(_) => unreachable!(),
+                })
+                .map_err(|error| crate::plpgsql::PgError::from_sqlite(&error).code)
+        };
+        for (sql, expected) in [
+            ("pg_range_make('int4range', 1, 5, '[]')", Ok("[1,6)")),
+            ("pg_range_make('int4range', NULL, 5)", Ok("(,5)")),
+            (
+                "pg_range_make('numrange', '1.50', '2', '(]')",
+                Ok("(1.50,2]"),
+            ),
+            ("pg_range_make('int4range', 5, 1)", Err("22000")),
+            ("pg_range_make('int4range', 1, 5, 'x')", Err("42601")),
+            (
+                "pg_range_make('daterange', '2024-01-01', '2024-01-03', '[]')",
+                Ok("[2024-01-01,2024-01-04)"),
+            ),
+            ("pg_range_has('int4range', '[1,5)', 4)", Ok("1")),
+            ("pg_range_has('int4range', '[1,5)', 5)", Ok("0")),
+            (
+                "pg_range_has('daterange', '[2024-01-01,)', '2023-12-31')",
+                Ok("0"),
+            ),
+            ("pg_range_fn('lower', 'int4range', '[1,5)')", Ok("1")),
+            ("pg_range_fn('upper', 'int4range', '(,5)')", Ok("5")),
+            ("pg_range_fn('lower', 'int4range', '(,5)')", Ok("NULL")),
+            ("pg_range_fn('lower', 'numrange', '[1.5,2]')", Ok("1.5")),
+            (
+                "pg_range_fn('upper', 'tstzrange', '[2024-01-01 10:00+00,2024-01-02)')",
+                Ok("2024-01-02T00:00:00+00:00"),
+            ),
+            ("pg_range_fn('isempty', 'int4range', '[3,3)')", Ok("1")),
+            ("pg_range_fn('lower_inf', 'int4range', '(,5)')", Ok("1")),
+            ("pg_range_fn('lower_inc', 'int4range', 'empty')", Ok("0")),
+            ("pg_range_fn('upper_inc', 'numrange', '[1,2]')", Ok("1")),
+            ("pg_range_fn('upper_inf', 'int4range', 'empty')", Ok("0")),
+            ("pg_range_op('@>', 'int4range', '[1,5)', NULL)", Ok("NULL")),
+            ("pg_range('int4range', '[1,2]')", Ok("[1,3)")),
+        ] {
+            assert_eq!(
+                answer(sql).as_deref(),
+                expected.map_err(str::to_owned).as_deref(),
+                "{sql}"
+            );
+        }
+    }
+}
