@@ -1034,7 +1034,7 @@ impl<'a> Parser<'a> {
             Some(secure) => secure.expression(&mut expr, &calls),
             None => expression::translate_with(&mut expr, &[], &calls),
         }
-        .map_err(|Unsupported(reason)| reason)?;
+        .map_err(|Unsupported(reason)| named(&reason, &refs))?;
         Ok(Sql {
             text: format!("SELECT {translated}"),
             refs,
@@ -1064,7 +1064,7 @@ impl<'a> Parser<'a> {
             Some(secure) => secure.statement(statement, &calls),
             None => expression::translate_with(statement, &[], &calls),
         }
-        .map_err(|Unsupported(reason)| reason)?;
+        .map_err(|Unsupported(reason)| named(&reason, &refs))?;
         Ok(Sql {
             text: translated,
             refs,
@@ -1105,6 +1105,20 @@ impl<'a> Parser<'a> {
             ControlFlow::Continue(()) => Ok(binder.refs),
         }
     }
+}
+
+/// A translation error with each bound slot (`?2`) named again as the body wrote it (`new.r`).
+fn named(reason: &str, refs: &[Ref]) -> String {
+    let mut named = reason.to_owned();
+    // The highest slots first, so that `?1` does not take the start of `?12`.
+    for (index, reference) in refs.iter().enumerate().rev() {
+        let name = match reference {
+            Ref::Var(name) | Ref::Record(name) => name.clone(),
+            Ref::Field(record, field) => format!("{record}.{field}"),
+        };
+        named = named.replace(&format!("?{}", index + 1), &name);
+    }
+    named
 }
 
 struct Binder<'p, 'a> {

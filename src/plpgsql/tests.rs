@@ -399,6 +399,34 @@ fn constructs_that_cannot_mean_the_same_are_refused_with_the_line() {
         error.contains("cannot read the Postgres catalog pg_constraint"),
         "{error}"
     );
+    // A field of NEW has no type the body knows; the refusal names it as written.
+    let error = refused(
+        "create function f() returns trigger language plpgsql as $$ begin if isempty(new.seats) then return null; end if; return new; end $$;",
+    );
+    assert!(
+        error.contains("the range type of `new.seats` is not known"),
+        "{error}"
+    );
+}
+
+#[test]
+fn range_variables_and_arguments_compute_as_ranges() {
+    let connection = setup(
+        "create function public.spread(r int4range, by_ int) returns text language plpgsql as $$
+         declare w int4range := r; total int4range;
+         begin
+           total := w + int4range(upper(w), upper(w) + by_);
+           return total::text || ' ' || lower(w) || ' ' || case when isempty(w * '[100,)') then 'apart' else 'touch' end;
+         end $$;",
+    );
+    assert_eq!(
+        text(
+            &connection,
+            "select pg_call('public.spread(int4range, int4)', '[1,3]', 2)"
+        )
+        .as_deref(),
+        Some("[1,6) 1 apart")
+    );
 }
 
 #[test]
