@@ -255,6 +255,16 @@ test("a function's rows take its result's columns by position, whatever the body
   assert.deepEqual((await db.rpc("per_user").eq("who", "supabot").select("messages")).data, [{ messages: 2 }])
 })
 
+test("with missing=default an upsert that updates sets the columns a row leaves out to their defaults", async () => {
+  const rows = [{ username: "kiwicopple" }, { username: "newbie", status: "OFFLINE" }]
+  const { data, error } = await db.from("users").upsert(rows, { defaultToNull: false }).select().rollback()
+  assert.equal(error, null)
+  assert.deepEqual(data, [
+    { username: "kiwicopple", status: "ONLINE" },
+    { username: "newbie", status: "OFFLINE" },
+  ])
+})
+
 // Last: it moves rows, which the insertion-order test above relies on.
 test("an updated row moves to the end of its table, as Postgres writes it anew; an upsert of the key alone answers the row", async () => {
   const order = async (table, column) => (await db.from(table).select(column)).data.map((row) => row[column])

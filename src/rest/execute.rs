@@ -239,10 +239,12 @@ fn mutate(
         return Err(policy_violation(table, false));
     }
     if let Some(to_end) = &write.to_end {
-        let moving = if write.updates {
+        // An upsert that updated moves every row it wrote, in order, so that its rows come
+        // in the order it wrote them (as RETURNING answers them), the updated ones anew.
+        let moving = if write.updates || !updated.is_empty() {
             rowids.clone()
         } else {
-            updated
+            Vec::new()
         };
         let moved = to_the_end(connection, to_end, &moving)?;
         for rowid in &mut rowids {

@@ -1315,12 +1315,7 @@ impl<'d> Builder<'d> {
                 }),
                 None => None,
             };
-            let existing = match merging.filter(|conflict| {
-                conflict
-                    .update
-                    .iter()
-                    .any(|column| row.iter().any(|(name, _)| name == column))
-            }) {
+            let existing = match merging.filter(|conflict| !conflict.update.is_empty()) {
                 Some(conflict) => match self.same_key(conflict, row) {
                     Some(terms) => {
                         let failing = self.failing(
@@ -1375,7 +1370,7 @@ impl<'d> Builder<'d> {
                     })
                     .collect();
                 let conflict = match &insert.conflict {
-                    Some(conflict) => self.conflict(table, conflict, row)?,
+                    Some(conflict) => self.conflict(table, conflict)?,
                     None => String::new(),
                 };
                 format!(
@@ -1416,22 +1411,18 @@ impl<'d> Builder<'d> {
         Some(terms.join(" AND "))
     }
 
-    fn conflict(
-        &mut self,
-        table: &Table,
-        conflict: &Conflict,
-        row: &[(String, Literal)],
-    ) -> Result<String, RestError> {
+    fn conflict(&mut self, table: &Table, conflict: &Conflict) -> Result<String, RestError> {
         let target: Vec<String> = conflict
             .target
             .iter()
             .map(|column| quote_ident(column))
             .collect();
         let target = target.join(", ");
+        // A payload column a row leaves out takes its default there (`missing=default`), and
+        // so in `excluded`, as PostgREST merges it.
         let updates: Vec<String> = conflict
             .update
             .iter()
-            .filter(|column| row.iter().any(|(name, _)| name == *column))
             .map(|column| format!("{0} = excluded.{0}", quote_ident(column)))
             .collect();
         if conflict.resolution == Resolution::IgnoreDuplicates || updates.is_empty() {
