@@ -12,7 +12,7 @@ use sqlparser::ast::{
     Ident, ObjectName, ObjectNamePart, Statement, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
-use super::expression::{Unsupported, ident_name, name_parts};
+use super::expression::{Unsupported, name_parts};
 use super::typed::{self, Scope};
 use crate::schema::FunctionArgument;
 use crate::store::range::RangeType;
@@ -75,20 +75,7 @@ impl VisitorMut for Arguments<'_> {
 
     // After the children: the cast's own operand is not visited again.
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        let argument = match expr {
-            Expr::Identifier(ident) => {
-                let name = ident_name(ident);
-                self.arguments.iter().find(|argument| argument.name == name)
-            }
-            Expr::Value(ValueWithSpan {
-                value: Value::Placeholder(placeholder),
-                ..
-            }) => placeholder
-                .strip_prefix('$')
-                .and_then(|index| index.parse::<usize>().ok())
-                .and_then(|index| self.arguments.get(index.wrapping_sub(1))),
-            _ => None,
-        };
+        let argument = super::rows::named_argument(self.arguments, expr);
         if let Some(kind) = argument.and_then(|argument| argument.pg_type.range()) {
             *expr = typed(expr.clone(), kind);
         }

@@ -57,6 +57,27 @@ pub fn bind_row_arguments(statement: &mut Statement, arguments: &[FunctionArgume
     let _ = statement.visit(&mut Fields { arguments });
 }
 
+/// The argument of `arguments` that `expr` names: by its name (`t`) or its position (`$1`).
+pub(super) fn named_argument<'a>(
+    arguments: &'a [FunctionArgument],
+    expr: &Expr,
+) -> Option<&'a FunctionArgument> {
+    match expr {
+        Expr::Identifier(ident) => {
+            let name = ident_name(ident);
+            arguments.iter().find(|argument| argument.name == name)
+        }
+        Expr::Value(ValueWithSpan {
+            value: Value::Placeholder(placeholder),
+            ..
+        }) => placeholder
+            .strip_prefix('$')
+            .and_then(|index| index.parse::<usize>().ok())
+            .and_then(|index| arguments.get(index.wrapping_sub(1))),
+        _ => None,
+    }
+}
+
 struct Fields<'a> {
     arguments: &'a [FunctionArgument],
 }
@@ -64,22 +85,10 @@ struct Fields<'a> {
 impl Fields<'_> {
     /// The row argument `expr` names (`t`, `(t)` or `$1`).
     fn row_argument(&self, expr: &Expr) -> Option<&FunctionArgument> {
-        let found = match expr {
-            Expr::Nested(inner) => return self.row_argument(inner),
-            Expr::Identifier(ident) => {
-                let name = ident_name(ident);
-                self.arguments.iter().find(|argument| argument.name == name)
-            }
-            Expr::Value(ValueWithSpan {
-                value: Value::Placeholder(placeholder),
-                ..
-            }) => placeholder
-                .strip_prefix('$')
-                .and_then(|index| index.parse::<usize>().ok())
-                .and_then(|index| self.arguments.get(index.wrapping_sub(1))),
-            _ => None,
-        };
-        found.filter(|argument| argument.row.is_some())
+        match expr {
+            Expr::Nested(inner) => self.row_argument(inner),
+            _ => named_argument(self.arguments, expr).filter(|argument| argument.row.is_some()),
+        }
     }
 
     fn field(&self, expr: &Expr) -> Option<String> {

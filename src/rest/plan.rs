@@ -841,14 +841,12 @@ impl<'a> Planner<'a> {
             return Ok(computed);
         }
         let mut candidates: Vec<Candidate<'a>> = Vec::new();
-        let same_schema = self.schema.tables.values().filter(|table| {
+        // Embedding reaches the parent's schema and the request's.
+        let in_reach = |table: &&'a Table| {
             table.name.schema == parent.name.schema || table.name.schema == self.request.schema
-        });
-        let visible = |name: &QualifiedName| {
-            self.schema.table(name).filter(|table| {
-                table.name.schema == parent.name.schema || table.name.schema == self.request.schema
-            })
         };
+        let same_schema = self.schema.tables.values().filter(in_reach);
+        let visible = |name: &QualifiedName| self.schema.table(name).filter(in_reach);
         // Foreign keys, and the same keys seen through views, as PostgREST finds them.
         for relationship in self.schema.relationships() {
             // Many-to-one (one-to-one when the key is unique): the parent's foreign key

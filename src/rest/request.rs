@@ -418,6 +418,7 @@ pub fn parse(
             exposed.join(", ")
         )));
     }
+    let (media, strip_nulls) = parse_accept(header("accept"))?;
     let mut request = ApiRequest {
         schema,
         target,
@@ -429,8 +430,8 @@ pub fn parse(
         prefer: parse_prefer(headers)?,
         columns: None,
         on_conflict: None,
-        media: parse_accept(header("accept"))?,
-        strip_nulls: strips_nulls(header("accept")),
+        media,
+        strip_nulls,
         payload: None,
         rpc_query_args: Vec::new(),
     };
@@ -1186,43 +1187,33 @@ fn parse_prefer(headers: &HeaderMap) -> Result<Prefer, RestError> {
     Ok(prefer)
 }
 
-/// Whether the media type `accept` picks asks for `nulls=stripped`, which PostgREST honours on
-/// its vendor array and object types.
-fn strips_nulls(accept: Option<&str>) -> bool {
-    let Some(candidate) = accept.and_then(|accept| accept.split(',').next()) else {
-        return false;
-    };
-    let mut parts = candidate
-        .split(';')
-        .map(|part| part.trim().to_ascii_lowercase());
-    let media = parts.next().unwrap_or_default();
-    media.starts_with("application/vnd.pgrst.") && parts.any(|part| part == "nulls=stripped")
-}
-
-fn parse_accept(accept: Option<&str>) -> Result<MediaType, RestError> {
+/// The media type `accept` picks, and whether it asks for `nulls=stripped` (which PostgREST
+/// honours on its vendor array and object types).
+fn parse_accept(accept: Option<&str>) -> Result<(MediaType, bool), RestError> {
     let Some(accept) = accept else {
-        return Ok(MediaType::Json);
+        return Ok((MediaType::Json, false));
     };
     for candidate in accept.split(',') {
-        let media = candidate
+        let mut parts = candidate
             .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match media.as_str() {
+            .map(|part| part.trim().to_ascii_lowercase());
+        let media = parts.next().unwrap_or_default();
+        let stripped = media.starts_with("application/vnd.pgrst.")
+            && parts.any(|part| part == "nulls=stripped");
+        let picked = match media.as_str() {
             "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
-                return Ok(MediaType::SingularObject);
+                MediaType::SingularObject
             }
-            "text/csv" => return Ok(MediaType::Csv),
-            "application/geo+json" => return Ok(MediaType::GeoJson),
+            "text/csv" => MediaType::Csv,
+            "application/geo+json" => MediaType::GeoJson,
             "application/json"
             | "application/vnd.pgrst.array+json"
             | "*/*"
             | "application/*"
-            | "" => return Ok(MediaType::Json),
-            _ => {}
-        }
+            | "" => MediaType::Json,
+            _ => continue,
+        };
+        return Ok((picked, stripped));
     }
     Err(RestError::new(
         StatusCode::NOT_ACCEPTABLE,

@@ -95,8 +95,7 @@ async fn write(
 ) -> Result<Outcome, RestError> {
     let failed = |error: tokio_postgres::Error| database_error(&error, caller.role == Role::Anon);
     let mut client = store.client().await.map_err(unavailable)?;
-    let transaction = client.transaction().await.map_err(failed)?;
-    impersonate(&transaction, caller, settings)
+    let transaction = begin(&mut client, false, caller, settings)
         .await
         .map_err(failed)?;
     let row = one(&transaction, sql).await.map_err(failed)?;
@@ -133,13 +132,7 @@ async fn invoke(
 ) -> Result<Outcome, RestError> {
     let failed = |error: tokio_postgres::Error| database_error(&error, caller.role == Role::Anon);
     let mut client = store.client().await.map_err(unavailable)?;
-    let transaction = client
-        .build_transaction()
-        .read_only(query.read_only)
-        .start()
-        .await
-        .map_err(failed)?;
-    impersonate(&transaction, caller, settings)
+    let transaction = begin(&mut client, query.read_only, caller, settings)
         .await
         .map_err(failed)?;
     let outcome = match &query.result {
@@ -229,13 +222,7 @@ async fn read(
         return Err(RestError::internal("only reads run on PostgreSQL"));
     };
     let mut client = store.client().await.map_err(unavailable)?;
-    let transaction = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .await
-        .map_err(failed)?;
-    impersonate(&transaction, caller, settings)
+    let transaction = begin(&mut client, true, caller, settings)
         .await
         .map_err(failed)?;
     let row = one(&transaction, &rows).await.map_err(failed)?;
@@ -256,12 +243,19 @@ async fn read(
     })
 }
 
-/// `set local role` and the settings PostgREST gives each request's transaction.
-async fn impersonate(
-    transaction: &tokio_postgres::Transaction<'_>,
+/// A request's transaction (read-only when asked), as `caller`: `set local role` and the
+/// settings PostgREST gives each request's transaction.
+async fn begin<'c>(
+    client: &'c mut deadpool_postgres::Object,
+    read_only: bool,
     caller: &Caller,
     settings: &RequestSettings,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<deadpool_postgres::Transaction<'c>, tokio_postgres::Error> {
+    let transaction = client
+        .build_transaction()
+        .read_only(read_only)
+        .start()
+        .await?;
     transaction
         .batch_execute(&format!(
             "set local role {}",
@@ -299,8 +293,8 @@ async fn impersonate(
                 &setting("request.cookies"),
             ],
         )
-        .await
-        .map(|_| ())
+        .await?;
+    Ok(transaction)
 }
 
 /// A Postgres error as PostgREST sends it: its SQLSTATE, message, detail and hint.
